@@ -1,0 +1,1 @@
+"""The live-cluster terminal UI (built in a later chapter)."""
