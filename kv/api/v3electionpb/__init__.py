@@ -1,0 +1,1 @@
+"""etcd's Election service, generated from v3election.proto (do not edit *_pb2* files)."""
