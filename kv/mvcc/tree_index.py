@@ -30,6 +30,10 @@ class TreeIndex:
     def __len__(self) -> int:
         return len(self._indexes)
 
+    def key_index(self, key: bytes) -> KeyIndex | None:
+        """The `KeyIndex` of ``key``, or None if the index holds nothing for it."""
+        return self._indexes.get(key)
+
     def put(self, key: bytes, revision: Revision) -> None:
         index = self._indexes.get(key)
         if index is None:
