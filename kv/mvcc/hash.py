@@ -4,9 +4,9 @@ Members of one cluster apply the same requests, so their stored history must be 
 byte the same; ``etcdctl endpoint hashkv`` compares a hash of it. etcd computes a CRC-32C
 (Castagnoli) over the bucket name ``key`` and then, in revision order, every stored backend
 key (the revision bytes, see `Revision.to_bytes`) and value (the protobuf-encoded
-``mvccpb.KeyValue``) with a main revision up to the one asked for (``mvcc/kvstore.go``,
-``HashByRev``). We compute exactly that, so kv's hash equals the real etcd's for the same
-requests. The encoding of a `KeyValue` is the caller's (the API layer owns protobuf).
+``mvccpb.KeyValue``) with a main revision up to the one asked for, leaving out compacted-era
+changes a read at that revision would not return (``mvcc/kvstore.go``, ``HashByRev``). We compute exactly that, so kv's hash
+equals the real etcd's for the same requests. The encoding of a `KeyValue` is the caller's (the API layer owns protobuf).
 """
 
 from __future__ import annotations
@@ -37,10 +37,15 @@ def hash_kv(store: Store, revision: int, encode: Callable[[KeyValue], bytes]) ->
         raise CompactedError()
     if revision > current:
         raise FutureRevisionError()
+    revision = revision or current
+    # Of the changes at or below the compaction revision, etcd hashes only those a read at
+    # `revision` could return: its key index's "keep" set at the hashed revision (not at the
+    # compaction revision), and all of them if that set is empty.
+    keep = store.index.keep(revision)
     checksum = crc32c.crc32c(KEY_BUCKET)
-    # etcd also skips revisions at or below the compaction revision that compaction has not
-    # yet removed from disk; our compaction removes them at once, so there are none to skip.
-    for stored, entry in store.changes(revision or current):
+    for stored, entry in store.changes(revision):
+        if stored.main <= compacted and keep and stored not in keep:
+            continue
         checksum = crc32c.crc32c(stored.to_bytes(tombstone=entry.tombstone), value=checksum)
         checksum = crc32c.crc32c(encode(entry.kv), value=checksum)
     return HashResult(checksum, current, compacted)
