@@ -5,8 +5,9 @@ byte the same; ``etcdctl endpoint hashkv`` compares a hash of it. etcd computes 
 (Castagnoli) over the bucket name ``key`` and then, in revision order, every stored backend
 key (the revision bytes, see `Revision.to_bytes`) and value (the protobuf-encoded
 ``mvccpb.KeyValue``) with a main revision up to the one asked for, leaving out compacted-era
-changes a read at that revision would not return (``mvcc/kvstore.go``, ``HashByRev``). We compute exactly that, so kv's hash
-equals the real etcd's for the same requests. The encoding of a `KeyValue` is the caller's (the API layer owns protobuf).
+changes that a read at that revision would not return (``mvcc/kvstore.go``, ``HashByRev``).
+We compute exactly that, so kv's hash equals the real etcd's for the same requests. The
+encoding of a `KeyValue` is the caller's: the API layer owns protobuf.
 """
 
 from __future__ import annotations
