@@ -1,0 +1,258 @@
+"""Start and stop one single-member server, the real etcd or kv, with etcd's own member flags.
+
+Both kinds get exactly the same command line (only the program differs), on free loopback ports,
+in a fresh data dir, with their log captured to a file. `Server.start()` returns once the server
+answers a gRPC Range of the key ``health`` (what ``etcdctl endpoint health`` sends in 3.4): we
+poll for readiness with a deadline and never sleep for correctness.
+
+The member and cluster IDs a server reports are not random: etcd derives them from the peer URLs
+and the cluster token (etcd: server/etcdserver/api/membership/member.go ``NewMember`` and
+cluster.go ``genID``). `Server.member_id` and `Server.cluster_id` compute the values etcd would
+choose, so the normaliser replaces exactly those and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import grpc
+
+ServerKind = Literal["etcd", "kv"]
+
+ETCD_BINARY = "/usr/bin/etcd"
+ETCDCTL_BINARY = "/usr/bin/etcdctl"
+INSTALL_HINT = "apt-get install -y etcd-server etcd-client"
+
+#: Both servers of a comparison use the same member name and token: `member list` shows the
+#: name, and the token goes into the member ID.
+MEMBER_NAME = "compat"
+CLUSTER_TOKEN = "kv-compat"
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# A RangeRequest for key b"health", serialised by hand (field 1, bytes) so that readiness polling
+# does not depend on the generated stubs: etcd's own health check is this very request.
+_HEALTH_RANGE_REQUEST = b"\x0a\x06health"
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or did not answer before the deadline; the message holds its log."""
+
+
+def free_ports(count: int) -> list[int]:
+    """Return `count` distinct loopback ports that were free a moment ago (bind port 0)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def etcd_member_id(peer_urls: Sequence[str], token: str) -> int:
+    """The member ID etcd gives a member: SHA-1 over sorted peer URLs + token, first 8 bytes."""
+    digest = hashlib.sha1("".join(sorted(peer_urls)).encode() + token.encode()).digest()
+    return int(struct.unpack(">Q", digest[:8])[0])
+
+
+def etcd_cluster_id(member_ids: Sequence[int]) -> int:
+    """The cluster ID etcd derives: SHA-1 over the sorted member IDs (8 bytes big-endian each)."""
+    packed = b"".join(struct.pack(">Q", m) for m in sorted(member_ids))
+    return int(struct.unpack(">Q", hashlib.sha1(packed).digest()[:8])[0])
+
+
+def describe_exit(returncode: int) -> str:
+    """``code 1`` or ``killed by SIGTERM``: a signal usually means someone else killed it."""
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-returncode).name}"
+    return f"code {returncode}"
+
+
+def kv_command() -> list[str]:
+    """How to run `kv`: the console script if installed, else kv.cli's main in this Python."""
+    script = shutil.which("kv")
+    if script is not None:
+        return [script]
+    return [sys.executable, "-c", "from kv.cli import main; main()"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """Flags a test may change; everything else is fixed by `Server.argv`."""
+
+    max_request_bytes: int | None = None
+
+
+@dataclass(slots=True)
+class Server:
+    """One single-member cluster: the real etcd or kv, started with identical member flags."""
+
+    kind: ServerKind
+    workdir: Path
+    options: ServerOptions = field(default_factory=ServerOptions)
+    client_port: int = 0
+    peer_port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client_port or not self.peer_port:
+            self.client_port, self.peer_port = free_ports(2)
+
+    @property
+    def label(self) -> str:
+        """Short name for messages: ``etcd:PORT`` or ``kv:PORT``."""
+        return f"{self.kind}:{self.client_port}"
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` as etcdctl's --endpoints takes it (and prints it back)."""
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def client_url(self) -> str:
+        return f"http://127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "server.log"
+
+    @property
+    def member_id(self) -> int:
+        """The member ID etcd would report for this member (see the module docstring)."""
+        return etcd_member_id([self.peer_url], CLUSTER_TOKEN)
+
+    @property
+    def cluster_id(self) -> int:
+        return etcd_cluster_id([self.member_id])
+
+    def argv(self) -> list[str]:
+        """The command line; the flags are etcd's member flags, the same for both kinds."""
+        program = [ETCD_BINARY] if self.kind == "etcd" else [*kv_command(), "serve"]
+        flags = [
+            f"--name={MEMBER_NAME}",
+            f"--data-dir={self.data_dir}",
+            f"--listen-client-urls={self.client_url}",
+            f"--advertise-client-urls={self.client_url}",
+            f"--listen-peer-urls={self.peer_url}",
+            f"--initial-advertise-peer-urls={self.peer_url}",
+            f"--initial-cluster={MEMBER_NAME}={self.peer_url}",
+            f"--initial-cluster-token={CLUSTER_TOKEN}",
+            "--log-level=info",
+        ]
+        if self.options.max_request_bytes is not None:
+            flags.append(f"--max-request-bytes={self.options.max_request_bytes}")
+        return program + flags
+
+    def launch(self) -> None:
+        """Start the process without waiting; `wait_ready` waits. Lets two servers boot at once."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if self.kind == "kv":
+            # The fallback command imports kv from the checkout even if it is not installed.
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+            )
+        with self.log_path.open("wb") as log:
+            log.write(("$ " + " ".join(self.argv()) + "\n").encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=env,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Poll a gRPC Range of ``health`` until it answers; raise with the log if it never does."""
+        assert self.process is not None, "launch() first"
+        deadline = time.monotonic() + timeout
+        last_error = "no attempt made"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerStartError(
+                    f"{self.label} exited ({describe_exit(self.process.returncode)}) before it "
+                    f"answered\n{self.log_tail()}"
+                )
+            # A fresh channel per attempt: a channel that saw "connection refused" backs off for
+            # about a second before it dials again, longer than etcd takes to boot.
+            with grpc.insecure_channel(self.endpoint) as channel:
+                try:
+                    range_call: Any = channel.unary_unary("/etcdserverpb.KV/Range")
+                    range_call(_HEALTH_RANGE_REQUEST, timeout=1)
+                    return
+                except grpc.RpcError as error:
+                    last_error = f"{error.code()}: {error.details()}"
+            time.sleep(0.02)  # polling interval only; readiness is decided by the answer
+        raise ServerStartError(
+            f"{self.label} did not answer a Range of 'health' within {timeout}s "
+            f"(last error: {last_error})\n{self.log_tail()}"
+        )
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL if the process is still there after `timeout` seconds."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait(timeout)
+
+    def log_tail(self, lines: int = 200) -> str:
+        """The last `lines` lines of the server's log, headed by its label."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return f"--- {self.label}: no log file ---"
+        tail = text.splitlines()[-lines:]
+        return "\n".join([f"--- {self.label} log ({self.log_path}) ---", *tail])
+
+
+def start_all(servers: Sequence[Server], timeout: float = 20.0) -> None:
+    """Launch every server, then wait for each: they boot in parallel. Stops all on failure."""
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_ready(timeout)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise

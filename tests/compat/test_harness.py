@@ -1,0 +1,135 @@
+"""The harness itself: the normaliser rewrites only the documented fields, and a subject that
+really differs is caught. The inputs are outputs captured from etcd 3.4.23."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.compat.etcdctl import EtcdctlResult, etcdctl
+from tests.compat.normalise import normalise_result, normalise_value
+from tests.compat.scenario import ScenarioMismatch, ServerPair, run_scenario
+from tests.compat.servers import etcd_cluster_id, etcd_member_id
+
+
+@dataclass(frozen=True)
+class FakeIdentity:
+    """The identity of the etcd the captured outputs below came from."""
+
+    client_port: int = 23790
+    peer_port: int = 23800
+    member_id: int = etcd_member_id(["http://127.0.0.1:23800"], "tok")
+    cluster_id: int = etcd_cluster_id([etcd_member_id(["http://127.0.0.1:23800"], "tok")])
+
+
+WHO = FakeIdentity()
+HEADER = {
+    "cluster_id": 4413477065597753003,
+    "member_id": 2681083982177880140,
+    "revision": 3,
+    "raft_term": 2,
+}
+STATUS: dict[str, Any] = {
+    "header": HEADER,
+    "version": "3.4.23",
+    "dbSize": 20480,
+    "leader": 2681083982177880140,
+    "raftIndex": 6,
+    "raftTerm": 2,
+    "raftAppliedIndex": 6,
+    "dbSizeInUse": 16384,
+}
+
+
+def test_member_and_cluster_ids_are_derived_as_etcd_derives_them() -> None:
+    """etcd's IDs: SHA-1 of peer URLs + token, and of the member IDs (seen on etcd 3.4.23)."""
+    assert WHO.member_id == 2681083982177880140
+    assert WHO.cluster_id == 4413477065597753003
+
+
+def test_header_ids_and_term_are_replaced_but_revision_is_kept() -> None:
+    assert normalise_value({"header": HEADER}, WHO) == {
+        "header": {
+            "cluster_id": "<cluster_id>",
+            "member_id": "<member_id>",
+            "revision": 3,
+            "raft_term": "<raft_term>",
+        }
+    }
+
+
+def test_an_id_etcd_would_not_choose_stays_visible() -> None:
+    header = {**HEADER, "member_id": 42, "cluster_id": 7}
+    assert normalise_value(header, WHO)["member_id"] == 42
+    assert normalise_value(header, WHO)["cluster_id"] == 7
+
+
+def test_status_fields_outside_the_exception_list_are_compared() -> None:
+    entry = {"Endpoint": "127.0.0.1:23790", "Status": STATUS}
+    assert normalise_value(entry, WHO) == {
+        "Endpoint": "<client-endpoint>",
+        "Status": {
+            "header": normalise_value({"header": HEADER}, WHO)["header"],
+            "version": "<str>",
+            "dbSize": "<int>",
+            "leader": "<leader=self>",
+            "raftIndex": "<int>",
+            "raftTerm": "<raft_term>",
+            "raftAppliedIndex": "<int>",
+            "dbSizeInUse": "<int>",
+        },
+    }
+
+
+def test_status_missing_or_mistyped_fields_and_foreign_leader_show() -> None:
+    status = {k: v for k, v in STATUS.items() if k != "dbSize"}
+    status |= {"version": 3, "leader": 99, "isLearner": True}
+    out = normalise_value({"Status": status}, WHO)["Status"]
+    assert out["dbSize"] == "<MISSING int>"
+    assert out["version"] == "<WRONG TYPE int: 3>"
+    assert out["leader"] == 99
+    assert out["isLearner"] is True
+
+
+def test_addresses_of_other_ports_are_not_replaced() -> None:
+    text = "http://127.0.0.1:23790 127.0.0.1:23800 127.0.0.1:237900 127.0.0.1:2379"
+    assert (
+        normalise_value(text, WHO) == "<client-url> <peer-endpoint> 127.0.0.1:237900 127.0.0.1:2379"
+    )
+
+
+def test_client_log_lines_are_dropped_from_stderr_and_the_error_line_kept() -> None:
+    stderr = (
+        '{"level":"warn","ts":"2026-11-24T08:02:08.198Z","caller":"clientv3/retry_interceptor.go:62",'
+        '"msg":"retrying of unary invoker failed","target":"passthrough:///127.0.0.1:23790",'
+        '"attempt":0,"error":"rpc error: code = OutOfRange desc = etcdserver: mvcc: required '
+        'revision is a future revision"}\n'
+        "Failed to get the hash of endpoint 127.0.0.1:23790 (etcdserver: mvcc: required revision "
+        "is a future revision)\n"
+        "Error: etcdserver: mvcc: required revision is a future revision\n"
+    )
+    assert normalise_result(EtcdctlResult(1, [], stderr), WHO) == EtcdctlResult(
+        1,
+        [],
+        "Failed to get the hash of endpoint <client-endpoint> (etcdserver: mvcc: required "
+        "revision is a future revision)\n"
+        "Error: etcdserver: mvcc: required revision is a future revision",
+    )
+
+
+def test_health_took_is_replaced_only_when_it_is_a_duration() -> None:
+    entry = {"endpoint": "127.0.0.1:23790", "health": True, "took": "1.063216ms"}
+    assert normalise_value([entry], WHO) == [
+        {"endpoint": "<client-endpoint>", "health": True, "took": "<duration>"}
+    ]
+    assert normalise_value({**entry, "took": "soon"}, WHO)["took"] == "soon"
+
+
+@pytest.mark.etcd
+def test_a_subject_that_really_differs_is_caught(pair: ServerPair) -> None:
+    """One extra write on the subject only: the very next step must fail the comparison."""
+    etcdctl(pair.subject.endpoint, ["put", "only-on-the-subject", "x"])
+    with pytest.raises(ScenarioMismatch, match=r"step 1 of 1 \(etcdctl put k v\)"):
+        run_scenario(pair, [["put", "k", "v"]])
