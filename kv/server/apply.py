@@ -91,7 +91,7 @@ def apply_range(reader: Reader, request: RangeRequest) -> rpc_pb2.RangeResponse:
     except MvccError as error:
         raise errors.from_mvcc(error) from error
     kvs = [kv for kv in result.kvs if all(keep(kv) for keep in filters)]
-    if order != RangeRequest.NONE:
+    if order in (RangeRequest.ASCEND, RangeRequest.DESCEND):
         kvs.sort(key=_SORT_FIELDS[request.sort_target], reverse=order == RangeRequest.DESCEND)
     response = rpc_pb2.RangeResponse(count=result.count)
     response.header.revision = result.revision

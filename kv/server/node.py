@@ -52,8 +52,8 @@ class Node:
         # How many write requests have been applied: chapter 3 turns it into the Raft index.
         self.applied_index = 0
 
-    def header(self, revision: int) -> rpc_pb2.ResponseHeader:
-        """Who answered, at which revision and term (etcd fills every response with this)."""
+    def header(self, revision: int = 0) -> rpc_pb2.ResponseHeader:
+        """Who answered, at which revision and term (etcd fills most responses with this)."""
         return rpc_pb2.ResponseHeader(
             cluster_id=self.cluster_id,
             member_id=self.member.id,
@@ -122,7 +122,8 @@ class Node:
         return sum(17 + len(apply.encode(entry.kv)) for entry in self.store.history.values())
 
     def member_list(self) -> rpc_pb2.MemberListResponse:
-        response = rpc_pb2.MemberListResponse(header=self.header(self.store.current_revision))
+        # etcd's cluster service stamps no revision: membership is not part of the key space.
+        response = rpc_pb2.MemberListResponse(header=self.header())
         for member in self.cluster.members:
             response.members.add(
                 ID=member.id,
@@ -135,4 +136,5 @@ class Node:
 
     def alarms(self) -> rpc_pb2.AlarmResponse:
         # No alarm can be raised yet: the NOSPACE alarm comes with the quota in chapter 2.
-        return rpc_pb2.AlarmResponse(header=self.header(self.store.current_revision))
+        # etcd 3.4 sends its alarm list with no header at all.
+        return rpc_pb2.AlarmResponse()

@@ -33,8 +33,8 @@ def check_request_size(request: Message, max_request_bytes: int) -> None:
 def check_range(request: rpc_pb2.RangeRequest) -> None:
     if not request.key:
         raise errors.EMPTY_KEY
-    if request.sort_order not in rpc_pb2.RangeRequest.SortOrder.values():
-        raise errors.INVALID_SORT_OPTION
+    # etcd 3.4 crashes on an unknown sort target (3.5 refuses it with this error; so do we).
+    # An unknown sort order it accepts, and leaves the keys unsorted: see apply_range.
     if request.sort_target not in rpc_pb2.RangeRequest.SortTarget.values():
         raise errors.INVALID_SORT_OPTION
 
