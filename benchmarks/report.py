@@ -49,6 +49,9 @@ class Summary:
     server_cpu_share: float
     other_cpu_share: float
     """Everything else on the machine: what makes a run noisy."""
+    client_cpu_us_per_request: float
+    server_cpu_us_per_request: float
+    """CPU microseconds per request: steadier than the rate when the machine is shared."""
     worker_requests: list[int]
     worker_cpu_seconds: list[float]
 
@@ -123,9 +126,15 @@ def summarize(server: str, phase: PhaseResult, cores: int) -> Summary:
         client_cpu_share=client_cpu / capacity,
         server_cpu_share=phase.server_cpu_seconds / capacity,
         other_cpu_share=max(0.0, other) / capacity,
+        client_cpu_us_per_request=_per_request(client_cpu, len(latencies)),
+        server_cpu_us_per_request=_per_request(phase.server_cpu_seconds, len(latencies)),
         worker_requests=[len(worker.latencies_ns) for worker in phase.workers],
         worker_cpu_seconds=[worker.cpu_seconds for worker in phase.workers],
     )
+
+
+def _per_request(seconds: float, requests: int) -> float:
+    return seconds * 1e6 / requests if requests else math.nan
 
 
 def _percentiles(ordered: Sequence[float], points: Sequence[int]) -> list[float]:

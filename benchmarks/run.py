@@ -128,6 +128,8 @@ def benchmark(args: argparse.Namespace) -> list[report.Summary]:
                     f"p50 {summary.p50_ms:.3g} ms, p99 {summary.p99_ms:.3g} ms, "
                     f"CPU client {summary.client_cpu_share:.0%} server "
                     f"{summary.server_cpu_share:.0%} other {summary.other_cpu_share:.0%}, "
+                    f"CPU per request client {summary.client_cpu_us_per_request:.0f} us "
+                    f"server {summary.server_cpu_us_per_request:.0f} us, "
                     f"errors {sum(summary.errors.values())}"
                 )
                 summaries.append(summary)
