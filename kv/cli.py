@@ -1,0 +1,295 @@
+"""The ``kv`` command: ``kv serve`` with etcd's member flags, and ``kv --version`` (chapter 1).
+
+A command line or a systemd unit written for etcd 3.4 should start kv unchanged, so the flags
+have etcd's names (``--listen-client-urls``, also as ``--listen-client-urls=URL``), etcd's
+defaults (see `kv.server.config`), and etcd's environment variables: every flag ``--some-flag``
+can also be given as ``ETCD_SOME_FLAG`` (etcd: ``pkg/flags/flag.go`` ``FlagToEnv``). As in
+etcd 3.4, a flag given both ways is refused rather than silently picking one, and ``ETCD_*``
+variables kv does not know are logged as unrecognized.
+
+Exit codes: 0 after a clean stop (SIGINT or SIGTERM), 1 for a configuration kv refuses or an
+address it cannot bind, 2 for a command line it cannot parse (an unknown flag, say).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kv import __version__
+from kv.server.config import CLUSTER_STATES, LOG_LEVELS, ConfigError, ServerConfig, split_urls
+
+log = logging.getLogger(__name__)
+
+#: The etcd API version kv speaks, shown by ``kv --version``.
+ETCD_API_VERSION = "3.4"
+ENV_PREFIX = "ETCD"
+
+# etcd's --log-level names mapped onto the standard library's levels.
+_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "panic": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+# Close to etcd 3.4's default log lines: "2024-01-02 03:04:05.678901 I | embed: ...".
+_LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname).1s | %(name)s: %(message)s"
+_LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class EnvError(ConfigError):
+    """An ``ETCD_*`` variable kv cannot use (bad value, or a flag given twice)."""
+
+
+# --8<-- [start:flags]
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One of etcd's member flags, as ``kv serve`` accepts it."""
+
+    name: str  # "--listen-client-urls"
+    parse: Callable[[str], object]  # text -> the ServerConfig field's value
+    help: str
+    default: str  # as ``etcd --help`` shows it
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def field(self) -> str:
+        """The `ServerConfig` field: ``--listen-client-urls`` -> ``listen_client_urls``."""
+        return self.name.removeprefix("--").replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        """etcd's environment variable: ``--listen-client-urls`` -> ``ETCD_LISTEN_CLIENT_URLS``."""
+        return f"{ENV_PREFIX}_{self.field.upper()}"
+
+
+FLAGS = (
+    Flag("--name", str, "Human-readable name for this member.", "default"),
+    Flag("--data-dir", str, "Path to the data directory.", "${name}.etcd"),
+    Flag(
+        "--listen-client-urls",
+        split_urls,
+        "List of URLs to listen on for client traffic.",
+        "http://localhost:2379",
+    ),
+    Flag(
+        "--advertise-client-urls",
+        split_urls,
+        "List of this member's client URLs to advertise to the public.",
+        "http://localhost:2379",
+    ),
+    Flag(
+        "--listen-peer-urls",
+        split_urls,
+        "List of URLs to listen on for peer traffic (used from chapter 3).",
+        "http://localhost:2380",
+    ),
+    Flag(
+        "--initial-advertise-peer-urls",
+        split_urls,
+        "List of this member's peer URLs to advertise to the rest of the cluster.",
+        "http://localhost:2380",
+    ),
+    Flag(
+        "--initial-cluster",
+        str,
+        "Initial cluster configuration for bootstrapping.",
+        "default=http://localhost:2380",
+    ),
+    Flag(
+        "--initial-cluster-state",
+        str,
+        "Initial cluster state ('new' or 'existing').",
+        "new",
+        CLUSTER_STATES,
+    ),
+    Flag(
+        "--initial-cluster-token",
+        str,
+        "Initial cluster token for the etcd cluster during bootstrap.",
+        "etcd-cluster",
+    ),
+    Flag("--heartbeat-interval", int, "Time (in milliseconds) of a heartbeat interval.", "100"),
+    Flag("--election-timeout", int, "Time (in milliseconds) for an election to timeout.", "1000"),
+    Flag(
+        "--max-request-bytes",
+        int,
+        "Maximum client request size in bytes the server will accept.",
+        "1572864",
+    ),
+    Flag(
+        "--log-level",
+        str,
+        "Configures log level. Only supports debug, info, warn, error, panic, or fatal.",
+        "info",
+        LOG_LEVELS,
+    ),
+    Flag(
+        "--snapshot-count",
+        int,
+        "Number of committed transactions to trigger a snapshot to disk (chapter 2).",
+        "100000",
+    ),
+    Flag(
+        "--quota-backend-bytes",
+        int,
+        "Raise alarms when backend size exceeds the given quota (chapter 2; 0 = 2 GiB).",
+        "0",
+    ),
+)
+# --8<-- [end:flags]
+
+
+@dataclass(frozen=True, slots=True)
+class ServeFlags:
+    """What ``kv serve``'s flags and environment amount to."""
+
+    config: ServerConfig
+    env_used: list[str] = field(default_factory=list)  # "ETCD_NAME=x", as etcd logs them
+    env_unrecognized: list[str] = field(default_factory=list)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``kv`` argument parser: ``--version`` and the ``serve`` subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="kv",
+        description="kv: an educational etcd that speaks etcd's v3 gRPC API.",
+        allow_abbrev=False,  # etcd's flag package matches whole names only
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"kv {__version__} (etcd API {ETCD_API_VERSION})",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run a member (etcd's member flags; each also as ETCD_<FLAG>)",
+        description="Run one kv member. Flags are etcd's; each may also be set as "
+        "ETCD_<FLAG_IN_UPPER_SNAKE_CASE>, e.g. ETCD_NAME.",
+        allow_abbrev=False,
+    )
+    for flag in FLAGS:
+        # default=None: tells "not given" apart from "given with the default value", which
+        # the environment and etcd's --advertise-client-urls rule both need.
+        serve.add_argument(
+            flag.name,
+            default=None,
+            metavar=flag.field.upper(),
+            choices=flag.choices,
+            help=f"{flag.help} (default {flag.default!r}; env {flag.env})",
+        )
+    return parser
+
+
+def serve_flags(given: Mapping[str, str | None], environ: Mapping[str, str]) -> ServeFlags:
+    """Combine command-line values (field -> text, None if not given) with ``ETCD_*`` variables.
+
+    etcd 3.4's rules (``pkg/flags/flag.go`` ``SetFlagsFromEnv``, ``verifyEnv``): a variable
+    sets a flag not given on the command line; an empty variable is ignored; a variable for a
+    flag that *was* given is an error; other ``ETCD_*`` variables are reported unrecognized.
+
+    Raises:
+        ConfigError: a bad value, a conflict, or a configuration `ServerConfig` refuses.
+    """
+    values: dict[str, object] = {}
+    explicit: set[str] = set()
+    used: list[str] = []
+    for flag in FLAGS:
+        text = given.get(flag.field)
+        if text is not None:
+            if flag.env in environ:
+                raise EnvError(
+                    f'conflicting environment variable "{flag.env}" is shadowed by '
+                    "corresponding command-line flag (either unset environment variable or "
+                    "disable flag)"
+                )
+            source = flag.name
+        elif environ.get(flag.env):
+            text = environ[flag.env]
+            source = flag.env
+            used.append(f"{flag.env}={text}")
+        else:
+            continue
+        explicit.add(flag.name)
+        values[flag.field] = _parse(flag, text, source)
+    # etcd: etcdmain/config.go -- a member listening on chosen addresses must say which of
+    # them clients should use, or clients would be told "http://localhost:2379".
+    if "--listen-client-urls" in explicit and "--advertise-client-urls" not in explicit:
+        raise ConfigError(
+            "--advertise-client-urls is required when --listen-client-urls is set explicitly"
+        )
+    known = {flag.env for flag in FLAGS}
+    unrecognized = [
+        f"{key}={value}"
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX + "_") and (key not in known or not value)
+    ]
+    return ServeFlags(ServerConfig(**values), used, unrecognized)  # type: ignore[arg-type]
+
+
+def _parse(flag: Flag, text: str, source: str) -> object:
+    if flag.choices is not None and text not in flag.choices:
+        raise ConfigError(f'invalid value "{text}" for {source}: want one of {flag.choices}')
+    try:
+        return flag.parse(text)
+    except ValueError:
+        raise ConfigError(f'invalid value "{text}" for {source}: parse error') from None
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at etcd's ``--log-level``, in lines shaped like etcd 3.4's."""
+    logging.basicConfig(
+        level=_LOG_LEVELS[level],
+        format=_LOG_FORMAT,
+        datefmt=_LOG_DATE_FORMAT,
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``kv`` command; return its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a usage error (code 2)
+        return stop.code if isinstance(stop.code, int) else 1
+    if args.command is None:
+        parser.print_help()
+        return 0
+    given = {flag.field: getattr(args, flag.field) for flag in FLAGS}
+    return run_serve(given, os.environ)
+
+
+def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> int:
+    """``kv serve``: check the configuration, then serve until SIGINT or SIGTERM."""
+    # Imported here so `kv --version` and usage errors stay fast.
+    from kv.server.app import ListenError, serve
+
+    try:
+        flags = serve_flags(given, environ)
+    except ConfigError as error:
+        # "kv serve: error: ..." already says kv; drop the "kv: " of kv-only refusals.
+        print(f"kv serve: error: {str(error).removeprefix('kv: ')}", file=sys.stderr)
+        return 1
+    configure_logging(flags.config.log_level)
+    for used in flags.env_used:
+        log.info("recognized and used environment variable %s", used)
+    for unrecognized in flags.env_unrecognized:
+        log.warning("unrecognized environment variable %s", unrecognized)
+    try:
+        asyncio.run(serve(flags.config))
+    except ListenError as error:
+        log.critical("%s", error)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed
+        return 0
+    return 0

@@ -1,0 +1,217 @@
+"""A small asyncio client for etcd's v3 API, over grpc.aio (chapter 1).
+
+The tests, the benchmark and later the TUI talk to kv (and to the real etcd: the wire is the
+same) through `KVClient`. It is deliberately thin: each method builds one etcd request and
+returns etcd's protobuf response unchanged, so a test can assert on exactly what the server
+sent. Keys and values may be ``str`` (encoded as UTF-8) or ``bytes``.
+
+A failed call raises `kv.server.errors.EtcdError` carrying the gRPC status code and the
+server's message, the same pair etcd's Go client matches on (etcd:
+``api/v3rpc/rpctypes/error.go``)::
+
+    async with KVClient("127.0.0.1:2379") as client:
+        await client.put("greeting", "hello")
+        kv = await client.get("greeting")
+        assert kv is not None and kv.value == b"hello"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self, TypeVar
+
+import grpc
+
+from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from kv.api.mvccpb import kv_pb2
+from kv.server.errors import EtcdError
+
+Bytes = str | bytes
+Response = TypeVar("Response")
+
+#: Seconds a call may take unless the call says otherwise. Generous: a test fails fast on a
+#: dead server anyway, and a busy CI machine should not turn into flaky tests.
+DEFAULT_TIMEOUT = 5.0
+
+# clientv3 accepts responses up to math.MaxInt32 bytes by default; a large range must not
+# fail in the client before the server's own limits are even tested.
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 2**31 - 1)]
+
+
+def _bytes(data: Bytes) -> bytes:
+    return data.encode() if isinstance(data, str) else data
+
+
+# --8<-- [start:prefix_end]
+def prefix_end(prefix: Bytes) -> bytes:
+    """The ``range_end`` that selects every key starting with ``prefix``.
+
+    etcd's rule (clientv3 ``GetPrefixRangeEnd``): increment the last byte that is not 0xff
+    and drop everything after it. A prefix of only 0xff bytes (or an empty one) has no upper
+    bound, so the answer is ``b"\\x00"``, which etcd reads as "to the end of the key space".
+    """
+    end = bytearray(_bytes(prefix))
+    for i in reversed(range(len(end))):
+        if end[i] < 0xFF:
+            end[i] += 1
+            return bytes(end[: i + 1])
+    return b"\x00"
+
+
+# --8<-- [end:prefix_end]
+
+
+class KVClient:
+    """A connection to one etcd (or kv) endpoint, ``host:port``.
+
+    Create it inside a running event loop; close it with `close` or use ``async with``.
+    Every method takes ``timeout`` (seconds, default `DEFAULT_TIMEOUT` or the client's own).
+    """
+
+    def __init__(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._channel = grpc.aio.insecure_channel(endpoint, options=_CHANNEL_OPTIONS)
+        self._kv = rpc_pb2_grpc.KVStub(self._channel)
+        self._maintenance = rpc_pb2_grpc.MaintenanceStub(self._channel)
+        self._cluster = rpc_pb2_grpc.ClusterStub(self._channel)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel; calls in flight are cancelled."""
+        await self._channel.close()
+
+    async def _call(
+        self,
+        method: Callable[..., Awaitable[Response]],
+        request: object,
+        timeout: float | None,
+    ) -> Response:
+        """Make one unary call; a gRPC error becomes an `EtcdError` with etcd's code and text."""
+        try:
+            return await method(request, timeout=self.timeout if timeout is None else timeout)
+        except grpc.aio.AioRpcError as error:
+            raise EtcdError(error.code(), error.details() or "") from error
+
+    # --- KV ------------------------------------------------------------------------------
+
+    async def range(
+        self,
+        key: Bytes,
+        range_end: Bytes = b"",
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        count_only: bool = False,
+        keys_only: bool = False,
+        serializable: bool = False,
+        sort_order: rpc_pb2.RangeRequest.SortOrder = rpc_pb2.RangeRequest.NONE,
+        sort_target: rpc_pb2.RangeRequest.SortTarget = rpc_pb2.RangeRequest.KEY,
+        min_mod_revision: int = 0,
+        max_mod_revision: int = 0,
+        min_create_revision: int = 0,
+        max_create_revision: int = 0,
+        timeout: float | None = None,
+    ) -> rpc_pb2.RangeResponse:
+        """Read ``key``, or ``[key, range_end)``; see etcd's ``RangeRequest`` for each field."""
+        request = rpc_pb2.RangeRequest(
+            key=_bytes(key),
+            range_end=_bytes(range_end),
+            revision=revision,
+            limit=limit,
+            count_only=count_only,
+            keys_only=keys_only,
+            serializable=serializable,
+            sort_order=sort_order,
+            sort_target=sort_target,
+            min_mod_revision=min_mod_revision,
+            max_mod_revision=max_mod_revision,
+            min_create_revision=min_create_revision,
+            max_create_revision=max_create_revision,
+        )
+        return await self._call(self._kv.Range, request, timeout)
+
+    async def get(
+        self, key: Bytes, *, revision: int = 0, timeout: float | None = None
+    ) -> kv_pb2.KeyValue | None:
+        """The ``KeyValue`` of one key (at ``revision``, 0 = latest), or None if it is absent."""
+        response = await self.range(key, revision=revision, timeout=timeout)
+        return response.kvs[0] if response.kvs else None
+
+    async def put(
+        self,
+        key: Bytes,
+        value: Bytes,
+        *,
+        lease: int = 0,
+        prev_kv: bool = False,
+        ignore_value: bool = False,
+        ignore_lease: bool = False,
+        timeout: float | None = None,
+    ) -> rpc_pb2.PutResponse:
+        """Write ``key`` = ``value``; one new revision."""
+        request = rpc_pb2.PutRequest(
+            key=_bytes(key),
+            value=_bytes(value),
+            lease=lease,
+            prev_kv=prev_kv,
+            ignore_value=ignore_value,
+            ignore_lease=ignore_lease,
+        )
+        return await self._call(self._kv.Put, request, timeout)
+
+    async def delete_range(
+        self,
+        key: Bytes,
+        range_end: Bytes = b"",
+        *,
+        prev_kv: bool = False,
+        timeout: float | None = None,
+    ) -> rpc_pb2.DeleteRangeResponse:
+        """Delete ``key``, or ``[key, range_end)``; one new revision if anything was deleted."""
+        request = rpc_pb2.DeleteRangeRequest(
+            key=_bytes(key), range_end=_bytes(range_end), prev_kv=prev_kv
+        )
+        return await self._call(self._kv.DeleteRange, request, timeout)
+
+    async def compact(
+        self, revision: int, *, physical: bool = False, timeout: float | None = None
+    ) -> rpc_pb2.CompactionResponse:
+        """Forget the history below ``revision``."""
+        request = rpc_pb2.CompactionRequest(revision=revision, physical=physical)
+        return await self._call(self._kv.Compact, request, timeout)
+
+    # --- Maintenance and Cluster -----------------------------------------------------------
+
+    async def status(self, *, timeout: float | None = None) -> rpc_pb2.StatusResponse:
+        """The member's version, sizes and raft position (``etcdctl endpoint status``)."""
+        return await self._call(self._maintenance.Status, rpc_pb2.StatusRequest(), timeout)
+
+    async def hash_kv(
+        self, revision: int = 0, *, timeout: float | None = None
+    ) -> rpc_pb2.HashKVResponse:
+        """etcd's checksum of the key-value history up to ``revision`` (0 = latest)."""
+        request = rpc_pb2.HashKVRequest(revision=revision)
+        return await self._call(self._maintenance.HashKV, request, timeout)
+
+    async def alarm_list(self, *, timeout: float | None = None) -> rpc_pb2.AlarmResponse:
+        """The raised alarms (``etcdctl alarm list``)."""
+        request = rpc_pb2.AlarmRequest(
+            action=rpc_pb2.AlarmRequest.GET, alarm=rpc_pb2.AlarmType.NONE
+        )
+        return await self._call(self._maintenance.Alarm, request, timeout)
+
+    async def member_list(self, *, timeout: float | None = None) -> rpc_pb2.MemberListResponse:
+        """The cluster's members (``etcdctl member list``)."""
+        return await self._call(self._cluster.MemberList, rpc_pb2.MemberListRequest(), timeout)

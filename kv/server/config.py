@@ -1,0 +1,299 @@
+"""A member's configuration: etcd's member flags, defaults and checks (chapter 1).
+
+`ServerConfig` holds what ``kv serve`` was told, under etcd 3.4.23's flag names and defaults,
+so a command line written for etcd works for kv. Two defaults are derived, as etcd derives
+them (etcd: ``etcdmain/config.go``, ``embed/config.go``):
+
+* ``--data-dir`` defaults to ``${name}.etcd``;
+* ``--initial-cluster`` defaults to ``default=http://localhost:2380``, and when ``--name`` is
+  not ``default`` but ``--initial-cluster`` is still that default, etcd rewrites it to
+  ``name=<each --initial-advertise-peer-urls>``. With ``--name default`` it does not, which is
+  why ``etcd --initial-advertise-peer-urls http://127.0.0.1:2380`` alone is refused.
+
+A `ServerConfig` checks itself when it is made: an invalid one cannot exist. The messages are
+etcd's word for word where etcd has one, so a search for the text finds etcd's documentation;
+where kv refuses something etcd accepts (TLS, unix sockets, several members before Raft), the
+message starts with ``kv:`` and says which chapter lifts the limit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+from kv.membership import Cluster, InitialClusterError, parse_initial_cluster
+
+DEFAULT_NAME = "default"
+DEFAULT_CLIENT_URL = "http://localhost:2379"
+DEFAULT_PEER_URL = "http://localhost:2380"
+DEFAULT_INITIAL_CLUSTER = f"{DEFAULT_NAME}={DEFAULT_PEER_URL}"
+# etcd: embed/config.go maxElectionMs.
+MAX_ELECTION_MS = 50000
+# etcd 3.4's --log-level accepts exactly these ("Only supports debug, info, warn, error,
+# panic, or fatal."); an unknown level makes etcd panic, kv refuses it with a message.
+LOG_LEVELS = ("debug", "info", "warn", "error", "panic", "fatal")
+CLUSTER_STATES = ("new", "existing")
+_URL_SCHEMES = ("http", "https", "unix", "unixs")
+
+
+class ConfigError(ValueError):
+    """A flag value that etcd, or kv, refuses. The message names the flag and the reason."""
+
+
+# --8<-- [start:config]
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """etcd's member flags, with etcd 3.4.23's defaults. Validated when constructed.
+
+    URL flags hold one entry per URL (etcd's flags take a comma-separated list). The defaults
+    derived from ``name`` are computed once, at construction: `dataclasses.replace` with a new
+    ``name`` keeps the old derived values, so pass them again if they matter.
+    """
+
+    name: str = DEFAULT_NAME
+    data_dir: str = ""  # "" = f"{name}.etcd", as etcd
+    listen_client_urls: tuple[str, ...] = (DEFAULT_CLIENT_URL,)
+    advertise_client_urls: tuple[str, ...] = (DEFAULT_CLIENT_URL,)
+    listen_peer_urls: tuple[str, ...] = (DEFAULT_PEER_URL,)
+    initial_advertise_peer_urls: tuple[str, ...] = (DEFAULT_PEER_URL,)
+    initial_cluster: str = DEFAULT_INITIAL_CLUSTER
+    initial_cluster_state: str = "new"
+    initial_cluster_token: str = "etcd-cluster"
+    heartbeat_interval: int = 100  # milliseconds
+    election_timeout: int = 1000  # milliseconds
+    max_request_bytes: int = 1572864  # 1.5 MiB
+    log_level: str = "info"
+    # Accepted now so etcd command lines work; chapter 2 (durability, quota) uses them.
+    snapshot_count: int = 100000
+    quota_backend_bytes: int = 0  # 0 = etcd's default quota, 2 GiB
+
+    def __post_init__(self) -> None:
+        # object.__setattr__: the dataclass is frozen, and these are still being initialised.
+        if not self.data_dir:
+            object.__setattr__(self, "data_dir", f"{self.name}.etcd")
+        if self.name != DEFAULT_NAME and self.initial_cluster == DEFAULT_INITIAL_CLUSTER:
+            # etcd: embed.Config.UpdateDefaultClusterFromName / InitialClusterFromName.
+            derived = ",".join(f"{self.name}={url}" for url in self.initial_advertise_peer_urls)
+            object.__setattr__(self, "initial_cluster", derived)
+        validate(self)
+
+    def cluster(self) -> Cluster:
+        """The cluster ``--initial-cluster`` and ``--initial-cluster-token`` describe."""
+        return Cluster.from_initial_cluster(self.initial_cluster, self.initial_cluster_token)
+
+    # --8<-- [end:config]
+
+
+def split_urls(text: str) -> tuple[str, ...]:
+    """Split a URL flag's value (``url1,url2``) into its URLs, as etcd's URL flags do."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+# --8<-- [start:bind]
+def bind_address(url: str) -> str:
+    """The gRPC bind address (``host:port``) for a listen URL such as ``http://127.0.0.1:2379``.
+
+    Raises:
+        ConfigError: the URL is not one etcd would listen on, or needs what kv lacks (TLS,
+            unix sockets).
+    """
+    parts = _parse_url(url)
+    if parts.scheme in ("https", "unixs"):
+        raise ConfigError(
+            f"kv: cannot listen on {url}: TLS is not supported by kv yet "
+            "(use an http:// URL; etcd would also want --cert-file and --key-file)"
+        )
+    if parts.scheme == "unix":
+        raise ConfigError(f"kv: cannot listen on {url}: unix sockets are not supported by kv")
+    host, port = _host_port(url, parts)
+    # etcd: embed/config.go checkBindURLs -- a listen URL names an IP, or localhost.
+    if host != "localhost" and not _is_ip(host):
+        raise ConfigError(f"expected IP in URL for binding ({url})")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --8<-- [end:bind]
+
+
+def _parse_url(url: str) -> SplitResult:
+    """Check a URL the way etcd's URL flags do (etcd: pkg/types/urls.go NewURLs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise ConfigError(f"invalid URL {url!r}: {error}") from None
+    if parts.scheme not in _URL_SCHEMES:
+        raise ConfigError(f"URL scheme must be http, https, unix, or unixs: {url}")
+    if parts.path not in ("", "/") and parts.scheme in ("http", "https"):
+        raise ConfigError(f"URL must not contain a path: {url}")
+    return parts
+
+
+def _host_port(url: str, parts: SplitResult) -> tuple[str, int]:
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    if port is None:
+        raise ConfigError(f'URL address does not have the form "host:port": {url}')
+    return host, port
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_url(url: str) -> None:
+    """A URL etcd would accept in any URL flag: known scheme, ``host:port``, no path."""
+    parts = _parse_url(url)
+    if parts.scheme in ("http", "https"):
+        host, _ = _host_port(url, parts)
+        if not host:
+            raise ConfigError(f"unexpected empty host ({url})")
+
+
+def validate(config: ServerConfig) -> None:
+    """Check ``config`` as etcd checks its flags, then refuse what kv cannot do yet.
+
+    Raises:
+        ConfigError: with etcd's message, or a ``kv:`` message for a kv limitation.
+    """
+    _check_flags(config)
+    _check_limits(config)
+    _check_bootstrap(config)
+    _check_kv_support(config)
+
+
+def _check_flags(config: ServerConfig) -> None:
+    """etcd: embed/config.go ``Config.Validate`` (URLs, timing) and the flag parsers."""
+    # kv needs somewhere to listen, and a peer URL to derive its member id from.
+    if not config.listen_client_urls:
+        raise ConfigError("--listen-client-urls needs at least one URL")
+    if not config.initial_advertise_peer_urls:
+        raise ConfigError("--initial-advertise-peer-urls needs at least one URL")
+    for urls in (
+        config.listen_client_urls,
+        config.advertise_client_urls,
+        config.listen_peer_urls,
+        config.initial_advertise_peer_urls,
+    ):
+        for url in urls:
+            _check_url(url)
+    for url in config.listen_client_urls:
+        bind_address(url)  # kv binds these itself, so refuse what it cannot bind now
+    if config.initial_cluster_state not in CLUSTER_STATES:
+        raise ConfigError(f"unexpected clusterState {_go_quote(config.initial_cluster_state)}")
+    if config.heartbeat_interval <= 0:
+        raise ConfigError(f"--heartbeat-interval must be >0 (set to {config.heartbeat_interval}ms)")
+    if config.election_timeout <= 0:
+        raise ConfigError(f"--election-timeout must be >0 (set to {config.election_timeout}ms)")
+    # Raft needs several heartbeats per election timeout, or followers start elections while
+    # the leader is alive (etcd's tuning guide); etcd enforces a factor of 5.
+    if 5 * config.heartbeat_interval > config.election_timeout:
+        raise ConfigError(
+            f"--election-timeout[{config.election_timeout}ms] should be at least as 5 times "
+            f"as --heartbeat-interval[{config.heartbeat_interval}ms]"
+        )
+    if config.election_timeout > MAX_ELECTION_MS:
+        raise ConfigError(
+            f"--election-timeout[{config.election_timeout}ms] is too long, and should be set "
+            f"less than {MAX_ELECTION_MS}ms"
+        )
+    if config.log_level not in LOG_LEVELS:
+        raise ConfigError(
+            f"unknown level {_go_quote(config.log_level)}: --log-level supports "
+            "debug, info, warn, error, panic, or fatal"
+        )
+
+
+def _check_limits(config: ServerConfig) -> None:
+    # etcd's flags are unsigned: a negative value fails to parse there.
+    for flag, value in (
+        ("--max-request-bytes", config.max_request_bytes),
+        ("--snapshot-count", config.snapshot_count),
+        ("--quota-backend-bytes", config.quota_backend_bytes),
+    ):
+        if value < 0:
+            raise ConfigError(f"invalid value {value} for {flag}: must not be negative")
+
+
+def _check_bootstrap(config: ServerConfig) -> None:
+    """etcd: etcdserver/config.go ``VerifyBootstrap`` -- this member is in --initial-cluster."""
+    try:
+        peers = parse_initial_cluster(config.initial_cluster)
+    except InitialClusterError as error:
+        raise ConfigError(f"error setting up initial cluster: {error}") from None
+    for urls in peers.values():
+        for url in urls:
+            try:
+                _check_url(url)
+            except ConfigError as error:
+                raise ConfigError(f"error setting up initial cluster: {error}") from None
+    if config.name not in peers:
+        raise ConfigError(
+            f"couldn't find local name {_go_quote(config.name)} "
+            "in the initial cluster configuration"
+        )
+    _check_advertise_matches_cluster(config.name, peers[config.name], config)
+
+
+def _check_advertise_matches_cluster(
+    name: str, cluster_urls: tuple[str, ...], config: ServerConfig
+) -> None:
+    """etcd: etcdserver/config.go ``advertiseMatchesCluster``, without resolving DNS names.
+
+    The member's id is derived from its peer URLs, so the URLs it advertises and the ones the
+    other members know it by must be the same, or the ids would disagree.
+    """
+    advertised = sorted(config.initial_advertise_peer_urls)
+    listed = sorted(cluster_urls)
+    if advertised == listed:
+        return
+    if len(advertised) != len(listed):
+        detail = f"len({_go_quote_list(advertised)}) != len({_go_quote_list(listed)})"
+    else:
+        a, b = next((a, b) for a, b in zip(advertised, listed, strict=True) if a != b)
+        detail = f"resolved urls: {_go_quote(a)} != {_go_quote(b)}"
+    missing = [url for url in listed if url not in advertised]
+    if missing:
+        raise ConfigError(
+            f"--initial-cluster has {','.join(f'{name}={url}' for url in missing)} but missing "
+            f"from --initial-advertise-peer-urls={','.join(advertised)} ({detail})"
+        )
+    extra = [url for url in advertised if url not in listed]
+    raise ConfigError(
+        f"--initial-advertise-peer-urls has {','.join(extra)} but missing from "
+        f"--initial-cluster={','.join(f'{name}={url}' for url in advertised)}"
+    )
+
+
+def _go_quote(text: str) -> str:
+    """Go's ``%q`` for the plain text of flags: double quotes (etcd's messages use it)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _go_quote_list(items: list[str]) -> str:
+    """Go's ``%q`` of a ``[]string``: ``["a" "b"]``."""
+    return "[" + " ".join(_go_quote(item) for item in items) + "]"
+
+
+def _check_kv_support(config: ServerConfig) -> None:
+    """What etcd accepts but kv cannot do before Raft (chapter 3)."""
+    if config.initial_cluster_state == "existing":
+        raise ConfigError(
+            "kv: --initial-cluster-state existing joins a running cluster, which needs Raft, "
+            "which arrives in chapter 3 (use --initial-cluster-state new)"
+        )
+    names = sorted(parse_initial_cluster(config.initial_cluster))
+    if len(names) > 1:
+        raise ConfigError(
+            "kv: a multi-member --initial-cluster needs Raft, which arrives in chapter 3 "
+            f"(got {len(names)} members: {', '.join(names)}; until then start one member, "
+            f"e.g. --initial-cluster {config.name}="
+            f"{','.join(config.initial_advertise_peer_urls)})"
+        )
