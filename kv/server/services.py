@@ -1,15 +1,16 @@
 """etcd's gRPC services, answered by a `Node` (chapter 1).
 
 Each servicer method is one line: hand the request to the node, and turn an `EtcdError` into
-a gRPC status with etcd's code and message. RPCs not implemented yet answer UNIMPLEMENTED
-(the generated base classes do that), and services not registered at all get gRPC's own
-UNIMPLEMENTED, so a client learns what kv lacks instead of hanging or crashing it.
+a gRPC status with etcd's code and message. An RPC of these services that kv does not serve
+yet answers UNIMPLEMENTED naming the chapter that adds it, and a service not registered at all
+(Watch, Lease, Auth) gets gRPC's own UNIMPLEMENTED: a client learns what kv lacks instead of
+hanging or crashing it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,6 +34,19 @@ async def _answer(
         await context.abort(error.code, error.message)
 
 
+def _arrives_in(rpc: str, chapter: int) -> Any:  # Any: it stands in for every RPC's signature
+    """A servicer method for an RPC a later chapter adds: UNIMPLEMENTED, saying which."""
+
+    async def not_yet(
+        self: object, request: object, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, f"kv: {rpc} arrives in chapter {chapter}"
+        )
+
+    return not_yet
+
+
 class KVService(rpc_pb2_grpc.KVServicer):
     """etcdserverpb.KV: Range, Put, DeleteRange, Compact (Txn arrives in chapter 8)."""
 
@@ -50,6 +64,8 @@ class KVService(rpc_pb2_grpc.KVServicer):
 
     async def Compact(self, request, context):  # type: ignore[no-untyped-def]
         return await _answer(context, self.node.compact, request)
+
+    Txn = _arrives_in("Txn", 8)
 
 
 class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
@@ -69,6 +85,11 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "kv: alarms arrive in chapter 2")
         return self.node.alarms()
 
+    Defragment = _arrives_in("Defragment", 2)
+    Hash = _arrives_in("Hash", 2)
+    Snapshot = _arrives_in("Snapshot", 2)
+    MoveLeader = _arrives_in("MoveLeader", 4)
+
 
 class ClusterService(rpc_pb2_grpc.ClusterServicer):
     """etcdserverpb.Cluster: MemberList (membership changes arrive with Raft)."""
@@ -79,17 +100,17 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
     async def MemberList(self, request, context):  # type: ignore[no-untyped-def]
         return self.node.member_list()
 
+    MemberAdd = _arrives_in("MemberAdd", 5)
+    MemberRemove = _arrives_in("MemberRemove", 5)
+    MemberUpdate = _arrives_in("MemberUpdate", 5)
+    MemberPromote = _arrives_in("MemberPromote", 5)
+
 
 async def add_services(server: grpc.aio.Server, node: Node) -> None:
     """Register every service kv answers on ``server``."""
-    # The generated stubs declare every RPC abstract; at run time the base classes answer
-    # UNIMPLEMENTED for the ones later chapters add, which is what we want until then.
-    rpc_pb2_grpc.add_KVServicer_to_server(KVService(node), server)  # type: ignore[abstract]
-    rpc_pb2_grpc.add_MaintenanceServicer_to_server(
-        MaintenanceService(node),  # type: ignore[abstract]
-        server,
-    )
-    rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)  # type: ignore[abstract]
+    rpc_pb2_grpc.add_KVServicer_to_server(KVService(node), server)
+    rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(node), server)
+    rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
     # etcd registers the standard health service too; some clients and balancers probe it.
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
