@@ -1,0 +1,1 @@
+"""etcd's Raft messages (Entry, HardState, ...), generated from raft.proto (do not edit *_pb2*)."""
