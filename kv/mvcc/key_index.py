@@ -78,6 +78,17 @@ class KeyIndex:
         current.revisions.append(revision)
         current.version += 1
 
+    def restore(self, revision: Revision, created: Revision, version: int) -> None:
+        """Record a put read back from stored history (chapter 2).
+
+        Unlike `put`, the creation and version come from the stored key-value: compaction may
+        have dropped the revisions before this one, so they cannot be counted again.
+        """
+        if self.generations[-1].is_empty():
+            self.generations[-1] = Generation([revision], version, created)
+        else:
+            self.put(revision)
+
     def tombstone(self, revision: Revision) -> None:
         """Record a delete: a tombstone ends the current generation; an empty one begins."""
         if self.generations[-1].is_empty():

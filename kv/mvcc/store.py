@@ -18,12 +18,14 @@ The rules are etcd's (``mvcc/kvstore.go``, ``kvstore_txn.go``):
 * A delete writes a tombstone and ends the key's generation; a later put starts a new one.
 * Compaction at ``r`` drops every change that no read at ``r`` or later can see.
 
-This module is pure: no I/O, no clock. Chapter 2 makes ``history`` durable.
+This module is pure: no I/O, no clock. ``history`` is any mapping from `Revision` to
+`HistoryEntry` that iterates in revision order: a plain dict here, and in chapter 2 a table
+on disk handed in by the server (the store itself still does no I/O).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -67,13 +69,30 @@ class RangeResult:
 class Store:
     """An in-memory MVCC key-value store with etcd's revision semantics."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        history: MutableMapping[Revision, HistoryEntry] | None = None,
+        *,
+        compact_revision: int = NO_COMPACTION,
+    ) -> None:
+        """A fresh store, or (chapter 2) the store recorded in ``history``.
+
+        Given a non-empty history, the key index is rebuilt by replaying it, as etcd rebuilds
+        its in-memory index from the backend at start (``mvcc/kvstore.go``, ``restore``).
+        """
         self.index = TreeIndex()
         # Revisions only grow, so insertion order is revision order: a plain dict is the
         # ordered "key bucket" that etcd keeps in bbolt.
-        self.history: dict[Revision, HistoryEntry] = {}
-        self._current_revision = FIRST_REVISION
-        self._compact_revision = NO_COMPACTION
+        self.history: MutableMapping[Revision, HistoryEntry] = {} if history is None else history
+        self._current_revision = max(FIRST_REVISION, compact_revision)
+        self._compact_revision = compact_revision
+        for stored, entry in self.history.items():
+            if entry.tombstone:
+                self.index.tombstone(entry.kv.key, stored)
+            else:
+                created = Revision(entry.kv.create_revision)
+                self.index.restore(entry.kv.key, stored, created, entry.kv.version)
+            self._current_revision = stored.main
 
     @property
     def current_revision(self) -> int:

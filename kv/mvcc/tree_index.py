@@ -35,10 +35,17 @@ class TreeIndex:
         return self._indexes.get(key)
 
     def put(self, key: bytes, revision: Revision) -> None:
+        self._key_index_for(key).put(revision)
+
+    def _key_index_for(self, key: bytes) -> KeyIndex:
         index = self._indexes.get(key)
         if index is None:
             index = self._indexes[key] = KeyIndex(key)
-        index.put(revision)
+        return index
+
+    def restore(self, key: bytes, revision: Revision, created: Revision, version: int) -> None:
+        """Record a put read back from stored history: see `KeyIndex.restore`."""
+        self._key_index_for(key).restore(revision, created, version)
 
     def tombstone(self, key: bytes, revision: Revision) -> None:
         index = self._indexes.get(key)
