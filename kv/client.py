@@ -17,7 +17,7 @@ server's message, the same pair etcd's Go client matches on (etcd:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -30,13 +30,18 @@ from kv.server.errors import EtcdError
 Bytes = str | bytes
 Response = TypeVar("Response")
 
+#: A gRPC channel argument, ``(name, value)``, e.g. ``("grpc.use_local_subchannel_pool", 1)``.
+#: The names are gRPC core's ``GRPC_ARG_*`` strings (grpc:
+#: ``include/grpc/impl/channel_arg_names.h``).
+ChannelOption = tuple[str, int | str]
+
 #: Seconds a call may take unless the call says otherwise. Generous: a test fails fast on a
 #: dead server anyway, and a busy CI machine should not turn into flaky tests.
 DEFAULT_TIMEOUT = 5.0
 
 # clientv3 accepts responses up to math.MaxInt32 bytes by default; a large range must not
 # fail in the client before the server's own limits are even tested.
-_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 2**31 - 1)]
+_CHANNEL_OPTIONS: Sequence[ChannelOption] = [("grpc.max_receive_message_length", 2**31 - 1)]
 
 
 def _bytes(data: Bytes) -> bytes:
@@ -67,12 +72,24 @@ class KVClient:
 
     Create it inside a running event loop; close it with `close` or use ``async with``.
     Every method takes ``timeout`` (seconds, default `DEFAULT_TIMEOUT` or the client's own).
+
+    ``options`` are extra gRPC channel arguments; one with the same name as a default of the
+    client's replaces it. gRPC gives the channels of one process that have equal arguments one
+    shared connection; ``options=[("grpc.use_local_subchannel_pool", 1)]`` gives this client a
+    connection of its own.
     """
 
-    def __init__(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        options: Sequence[ChannelOption] = (),
+    ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
-        self._channel = grpc.aio.insecure_channel(endpoint, options=_CHANNEL_OPTIONS)
+        merged = dict(_CHANNEL_OPTIONS) | dict(options)
+        self._channel = grpc.aio.insecure_channel(endpoint, options=list(merged.items()))
         self._kv = rpc_pb2_grpc.KVStub(self._channel)
         self._maintenance = rpc_pb2_grpc.MaintenanceStub(self._channel)
         self._cluster = rpc_pb2_grpc.ClusterStub(self._channel)

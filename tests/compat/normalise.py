@@ -20,6 +20,9 @@ print must be equal byte for byte. What this module rewrites, in full:
 5. **Endpoint health**: ``took`` (a Go duration) becomes ``<duration>``.
 6. **stderr**: the Go client's structured log lines (JSON objects with a ``level``) are dropped;
    what remains (``Error: ...`` and etcdctl's own messages) is compared as text.
+
+A gRPC outcome (`normalise_outcome`) is first put in a comparable form, then rules 1-5 apply: a
+response becomes its ``MessageToDict``, an `EtcdError` its gRPC code name and exact message.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from kv.server.errors import EtcdError
 from tests.compat.etcdctl import EtcdctlResult
 
 
@@ -163,3 +170,14 @@ def normalise_result(result: EtcdctlResult, who: Identity) -> EtcdctlResult:
     else:
         output = normalise_value(output, who)
     return EtcdctlResult(result.exit_code, output, normalise_stderr(result.stderr, who))
+
+
+def normalise_outcome(outcome: Message | EtcdError, who: Identity) -> dict[str, Any]:
+    """A `KVClient` call's response or error, comparable: the response as ``MessageToDict``
+    (proto field names, 64-bit ints as strings, bytes as base64) normalised per rules 1-5, or
+    the error's gRPC code name and exact message."""
+    if isinstance(outcome, EtcdError):
+        return {"error": {"code": outcome.code.name, "message": outcome.message}}
+    as_dict = MessageToDict(outcome, preserving_proto_field_name=True)
+    normalised: dict[str, Any] = normalise_value(as_dict, who)
+    return normalised

@@ -1,10 +1,12 @@
 """Run one scenario against the real etcd and the subject, step by step, and compare.
 
-A scenario is a list of etcdctl argument lists. Each step runs on the reference (the real etcd)
-and then on the subject (kv, or a second etcd in ``KV_COMPAT_SUBJECT=etcd`` mode); both results
-are normalised (`tests.compat.normalise`) and must be equal before the next step runs. On the
-first difference the assertion message shows the scenario with the failing step marked and the
-two normalised outputs side by side, differing lines flagged, base64 keys and values decoded.
+A scenario is a list of steps: etcdctl argument lists (`run_scenario`), or calls of the
+project's own `kv.client.KVClient` for what etcdctl 3.4 cannot send (`GrpcComparison`). Each
+step runs on the reference (the real etcd) and then on the subject (kv, or a second etcd in
+``KV_COMPAT_SUBJECT=etcd`` mode); both results are normalised (`tests.compat.normalise`) and
+must be equal before the next step runs. On the first difference the assertion message shows the
+steps so far with the failing one marked and the two normalised outputs side by side, differing
+lines flagged, base64 keys and values decoded.
 """
 
 from __future__ import annotations
@@ -13,15 +15,23 @@ import base64
 import binascii
 import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
+from google.protobuf.message import Message
+
+from kv.client import KVClient
+from kv.server.errors import EtcdError
 from tests.compat.etcdctl import EtcdctlResult, etcdctl
-from tests.compat.normalise import normalise_result
+from tests.compat.normalise import normalise_outcome, normalise_result
 from tests.compat.servers import Server, ServerOptions
 
 Step = Sequence[str]
+
+#: One gRPC step: a call of the project's client, e.g. ``lambda c: c.range(b"a", count_only=True)``.
+Call = Callable[[KVClient], Awaitable[Message]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,14 @@ def side_by_side(left: list[str], right: list[str], left_title: str, right_title
     return "\n".join(rows)
 
 
+def step_listing(labels: Sequence[str]) -> str:
+    """The steps so far, numbered, the last (the failing one) marked ``>>``."""
+    return "\n".join(
+        f"{'>>' if i == len(labels) - 1 else '  '} {i + 1:2}. {label}"
+        for i, label in enumerate(labels)
+    )
+
+
 def mismatch_message(
     pair: ServerPair, title: str, reference: list[str], subject: list[str], context: str = ""
 ) -> str:
@@ -136,18 +154,66 @@ def run_scenario(pair: ServerPair, steps: Sequence[Step]) -> list[EtcdctlResult]
     for index, step in enumerate(steps):
         ref, sub = run_step(pair, step)
         if ref != sub:
-            listing = "\n".join(
-                f"{'>>' if i == index else '  '} {i + 1:2}. {describe(s)}"
-                for i, s in enumerate(steps[: index + 1])
-            )
             raise ScenarioMismatch(
                 mismatch_message(
                     pair,
                     f"step {index + 1} of {len(steps)} ({describe(step)})",
                     render_result(ref),
                     render_result(sub),
-                    context=listing,
+                    context=step_listing([describe(s) for s in steps[: index + 1]]),
                 )
             )
         results.append(ref)
     return results
+
+
+async def _outcome(call: Call, client: KVClient) -> Message | EtcdError:
+    try:
+        return await call(client)
+    except EtcdError as error:
+        return error
+
+
+class GrpcComparison:
+    """Send the same `KVClient` calls to the reference etcd and the subject; every outcome
+    (`normalise_outcome`: the response, or the error's code and exact message) must match.
+
+    ``await cmp.step("label", lambda c: c.range(...))`` runs the call on both servers and
+    returns the (equal) normalised outcome; the first difference fails with both side by side.
+    Create it inside a running event loop (it opens one `KVClient` per server); use ``async with``.
+    """
+
+    def __init__(self, pair: ServerPair) -> None:
+        self.pair = pair
+        self.reference = KVClient(pair.reference.endpoint)
+        self.subject = KVClient(pair.subject.endpoint)
+        self.labels: list[str] = []
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.reference.close()
+        await self.subject.close()
+
+    async def step(self, label: str, call: Call) -> dict[str, Any]:
+        __tracebackhide__ = True  # pytest: show the side-by-side message, not this helper
+        self.labels.append(label)
+        ref = normalise_outcome(await _outcome(call, self.reference), self.pair.reference)
+        sub = normalise_outcome(await _outcome(call, self.subject), self.pair.subject)
+        if ref != sub:
+            raise ScenarioMismatch(
+                mismatch_message(
+                    self.pair,
+                    f"step {len(self.labels)} ({label})",
+                    render(ref),
+                    render(sub),
+                    context=step_listing(self.labels),
+                )
+            )
+        return ref

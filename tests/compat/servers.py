@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -46,6 +45,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # A RangeRequest for key b"health", serialised by hand (field 1, bytes) so that readiness polling
 # does not depend on the generated stubs: etcd's own health check is this very request.
 _HEALTH_RANGE_REQUEST = b"\x0a\x06health"
+_FRESH_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+
+#: Seconds one readiness attempt may wait. etcd accepts connections before it serves them (etcd:
+#: embed/serve.go waits for ``ReadyNotify``: elected, own member published), so an attempt that
+#: waits still answers as soon as etcd is ready; the bound keeps the deadline and exit check close.
+ATTEMPT_TIMEOUT = 0.5
 
 
 class ServerStartError(RuntimeError):
@@ -87,11 +92,9 @@ def describe_exit(returncode: int) -> str:
 
 
 def kv_command() -> list[str]:
-    """How to run `kv`: the console script if installed, else kv.cli's main in this Python."""
-    script = shutil.which("kv")
-    if script is not None:
-        return [script]
-    return [sys.executable, "-c", "from kv.cli import main; main()"]
+    """How to run `kv`: ``python -m kv`` in this very interpreter (main()'s return value is the
+    exit code). Not a ``kv`` found on PATH, which may belong to another Python."""
+    return [sys.executable, "-m", "kv"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +177,7 @@ class Server:
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         if self.kind == "kv":
-            # The fallback command imports kv from the checkout even if it is not installed.
+            # `python -m kv` imports kv from this checkout, installed or not.
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
             )
@@ -202,12 +205,15 @@ class Server:
                     f"{self.label} exited ({describe_exit(self.process.returncode)}) before it "
                     f"answered\n{self.log_tail()}"
                 )
-            # A fresh channel per attempt: a channel that saw "connection refused" backs off for
-            # about a second before it dials again, longer than etcd takes to boot.
-            with grpc.insecure_channel(self.endpoint) as channel:
+            # A fresh channel (and connection) per attempt: a channel that saw "connection
+            # refused" backs off for about a second before it dials again, longer than etcd
+            # takes to boot. A local subchannel pool keeps gRPC from handing the new channel
+            # the old, backed-off connection of the process-wide pool.
+            attempt_timeout = min(ATTEMPT_TIMEOUT, max(deadline - time.monotonic(), 0.01))
+            with grpc.insecure_channel(self.endpoint, options=_FRESH_CONNECTION) as channel:
                 try:
                     range_call: Any = channel.unary_unary("/etcdserverpb.KV/Range")
-                    range_call(_HEALTH_RANGE_REQUEST, timeout=1)
+                    range_call(_HEALTH_RANGE_REQUEST, timeout=attempt_timeout)
                     return
                 except grpc.RpcError as error:
                     last_error = f"{error.code()}: {error.details()}"

@@ -1,6 +1,7 @@
 """Range/Put/DeleteRange/Compact fields etcdctl 3.4 cannot send, compared over gRPC.
 
-Each test sends the same requests to a fresh real etcd and a fresh subject and compares every
+The requests go through the project's own client, `kv.client.KVClient`, to both servers. Each
+test sends the same requests to a fresh real etcd and a fresh subject and compares every
 response (``MessageToDict``, header IDs normalised) or error (gRPC code and exact message). The
 assertions after the comparison state what etcd does, so each test reads as a specification.
 """
@@ -14,8 +15,7 @@ from typing import Any, cast
 import pytest
 
 from kv.api.etcdserverpb import rpc_pb2
-from tests.compat.grpc_client import Call, GrpcComparison
-from tests.compat.scenario import ServerPair
+from tests.compat.scenario import Call, GrpcComparison, ServerPair
 
 pytestmark = pytest.mark.etcd
 

@@ -3,15 +3,21 @@ really differs is caught. The inputs are outputs captured from etcd 3.4.23."""
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import pytest
 
+from kv.api.etcdserverpb import rpc_pb2
+from kv.api.mvccpb import kv_pb2
+from kv.client import KVClient
+from kv.server.errors import EtcdError
 from tests.compat.etcdctl import EtcdctlResult, etcdctl
-from tests.compat.normalise import normalise_result, normalise_value
-from tests.compat.scenario import ScenarioMismatch, ServerPair, run_scenario
-from tests.compat.servers import etcd_cluster_id, etcd_member_id
+from tests.compat.normalise import normalise_outcome, normalise_result, normalise_value
+from tests.compat.scenario import GrpcComparison, ScenarioMismatch, ServerPair, run_scenario
+from tests.compat.servers import REPO_ROOT, etcd_cluster_id, etcd_member_id, kv_command
 
 
 @dataclass(frozen=True)
@@ -127,9 +133,60 @@ def test_health_took_is_replaced_only_when_it_is_a_duration() -> None:
     assert normalise_value({**entry, "took": "soon"}, WHO)["took"] == "soon"
 
 
+def test_a_grpc_response_is_compared_as_message_to_dict_with_ids_replaced() -> None:
+    response = rpc_pb2.RangeResponse(
+        header=rpc_pb2.ResponseHeader(**HEADER),
+        kvs=[kv_pb2.KeyValue(key=b"a", value=b"1", create_revision=2, mod_revision=2, version=1)],
+        count=1,
+    )
+    assert normalise_outcome(response, WHO) == {
+        "header": {
+            "cluster_id": "<cluster_id>",
+            "member_id": "<member_id>",
+            "revision": "3",
+            "raft_term": "<raft_term>",
+        },
+        "kvs": [
+            {
+                "key": "YQ==",
+                "value": "MQ==",
+                "create_revision": "2",
+                "mod_revision": "2",
+                "version": "1",
+            }
+        ],
+        "count": "1",
+    }
+
+
+def test_a_grpc_error_is_compared_by_code_name_and_exact_message() -> None:
+    error = EtcdError(grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: key is not provided")
+    assert normalise_outcome(error, WHO) == {
+        "error": {"code": "INVALID_ARGUMENT", "message": "etcdserver: key is not provided"}
+    }
+
+
+def test_the_kv_command_passes_on_kvs_exit_code() -> None:
+    """A kv that refuses its flags must not look like one that exited cleanly."""
+    completed = subprocess.run(
+        [*kv_command(), "serve", "--no-such-flag"], cwd=REPO_ROOT, capture_output=True, check=False
+    )
+    assert completed.returncode == 2, completed.stderr.decode(errors="replace")
+
+
 @pytest.mark.etcd
 def test_a_subject_that_really_differs_is_caught(pair: ServerPair) -> None:
     """One extra write on the subject only: the very next step must fail the comparison."""
     etcdctl(pair.subject.endpoint, ["put", "only-on-the-subject", "x"])
     with pytest.raises(ScenarioMismatch, match=r"step 1 of 1 \(etcdctl put k v\)"):
         run_scenario(pair, [["put", "k", "v"]])
+
+
+@pytest.mark.etcd
+async def test_a_subject_that_really_differs_over_grpc_is_caught(pair: ServerPair) -> None:
+    """The same through `KVClient`: an extra write on the subject fails the next step."""
+    async with KVClient(pair.subject.endpoint) as subject:
+        await subject.put("only-on-the-subject", "x")
+    async with GrpcComparison(pair) as cmp:
+        with pytest.raises(ScenarioMismatch, match=r"step 1 \(put k\)"):
+            await cmp.step("put k", lambda c: c.put("k", "v"))

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import grpc
 import pytest
 
-from kv.client import KVClient, prefix_end
+from kv.client import ChannelOption, KVClient, prefix_end
 from kv.server.errors import EtcdError
 
 StartServer = Callable[..., Awaitable[str]]  # the `start_server` fixture of ../conftest.py
@@ -162,6 +162,51 @@ async def test_a_call_that_gets_no_answer_fails_after_its_timeout(silent_endpoin
         elapsed = asyncio.get_running_loop().time() - started
     assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert elapsed < 3
+
+
+# --- channel options ---------------------------------------------------------------------------
+
+
+async def connections_opened(options: list[ChannelOption]) -> int:
+    """How many TCP connections two clients with ``options`` open to one endpoint.
+
+    The endpoint accepts and never answers, so each client's call ends at its deadline; what
+    counts is how many connections were accepted by then.
+    """
+    accepted = 0
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        await reader.read()  # until the client hangs up
+        writer.close()
+
+    listener = await asyncio.start_server(hold, "127.0.0.1", 0)
+    endpoint = f"127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    async with (
+        listener,
+        KVClient(endpoint, options=options) as first,
+        KVClient(endpoint, options=options) as second,
+    ):
+        outcomes = await asyncio.gather(
+            first.status(timeout=0.2), second.status(timeout=0.2), return_exceptions=True
+        )
+    assert all(isinstance(o, EtcdError) for o in outcomes), outcomes
+    return accepted
+
+
+async def test_clients_share_a_connection_unless_given_a_local_subchannel_pool() -> None:
+    assert await connections_opened([]) == 1
+    assert await connections_opened([("grpc.use_local_subchannel_pool", 1)]) == 2
+
+
+async def test_an_option_replaces_the_clients_default(client: KVClient, kv_server: str) -> None:
+    await client.put("big", b"x" * 100)
+    options: list[ChannelOption] = [("grpc.max_receive_message_length", 64)]
+    async with KVClient(kv_server, options=options) as small:
+        with pytest.raises(EtcdError) as caught:
+            await small.get("big")
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 # --- limits: --max-request-bytes, and gRPC's own limit 512 KiB above it -------------------------
