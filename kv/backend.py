@@ -1,0 +1,550 @@
+"""The backend: the applied MVCC state on disk, in SQLite (chapter 2).
+
+Theory of operation
+-------------------
+etcd keeps what its state machine has applied in a bbolt file, ``<data-dir>/member/snap/db``:
+a "key" bucket maps each revision to the `KeyValue` written there, and a "meta" bucket holds the
+*consistent index* (the index of the last log entry whose effects are in the file) and the
+compaction state (``mvcc/backend``; ``mvcc/kvstore.go``: ``saveIndex``, ``restore``). kv keeps the
+same things in the same place, in SQLite, so that a reader can look inside with the ``sqlite3``
+shell::
+
+    sqlite3 default.etcd/member/snap/db "SELECT main, sub, tombstone, key, value, version FROM kv"
+
+* Table ``kv`` is the key bucket: one row per `Revision` ``(main, sub)``, holding the fields of
+  the `KeyValue` as plain columns (not protobuf, so the file stays readable) and whether the
+  row is a tombstone. `Backend.history` shows it to `kv.mvcc.Store` as the mapping
+  ``Revision -> HistoryEntry`` the store expects, iterating in revision order.
+* Table ``meta`` is the meta bucket: ``consistent_index``, ``compact_revision`` (the finished
+  compaction, -1 if none) and ``scheduled_compact_revision``.
+
+Writes go into a *batch*: one open SQLite transaction, begun by the first write. `commit` ends
+it together with the new consistent index, atomically (etcd: the batch transaction saves the
+consistent index with the data it covers). So the file always holds exactly the state after
+some log entry ``consistent_index``, never half of one. Restart opens the backend, rebuilds
+the store from `Backend.history`, and replays the write-ahead log after ``consistent_index``.
+
+Compaction is the one change etcd spreads over several batches, and it records its progress:
+``scheduled_compact_revision`` before deleting, ``compact_revision`` after. If a crash comes
+in between, `Backend.open` finishes the compaction before anyone reads the history. This
+matters beyond tidiness: compacting at a revision that wrote a tombstone deletes the newest
+row, so a file caught mid-compaction can end below the revision the store had reached, and a
+restart that took the newest row as the current revision went back in time (etcd issue
+#17780). Once `open` has finished the compaction, ``compact_revision`` is at least every
+revision it removed, so a store that starts at ``max(newest row, compact_revision)``, as etcd's
+``restore`` does, cannot go back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
+from pathlib import Path
+from types import TracebackType
+
+from kv.mvcc.revision import Revision
+from kv.mvcc.store import HistoryEntry, KeyValue
+
+CONSISTENT_INDEX = "consistent_index"
+COMPACT_REVISION = "compact_revision"
+SCHEDULED_COMPACT_REVISION = "scheduled_compact_revision"
+
+# etcdctl's `snapshot save` appends the SHA-256 of the data to a snapshot; a database file is
+# whole pages (multiples of 512 bytes), so 32 bytes past a 512-byte boundary mean "hash here".
+SHA256_SIZE = 32
+HASH_ALIGNMENT = 512
+
+# After a checkpoint empties the -wal file, cut it back to this size rather than keep the
+# largest size it ever reached (one huge transaction, or a VACUUM, writes the whole database).
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+
+# --8<-- [start:schema]
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    main INTEGER NOT NULL,             -- revision: the write request
+    sub INTEGER NOT NULL,              -- revision: the operation inside it
+    tombstone INTEGER NOT NULL,        -- 1: a delete; the row then holds only the key
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    create_revision INTEGER NOT NULL,
+    mod_revision INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    lease INTEGER NOT NULL,
+    PRIMARY KEY (main, sub)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (name, value) VALUES
+    ('consistent_index', 0),
+    ('compact_revision', -1),
+    ('scheduled_compact_revision', -1);
+"""
+# --8<-- [end:schema]
+
+_COLUMNS = "tombstone, key, value, create_revision, mod_revision, version, lease"
+_GET = f"SELECT {_COLUMNS} FROM kv WHERE main = ? AND sub = ?"
+_PUT = "INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_DELETE = "DELETE FROM kv WHERE main = ? AND sub = ?"
+_CONTAINS = "SELECT 1 FROM kv WHERE main = ? AND sub = ?"
+_KEYS = "SELECT main, sub FROM kv ORDER BY main, sub"
+_ROWS = f"SELECT main, sub, {_COLUMNS} FROM kv ORDER BY main, sub"
+_VALUES = f"SELECT {_COLUMNS} FROM kv ORDER BY main, sub"
+_GET_META = "SELECT value FROM meta WHERE name = ?"
+_SET_META = "UPDATE meta SET value = ? WHERE name = ?"
+
+# --8<-- [start:finish-compaction]
+# What compaction at revision ? drops, stated over the rows (kv.mvcc.KeyIndex.compact states it over
+# generations): of each key's rows at or below it only the newest can still be read, and only
+# if it is not a tombstone. Everything above it stays.
+_COMPACT = """
+DELETE FROM kv WHERE (main, sub) IN (
+    SELECT main, sub FROM (
+        SELECT main, sub, tombstone,
+               row_number() OVER (PARTITION BY key ORDER BY main DESC, sub DESC) AS newness
+        FROM kv WHERE main <= ?
+    )
+    WHERE tombstone OR newness > 1
+)
+"""
+# --8<-- [end:finish-compaction]
+
+
+class BackendError(Exception):
+    """The backend could not do what was asked. A failed write has rolled the batch back."""
+
+
+class BackendFullError(BackendError):
+    """The disk (or ``max_size_bytes``) is full: SQLITE_FULL. The batch was rolled back.
+
+    Nothing of the batch reached the file, so a restart finds the state of the last commit and
+    replays the log after its consistent index. The store in memory, though, has already applied
+    the batch's requests: rebuild it from the backend before serving again (etcd stops).
+    """
+
+
+def _entry(row: tuple[int, bytes, bytes, int, int, int, int]) -> HistoryEntry:
+    tombstone, key, value, create_revision, mod_revision, version, lease = row
+    kv = KeyValue(key, value, create_revision, mod_revision, version, lease)
+    return HistoryEntry(kv, bool(tombstone))
+
+
+class History(MutableMapping[Revision, HistoryEntry]):
+    """Table ``kv`` as the store's history: ``Revision -> HistoryEntry``, in revision order.
+
+    Reads see the open batch (it is the same connection); writes join it. Iteration streams
+    rows from SQLite in ``(main, sub)`` order, the table's primary key order, so no sorting.
+    """
+
+    __slots__ = ("_backend", "_connection")
+
+    def __init__(self, backend: Backend, connection: sqlite3.Connection) -> None:
+        self._backend = backend
+        self._connection = connection
+
+    # --8<-- [start:history]
+    def __getitem__(self, revision: Revision) -> HistoryEntry:
+        row = self._connection.execute(_GET, (revision.main, revision.sub)).fetchone()
+        if row is None:
+            raise KeyError(revision)
+        return _entry(row)
+
+    def __setitem__(self, revision: Revision, entry: HistoryEntry) -> None:
+        kv = entry.kv
+        fields = (kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+        self._backend._write(_PUT, (revision.main, revision.sub, entry.tombstone, *fields))
+
+    # --8<-- [end:history]
+
+    def __delitem__(self, revision: Revision) -> None:
+        if not self._backend._write(_DELETE, (revision.main, revision.sub)).rowcount:
+            raise KeyError(revision)
+
+    def __contains__(self, revision: object) -> bool:
+        if not isinstance(revision, Revision):
+            return False
+        found = self._connection.execute(_CONTAINS, (revision.main, revision.sub)).fetchone()
+        return found is not None
+
+    def __len__(self) -> int:
+        count: int = self._connection.execute("SELECT count(*) FROM kv").fetchone()[0]
+        return count
+
+    def __iter__(self) -> Iterator[Revision]:
+        for main, sub in self._connection.execute(_KEYS):
+            yield Revision(main, sub)
+
+    def items(self) -> ItemsView[Revision, HistoryEntry]:
+        """The rows as ``(Revision, HistoryEntry)``, read by one query (not one per key)."""
+        return _Items(self)
+
+    def values(self) -> ValuesView[HistoryEntry]:
+        return _Values(self)
+
+    def _rows(self) -> Iterator[tuple[Revision, HistoryEntry]]:
+        for main, sub, *columns in self._connection.execute(_ROWS):
+            yield Revision(main, sub), _entry(tuple(columns))
+
+    def _values(self) -> Iterator[HistoryEntry]:
+        for row in self._connection.execute(_VALUES):
+            yield _entry(row)
+
+
+class _Items(ItemsView[Revision, HistoryEntry]):
+    def __init__(self, history: History) -> None:
+        super().__init__(history)
+        self._history = history
+
+    def __iter__(self) -> Iterator[tuple[Revision, HistoryEntry]]:
+        return self._history._rows()
+
+
+class _Values(ValuesView[HistoryEntry]):
+    def __init__(self, history: History) -> None:
+        super().__init__(history)
+        self._history = history
+
+    def __iter__(self) -> Iterator[HistoryEntry]:
+        return self._history._values()
+
+
+class Backend:
+    """The applied state in ``<data-dir>/member/snap/db``: history, consistent index, compaction.
+
+    Example::
+
+        backend = Backend.open(data_dir / "member" / "snap" / "db")
+        store = Store(backend.history, compact_revision=backend.compact_revision)
+        store.put(b"k", b"v")  # the write joins the open batch
+        backend.commit(consistent_index=7)  # the data and "entry 7 is applied", atomically
+
+    Not thread-safe: one caller at a time (the apply loop), from any thread.
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        """Wrap an open, initialized connection; use `Backend.open`."""
+        self.path = path
+        self._connection = connection
+        self.history = History(self, connection)
+        self._consistent_index = self._meta(CONSISTENT_INDEX)
+
+    # --8<-- [start:open]
+    @classmethod
+    def open(cls, path: Path, *, max_size_bytes: int | None = None) -> Backend:
+        """Open the backend at ``path``, creating the file, its directory and schema if new.
+
+        A compaction that a crash interrupted is finished here (see the module docstring).
+        ``max_size_bytes`` caps the file as a disk of that size would: a write beyond it raises
+        `BackendFullError`. (The space quota and its alarm are the server's business.)
+        """
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; the batch's BEGIN/COMMIT are ours.
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            # Durability comes from kv's own write-ahead log, not from here. In WAL mode with
+            # synchronous=NORMAL a commit is appended to the -wal file without an fsync: a
+            # power cut may lose the last few commits, but each commit is atomic, so the file
+            # comes back as it was after some commit -- its data and the consistent index
+            # that commit wrote, together. Recovery replays kv's WAL (fsynced before an entry
+            # is applied) from that index on, so a lost commit is only replayed, never lost.
+            # What must not happen is releasing log segments the backend may still need:
+            # `sync` makes everything committed durable first (etcd: the backend is committed
+            # and the snapshot saved before the WAL is released, etcdserver/server.go).
+            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise BackendError(f"{path}: SQLite cannot use WAL mode here ({mode})")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+            connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA}; COMMIT;")
+            if max_size_bytes is not None:
+                page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+                connection.execute(f"PRAGMA max_page_count={max_size_bytes // page_size}")
+            backend = cls(path, connection)
+            backend._finish_interrupted_compaction()
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise BackendError(f"{path}: not a kv backend: {error}") from error
+        except BaseException:
+            connection.close()
+            raise
+        return backend
+
+    # --8<-- [end:open]
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def consistent_index(self) -> int:
+        """The index of the last log entry whose effects are committed in the file."""
+        return self._consistent_index
+
+    @property
+    def compact_revision(self) -> int:
+        """The revision of the last finished compaction, -1 if none (as the batch sees it)."""
+        return self._meta(COMPACT_REVISION)
+
+    @property
+    def scheduled_compact_revision(self) -> int:
+        """The revision of the last compaction begun, -1 if none (as the batch sees it)."""
+        return self._meta(SCHEDULED_COMPACT_REVISION)
+
+    @property
+    def in_batch(self) -> bool:
+        """True while the batch holds writes that are not committed yet."""
+        return self._connection.in_transaction
+
+    def schedule_compaction(self, revision: int) -> None:
+        """Record in the batch that compaction at ``revision`` begins (before its deletes).
+
+        Commit this before the deletes if compaction spans several batches, as etcd does
+        (``updateCompactRev`` then ``ForceCommit``): that is what lets `open` finish it.
+        """
+        self._write(_SET_META, (revision, SCHEDULED_COMPACT_REVISION))
+
+    def finish_compaction(self, revision: int) -> None:
+        """Record in the batch that compaction at ``revision`` is done (after its deletes)."""
+        self._write(_SET_META, (revision, COMPACT_REVISION))
+
+    # --8<-- [start:commit]
+    def commit(self, consistent_index: int) -> None:
+        """End the batch: its writes and ``consistent_index`` reach the file together or not at all.
+
+        Raises:
+            ValueError: ``consistent_index`` is below the committed one.
+            BackendFullError: the disk is full; the batch was rolled back.
+        """
+        if consistent_index < self._consistent_index:
+            raise ValueError(
+                f"consistent index {consistent_index} is below {self._consistent_index}"
+            )
+        if consistent_index == self._consistent_index and not self.in_batch:
+            return
+        self._write(_SET_META, (consistent_index, CONSISTENT_INDEX))
+        try:
+            self._connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise self._rolled_back(error) from error
+        self._consistent_index = consistent_index
+
+    # --8<-- [end:commit]
+
+    def rollback(self) -> None:
+        """Drop the batch: the file keeps the state of the last commit."""
+        if self.in_batch:
+            self._connection.execute("ROLLBACK")
+
+    @property
+    def size_bytes(self) -> int:
+        """The database size, free pages included: what etcd's Status reports as dbSize."""
+        return self._pragma_product("page_count", "page_size")
+
+    @property
+    def size_in_use_bytes(self) -> int:
+        """The database size without free pages: what etcd's Status reports as dbSizeInUse."""
+        return self.size_bytes - self._pragma_product("freelist_count", "page_size")
+
+    def defragment(self) -> None:
+        """Rewrite the file without its free pages and give them back to the file system.
+
+        Compaction frees pages but the file keeps them for reuse, as bbolt does; this is what
+        ``etcdctl defrag`` asks for. SQLite's VACUUM rebuilds the database (into the -wal
+        file, in WAL mode); the checkpoint then copies it into the main file, truncates that
+        file to its new size and empties the -wal file.
+
+        Raises:
+            BackendError: a batch is open (commit or roll it back first).
+            BackendFullError: there is no room for the rebuilt copy; nothing changed.
+        """
+        self._require_no_batch("defragmenting")
+        try:
+            self._connection.execute("VACUUM")
+            self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as error:
+            raise self._rolled_back(error) from error
+
+    def sync(self) -> None:
+        """Make everything committed durable: checkpoint, then fsync the files and directory.
+
+        Call before releasing write-ahead log segments: once they are gone, a crash can no
+        longer be repaired by replaying them, so the backend must already hold their effects.
+        """
+        self._require_no_batch("syncing")
+        # A passive checkpoint never waits: a reader (the sqlite3 shell) may hold old pages,
+        # and then part of the data stays in the -wal file. Fsyncing both files covers that.
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        wal = self.path.with_name(self.path.name + "-wal")
+        for committed in (self.path, wal):
+            with contextlib.suppress(FileNotFoundError):
+                _fsync(committed)
+        _fsync(self.path.parent)
+
+    def snapshot_to(self, path: Path) -> None:
+        """Write a consistent copy of the last commit to ``path``, fsynced (`etcdctl snapshot`).
+
+        The copy is read through a connection of its own, so it holds committed data only
+        (never half of an open batch) together with the consistent index that covers it. It
+        is written beside ``path`` and renamed into place, so ``path`` is whole or absent.
+        """
+        partial = path.with_name(path.name + ".part")
+        partial.unlink(missing_ok=True)
+        _copy_database(self.path, partial)
+        os.replace(partial, path)
+        _fsync(path.parent)
+
+    @classmethod
+    def restore_from(cls, snapshot: Path, path: Path, *, consistent_index: int) -> Backend:
+        """Create the backend at ``path`` from a snapshot file, for ``kv snapshot restore``.
+
+        A snapshot saved by ``etcdctl snapshot save`` ends with the SHA-256 of its data,
+        which is checked. The restored member starts a new log, so the snapshot's consistent
+        index (an index in the old member's log) is replaced by ``consistent_index``: etcd
+        sets it to the number of entries that bootstrap the new log
+        (``clientv3/snapshot/v3_snapshot.go``).
+
+        Raises:
+            BackendError: ``path`` exists, the hash does not match, or the file is not a kv
+                backend.
+        """
+        if path.exists():
+            raise BackendError(f"{path} already exists")
+        _check_snapshot_hash(snapshot)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".part")
+        partial.unlink(missing_ok=True)
+        try:
+            _copy_database(snapshot, partial)
+            with contextlib.closing(sqlite3.connect(partial)) as copy:
+                tables = copy.execute(
+                    "SELECT count(*) FROM sqlite_schema WHERE name IN ('kv', 'meta')"
+                ).fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            partial.unlink(missing_ok=True)
+            raise BackendError(f"{snapshot}: not a kv snapshot: {error}") from error
+        if tables != 2:
+            partial.unlink()
+            raise BackendError(f"{snapshot}: not a kv snapshot: no kv and meta tables")
+        os.replace(partial, path)
+        backend = cls.open(path)
+        backend._write(_SET_META, (consistent_index, CONSISTENT_INDEX))
+        backend._connection.execute("COMMIT")
+        backend._consistent_index = consistent_index
+        backend.sync()
+        return backend
+
+    def close(self) -> None:
+        """Close the file. An open batch is dropped, as a crash would drop it."""
+        self.rollback()
+        self._connection.close()
+
+    # --8<-- [start:write]
+    def _write(self, sql: str, parameters: tuple[object, ...]) -> sqlite3.Cursor:
+        """Run one write in the batch, beginning the batch if none is open."""
+        connection = self._connection
+        try:
+            if not connection.in_transaction:
+                # IMMEDIATE: take the write lock now, so the batch cannot fail on it halfway.
+                connection.execute("BEGIN IMMEDIATE")
+            return connection.execute(sql, parameters)
+        except sqlite3.Error as error:
+            raise self._rolled_back(error) from error
+
+    def _rolled_back(self, error: sqlite3.Error) -> BackendError:
+        """Roll the batch back after ``error`` (SQLite may have done so already); say why."""
+        if self._connection.in_transaction:
+            self._connection.execute("ROLLBACK")
+        # Extended result codes keep the primary code in the low byte.
+        if getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+            return BackendFullError(f"{self.path}: {error}; the batch was rolled back")
+        return BackendError(f"{self.path}: {error}; the batch was rolled back")
+
+    # --8<-- [end:write]
+
+    def _finish_interrupted_compaction(self) -> None:
+        scheduled = self.scheduled_compact_revision
+        if scheduled <= self.compact_revision:
+            return
+        self._write(_COMPACT, (scheduled,))
+        self.finish_compaction(scheduled)
+        self.commit(self._consistent_index)
+
+    def _meta(self, name: str) -> int:
+        value: int = self._connection.execute(_GET_META, (name,)).fetchone()[0]
+        return value
+
+    def _pragma_product(self, left: str, right: str) -> int:
+        query = f"SELECT l.{left} * r.{right} FROM pragma_{left}() AS l, pragma_{right}() AS r"
+        product: int = self._connection.execute(query).fetchone()[0]
+        return product
+
+    def _require_no_batch(self, doing: str) -> None:
+        if self.in_batch:
+            raise BackendError(f"commit or roll back the batch before {doing}")
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """Copy the committed state of the database ``source`` into a new file ``target``, fsynced.
+
+    SQLite's online backup reads one consistent snapshot of ``source``, however busy it is.
+    The copy is switched to a rollback journal: one self-contained file, no -wal beside it.
+    """
+    uri = f"{source.absolute().as_uri()}?mode=ro"
+    with (
+        contextlib.closing(sqlite3.connect(uri, uri=True)) as reader,
+        contextlib.closing(sqlite3.connect(target)) as writer,
+    ):
+        reader.backup(writer)
+        writer.execute("PRAGMA journal_mode=DELETE")
+    _fsync(target)
+
+
+def _check_snapshot_hash(snapshot: Path) -> None:
+    size = snapshot.stat().st_size
+    if size % HASH_ALIGNMENT != SHA256_SIZE:
+        return  # a plain copy of the database (`Backend.snapshot_to`): nothing to check
+    digest = hashlib.sha256()
+    with snapshot.open("rb") as file:
+        remaining = size - SHA256_SIZE
+        while remaining:
+            chunk = file.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise BackendError(f"{snapshot}: shorter than its size")
+            digest.update(chunk)
+            remaining -= len(chunk)
+        expected = file.read()
+    if digest.digest() != expected:
+        raise BackendError(
+            f"{snapshot}: expected sha256 {expected.hex()}, got {digest.hexdigest()}"
+        )
+
+
+def _fsync(path: Path) -> None:
+    """Fsync a file or a directory (a directory's fsync makes new names in it durable)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+__all__ = [
+    "COMPACT_REVISION",
+    "CONSISTENT_INDEX",
+    "SCHEDULED_COMPACT_REVISION",
+    "Backend",
+    "BackendError",
+    "BackendFullError",
+    "History",
+]
