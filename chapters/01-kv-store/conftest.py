@@ -45,17 +45,19 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def start_server() -> AsyncIterator[StartServer]:
+async def start_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StartServer]:
     """``await start_server(**config_fields)`` starts a kv member; returns its ``host:port``.
 
-    The member listens and advertises ``http://127.0.0.1:<free port>``; keyword arguments
-    override other `ServerConfig` fields (``max_request_bytes=...``, ``name=...``).
+    The member listens and advertises ``http://127.0.0.1:<free port>`` and keeps its data in
+    a fresh temporary directory; keyword arguments override other `ServerConfig` fields
+    (``max_request_bytes=...``, ``name=...``, ``data_dir=...``).
     """
     tasks: list[asyncio.Task[None]] = []
 
     async def start(**fields: Any) -> str:
         port = find_free_port()
         url = f"http://127.0.0.1:{port}"
+        fields.setdefault("data_dir", str(tmp_path_factory.mktemp("member") / "data.etcd"))
         fields.setdefault("listen_client_urls", (url,))
         fields.setdefault("advertise_client_urls", (url,))
         config = ServerConfig(**fields)

@@ -84,7 +84,7 @@ class Store:
         # Revisions only grow, so insertion order is revision order: a plain dict is the
         # ordered "key bucket" that etcd keeps in bbolt.
         self.history: MutableMapping[Revision, HistoryEntry] = {} if history is None else history
-        self._current_revision = max(FIRST_REVISION, compact_revision)
+        self._current_revision = FIRST_REVISION
         self._compact_revision = compact_revision
         for stored, entry in self.history.items():
             if entry.tombstone:
@@ -93,6 +93,9 @@ class Store:
                 created = Revision(entry.kv.create_revision)
                 self.index.restore(entry.kv.key, stored, created, entry.kv.version)
             self._current_revision = stored.main
+        # Compaction may have removed the newest changes' records too (a delete's tombstone
+        # at the compaction revision): the store is at least at the revision it compacted.
+        self._current_revision = max(self._current_revision, compact_revision)
 
     @property
     def current_revision(self) -> int:

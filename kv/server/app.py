@@ -18,10 +18,13 @@ import logging
 import signal
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 
 from kv.server.config import ServerConfig, bind_address
+from kv.server.data_dir import open_member
+from kv.server.durable_log import SnapshotPolicy
 from kv.server.node import Node
 from kv.server.services import add_services
 
@@ -71,16 +74,24 @@ async def serve(
         ListenError: a listen URL could not be bound (e.g. its port is in use).
     """
     cluster = config.cluster()
-    member = cluster.member_named(config.name)
+    _log_config(config)
+    recovered = open_member(
+        Path(config.data_dir),
+        member_id=cluster.member_named(config.name).id,
+        cluster_id=cluster.id,
+        policy=SnapshotPolicy(snapshot_count=config.snapshot_count),
+    )
     node = Node(
         name=config.name,
         cluster=cluster,
         client_urls=config.advertise_client_urls,
         max_request_bytes=config.max_request_bytes,
+        recovered=recovered,
     )
-    _log_config(config)
     # etcd prints ids with %x: lower-case hex, no padding, the form `etcdctl member list` shows.
-    log.info("starting member %x in cluster %x", member.id, cluster.id)
+    log.info("starting member %x in cluster %x", recovered.member_id, recovered.cluster_id)
+    if recovered.replayed:
+        log.info("replayed %d write-ahead log entries", recovered.replayed)
 
     loop = asyncio.get_running_loop()
     stop_signal: asyncio.Future[str] = loop.create_future()  # the name of the signal
@@ -107,6 +118,7 @@ async def serve(
         finally:
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
             await server.stop(GRACE_SECONDS)
+            node.log.close()
             if started:
                 log.info("stopped serving client requests")
 
@@ -117,9 +129,7 @@ async def serve(
 def _log_config(config: ServerConfig) -> None:
     """What etcd's embed package logs about a starting member."""
     log.info("name = %s", config.name)
-    log.info(
-        "data dir = %s (not written yet: the store is in memory until chapter 2)", config.data_dir
-    )
+    log.info("data dir = %s", config.data_dir)
     log.info("heartbeat = %dms", config.heartbeat_interval)
     log.info("election = %dms", config.election_timeout)
     log.info("advertise client URLs = %s", ",".join(config.advertise_client_urls))

@@ -1,33 +1,30 @@
-"""The node: one member's state and the requests it serves (chapter 1).
+"""The node: one member's state and the requests it serves (chapters 1 and 2).
 
-In chapter 1 a node is a single member with an in-memory store: it validates a request,
-applies it, and stamps the answer with a `ResponseHeader` saying who answered (cluster and
-member id), at which revision, in which Raft term. Chapter 2 makes it durable and chapter 3
-puts Raft between receiving a write and applying it; the services in `kv.server.services`
-only ever talk to this class.
+A node validates a request, has it carried out, and stamps the answer with a
+`ResponseHeader` saying who answered (cluster and member id), at which revision, in which
+Raft term. Reads are served from the store at once. Writes, from chapter 2 on, go through the
+`DurableLog`: logged and fsynced first, applied after, answered last. Chapter 3 puts Raft in
+the log's place. The services in `kv.server.services` only ever talk to this class.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
-from typing import TypeVar
+
+from google.protobuf.message import Message
 
 from kv.api.etcdserverpb import rpc_pb2
+from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest, RequestHeader
 from kv.membership import Cluster, Member
-from kv.mvcc import MvccError, Store, hash_kv
+from kv.mvcc import MvccError, hash_kv
 from kv.server import apply, errors, validate
+from kv.server.data_dir import Recovered
+from kv.server.durable_log import SINGLE_MEMBER_TERM
+from kv.server.errors import EtcdError
 
 # The etcd API kv implements; clients compare the major.minor of Status.version.
 API_VERSION = "3.4.0"
-# Without Raft (chapter 3) a single member is its own leader in one unchanging term.
-SINGLE_MEMBER_TERM = 1
-
-WriteResponse = TypeVar(
-    "WriteResponse",
-    rpc_pb2.PutResponse,
-    rpc_pb2.DeleteRangeResponse,
-    rpc_pb2.CompactionResponse,
-)
 
 
 class Node:
@@ -40,17 +37,22 @@ class Node:
         cluster: Cluster,
         client_urls: tuple[str, ...],
         max_request_bytes: int,
+        recovered: Recovered,
     ) -> None:
-        self.store = Store()
-        self.member: Member = replace(cluster.member_named(name), client_urls=client_urls)
+        self.log = recovered.log
+        self.store = recovered.log.machine.store
+        # The data directory's ids win: a restarted member keeps the identity it was born with.
+        self.member: Member = replace(
+            cluster.member_named(name), id=recovered.member_id, client_urls=client_urls
+        )
         self.cluster = replace(
             cluster,
-            members=tuple(self.member if m.id == self.member.id else m for m in cluster.members),
+            members=tuple(self.member if m.name == name else m for m in cluster.members),
         )
-        self.cluster_id = cluster.id
+        self.cluster_id = recovered.cluster_id
         self.max_request_bytes = max_request_bytes
-        # How many write requests have been applied: chapter 3 turns it into the Raft index.
-        self.applied_index = 0
+        # etcd's request ids start from the member id, so ids of different members differ.
+        self._request_ids = itertools.count((self.member.id & 0xFFFF) << 48)
 
     def header(self, revision: int = 0) -> rpc_pb2.ResponseHeader:
         """Who answered, at which revision and term (etcd fills most responses with this)."""
@@ -68,30 +70,41 @@ class Node:
         response.header.CopyFrom(self.header(response.header.revision))
         return response
 
-    def put(self, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
+    async def put(self, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
         validate.check_put(request)
         validate.check_request_size(request, self.max_request_bytes)
-        with self.store.write() as txn:
-            response = apply.apply_put(txn, request)
-        return self._written(response)
+        response = await self._write(InternalRaftRequest(put=request))
+        assert isinstance(response, rpc_pb2.PutResponse)
+        return response
 
     # --8<-- [end:requests]
 
-    def delete_range(self, request: rpc_pb2.DeleteRangeRequest) -> rpc_pb2.DeleteRangeResponse:
+    async def delete_range(
+        self, request: rpc_pb2.DeleteRangeRequest
+    ) -> rpc_pb2.DeleteRangeResponse:
         validate.check_delete_range(request)
         validate.check_request_size(request, self.max_request_bytes)
-        with self.store.write() as txn:
-            response = apply.apply_delete_range(txn, request)
-        return self._written(response)
-
-    def compact(self, request: rpc_pb2.CompactionRequest) -> rpc_pb2.CompactionResponse:
-        validate.check_request_size(request, self.max_request_bytes)
-        return self._written(apply.apply_compact(self.store, request))
-
-    def _written(self, response: WriteResponse) -> WriteResponse:
-        self.applied_index += 1
-        response.header.CopyFrom(self.header(response.header.revision))
+        response = await self._write(InternalRaftRequest(delete_range=request))
+        assert isinstance(response, rpc_pb2.DeleteRangeResponse)
         return response
+
+    async def compact(self, request: rpc_pb2.CompactionRequest) -> rpc_pb2.CompactionResponse:
+        validate.check_request_size(request, self.max_request_bytes)
+        response = await self._write(InternalRaftRequest(compaction=request))
+        assert isinstance(response, rpc_pb2.CompactionResponse)
+        return response
+
+    # --8<-- [start:write]
+    async def _write(self, request: InternalRaftRequest) -> Message:
+        """Send a write through the log; answer once it is durable and applied."""
+        request.header.CopyFrom(RequestHeader(ID=next(self._request_ids)))
+        result = await self.log.propose(request)
+        if isinstance(result, EtcdError):
+            raise result
+        result.header.CopyFrom(self.header(result.header.revision))  # type: ignore[attr-defined]
+        return result
+
+    # --8<-- [end:write]
 
     def hash_kv(self, request: rpc_pb2.HashKVRequest) -> rpc_pb2.HashKVResponse:
         try:
@@ -105,21 +118,16 @@ class Node:
         )
 
     def status(self) -> rpc_pb2.StatusResponse:
-        size = self.store_size()
         return rpc_pb2.StatusResponse(
             header=self.header(self.store.current_revision),
             version=API_VERSION,
-            dbSize=size,
-            dbSizeInUse=size,
+            dbSize=self.log.backend.size_bytes,
+            dbSizeInUse=self.log.backend.size_in_use_bytes,
             leader=self.member.id,
-            raftIndex=self.applied_index,
+            raftIndex=self.log.last_index,
             raftTerm=SINGLE_MEMBER_TERM,
-            raftAppliedIndex=self.applied_index,
+            raftAppliedIndex=self.log.machine.applied_index,
         )
-
-    def store_size(self) -> int:
-        """Bytes the history would take on disk, as etcd stores it (revision key + value)."""
-        return sum(17 + len(apply.encode(entry.kv)) for entry in self.store.history.values())
 
     def member_list(self) -> rpc_pb2.MemberListResponse:
         # etcd's cluster service stamps no revision: membership is not part of the key space.

@@ -9,7 +9,8 @@ hanging or crashing it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -25,11 +26,14 @@ Response = TypeVar("Response")
 
 async def _answer(
     context: grpc.aio.ServicerContext[Request, Response],
-    handle: Callable[[Request], Response],
+    handle: Callable[[Request], Response | Awaitable[Response]],
     request: Request,
 ) -> Response:
     try:
-        return handle(request)
+        response = handle(request)
+        if inspect.isawaitable(response):  # writes wait for the log (chapter 2)
+            return await response
+        return response
     except EtcdError as error:
         await context.abort(error.code, error.message)
 

@@ -328,11 +328,6 @@ def test_a_compaction_interrupted_by_a_crash_is_finished_at_open(path: Path) -> 
         assert backend.consistent_index == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kv/mvcc/store.py: Store() starts at the newest stored row even when compact_revision"
-    " is higher; etcd's restore takes the maximum of the two",
-)
 def test_revision_does_not_decrease_after_a_crash_during_compaction_etcd_17780(
     path: Path,
 ) -> None:

@@ -83,3 +83,14 @@ def test_a_rebuilt_store_starts_at_the_compaction_revision_when_nothing_is_left(
     rebuilt = Store(dict(original.history), compact_revision=3)
     assert (dict(rebuilt.history), rebuilt.current_revision) == ({}, 3)
     assert rebuilt.put(b"b", b"x") == 4
+
+
+def test_a_rebuilt_store_does_not_go_back_when_its_newest_changes_were_compacted() -> None:
+    original = Store()
+    original.put(b"a", b"1")  # 2
+    original.put(b"b", b"1")  # 3
+    original.delete_range(b"b")  # 4: b's whole life ends at the compaction revision
+    original.compact(4)
+    rebuilt = Store(dict(original.history), compact_revision=4)
+    assert rebuilt.current_revision == 4
+    assert rebuilt.put(b"c", b"1") == 5  # not 3, a revision already handed out
