@@ -114,9 +114,12 @@ class DurableLog:
         """Make the backend durable, record its index, and release the log before it."""
         index = self.machine.applied_index
         self.backend.sync()  # the data first: the log may only be released once it is safe
+        # The log's marker before the .snap file: recovery opens the log at the newest .snap
+        # file, so that file's marker must already be in the log. A crash between the two
+        # leaves an older .snap file, whose marker and later entries are still there.
+        self.wal.save_snapshot(record_pb2.Snapshot(index=index, term=SINGLE_MEMBER_TERM))
         metadata = raft_pb2.SnapshotMetadata(index=index, term=SINGLE_MEMBER_TERM)
         self.snapshotter.save(raft_pb2.Snapshot(metadata=metadata))
-        self.wal.save_snapshot(record_pb2.Snapshot(index=index, term=SINGLE_MEMBER_TERM))
         self.wal.release_to(index)
         released = self.wal.purge(self.policy.max_wals)
         self.snapshotter.purge(self.policy.max_snapshots)
