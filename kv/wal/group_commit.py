@@ -129,6 +129,7 @@ class GroupCommitter:
                 pending.done.cancel()
             self._queue = []
 
+    # --8<-- [start:commit]
     async def _commit(self, batch: list[_Pending]) -> None:
         """Save a batch in arrival order, fsync once, then acknowledge every writer in it."""
         for pending in batch:
@@ -140,6 +141,8 @@ class GroupCommitter:
             self._records += pending.record_count()
             if not pending.done.done():  # its writer may have been cancelled meanwhile
                 pending.done.set_result(None)
+
+    # --8<-- [end:commit]
 
     def _fail(self, waiting: list[_Pending], exc: Exception) -> None:
         self._failure = exc

@@ -118,6 +118,7 @@ def decode_frame_size(word: int) -> tuple[int, int]:
     return record_bytes, padding
 
 
+# --8<-- [start:frame]
 def encode_frame(record: walpb.Record) -> bytes:
     """One framed record: length word, record bytes, zero padding to 8-byte alignment.
 
@@ -148,6 +149,9 @@ class Encoder:
         frame = encode_frame(walpb.Record(type=record_type, crc=crc, data=data))
         self.crc = crc  # only once the record was framed: a refused record leaves no trace
         return frame
+
+
+# --8<-- [end:frame]
 
 
 class Outcome(Enum):
@@ -187,6 +191,7 @@ class Decoded:
     reason: str = ""
 
 
+# --8<-- [start:decode]
 def decode_frames(data: bytes, prev_crc: int | None = None) -> Decoded:
     """Read the frames of one segment, checking the CRC chain; see the module docstring.
 
@@ -209,6 +214,9 @@ def decode_frames(data: bytes, prev_crc: int | None = None) -> Decoded:
         frames.append(frame)
         offset = frame.end
     return Decoded(tuple(frames), Outcome.CLEAN, offset, crc)
+
+
+# --8<-- [end:decode]
 
 
 def _read_frame(data: bytes, offset: int) -> Frame | str:

@@ -321,10 +321,12 @@ class WAL:
             raise WalSnapshotNotFoundError(
                 f"wal: no marker for snapshot index {start.index} term {start.term} in {directory}"
             )
+        # --8<-- [start:repair]
         # Every record checked out: only now may the log be changed.
         tail = segments[-1]
         if decoded.outcome is Outcome.TORN:
             _truncate_torn_tail(tail.path, decoded)
+        # --8<-- [end:repair]
         fd = os.open(tail.path, os.O_WRONLY | os.O_APPEND)
         wal = cls(
             directory,
