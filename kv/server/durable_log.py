@@ -14,6 +14,11 @@ A write request takes four steps, and the order is the whole point:
 Every ``--snapshot-count`` entries the backend is made durable and a snapshot file records
 the index it holds, so the write-ahead log before that index can be released.
 
+If the log cannot be written or the backend cannot commit (a full disk, an I/O error), the
+member stops taking writes, as etcd stops (it panics): what is on disk is consistent, and a
+restart replays the log from the backend's consistent index. Carrying on would let the backend
+and the consistent index disagree. Reads go on being served.
+
 Chapter 3 replaces step 2 for a cluster: an entry is *committed* once a majority of members
 have it on disk. The rest stays as it is.
 """
@@ -24,10 +29,13 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
+from grpc import StatusCode
+
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.api.raftpb import raft_pb2
 from kv.api.walpb import record_pb2
 from kv.backend import Backend
+from kv.server.errors import EtcdError
 from kv.server.state_machine import Result, StateMachine
 from kv.snap import Snapshotter
 from kv.wal import WAL, GroupCommitter
@@ -36,6 +44,9 @@ from kv.wal import WAL, GroupCommitter
 SINGLE_MEMBER_TERM = 1
 
 log = logging.getLogger(__name__)
+
+# etcd's text for a member that no longer serves (its clients map it back by the text).
+SERVER_STOPPED = EtcdError(StatusCode.UNAVAILABLE, "etcdserver: server stopped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +82,13 @@ class DurableLog:
         self.policy = policy
         self._unapplied: deque[tuple[int, InternalRaftRequest]] = deque()
         self._results: dict[int, Result] = {}
+        self.failure: BaseException | None = None  # why the member stopped taking writes
 
     # --8<-- [start:propose]
     async def propose(self, request: InternalRaftRequest) -> Result:
         """Log ``request``, wait until it is on disk, apply it in order; return its result."""
+        if self.failure is not None:
+            raise SERVER_STOPPED
         self.last_index += 1
         index = self.last_index
         entry = raft_pb2.Entry(
@@ -84,13 +98,19 @@ class DurableLog:
             Data=request.SerializeToString(),
         )
         self._unapplied.append((index, request))
-        await self.committer.write([entry], None)  # returns once fsynced
-        # The log is one file written in order: entry `index` on disk means every entry
-        # before it is too. Apply them all (another waiter may not have woken up yet).
-        self._apply_through(index)
+        try:
+            await self.committer.write([entry], None)  # returns once fsynced
+            # The log is one file written in order: entry `index` on disk means every entry
+            # before it is too. Apply them all (another waiter may not have woken up yet).
+            self._apply_through(index)
+        except Exception as error:
+            self._stop_writes(error)
+            raise SERVER_STOPPED from error
         return self._results.pop(index)
 
     def _apply_through(self, index: int) -> None:
+        if self.failure is not None:  # never commit on top of a batch that was rolled back
+            raise self.failure
         applied_any = False
         while self._unapplied and self._unapplied[0][0] <= index:
             entry_index, request = self._unapplied.popleft()
@@ -103,6 +123,11 @@ class DurableLog:
             self._maybe_snapshot()
 
     # --8<-- [end:propose]
+
+    def _stop_writes(self, error: BaseException) -> None:
+        if self.failure is None:
+            self.failure = error
+            log.error("stopped taking writes: %s (restart the member to recover)", error)
 
     def _maybe_snapshot(self) -> None:
         applied = self.machine.applied_index
