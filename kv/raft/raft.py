@@ -1,0 +1,995 @@
+"""The Raft state machine: one node's roles, terms, votes and replication, with no I/O.
+
+Theory of operation
+-------------------
+A `Raft` is driven by two inputs and nothing else: `Raft.tick` (time passed) and `Raft.step`
+(a message arrived -- from a peer, or from the node to itself, like "start an election").
+It answers by appending to three lists that the caller drains (through
+`kv.raft.node.RawNode.ready`): messages to send, the log's unstable entries to persist, and
+structured `kv.raft.events` for people. Same state and same inputs give the same outputs;
+randomness (the election timeout) comes from a random source passed in.
+
+`step` first applies the rules about terms that hold in every role (Figure 2, "Rules for
+Servers", All Servers: "if RPC request or response contains term T > currentTerm: set
+currentTerm = T, convert to follower"), answers vote requests (RequestVote, Figure 2), and
+then hands the message to the current role's table of handlers:
+
+=================  ===============================================================
+role               handles
+=================  ===============================================================
+FOLLOWER           MsgApp, MsgHeartbeat, MsgSnap from the leader; forwards MsgProp,
+                   MsgReadIndex, MsgTransferLeader to it; MsgTimeoutNow
+PRE_CANDIDATE,     MsgPreVoteResp / MsgVoteResp (tally); MsgApp, MsgHeartbeat, MsgSnap
+CANDIDATE          (someone else won: become follower); drops MsgProp
+LEADER             MsgBeat, MsgCheckQuorum, MsgProp, MsgReadIndex; and from a member
+                   whose progress it tracks: MsgAppResp, MsgHeartbeatResp,
+                   MsgSnapStatus, MsgUnreachable, MsgTransferLeader
+=================  ===============================================================
+
+Roles change only through the ``become_*`` methods::
+
+    FOLLOWER --election timeout (PreVote on)--> PRE_CANDIDATE --pre-votes won--> CANDIDATE
+    FOLLOWER --election timeout (PreVote off), MsgTimeoutNow--> CANDIDATE
+    CANDIDATE --votes won--> LEADER
+    any role --higher term, lost election, lost quorum--> FOLLOWER
+
+Persistence before speaking (Figure 2: "updated on stable storage before responding to
+RPCs"): a vote and an accepted append are answered with messages that leave only in a Ready,
+after the Ready's hard state and entries were written. A node's acknowledgement of its own
+vote or of its own new entries is likewise a message to itself, stepped only when the
+application has persisted them (`kv.raft.node.RawNode.advance`).
+
+Beyond Figure 2 this is etcd's Raft (``raft/raft.go``): PreVote (thesis §9.6), CheckQuorum
+(thesis §6.2), ReadIndex (thesis §6.4), leader transfer (thesis §3.10), snapshots (Raft §7)
+and one-at-a-time membership changes with learners (thesis §4.1-4.2).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from kv.raft import events as ev
+from kv.raft.config import Config
+from kv.raft.errors import (
+    CompactedError,
+    ProposalDroppedError,
+    SnapshotTemporarilyUnavailableError,
+)
+from kv.raft.log import RaftLog
+from kv.raft.messages import (
+    NONE,
+    ConfChange,
+    ConfState,
+    Entry,
+    EntryType,
+    HardState,
+    Message,
+    MessageType,
+    Snapshot,
+    vote_response_type,
+)
+from kv.raft.progress import Progress, ProgressState
+from kv.raft.quorum import VoteResult, vote_result
+from kv.raft.read_only import ReadOnly, ReadOnlyOption, ReadState
+from kv.raft.storage import Storage
+from kv.raft.tracker import ProgressTracker
+
+M = MessageType
+
+
+class RandomSource(Protocol):
+    """Where the election timeout's randomness comes from: a seeded ``random.Random``."""
+
+    def randrange(self, start: int, stop: int) -> int: ...
+
+
+class Role(enum.Enum):
+    """A node's role (Figure 4, plus etcd's pre-candidate for PreVote)."""
+
+    FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre-candidate"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class CampaignType(enum.Enum):
+    PRE_ELECTION = "CampaignPreElection"  # PreVote's first phase
+    ELECTION = "CampaignElection"  # a normal election
+    TRANSFER = "CampaignTransfer"  # an election asked for by the leader (MsgTimeoutNow)
+
+
+#: A vote request carrying this context comes from a leader transfer: voters honour it even
+#: while they believe the current leader is alive (etcd sends the campaign type as bytes).
+TRANSFER_CONTEXT = CampaignType.TRANSFER.value.encode()
+
+#: The messages whose sending must wait until the node's state is persisted, because they
+#: promise something about that state: a vote, or that entries are stored.
+_AFTER_PERSIST = frozenset({M.APP_RESP, M.VOTE_RESP, M.PRE_VOTE_RESP})
+
+#: Messages that carry the term the sender campaigns for rather than its current term.
+_CAMPAIGN_MESSAGES = frozenset({M.VOTE, M.VOTE_RESP, M.PRE_VOTE, M.PRE_VOTE_RESP})
+
+Handler = Callable[["Raft", Message], None]
+
+
+class Raft:
+    """One Raft node's state machine. Use it through `kv.raft.node.RawNode`."""
+
+    def __init__(self, config: Config, storage: Storage, rng: RandomSource) -> None:
+        config.validate()
+        self.id = config.id
+        self.config = config
+        self.rng = rng
+        self.log = RaftLog(storage, config.max_committed_size_per_ready)
+        hard_state, conf_state = storage.initial_state()
+
+        # Figure 2, persistent state on all servers (the log is self.log).
+        self.term = 0
+        self.vote = NONE
+
+        self.role = Role.FOLLOWER
+        self.lead = NONE
+        self.tracker = ProgressTracker(config.max_inflight_msgs)
+        self.tracker.restore(conf_state, next_index=self.log.last_index())
+
+        #: Messages to send once the current Ready is persisted.
+        self.msgs: list[Message] = []
+        #: Acknowledgements that promise persisted state (votes, stored entries).
+        self.msgs_after_append: list[Message] = []
+        #: Reads confirmed by ReadIndex, for the application.
+        self.read_states: list[ReadState] = []
+        #: The structured event stream (see `kv.raft.events`).
+        self.events: list[ev.Event] = []
+
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_election_timeout = config.election_tick
+        #: The node the leader is handing leadership to (thesis §3.10), or NONE.
+        self.lead_transferee = NONE
+        #: A leader accepts a new conf change only once the previous one (at this index or
+        #: below) has been applied: one change at a time (thesis §4.1).
+        self.pending_conf_index = 0
+        self.read_only = ReadOnly(config.read_only_option)
+        #: ReadIndex requests that wait for the new leader's first commit in its term.
+        self.pending_read_index_messages: list[Message] = []
+
+        if not hard_state.is_empty():
+            self._load_state(hard_state)
+        if config.applied > 0:
+            self.log.applied_to(config.applied)
+        self._reported_commit = self.log.committed
+        self.become_follower(self.term, NONE)
+
+    def __repr__(self) -> str:
+        return f"Raft(id={self.id}, role={self.role}, term={self.term}, lead={self.lead})"
+
+    # -- state for the application ----------------------------------------------------------
+
+    def hard_state(self) -> HardState:
+        return HardState(term=self.term, vote=self.vote, commit=self.log.committed)
+
+    @property
+    def is_learner(self) -> bool:
+        return self.id in self.tracker.learners
+
+    def promotable(self) -> bool:
+        """May this node become leader? Only a voter of its own configuration may, and not
+        while it is installing a snapshot."""
+        progress = self.tracker.progress.get(self.id)
+        return (
+            progress is not None and not progress.is_learner and self.log.unstable.snapshot is None
+        )
+
+    def _emit(self, event: ev.Event) -> None:
+        self.events.append(event)
+
+    def _report_commit(self) -> None:
+        if self.log.committed > self._reported_commit:
+            self._reported_commit = self.log.committed
+            self._emit(ev.Committed(self.id, self.term, self.log.committed))
+
+    def _load_state(self, state: HardState) -> None:
+        if not self.log.committed <= state.commit <= self.log.last_index():
+            raise AssertionError(
+                f"{self.id} state.commit {state.commit} is out of range "
+                f"[{self.log.committed}, {self.log.last_index()}]"
+            )
+        self.log.committed = state.commit
+        self.term = state.term
+        self.vote = state.vote
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(self, message: Message) -> None:
+        """Queue ``message``; it leaves in the next Ready, after that Ready is persisted."""
+        if message.from_ == NONE:
+            message = replace(message, from_=self.id)
+        if message.type in _CAMPAIGN_MESSAGES:
+            if message.term == 0:
+                raise AssertionError(f"term should be set when sending {message.type}")
+        elif message.type not in (M.PROP, M.READ_INDEX):
+            # Proposals and read requests forwarded to the leader travel without a term:
+            # they are requests on the client's behalf, not part of the protocol's exchange.
+            message = replace(message, term=self.term)
+        if message.type in _AFTER_PERSIST:
+            self.msgs_after_append.append(message)
+        else:
+            if message.to == self.id:
+                raise AssertionError(f"message should not be self-addressed: {message.type}")
+            self.msgs.append(message)
+
+    def send_append(self, to: int) -> None:
+        self.maybe_send_append(to, send_if_empty=True)
+
+    def maybe_send_append(self, to: int, *, send_if_empty: bool) -> bool:
+        """Send ``to`` the entries from its ``next`` on, if its progress allows.
+
+        The message carries the entry just before them (prevLogIndex, prevLogTerm) for the
+        follower's consistency check (Figure 2). When those entries were compacted away, a
+        snapshot goes instead (Raft §7). Returns whether a message was sent.
+        """
+        progress = self.tracker.progress[to]
+        if progress.is_paused():
+            return False
+        prev_index = progress.next - 1
+        try:
+            prev_term = self.log.term(prev_index)
+            entries = self.log.entries(progress.next, self.config.max_size_per_msg)
+        except CompactedError:
+            return self._maybe_send_snapshot(to, progress)
+        if not entries and not send_if_empty:
+            return False
+        self.send(
+            Message(
+                type=M.APP,
+                to=to,
+                index=prev_index,
+                log_term=prev_term,
+                entries=tuple(entries),
+                commit=self.log.committed,
+            )
+        )
+        progress.sent_entries(entries[-1].index if entries else None)
+        return True
+
+    def _maybe_send_snapshot(self, to: int, progress: Progress) -> bool:
+        if not progress.recent_active:
+            # Do not pay for a snapshot to a node that may well be down.
+            return False
+        try:
+            snapshot = self.log.snapshot()
+        except SnapshotTemporarilyUnavailableError:
+            return False
+        if snapshot.is_empty():
+            raise AssertionError("need non-empty snapshot")
+        progress.become_snapshot(snapshot.metadata.index)
+        self.send(Message(type=M.SNAP, to=to, snapshot=snapshot))
+        self._emit(ev.SnapshotSent(self.id, self.term, to, snapshot.metadata.index))
+        return True
+
+    def send_heartbeat(self, to: int, context: bytes) -> None:
+        # The commit index a heartbeat carries is at most what the follower is known to
+        # hold: a follower must never commit an entry it may not have (or has wrong).
+        commit = min(self.tracker.progress[to].match, self.log.committed)
+        self.send(Message(type=M.HEARTBEAT, to=to, commit=commit, context=context))
+
+    def bcast_append(self) -> None:
+        for member in self.tracker.ids():
+            if member != self.id:
+                self.send_append(member)
+
+    def bcast_heartbeat(self) -> None:
+        self._bcast_heartbeat_with_context(self.read_only.last_pending_request_ctx())
+
+    def _bcast_heartbeat_with_context(self, context: bytes) -> None:
+        for member in self.tracker.ids():
+            if member != self.id:
+                self.send_heartbeat(member, context)
+
+    # -- role changes (the only place they happen) ------------------------------------------
+
+    def _reset(self, term: int) -> None:
+        """What every role change resets: a new term forgets the vote (Figure 2), timers
+        restart with a fresh random timeout, a leader's bookkeeping goes."""
+        if self.term != term:
+            self.term = term
+            self.vote = NONE
+        self.lead = NONE
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.reset_randomized_election_timeout()
+        self.abort_leader_transfer()
+        self.tracker.reset_votes()
+        last_index = self.log.last_index()
+        for member, old in list(self.tracker):
+            # Figure 2, volatile state on leaders: nextIndex = leader last log index + 1,
+            # matchIndex = 0.
+            progress = Progress(
+                next_index=last_index + 1,
+                max_inflight=self.tracker.max_inflight,
+                is_learner=old.is_learner,
+            )
+            if member == self.id:
+                progress.match = last_index
+            self.tracker.progress[member] = progress
+        self.pending_conf_index = 0
+        self.read_only = ReadOnly(self.read_only.option)
+        self.pending_read_index_messages = []
+
+    def become_follower(self, term: int, lead: int) -> None:
+        self._reset(term)
+        self.lead = lead
+        self.role = Role.FOLLOWER
+        self._emit(ev.BecameFollower(self.id, self.term, lead))
+
+    def become_pre_candidate(self) -> None:
+        """PreVote's first phase: ask for votes for term + 1 without changing anything.
+
+        The term and the vote stay as they are, so a pre-candidate that loses (it cannot
+        reach a majority, or its log is behind) disturbs no one (thesis §9.6).
+        """
+        if self.role is Role.LEADER:
+            raise AssertionError("invalid transition [leader -> pre-candidate]")
+        self.tracker.reset_votes()
+        self.lead = NONE
+        self.role = Role.PRE_CANDIDATE
+        self._emit(ev.BecamePreCandidate(self.id, self.term))
+
+    def become_candidate(self) -> None:
+        """Raft §5.2: increment currentTerm, vote for self, reset the election timer."""
+        if self.role is Role.LEADER:
+            raise AssertionError("invalid transition [leader -> candidate]")
+        self._reset(self.term + 1)
+        self.vote = self.id
+        self.role = Role.CANDIDATE
+        self._emit(ev.BecameCandidate(self.id, self.term))
+
+    def become_leader(self) -> None:
+        """Won the election: append an empty entry of the new term and replicate it.
+
+        The empty entry is how a new leader learns what is committed (Raft §5.4.2, §8):
+        entries of earlier terms commit only indirectly, when an entry of the leader's own
+        term does. ReadIndex waits for it too.
+        """
+        if self.role is Role.FOLLOWER:
+            raise AssertionError("invalid transition [follower -> leader]")
+        self._reset(self.term)
+        self.lead = self.id
+        self.role = Role.LEADER
+        own = self.tracker.progress[self.id]
+        own.become_replicate()
+        own.recent_active = True
+        # Any conf change in the uncommitted tail may still be pending; accept a new one
+        # only after everything up to here is applied.
+        self.pending_conf_index = self.log.last_index()
+        self._emit(ev.BecameLeader(self.id, self.term))
+        self.append_entry([Entry()])
+
+    # -- ticks ------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One unit of time passed."""
+        try:
+            if self.role is Role.LEADER:
+                self._tick_heartbeat()
+            else:
+                self._tick_election()
+        finally:
+            self._report_commit()
+
+    def reset_randomized_election_timeout(self) -> None:
+        """Raft §5.2: election timeouts are chosen randomly, here from [et, 2et), so that
+        usually one node times out first and wins before the others wake up."""
+        election = self.config.election_tick
+        self.randomized_election_timeout = self.rng.randrange(election, 2 * election)
+
+    def past_election_timeout(self) -> bool:
+        return self.election_elapsed >= self.randomized_election_timeout
+
+    def _tick_election(self) -> None:
+        self.election_elapsed += 1
+        if self.promotable() and self.past_election_timeout():
+            self.election_elapsed = 0
+            self.step(Message(type=M.HUP, from_=self.id))
+
+    def _tick_heartbeat(self) -> None:
+        self.heartbeat_elapsed += 1
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.config.election_tick:
+            self.election_elapsed = 0
+            if self.config.check_quorum:
+                self.step(Message(type=M.CHECK_QUORUM, from_=self.id))
+            # A transfer that did not finish within an election timeout is abandoned.
+            if self.role is Role.LEADER and self.lead_transferee != NONE:
+                self.abort_leader_transfer()
+        if self.role is not Role.LEADER:
+            return
+        if self.heartbeat_elapsed >= self.config.heartbeat_tick:
+            self.heartbeat_elapsed = 0
+            self.step(Message(type=M.BEAT, from_=self.id))
+
+    # -- elections ----------------------------------------------------------------------------
+
+    def hup(self, campaign_type: CampaignType) -> None:
+        """Start an election, if this node may."""
+        if self.role is Role.LEADER:
+            return
+        if not self.promotable():
+            return
+        if self._has_unapplied_conf_changes():
+            # The configuration it would campaign in may be about to change.
+            return
+        self.campaign(campaign_type)
+
+    def _has_unapplied_conf_changes(self) -> bool:
+        lo = max(self.log.applied + 1, self.log.first_index())
+        if lo > self.log.committed:
+            return False
+        return any(
+            entry.type is EntryType.CONF_CHANGE
+            for entry in self.log.slice(lo, self.log.committed + 1)
+        )
+
+    def campaign(self, campaign_type: CampaignType) -> None:
+        """Become (pre-)candidate and ask every voter for its vote (RequestVote, Figure 2)."""
+        if campaign_type is CampaignType.PRE_ELECTION:
+            self.become_pre_candidate()
+            vote_type = M.PRE_VOTE
+            # Pre-votes are asked for the term the node would campaign in.
+            term = self.term + 1
+        else:
+            self.become_candidate()
+            vote_type = M.VOTE
+            term = self.term
+        context = TRANSFER_CONTEXT if campaign_type is CampaignType.TRANSFER else b""
+        for voter in sorted(self.tracker.voters):
+            if voter == self.id:
+                # Its own vote, counted once the vote is persisted (see `send`).
+                self.send(Message(type=vote_response_type(vote_type), to=self.id, term=term))
+                continue
+            self.send(
+                Message(
+                    type=vote_type,
+                    to=voter,
+                    term=term,
+                    index=self.log.last_index(),
+                    log_term=self.log.last_term(),
+                    context=context,
+                )
+            )
+
+    def poll(self, voter: int, granted: bool) -> VoteResult:
+        self.tracker.record_vote(voter, granted)
+        return self.tracker.tally_votes()[2]
+
+    def _handle_vote_request(self, m: Message) -> None:
+        """RequestVote, receiver implementation (Figure 2), for votes and pre-votes.
+
+        Grant if (1) this node has not voted for someone else in this term -- a node votes at
+        most once per term (§5.2) -- and (2) the candidate's log is at least as up-to-date
+        as its own (§5.4.1). A pre-vote for a later term is granted on the log check alone,
+        and records nothing: the real vote may still go to someone else.
+        """
+        pre_vote = m.type is M.PRE_VOTE
+        can_vote = (
+            self.vote == m.from_
+            or (self.vote == NONE and self.lead == NONE)
+            or (pre_vote and m.term > self.term)
+        )
+        if can_vote and self.log.is_up_to_date(m.index, m.log_term):
+            # Answer with the request's term, not ours: a pre-vote's term is in our future,
+            # and a response with our (older) term would be ignored as stale.
+            self.send(Message(type=vote_response_type(m.type), to=m.from_, term=m.term))
+            if not pre_vote:
+                self.election_elapsed = 0
+                self.vote = m.from_
+            self._emit(ev.VoteGranted(self.id, m.term, m.from_, pre_vote))
+        else:
+            self.send(
+                Message(type=vote_response_type(m.type), to=m.from_, term=self.term, reject=True)
+            )
+            self._emit(ev.VoteRejected(self.id, self.term, m.from_, pre_vote))
+
+    # -- the log, on the leader ------------------------------------------------------------
+
+    def append_entry(self, entries: Sequence[Entry]) -> None:
+        """Append new entries at the leader's term after its last entry."""
+        last_index = self.log.last_index()
+        stamped = [
+            replace(entry, term=self.term, index=last_index + 1 + i)
+            for i, entry in enumerate(entries)
+        ]
+        last_index = self.log.append(stamped)
+        # The leader's own acknowledgement, stepped once the entries are persisted.
+        self.send(Message(type=M.APP_RESP, to=self.id, index=last_index))
+
+    def maybe_commit(self) -> bool:
+        """Advance the commit index to what a majority holds, if that entry is of this term
+        (Raft §5.4.2, Figure 8)."""
+        return self.log.maybe_commit(self.tracker.committed(), self.term)
+
+    def committed_entry_in_current_term(self) -> bool:
+        return self.log.term_or_zero(self.log.committed) == self.term
+
+    # -- stepping ---------------------------------------------------------------------------
+
+    def step(self, m: Message) -> None:
+        """Feed one message into the state machine.
+
+        Raises:
+            ProposalDroppedError: a proposal that cannot be taken now.
+        """
+        try:
+            self._step(m)
+        finally:
+            self._report_commit()
+
+    def _step(self, m: Message) -> None:
+        if m.term == 0:
+            pass  # a local message, or a proposal/read forwarded by a follower
+        elif m.term > self.term:
+            if m.type in (M.VOTE, M.PRE_VOTE):
+                forced = m.context == TRANSFER_CONTEXT
+                in_lease = (
+                    self.config.check_quorum
+                    and self.lead != NONE
+                    and self.election_elapsed < self.config.election_tick
+                )
+                if in_lease and not forced:
+                    # Thesis §4.2.3: a node that heard from a leader within the minimum
+                    # election timeout ignores vote requests -- neither its term nor its
+                    # vote changes -- so a removed or partitioned node cannot disrupt.
+                    self._emit(
+                        ev.VoteIgnored(self.id, self.term, m.from_, m.term, m.type is M.PRE_VOTE)
+                    )
+                    return
+            if m.type is M.PRE_VOTE:
+                pass  # never change term for a pre-vote request
+            elif m.type is M.PRE_VOTE_RESP and not m.reject:
+                # Pre-votes granted for the term we would campaign in: we raise our term
+                # ourselves once a majority agreed.
+                pass
+            elif m.type in (M.APP, M.HEARTBEAT, M.SNAP):
+                self.become_follower(m.term, m.from_)
+            else:
+                self.become_follower(m.term, NONE)
+        elif m.term < self.term:
+            self._step_lower_term(m)
+            return
+
+        if m.type is M.HUP:
+            self.hup(CampaignType.PRE_ELECTION if self.config.pre_vote else CampaignType.ELECTION)
+        elif m.type in (M.VOTE, M.PRE_VOTE):
+            self._handle_vote_request(m)
+        else:
+            handler = _HANDLERS[self.role].get(m.type)
+            if handler is not None:
+                handler(self, m)
+
+    def _step_lower_term(self, m: Message) -> None:
+        """A message from an older term: a stale leader, a delayed reply, a lagging node."""
+        if (self.config.check_quorum or self.config.pre_vote) and m.type in (
+            M.HEARTBEAT,
+            M.APP,
+        ):
+            # A leader of an older term. Tell it our term, so it steps down. Without
+            # CheckQuorum/PreVote this happens when it next sees our vote requests; with
+            # them those may be ignored or never sent, and it would stay leader forever.
+            self.send(Message(type=M.APP_RESP, to=m.from_))
+        elif m.type is M.PRE_VOTE:
+            # Reject explicitly (rather than ignore) so that a pre-candidate with a stale
+            # term learns ours and can move on.
+            self.send(Message(type=M.PRE_VOTE_RESP, to=m.from_, term=self.term, reject=True))
+            self._emit(ev.VoteRejected(self.id, self.term, m.from_, pre_vote=True))
+        # Anything else from an older term is ignored (Figure 2 replies "false" to a stale
+        # RPC; ignoring it is just as safe, and the sender learns our term by other means).
+
+    # -- followers ----------------------------------------------------------------------------
+
+    def _forward_to_leader(self, m: Message) -> None:
+        self.send(replace(m, to=self.lead))
+
+    def _follower_propose(self, m: Message) -> None:
+        if self.lead == NONE:
+            self._drop_proposal("no leader")
+        if self.config.disable_proposal_forwarding:
+            self._drop_proposal("proposal forwarding is disabled")
+        self._forward_to_leader(m)
+
+    def _drop_proposal(self, reason: str) -> None:
+        self._emit(ev.ProposalDropped(self.id, self.term, reason))
+        raise ProposalDroppedError(reason)
+
+    def _follower_from_leader(self, m: Message) -> None:
+        """MsgApp, MsgHeartbeat, MsgSnap: the leader is alive; restart the election timer."""
+        self.election_elapsed = 0
+        self.lead = m.from_
+        _FROM_LEADER[m.type](self, m)
+
+    def _follower_forward_if_leader(self, m: Message) -> None:
+        """MsgTransferLeader, MsgReadIndex: the leader decides; without one, drop it."""
+        if self.lead != NONE:
+            self._forward_to_leader(m)
+
+    def _follower_timeout_now(self, m: Message) -> None:
+        # A transfer skips PreVote: the leader asked for it, nothing is partitioned.
+        self.hup(CampaignType.TRANSFER)
+
+    def _follower_read_index_resp(self, m: Message) -> None:
+        if len(m.entries) == 1:
+            self.read_states.append(ReadState(index=m.index, request_ctx=m.entries[0].data))
+
+    def handle_append_entries(self, m: Message) -> None:
+        """AppendEntries, receiver implementation (Figure 2).
+
+        On a mismatch the follower does not just say "false": it hints where the logs may
+        match, so the leader can skip a whole divergent term per round trip instead of one
+        entry (Raft §5.3, the optimization the paper sketches; etcd does it both ways).
+        """
+        if m.index < self.log.committed:
+            # Everything up to our commit index is known to match; say so.
+            self.send(Message(type=M.APP_RESP, to=m.from_, index=self.log.committed))
+            return
+        last_new = self.log.maybe_append(m.index, m.log_term, m.commit, m.entries)
+        if last_new is not None:
+            self.send(Message(type=M.APP_RESP, to=m.from_, index=last_new))
+            return
+        hint_index = min(m.index, self.log.last_index())
+        hint_index, hint_term = self.log.find_conflict_by_term(hint_index, m.log_term)
+        self.send(
+            Message(
+                type=M.APP_RESP,
+                to=m.from_,
+                index=m.index,
+                reject=True,
+                reject_hint=hint_index,
+                log_term=hint_term,
+            )
+        )
+
+    def handle_heartbeat(self, m: Message) -> None:
+        self.log.commit_to(m.commit)
+        self.send(Message(type=M.HEARTBEAT_RESP, to=m.from_, context=m.context))
+
+    def handle_snapshot(self, m: Message) -> None:
+        snapshot = m.snapshot if m.snapshot is not None else Snapshot()
+        if self.restore(snapshot):
+            metadata = snapshot.metadata
+            self._emit(ev.SnapshotRestored(self.id, self.term, metadata.index, metadata.term))
+            self.send(Message(type=M.APP_RESP, to=m.from_, index=self.log.last_index()))
+        else:
+            self.send(Message(type=M.APP_RESP, to=m.from_, index=self.log.committed))
+
+    def restore(self, snapshot: Snapshot) -> bool:
+        """InstallSnapshot, receiver side (Raft §7). Returns False if the snapshot is not
+        needed: it is older than our commit index, or our log already holds its last entry
+        (then we only learn that everything up to it is committed)."""
+        metadata = snapshot.metadata
+        if metadata.index <= self.log.committed:
+            return False
+        if self.role is not Role.FOLLOWER:
+            # Cannot happen: only a follower receives snapshots. Be safe anyway.
+            self.become_follower(self.term + 1, NONE)
+            return False
+        conf_state = metadata.conf_state
+        if self.id not in conf_state.voters and self.id not in conf_state.learners:
+            return False
+        if self.log.match_term(metadata.index, metadata.term):
+            self.log.commit_to(metadata.index)
+            return False
+        self.log.restore(snapshot)
+        self.tracker.restore(conf_state, next_index=self.log.last_index())
+        return True
+
+    # -- candidates ----------------------------------------------------------------------------
+
+    def _candidate_propose(self, m: Message) -> None:
+        self._drop_proposal("no leader")
+
+    def _candidate_from_leader(self, m: Message) -> None:
+        """Someone else won this term (its term equals ours): follow it (Raft §5.2)."""
+        self.become_follower(m.term, m.from_)
+        _FROM_LEADER[m.type](self, m)
+
+    def _candidate_vote_response(self, m: Message) -> None:
+        # A candidate may still receive pre-vote answers from its pre-candidate phase:
+        # count only the answers to the current campaign.
+        expected = M.PRE_VOTE_RESP if self.role is Role.PRE_CANDIDATE else M.VOTE_RESP
+        if m.type is not expected:
+            return
+        result = self.poll(m.from_, not m.reject)
+        if result is VoteResult.WON:
+            if self.role is Role.PRE_CANDIDATE:
+                self.campaign(CampaignType.ELECTION)
+            else:
+                self.become_leader()
+                self.bcast_append()
+        elif result is VoteResult.LOST:
+            # A pre-vote response carries a future term; stay in ours.
+            self.become_follower(self.term, NONE)
+
+    # -- leaders -----------------------------------------------------------------------------
+
+    def _leader_beat(self, m: Message) -> None:
+        self.bcast_heartbeat()
+
+    def _leader_check_quorum(self, m: Message) -> None:
+        """CheckQuorum (thesis §6.2): step down if a majority was silent for an election
+        timeout. A leader cut off from the majority would otherwise keep serving stale reads
+        and accepting proposals that can never commit."""
+        if not self.tracker.quorum_active():
+            self._emit(ev.QuorumLost(self.id, self.term))
+            self.become_follower(self.term, NONE)
+            return
+        for member, progress in self.tracker:
+            if member != self.id:
+                progress.recent_active = False
+
+    def _leader_propose(self, m: Message) -> None:
+        if not m.entries:
+            raise AssertionError(f"{self.id} stepped empty MsgProp")
+        if self.id not in self.tracker.progress:
+            self._drop_proposal("this node was removed from the configuration")
+        if self.lead_transferee != NONE:
+            self._drop_proposal(f"leadership transfer to n{self.lead_transferee} in progress")
+        entries = list(m.entries)
+        for i, entry in enumerate(entries):
+            if entry.type is not EntryType.CONF_CHANGE:
+                continue
+            if self.pending_conf_index > self.log.applied:
+                # One configuration change at a time (thesis §4.1): refuse by turning it
+                # into an empty normal entry (the proposer sees it applied as a no-op).
+                entries[i] = Entry()
+            else:
+                self.pending_conf_index = self.log.last_index() + i + 1
+        self.append_entry(entries)
+        self.bcast_append()
+
+    def _leader_read_index(self, m: Message) -> None:
+        if self.tracker.is_singleton():
+            # The only voter: its commit index is trivially the cluster's.
+            self._answer_read_index(m, self.log.committed)
+            return
+        if not self.committed_entry_in_current_term():
+            # A new leader does not know the latest commit index until it commits an entry
+            # of its own term (thesis §6.4 step 1). Postpone.
+            self.pending_read_index_messages.append(m)
+            return
+        self._send_read_index_response(m)
+
+    def _send_read_index_response(self, m: Message) -> None:
+        if self.read_only.option is ReadOnlyOption.SAFE:
+            context = m.entries[0].data
+            self.read_only.add_request(self.log.committed, m)
+            self.read_only.receive_ack(self.id, context)
+            self._bcast_heartbeat_with_context(context)
+        else:
+            self._answer_read_index(m, self.log.committed)
+
+    def _answer_read_index(self, request: Message, index: int) -> None:
+        if request.from_ in (NONE, self.id):
+            self.read_states.append(ReadState(index=index, request_ctx=request.entries[0].data))
+        else:
+            self.send(
+                Message(
+                    type=M.READ_INDEX_RESP, to=request.from_, index=index, entries=request.entries
+                )
+            )
+
+    def _release_pending_read_index_messages(self) -> None:
+        if not self.pending_read_index_messages or not self.committed_entry_in_current_term():
+            return
+        pending, self.pending_read_index_messages = self.pending_read_index_messages, []
+        for m in pending:
+            self._send_read_index_response(m)
+
+    def _leader_from_member(self, m: Message) -> None:
+        """Messages about one member: only from a member whose progress we track."""
+        progress = self.tracker.progress.get(m.from_)
+        if progress is None:
+            return
+        _LEADER_MEMBER_HANDLERS[m.type](self, m, progress)
+
+    def _leader_append_response(self, m: Message, progress: Progress) -> None:
+        progress.recent_active = True
+        if m.reject:
+            # The follower's log does not match at m.index. Its hint is the last entry it
+            # has at or before m.index with a term <= the probe's term; we search our own
+            # log the same way, skipping every entry whose term already rules it out.
+            next_probe = m.reject_hint
+            if m.log_term > 0:
+                next_probe, _ = self.log.find_conflict_by_term(m.reject_hint, m.log_term)
+            if progress.maybe_decrease_to(m.index, next_probe):
+                if progress.state is ProgressState.REPLICATE:
+                    progress.become_probe()
+                self.send_append(m.from_)
+            return
+        was_paused = progress.is_paused()
+        if not (
+            progress.maybe_update(m.index)
+            or (progress.match == m.index and progress.state is ProgressState.PROBE)
+        ):
+            return
+        if progress.state is ProgressState.PROBE:
+            progress.become_replicate()
+        elif (
+            progress.state is ProgressState.SNAPSHOT
+            and progress.match + 1 >= self.log.first_index()
+        ):
+            # The snapshot arrived: the follower can continue from the log.
+            progress.become_probe()
+            progress.become_replicate()
+        elif progress.state is ProgressState.REPLICATE:
+            progress.inflights.free_le(m.index)
+
+        if self.maybe_commit():
+            self._release_pending_read_index_messages()
+            self.bcast_append()
+        elif was_paused and m.from_ != self.id:
+            # While paused it missed the append that carried the latest commit index.
+            self.send_append(m.from_)
+        if m.from_ != self.id:
+            # Flow control may allow more appends now; send what we have (not empty ones).
+            while self.maybe_send_append(m.from_, send_if_empty=False):
+                pass
+        if m.from_ == self.lead_transferee and progress.match == self.log.last_index():
+            # The transferee caught up: tell it to campaign now (thesis §3.10).
+            self.send(Message(type=M.TIMEOUT_NOW, to=m.from_))
+
+    def _leader_heartbeat_response(self, m: Message, progress: Progress) -> None:
+        progress.recent_active = True
+        progress.probe_sent = False
+        if progress.match < self.log.last_index() or progress.state is ProgressState.PROBE:
+            self.send_append(m.from_)
+        if self.read_only.option is not ReadOnlyOption.SAFE or not m.context:
+            return
+        acks = self.read_only.receive_ack(m.from_, m.context)
+        if vote_result(self.tracker.voters, dict.fromkeys(acks, True)) is not VoteResult.WON:
+            return
+        for status in self.read_only.advance(m.context):
+            self._answer_read_index(status.request, status.index)
+
+    def _leader_snapshot_status(self, m: Message, progress: Progress) -> None:
+        if progress.state is not ProgressState.SNAPSHOT:
+            return
+        if m.reject:
+            # The snapshot never arrived: probe from where the follower was.
+            progress.pending_snapshot = 0
+        progress.become_probe()
+        # Wait for the follower's MsgAppResp (or a heartbeat) before the next append.
+        progress.probe_sent = True
+
+    def _leader_unreachable(self, m: Message, progress: Progress) -> None:
+        # Optimistic appends were probably lost: find out where the follower is.
+        if progress.state is ProgressState.REPLICATE:
+            progress.become_probe()
+
+    def _leader_transfer_leader(self, m: Message, progress: Progress) -> None:
+        """Leadership transfer (thesis §3.10): stop taking proposals, bring the transferee's
+        log up to date, then send it MsgTimeoutNow so it campaigns at once."""
+        if progress.is_learner:
+            return
+        transferee = m.from_
+        if self.lead_transferee != NONE:
+            if self.lead_transferee == transferee:
+                return
+            self.abort_leader_transfer()
+        if transferee == self.id:
+            return
+        self._emit(ev.LeaderTransferStarted(self.id, self.term, transferee))
+        # The transfer should finish within an election timeout.
+        self.election_elapsed = 0
+        self.lead_transferee = transferee
+        if progress.match == self.log.last_index():
+            self.send(Message(type=M.TIMEOUT_NOW, to=transferee))
+        else:
+            self.send_append(transferee)
+
+    def abort_leader_transfer(self) -> None:
+        self.lead_transferee = NONE
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def apply_conf_change(self, change: ConfChange) -> ConfState:
+        """Apply a committed configuration change (it takes effect when applied)."""
+        try:
+            return self._apply_conf_change(change)
+        finally:
+            self._report_commit()
+
+    def _apply_conf_change(self, change: ConfChange) -> ConfState:
+        self.tracker.apply_change(change, next_index=self.log.last_index())
+        conf_state = self.tracker.conf_state()
+        self._emit(
+            ev.ConfChangeApplied(
+                self.id,
+                self.term,
+                f"{_conf_change_name(change)} n{change.node_id}",
+                conf_state.voters,
+                conf_state.learners,
+            )
+        )
+        own = self.tracker.progress.get(self.id)
+        if self.role is Role.LEADER and (own is None or own.is_learner):
+            # A leader removed (or demoted) steps down; the others elect a new one.
+            self.become_follower(self.term, NONE)
+            return conf_state
+        if self.role is not Role.LEADER or not conf_state.voters:
+            return conf_state
+        if self.maybe_commit():
+            # Fewer voters may mean a smaller majority: more may be committed now.
+            self.bcast_append()
+        else:
+            # Probe new members right away rather than at the next proposal.
+            for member in self.tracker.ids():
+                if member != self.id:
+                    self.maybe_send_append(member, send_if_empty=False)
+        if self.lead_transferee != NONE and self.lead_transferee not in self.tracker.voters:
+            self.abort_leader_transfer()
+        return conf_state
+
+
+def _conf_change_name(change: ConfChange) -> str:
+    return "".join(part.capitalize() for part in change.type.name.split("_"))
+
+
+_FROM_LEADER: dict[MessageType, Handler] = {
+    M.APP: Raft.handle_append_entries,
+    M.HEARTBEAT: Raft.handle_heartbeat,
+    M.SNAP: Raft.handle_snapshot,
+}
+
+_FOLLOWER: dict[MessageType, Handler] = {
+    M.PROP: Raft._follower_propose,
+    M.APP: Raft._follower_from_leader,
+    M.HEARTBEAT: Raft._follower_from_leader,
+    M.SNAP: Raft._follower_from_leader,
+    M.TRANSFER_LEADER: Raft._follower_forward_if_leader,
+    M.TIMEOUT_NOW: Raft._follower_timeout_now,
+    M.READ_INDEX: Raft._follower_forward_if_leader,
+    M.READ_INDEX_RESP: Raft._follower_read_index_resp,
+}
+
+_CANDIDATE: dict[MessageType, Handler] = {
+    M.PROP: Raft._candidate_propose,
+    M.APP: Raft._candidate_from_leader,
+    M.HEARTBEAT: Raft._candidate_from_leader,
+    M.SNAP: Raft._candidate_from_leader,
+    M.VOTE_RESP: Raft._candidate_vote_response,
+    M.PRE_VOTE_RESP: Raft._candidate_vote_response,
+    # MsgTimeoutNow is ignored: a candidate is already campaigning.
+}
+
+_LEADER: dict[MessageType, Handler] = {
+    M.BEAT: Raft._leader_beat,
+    M.CHECK_QUORUM: Raft._leader_check_quorum,
+    M.PROP: Raft._leader_propose,
+    M.READ_INDEX: Raft._leader_read_index,
+    M.APP_RESP: Raft._leader_from_member,
+    M.HEARTBEAT_RESP: Raft._leader_from_member,
+    M.SNAP_STATUS: Raft._leader_from_member,
+    M.UNREACHABLE: Raft._leader_from_member,
+    M.TRANSFER_LEADER: Raft._leader_from_member,
+}
+
+_LEADER_MEMBER_HANDLERS: dict[MessageType, Callable[[Raft, Message, Progress], None]] = {
+    M.APP_RESP: Raft._leader_append_response,
+    M.HEARTBEAT_RESP: Raft._leader_heartbeat_response,
+    M.SNAP_STATUS: Raft._leader_snapshot_status,
+    M.UNREACHABLE: Raft._leader_unreachable,
+    M.TRANSFER_LEADER: Raft._leader_transfer_leader,
+}
+
+#: Each role's handlers; a message a role has no handler for is ignored.
+_HANDLERS: dict[Role, dict[MessageType, Handler]] = {
+    Role.FOLLOWER: _FOLLOWER,
+    Role.PRE_CANDIDATE: _CANDIDATE,
+    Role.CANDIDATE: _CANDIDATE,
+    Role.LEADER: _LEADER,
+}
