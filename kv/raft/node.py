@@ -29,6 +29,7 @@ Ready.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kv.raft import events as ev
@@ -38,6 +39,7 @@ from kv.raft.messages import (
     LOCAL_MESSAGES,
     RESPONSE_MESSAGES,
     ConfChange,
+    ConfChangeType,
     ConfState,
     Entry,
     EntryType,
@@ -132,6 +134,37 @@ class RawNode:
         self._prev_hard_state = self.raft.hard_state()
         self._outstanding: Ready | None = None
         self._steps_on_advance: list[Message] = []
+
+    def bootstrap(self, voters: Sequence[int]) -> None:
+        """Start a new cluster of ``voters`` on empty storage, as etcd's ``StartNode`` does.
+
+        The members are written into the log as its first entries, one `ConfChange` each,
+        committed at term 1. A node that joins later replays them and learns the whole
+        configuration from the log, the way it learns everything else. They come back in the
+        first Ready as entries to persist and committed entries to apply (applying them
+        again is harmless: adding a member twice changes nothing).
+
+        Raises:
+            ValueError: no voters, or the storage is not empty.
+        """
+        raft = self.raft
+        if not voters:
+            raise ValueError("must provide at least one voter to bootstrap")
+        if raft.log.storage.last_index() != 0:
+            raise ValueError("can't bootstrap a nonempty Storage")
+        # Nothing is persisted yet: the first Ready must carry the hard state.
+        self._prev_hard_state = HardState()
+        raft.become_follower(1, 0)
+        changes = [ConfChange(type=ConfChangeType.ADD_NODE, node_id=voter) for voter in voters]
+        raft.log.append(
+            [
+                Entry(term=1, index=i + 1, type=EntryType.CONF_CHANGE, data=change.marshal())
+                for i, change in enumerate(changes)
+            ]
+        )
+        raft.log.committed = len(changes)
+        for change in changes:
+            raft.apply_conf_change(change)
 
     # -- a few things worth reading directly ----------------------------------------------
 

@@ -98,12 +98,16 @@ class Network:
         learners: Iterable[int] = (),
         seed: int = 0,
         storages: dict[int, MemoryStorage] | None = None,
+        bootstrap: bool = False,
         **config: Any,
     ) -> None:
         """``config`` holds `Config` fields for every member (pre_vote, check_quorum, ...).
 
         Unless given, PreVote and CheckQuorum are off here, so a test of plain Raft (Figure 2)
         sees plain Raft; the tests of those extensions switch them on.
+
+        The voters are written into each storage's initial configuration, or, with
+        ``bootstrap``, into the log as its first entries (`RawNode.bootstrap`, etcd's way).
         """
         self.seed = seed
         self.voters = sorted(ids)
@@ -111,6 +115,10 @@ class Network:
         self.config = {"pre_vote": False, "check_quorum": False, **config}
         self.members: dict[int, Member] = {}
         for member_id in [*self.voters, *self.learner_ids]:
+            if bootstrap:
+                self._start(member_id, MemoryStorage())
+                self.members[member_id].node.bootstrap(self.voters)
+                continue
             storage = (storages or {}).get(member_id) or MemoryStorage.with_members(
                 self.voters, self.learner_ids
             )
@@ -124,6 +132,7 @@ class Network:
         self._down: set[int] = set()
         self.drop_if: Callable[[Message], bool] = lambda message: False
         self._collect_events()  # each member's "became follower at term 0"
+        self.stabilize()  # persist (and apply) what bootstrapping wrote
 
     def _start(self, member_id: int, storage: MemoryStorage, applied: int = 0) -> None:
         config = Config(id=member_id, applied=applied, **self.config)
@@ -131,10 +140,11 @@ class Network:
         node = RawNode(config, storage, rng)
         self.members[member_id] = Member(node=node, storage=storage, config=config)
 
-    def add_member(self, member_id: int) -> None:
-        """Start a node that knows no configuration yet (it learns it from the leader's log
-        or snapshot), as a new member joining an existing cluster does."""
-        self._start(member_id, MemoryStorage())
+    def add_member(self, member_id: int, *, knows: Iterable[int] = ()) -> None:
+        """Start a new member, as one joining an existing cluster does: it knows the members
+        ``knows`` (empty: none; it learns the configuration from the leader's log or
+        snapshot) and is not one of them itself until its own addition is applied."""
+        self._start(member_id, MemoryStorage.with_members(list(knows)))
 
     # -- access ------------------------------------------------------------------------
 
