@@ -17,6 +17,9 @@ shell::
   ``Revision -> HistoryEntry`` the store expects, iterating in revision order.
 * Table ``meta`` is the meta bucket: ``consistent_index``, ``compact_revision`` (the finished
   compaction, -1 if none) and ``scheduled_compact_revision``.
+* Table ``alarm`` is the alarm bucket: one row per raised alarm, the member (in hex, as etcd
+  prints member ids) and the alarm's name (``NOSPACE``). Alarms are applied from the log like
+  any write, so they are committed with the consistent index and survive a restart.
 
 Writes go into a *batch*: one open SQLite transaction, begun by the first write. `commit` ends
 it together with the new consistent index, atomically (etcd: the batch transaction saves the
@@ -42,8 +45,11 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+import crc32c
 
 from kv.mvcc.revision import Revision
 from kv.mvcc.store import HistoryEntry, KeyValue
@@ -79,6 +85,11 @@ CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alarm (
+    member_id TEXT NOT NULL,           -- the member that raised it, in hex (etcdctl's form)
+    alarm TEXT NOT NULL,               -- NOSPACE or CORRUPT (etcdserverpb.AlarmType)
+    PRIMARY KEY (member_id, alarm)
+) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES
     ('consistent_index', 0),
     ('compact_revision', -1),
@@ -96,6 +107,9 @@ _ROWS = f"SELECT main, sub, {_COLUMNS} FROM kv ORDER BY main, sub"
 _VALUES = f"SELECT {_COLUMNS} FROM kv ORDER BY main, sub"
 _GET_META = "SELECT value FROM meta WHERE name = ?"
 _SET_META = "UPDATE meta SET value = ? WHERE name = ?"
+_ALARMS = "SELECT member_id, alarm FROM alarm ORDER BY member_id, alarm"
+_ADD_ALARM = "INSERT OR IGNORE INTO alarm VALUES (?, ?)"
+_REMOVE_ALARM = "DELETE FROM alarm WHERE member_id = ? AND alarm = ?"
 
 # --8<-- [start:finish-compaction]
 # What compaction at revision ? drops, stated over the rows (kv.mvcc.KeyIndex.compact states it over
@@ -116,6 +130,10 @@ DELETE FROM kv WHERE (main, sub) IN (
 
 class BackendError(Exception):
     """The backend could not do what was asked. A failed write has rolled the batch back."""
+
+
+class SnapshotHashError(BackendError):
+    """A snapshot's SHA-256 is missing or wrong; the message is etcd's (``snapshot restore``)."""
 
 
 class BackendFullError(BackendError):
@@ -318,6 +336,19 @@ class Backend:
         """Record in the batch that compaction at ``revision`` is done (after its deletes)."""
         self._write(_SET_META, (revision, COMPACT_REVISION))
 
+    def alarms(self) -> list[tuple[int, str]]:
+        """The raised alarms as ``(member id, alarm name)`` (as the batch sees them)."""
+        rows = self._connection.execute(_ALARMS).fetchall()
+        return [(int(member, 16), alarm) for member, alarm in rows]
+
+    def add_alarm(self, member_id: int, alarm: str) -> None:
+        """Record in the batch that ``member_id`` raised ``alarm`` (a no-op if it is there)."""
+        self._write(_ADD_ALARM, (f"{member_id:x}", alarm))
+
+    def remove_alarm(self, member_id: int, alarm: str) -> None:
+        """Record in the batch that the alarm is cleared (a no-op if it was not raised)."""
+        self._write(_REMOVE_ALARM, (f"{member_id:x}", alarm))
+
     # --8<-- [start:commit]
     def commit(self, consistent_index: int) -> None:
         """End the batch: its writes and ``consistent_index`` reach the file together or not at all.
@@ -405,37 +436,47 @@ class Backend:
         _fsync(path.parent)
 
     @classmethod
-    def restore_from(cls, snapshot: Path, path: Path, *, consistent_index: int) -> Backend:
+    def restore_from(
+        cls,
+        snapshot: Path,
+        path: Path,
+        *,
+        consistent_index: int,
+        skip_hash_check: bool = False,
+    ) -> Backend:
         """Create the backend at ``path`` from a snapshot file, for ``kv snapshot restore``.
 
-        A snapshot saved by ``etcdctl snapshot save`` ends with the SHA-256 of its data,
-        which is checked. The restored member starts a new log, so the snapshot's consistent
-        index (an index in the old member's log) is replaced by ``consistent_index``: etcd
-        sets it to the number of entries that bootstrap the new log
-        (``clientv3/snapshot/v3_snapshot.go``).
+        A snapshot saved by ``etcdctl snapshot save`` ends with the SHA-256 of its data. As
+        etcd's restore does (``clientv3/snapshot/v3_snapshot.go``, ``saveDB``), the hash is cut
+        off and checked, and a file without one (a copy of some ``member/snap/db``) is only
+        accepted with ``skip_hash_check``, which also skips the check of a hash that is there.
+        The restored member starts a new log, so the snapshot's consistent index (an index in
+        the old member's log) is replaced by ``consistent_index``: etcd sets it to the number
+        of entries that bootstrap the new log. Everything else, alarms included, is kept.
 
         Raises:
-            BackendError: ``path`` exists, the hash does not match, or the file is not a kv
-                backend.
+            FileNotFoundError: ``snapshot`` does not exist.
+            SnapshotHashError: the hash is missing or does not match (etcd's messages).
+            BackendError: ``path`` exists, or the file is not a kv backend.
         """
         if path.exists():
             raise BackendError(f"{path} already exists")
-        _check_snapshot_hash(snapshot)
+        size = snapshot.stat().st_size
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".part")
         partial.unlink(missing_ok=True)
         try:
-            _copy_database(snapshot, partial)
-            with contextlib.closing(sqlite3.connect(partial)) as copy:
-                tables = copy.execute(
-                    "SELECT count(*) FROM sqlite_schema WHERE name IN ('kv', 'meta')"
-                ).fetchone()[0]
-        except sqlite3.DatabaseError as error:
+            expected, actual = _copy_without_hash(snapshot, partial, size)
+            if expected is None and not skip_hash_check:
+                raise SnapshotHashError("snapshot missing hash but --skip-hash-check=false")
+            if expected is not None and not skip_hash_check and expected != actual:
+                raise SnapshotHashError(
+                    f"expected sha256 {_go_bytes(expected)}, got {_go_bytes(actual)}"
+                )
+            _check_is_backend(partial, snapshot)
+        except BaseException:
             partial.unlink(missing_ok=True)
-            raise BackendError(f"{snapshot}: not a kv snapshot: {error}") from error
-        if tables != 2:
-            partial.unlink()
-            raise BackendError(f"{snapshot}: not a kv snapshot: no kv and meta tables")
+            raise
         os.replace(partial, path)
         backend = cls.open(path)
         backend._write(_SET_META, (consistent_index, CONSISTENT_INDEX))
@@ -443,6 +484,11 @@ class Backend:
         backend._consistent_index = consistent_index
         backend.sync()
         return backend
+
+    def hash(self) -> int:
+        """etcd's ``Maintenance.Hash``: `summarize_file`'s hash of this backend, without the
+        consistent index (etcd ignores it: ``mvcc.DefaultIgnores``), as the batch sees it."""
+        return _hash_tables(self._connection, ignore_consistent_index=True)
 
     def close(self) -> None:
         """Close the file. An open batch is dropped, as a crash would drop it."""
@@ -510,24 +556,136 @@ def _copy_database(source: Path, target: Path) -> None:
     _fsync(target)
 
 
-def _check_snapshot_hash(snapshot: Path) -> None:
-    size = snapshot.stat().st_size
-    if size % HASH_ALIGNMENT != SHA256_SIZE:
-        return  # a plain copy of the database (`Backend.snapshot_to`): nothing to check
+def _copy_without_hash(snapshot: Path, target: Path, size: int) -> tuple[bytes | None, bytes]:
+    """Copy ``snapshot`` to ``target`` (fsynced) without a trailing SHA-256, if it has one.
+
+    Returns the SHA-256 found at its end (None if the size says there is none) and the SHA-256
+    of what was copied. A database is whole pages (multiples of 512 bytes), so 32 bytes past a
+    512-byte boundary mean "hash here" (etcd: ``hasChecksum``).
+    """
+    has_hash = size % HASH_ALIGNMENT == SHA256_SIZE
+    remaining = size - SHA256_SIZE if has_hash else size
     digest = hashlib.sha256()
-    with snapshot.open("rb") as file:
-        remaining = size - SHA256_SIZE
+    with snapshot.open("rb") as source, target.open("xb") as copy:
         while remaining:
-            chunk = file.read(min(remaining, 1 << 20))
+            chunk = source.read(min(remaining, 1 << 20))
             if not chunk:
                 raise BackendError(f"{snapshot}: shorter than its size")
             digest.update(chunk)
+            copy.write(chunk)
             remaining -= len(chunk)
-        expected = file.read()
-    if digest.digest() != expected:
-        raise BackendError(
-            f"{snapshot}: expected sha256 {expected.hex()}, got {digest.hexdigest()}"
-        )
+        expected = source.read(SHA256_SIZE) if has_hash else None
+        copy.flush()
+        os.fsync(copy.fileno())
+    return expected, digest.digest()
+
+
+def _go_bytes(data: bytes) -> str:
+    """A byte slice as Go's ``%v`` prints it: ``[10 229 46]`` (etcd's hash mismatch message)."""
+    return "[" + " ".join(str(byte) for byte in data) + "]"
+
+
+def _check_is_backend(path: Path, name: Path) -> None:
+    """Refuse a file that is not a kv backend (a bbolt file from etcd, say), naming ``name``."""
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as copy:
+            tables = copy.execute(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('kv', 'meta')"
+            ).fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        raise BackendError(f"{name}: not a kv snapshot: {error}") from error
+    if tables != 2:
+        raise BackendError(f"{name}: not a kv snapshot: no kv and meta tables")
+
+
+def _column_bytes(value: object) -> bytes:
+    if isinstance(value, int):
+        return value.to_bytes(8, "big", signed=True)
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes):
+        return value
+    return b""  # NULL (kv's tables have none); a REAL would be a foreign table
+
+
+def _hash_tables(connection: sqlite3.Connection, *, ignore_consistent_index: bool) -> int:
+    """CRC-32C over every table, the way `summarize_file` describes."""
+    crc = 0
+    tables = connection.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name"
+    ).fetchall()
+    for (table,) in tables:
+        crc = crc32c.crc32c(table.encode(), crc)
+        quoted = '"' + table.replace('"', '""') + '"'
+        width = len(connection.execute(f"SELECT * FROM {quoted} LIMIT 0").description)
+        order = ", ".join(str(column) for column in range(1, width + 1))
+        for row in connection.execute(f"SELECT * FROM {quoted} ORDER BY {order}"):
+            if ignore_consistent_index and table == "meta" and row[0] == CONSISTENT_INDEX:
+                continue
+            for value in row:
+                crc = crc32c.crc32c(_column_bytes(value), crc)
+    return crc
+
+
+@dataclass(frozen=True, slots=True)
+class FileSummary:
+    """What ``etcdctl snapshot status`` reports of a database file (see `summarize_file`)."""
+
+    hash: int
+    revision: int
+    total_keys: int
+    total_size: int
+
+
+def summarize_file(path: Path) -> FileSummary:
+    """Summarize a backend or snapshot file as ``etcdctl snapshot status`` summarizes a bbolt one.
+
+    etcd's columns (``clientv3/snapshot/v3_snapshot.go``, ``Status``), computed for SQLite:
+
+    * **hash**: CRC-32C (Castagnoli, etcd's polynomial) over each table in name order: its
+      name, then its rows in key order, each column as bytes (integers as 8 bytes big-endian,
+      text as UTF-8, blobs as they are). etcd hashes each bucket's name, keys and values so.
+      The consistent index is in table ``meta``, so a restored copy hashes differently.
+    * **revision**: the highest revision in table ``kv`` (etcd: the last key of bucket
+      ``key``); 0 when the table is empty.
+    * **total keys**: the rows of all tables, ``meta`` and ``alarm`` included (etcd: the keys
+      of all buckets).
+    * **total size**: page count times page size, the database without the SHA-256 that
+      ``snapshot save`` appends (etcd: the size of the bbolt file's pages).
+
+    The file is opened read-only and immutable: nothing is written next to it.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        BackendError: the file is not a kv backend, or fails SQLite's integrity check.
+    """
+    path.stat()  # FileNotFoundError with the path, as etcd's os.Stat
+    uri = f"{path.absolute().as_uri()}?mode=ro&immutable=1"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+            if problems != ["ok"]:
+                raise BackendError(
+                    f"snapshot file integrity check failed. {len(problems)} errors found.\n"
+                    + "\n".join(problems)
+                )
+            names = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
+            if not {"kv", "meta"} <= names:
+                raise BackendError(f"{path}: not a kv snapshot: no kv and meta tables")
+            revision = connection.execute("SELECT coalesce(max(main), 0) FROM kv").fetchone()[0]
+            total_keys = 0
+            for (table,) in connection.execute(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall():
+                quoted = '"' + table.replace('"', '""') + '"'
+                total_keys += connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
+            page_count = connection.execute("PRAGMA page_count").fetchone()[0]
+            page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+            crc = _hash_tables(connection, ignore_consistent_index=False)
+    except sqlite3.DatabaseError as error:
+        raise BackendError(f"{path}: not a kv snapshot: {error}") from error
+    return FileSummary(crc, revision, total_keys, page_count * page_size)
 
 
 def _fsync(path: Path) -> None:
@@ -546,5 +704,8 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendFullError",
+    "FileSummary",
     "History",
+    "SnapshotHashError",
+    "summarize_file",
 ]
