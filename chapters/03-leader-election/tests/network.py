@@ -145,6 +145,7 @@ class Network:
         ``knows`` (empty: none; it learns the configuration from the leader's log or
         snapshot) and is not one of them itself until its own addition is applied."""
         self._start(member_id, MemoryStorage.with_members(list(knows)))
+        self._collect_events()
 
     # -- access ------------------------------------------------------------------------
 
@@ -168,6 +169,9 @@ class Network:
             if member_id not in self._down and member.node.role is Role.LEADER
         ]
         return max(leaders)[1] if leaders else None
+
+    def is_down(self, member_id: int) -> bool:
+        return member_id in self._down
 
     def roles(self) -> dict[int, Role]:
         return {member_id: member.node.role for member_id, member in self.members.items()}
@@ -213,6 +217,7 @@ class Network:
         if not snapshot.is_empty():
             # The state machine restarts from the snapshot; the log replays the rest.
             member.applied = decode_state(snapshot.data)
+        self._collect_events()
 
     # -- running ------------------------------------------------------------------------
 
