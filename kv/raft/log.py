@@ -186,6 +186,7 @@ class RaftLog:
                 return entry.index
         return 0
 
+    # --8<-- [start:find-conflict-by-term]
     def find_conflict_by_term(self, index: int, term: int) -> tuple[int, int]:
         """The last entry at or before ``index`` whose term is at most ``term``: (index, term).
 
@@ -209,6 +210,9 @@ class RaftLog:
             index -= 1
         return 0, 0
 
+    # --8<-- [end:find-conflict-by-term]
+
+    # --8<-- [start:maybe-append]
     def maybe_append(
         self, index: int, log_term: int, committed: int, entries: Sequence[Entry]
     ) -> int | None:
@@ -240,6 +244,8 @@ class RaftLog:
         self.commit_to(min(committed, last_new))
         return last_new
 
+    # --8<-- [end:maybe-append]
+
     def commit_to(self, index: int) -> None:
         """Move the commit index forward to ``index`` (never backward)."""
         if self.committed < index:
@@ -249,6 +255,7 @@ class RaftLog:
                 )
             self.committed = index
 
+    # --8<-- [start:maybe-commit]
     def maybe_commit(self, index: int, term: int) -> bool:
         """The leader's commit rule: commit up to ``index`` if that entry is of ``term``.
 
@@ -261,6 +268,8 @@ class RaftLog:
             self.commit_to(index)
             return True
         return False
+
+    # --8<-- [end:maybe-commit]
 
     def applied_to(self, index: int) -> None:
         """The application applied the entries up to ``index``."""
@@ -285,6 +294,7 @@ class RaftLog:
         self.committed = snapshot.metadata.index
         self.unstable.restore(snapshot)
 
+    # --8<-- [start:up-to-date]
     def is_up_to_date(self, last_index: int, term: int) -> bool:
         """Is a log ending at (``last_index``, ``term``) at least as up-to-date as this one?
 
@@ -295,3 +305,5 @@ class RaftLog:
         """
         last_term = self.last_term()
         return term > last_term or (term == last_term and last_index >= self.last_index())
+
+    # --8<-- [end:up-to-date]

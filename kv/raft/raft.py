@@ -350,6 +350,7 @@ class Raft:
         self.role = Role.CANDIDATE
         self._emit(ev.BecameCandidate(self.id, self.term))
 
+    # --8<-- [start:become-leader]
     def become_leader(self) -> None:
         """Won the election: append an empty entry of the new term and replicate it.
 
@@ -370,6 +371,8 @@ class Raft:
         self.pending_conf_index = self.log.last_index()
         self._emit(ev.BecameLeader(self.id, self.term))
         self.append_entry([Entry()])
+
+    # --8<-- [end:become-leader]
 
     # -- ticks ------------------------------------------------------------------------------
 
@@ -392,11 +395,14 @@ class Raft:
     def past_election_timeout(self) -> bool:
         return self.election_elapsed >= self.randomized_election_timeout
 
+    # --8<-- [start:tick-election]
     def _tick_election(self) -> None:
         self.election_elapsed += 1
         if self.promotable() and self.past_election_timeout():
             self.election_elapsed = 0
             self.step(Message(type=M.HUP, from_=self.id))
+
+    # --8<-- [end:tick-election]
 
     def _tick_heartbeat(self) -> None:
         self.heartbeat_elapsed += 1
@@ -436,6 +442,7 @@ class Raft:
             for entry in self.log.slice(lo, self.log.committed + 1)
         )
 
+    # --8<-- [start:campaign]
     def campaign(self, campaign_type: CampaignType) -> None:
         """Become (pre-)candidate and ask every voter for its vote (RequestVote, Figure 2)."""
         if campaign_type is CampaignType.PRE_ELECTION:
@@ -464,10 +471,13 @@ class Raft:
                 )
             )
 
+    # --8<-- [end:campaign]
+
     def poll(self, voter: int, granted: bool) -> VoteResult:
         self.tracker.record_vote(voter, granted)
         return self.tracker.tally_votes()[2]
 
+    # --8<-- [start:vote]
     def _handle_vote_request(self, m: Message) -> None:
         """RequestVote, receiver implementation (Figure 2), for votes and pre-votes.
 
@@ -495,6 +505,8 @@ class Raft:
                 Message(type=vote_response_type(m.type), to=m.from_, term=self.term, reject=True)
             )
             self._emit(ev.VoteRejected(self.id, self.term, m.from_, pre_vote))
+
+    # --8<-- [end:vote]
 
     # -- the log, on the leader ------------------------------------------------------------
 
@@ -530,6 +542,7 @@ class Raft:
         finally:
             self._report_commit()
 
+    # --8<-- [start:step]
     def _step(self, m: Message) -> None:
         if m.term == 0:
             pass  # a local message, or a proposal/read forwarded by a follower
@@ -571,6 +584,8 @@ class Raft:
             handler = _HANDLERS[self.role].get(m.type)
             if handler is not None:
                 handler(self, m)
+
+    # --8<-- [end:step]
 
     def _step_lower_term(self, m: Message) -> None:
         """A message from an older term: a stale leader, a delayed reply, a lagging node."""
@@ -625,6 +640,7 @@ class Raft:
         if len(m.entries) == 1:
             self.read_states.append(ReadState(index=m.index, request_ctx=m.entries[0].data))
 
+    # --8<-- [start:append-entries]
     def handle_append_entries(self, m: Message) -> None:
         """AppendEntries, receiver implementation (Figure 2).
 
@@ -652,6 +668,8 @@ class Raft:
                 log_term=hint_term,
             )
         )
+
+    # --8<-- [end:append-entries]
 
     def handle_heartbeat(self, m: Message) -> None:
         self.log.commit_to(m.commit)
@@ -697,6 +715,7 @@ class Raft:
         self.become_follower(m.term, m.from_)
         _FROM_LEADER[m.type](self, m)
 
+    # --8<-- [start:tally]
     def _candidate_vote_response(self, m: Message) -> None:
         # A candidate may still receive pre-vote answers from its pre-candidate phase:
         # count only the answers to the current campaign.
@@ -713,6 +732,8 @@ class Raft:
         elif result is VoteResult.LOST:
             # A pre-vote response carries a future term; stay in ours.
             self.become_follower(self.term, NONE)
+
+    # --8<-- [end:tally]
 
     # -- leaders -----------------------------------------------------------------------------
 
