@@ -49,7 +49,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from kv.raft import events as ev
 from kv.raft.config import Config
@@ -617,7 +617,7 @@ class Raft:
             self._drop_proposal("proposal forwarding is disabled")
         self._forward_to_leader(m)
 
-    def _drop_proposal(self, reason: str) -> None:
+    def _drop_proposal(self, reason: str) -> NoReturn:
         self._emit(ev.ProposalDropped(self.id, self.term, reason))
         raise ProposalDroppedError(reason)
 
