@@ -1,15 +1,39 @@
-"""Test setup shared by every suite: show the Hypothesis seed of a failed run.
+"""Test setup shared by every suite: the Hypothesis seed of a failed run, and kv servers.
 
 Hypothesis prints the seed of a run only when a failure is flaky or the run stopped early. For
 an ordinary failure we add it to the report, so that ``pytest --hypothesis-seed=N`` replays the
 whole run (the printed falsifying example and ``@reproduce_failure`` replay the single case).
+
+The server fixtures, for every chapter's server-side tests:
+
+* `free_port` -- a loopback TCP port that was free a moment ago.
+* `start_server` -- start `kv.server.app.serve` in this test's event loop with a chosen
+  configuration (``await start_server(**fields)``); ``await start_server.stop(endpoint)``
+  stops one, keeping its data directory. Every server still running is stopped when the
+  test ends.
+* `kv_server` -- one such server with etcd's defaults on a free port; its ``host:port``.
+* `client` -- a `KVClient` connected to `kv_server`.
+
+The servers run in the same event loop as the test (pytest-asyncio), so a test needs no
+subprocess and no sleeping: `serve` sets its ``ready`` event once it accepts requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Generator
+from typing import Any
 
 import pytest
+
+from kv.client import KVClient
+from kv.server.app import serve
+from kv.server.config import ServerConfig
+
+#: How long a server may take to become ready before the test fails.
+READY_TIMEOUT = 10.0
 
 
 @pytest.hookimpl(wrapper=True)
@@ -25,3 +49,85 @@ def pytest_runtest_makereport(
                 ("hypothesis seed", f"replay this run with: pytest --hypothesis-seed={seed}")
             )
     return report
+
+
+def find_free_port() -> int:
+    """A loopback port that was free a moment ago (the OS picks it: bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A free loopback port."""
+    return find_free_port()
+
+
+class ServerStarter:
+    """The `start_server` fixture: starts kv members in the test's event loop, stops them."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp_path_factory = tmp_path_factory
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def __call__(self, **fields: Any) -> str:
+        """Start a kv member; return its ``host:port``.
+
+        The member listens and advertises ``http://127.0.0.1:<free port>`` and keeps its data
+        in a fresh temporary directory; keyword arguments override other `ServerConfig`
+        fields (``max_request_bytes=...``, ``name=...``, ``data_dir=...``).
+        """
+        port = find_free_port()
+        url = f"http://127.0.0.1:{port}"
+        fields.setdefault("data_dir", str(self._tmp_path_factory.mktemp("member") / "data.etcd"))
+        fields.setdefault("listen_client_urls", (url,))
+        fields.setdefault("advertise_client_urls", (url,))
+        config = ServerConfig(**fields)
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve(config, ready=ready, handle_signals=False))
+        endpoint = f"127.0.0.1:{port}"
+        self._tasks[endpoint] = task
+        ready_wait = asyncio.create_task(ready.wait())
+        done, _ = await asyncio.wait(
+            {task, ready_wait}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        ready_wait.cancel()
+        if task in done:
+            task.result()  # serve() ended before it was ready: raise its error
+        if not ready.is_set():
+            raise TimeoutError(f"kv did not become ready on {url} within {READY_TIMEOUT}s")
+        return endpoint
+
+    async def stop(self, endpoint: str) -> None:
+        """Stop the member serving ``endpoint`` as SIGTERM would; its data directory stays."""
+        task = self._tasks.pop(endpoint)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def stop_all(self) -> None:
+        for endpoint in list(self._tasks):
+            await self.stop(endpoint)
+
+
+@pytest.fixture
+async def start_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServerStarter]:
+    """``await start_server(**config_fields)`` starts a kv member; returns its ``host:port``."""
+    starter = ServerStarter(tmp_path_factory)
+    yield starter
+    await starter.stop_all()
+
+
+@pytest.fixture
+async def kv_server(start_server: ServerStarter) -> str:
+    """A kv member with etcd's defaults, serving on a free loopback port: its ``host:port``."""
+    return await start_server()
+
+
+@pytest.fixture
+async def client(kv_server: str) -> AsyncIterator[KVClient]:
+    """A `KVClient` connected to `kv_server`."""
+    async with KVClient(kv_server) as connected:
+        yield connected

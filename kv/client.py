@@ -17,7 +17,7 @@ server's message, the same pair etcd's Go client matches on (etcd:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -228,6 +228,56 @@ class KVClient:
             action=rpc_pb2.AlarmRequest.GET, alarm=rpc_pb2.AlarmType.NONE
         )
         return await self._call(self._maintenance.Alarm, request, timeout)
+
+    async def alarm(
+        self,
+        action: rpc_pb2.AlarmRequest.AlarmAction,
+        *,
+        member_id: int = 0,
+        alarm: rpc_pb2.AlarmType = rpc_pb2.AlarmType.NONE,
+        timeout: float | None = None,
+    ) -> rpc_pb2.AlarmResponse:
+        """One ``AlarmRequest``: GET, ACTIVATE or DEACTIVATE ``alarm`` of ``member_id``."""
+        request = rpc_pb2.AlarmRequest(action=action, memberID=member_id, alarm=alarm)
+        return await self._call(self._maintenance.Alarm, request, timeout)
+
+    async def alarm_disarm(self, *, timeout: float | None = None) -> rpc_pb2.AlarmResponse:
+        """Clear every raised alarm as ``etcdctl alarm disarm`` does: list them, then send a
+        DEACTIVATE for each; the answer holds the alarms cleared (clientv3 ``AlarmDisarm``)."""
+        cleared = rpc_pb2.AlarmResponse()
+        for raised in (await self.alarm_list(timeout=timeout)).alarms:
+            response = await self.alarm(
+                rpc_pb2.AlarmRequest.DEACTIVATE,
+                member_id=raised.memberID,
+                alarm=raised.alarm,
+                timeout=timeout,
+            )
+            cleared.alarms.extend(response.alarms)
+        return cleared
+
+    async def defragment(self, *, timeout: float | None = None) -> rpc_pb2.DefragmentResponse:
+        """Give the backend's free pages back to the file system (``etcdctl defrag``)."""
+        request = rpc_pb2.DefragmentRequest()
+        return await self._call(self._maintenance.Defragment, request, timeout)
+
+    async def hash(self, *, timeout: float | None = None) -> rpc_pb2.HashResponse:
+        """A checksum of the member's whole backend (etcd's Maintenance.Hash)."""
+        return await self._call(self._maintenance.Hash, rpc_pb2.HashRequest(), timeout)
+
+    async def snapshot(
+        self, *, timeout: float | None = None
+    ) -> AsyncIterator[rpc_pb2.SnapshotResponse]:
+        """The messages of a Snapshot stream, as the server sends them (``etcdctl snapshot
+        save`` writes their blobs to a file, one after the other). ``timeout`` bounds the whole
+        stream."""
+        call = self._maintenance.Snapshot(
+            rpc_pb2.SnapshotRequest(), timeout=self.timeout if timeout is None else timeout
+        )
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as error:
+            raise EtcdError(error.code(), error.details() or "") from error
 
     async def member_list(self, *, timeout: float | None = None) -> rpc_pb2.MemberListResponse:
         """The cluster's members (``etcdctl member list``)."""

@@ -26,6 +26,7 @@ from kv.server.config import ServerConfig, bind_address
 from kv.server.data_dir import open_member
 from kv.server.durable_log import SnapshotPolicy
 from kv.server.node import Node
+from kv.server.quota import MAX_QUOTA_BYTES
 from kv.server.services import add_services
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,14 @@ async def serve(
         client_urls=config.advertise_client_urls,
         max_request_bytes=config.max_request_bytes,
         recovered=recovered,
+        quota_backend_bytes=config.quota_backend_bytes,
     )
+    if config.quota_backend_bytes > MAX_QUOTA_BYTES:  # etcd: etcdserver/quota.go
+        log.warning(
+            "backend quota %d exceeds maximum recommended quota %d",
+            config.quota_backend_bytes,
+            MAX_QUOTA_BYTES,
+        )
     # etcd prints ids with %x: lower-case hex, no padding, the form `etcdctl member list` shows.
     log.info("starting member %x in cluster %x", recovered.member_id, recovered.cluster_id)
     if recovered.replayed:

@@ -5,6 +5,8 @@ The layout is etcd's::
     <data-dir>/member/wal/0000000000000000-0000000000000000.wal   the write-ahead log
     <data-dir>/member/snap/db                                     the backend (SQLite here)
     <data-dir>/member/snap/0000000000000001-00000000000186a0.snap  snapshot markers
+    <data-dir>/member/snap/db-snapshot-*.tmp                       a Snapshot RPC's copy, while
+                                                                   it is being sent
 
 Recovery, in order: open the backend and read its *consistent index* (the last log entry
 whose effects it holds); load the newest intact snapshot marker; open the write-ahead log at
@@ -24,12 +26,18 @@ from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.api.walpb import record_pb2
 from kv.backend import Backend
 from kv.mvcc import Store
+from kv.server.alarms import AlarmStore
 from kv.server.durable_log import DurableLog, SnapshotPolicy, commit_applied
 from kv.server.state_machine import StateMachine
 from kv.snap import Snapshotter
 from kv.wal import WAL
 
 log = logging.getLogger(__name__)
+
+#: The name a Snapshot RPC's copy of the backend gets while it is streamed: ``db-snapshot-``,
+#: something unique, ``.tmp`` (`Backend.snapshot_to` writes ``<name>.part`` before it).
+SNAPSHOT_COPY_PREFIX = "db-snapshot-"
+SNAPSHOT_COPY_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,10 @@ class DataDir:
     def has_wal(self) -> bool:
         return self.wal.is_dir() and any(self.wal.glob("*.wal"))
 
+    def snapshot_copies(self) -> list[Path]:
+        """Copies of the backend made for Snapshot RPCs (a crash mid-stream leaves them)."""
+        return sorted(self.snap.glob(f"{SNAPSHOT_COPY_PREFIX}*{SNAPSHOT_COPY_SUFFIX}*"))
+
 
 @dataclass(frozen=True, slots=True)
 class Recovered:
@@ -75,6 +87,9 @@ def open_member(
     """
     layout = DataDir(root)
     layout.snap.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for leftover in layout.snapshot_copies():
+        log.info("removing %s, left by a snapshot stream that did not finish", leftover)
+        leftover.unlink()
     backend = Backend.open(layout.backend)
     snapshotter = Snapshotter(layout.snap)
     snapshot = snapshotter.load()
@@ -92,7 +107,9 @@ def open_member(
         wal = WAL.create(layout.wal, metadata.SerializeToString())
         entries = ()
     store = Store(backend.history, compact_revision=backend.compact_revision)
-    machine = StateMachine(store, applied_index=backend.consistent_index)
+    machine = StateMachine(
+        store, applied_index=backend.consistent_index, alarms=AlarmStore(backend)
+    )
     replayed = sum(
         machine.apply(entry.Index, InternalRaftRequest.FromString(entry.Data)) is not None
         for entry in entries

@@ -5,26 +5,42 @@ A node validates a request, has it carried out, and stamps the answer with a
 Raft term. Reads are served from the store at once. Writes, from chapter 2 on, go through the
 `DurableLog`: logged and fsynced first, applied after, answered last. Chapter 3 puts Raft in
 the log's place. The services in `kv.server.services` only ever talk to this class.
+
+Chapter 2 adds maintenance: the space quota and its NOSPACE alarm (`kv.server.quota`,
+`kv.server.alarms`), defragmenting the backend, and streaming a snapshot of it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import itertools
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 from google.protobuf.message import Message
+from grpc import StatusCode
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest, RequestHeader
+from kv.backend import BackendError
 from kv.membership import Cluster, Member
 from kv.mvcc import MvccError, hash_kv
-from kv.server import apply, errors, validate
-from kv.server.data_dir import Recovered
+from kv.server import alarms, apply, errors, quota, validate
+from kv.server.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX, Recovered
 from kv.server.durable_log import SINGLE_MEMBER_TERM
 from kv.server.errors import EtcdError
 
 # The etcd API kv implements; clients compare the major.minor of Status.version.
 API_VERSION = "3.4.0"
+#: A Snapshot stream sends the backend in blobs of this size (etcd: maintenance.go).
+SNAPSHOT_CHUNK_BYTES = 32 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class Node:
@@ -38,9 +54,14 @@ class Node:
         client_urls: tuple[str, ...],
         max_request_bytes: int,
         recovered: Recovered,
+        quota_backend_bytes: int = 0,
     ) -> None:
         self.log = recovered.log
         self.store = recovered.log.machine.store
+        self.alarms = recovered.log.machine.alarms
+        self.quota = quota.BackendQuota(
+            recovered.log.backend, quota.quota_bytes(quota_backend_bytes)
+        )
         # The data directory's ids win: a restarted member keeps the identity it was born with.
         self.member: Member = replace(
             cluster.member_named(name), id=recovered.member_id, client_urls=client_urls
@@ -71,6 +92,7 @@ class Node:
         return response
 
     async def put(self, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
+        await self._check_quota(quota.cost_put(request))  # etcd: first, before validation
         validate.check_put(request)
         validate.check_request_size(request, self.max_request_bytes)
         response = await self._write(InternalRaftRequest(put=request))
@@ -97,14 +119,39 @@ class Node:
     # --8<-- [start:write]
     async def _write(self, request: InternalRaftRequest) -> Message:
         """Send a write through the log; answer once it is durable and applied."""
+        result = await self._propose(request)
+        result.header.CopyFrom(self.header(result.header.revision))  # type: ignore[attr-defined]
+        return result
+
+    async def _propose(self, request: InternalRaftRequest) -> Message:
+        """Log ``request`` under a new request id; its applied result, or raise its error."""
         request.header.CopyFrom(RequestHeader(ID=next(self._request_ids)))
         result = await self.log.propose(request)
         if isinstance(result, EtcdError):
             raise result
-        result.header.CopyFrom(self.header(result.header.revision))  # type: ignore[attr-defined]
         return result
 
     # --8<-- [end:write]
+
+    # --8<-- [start:quota]
+    async def _check_quota(self, cost: int) -> None:
+        """Refuse a request that would outgrow the quota, raising NOSPACE through the log.
+
+        etcd: ``etcdserver/api/v3rpc/quota.go``. The alarm is proposed like any write, so it
+        is durable and replayed; whether it was raised before does not matter (raising it again
+        changes nothing).
+        """
+        if self.quota.available(cost):
+            return
+        raise_nospace = rpc_pb2.AlarmRequest(
+            action=rpc_pb2.AlarmRequest.ACTIVATE,
+            memberID=self.member.id,
+            alarm=rpc_pb2.AlarmType.NOSPACE,
+        )
+        await self._propose(InternalRaftRequest(alarm=raise_nospace))
+        raise errors.NO_SPACE
+
+    # --8<-- [end:quota]
 
     def hash_kv(self, request: rpc_pb2.HashKVRequest) -> rpc_pb2.HashKVResponse:
         try:
@@ -117,6 +164,12 @@ class Node:
             compact_revision=result.compact_revision,
         )
 
+    def hash(self) -> rpc_pb2.HashResponse:
+        """etcd's Maintenance.Hash: a checksum of the whole backend (`Backend.hash`)."""
+        return rpc_pb2.HashResponse(
+            header=self.header(self.store.current_revision), hash=self.log.backend.hash()
+        )
+
     def status(self) -> rpc_pb2.StatusResponse:
         return rpc_pb2.StatusResponse(
             header=self.header(self.store.current_revision),
@@ -127,6 +180,8 @@ class Node:
             raftIndex=self.log.last_index,
             raftTerm=SINGLE_MEMBER_TERM,
             raftAppliedIndex=self.log.machine.applied_index,
+            # etcd lists each raised alarm in its text form, "memberID:... alarm:NOSPACE ".
+            errors=[alarms.alarm_text(alarm) for alarm in self.alarms.get()],
         )
 
     def member_list(self) -> rpc_pb2.MemberListResponse:
@@ -142,7 +197,72 @@ class Node:
             )
         return response
 
-    def alarms(self) -> rpc_pb2.AlarmResponse:
-        # No alarm can be raised yet: the NOSPACE alarm comes with the quota in chapter 2.
-        # etcd 3.4 sends its alarm list with no header at all.
-        return rpc_pb2.AlarmResponse()
+    async def alarm(self, request: rpc_pb2.AlarmRequest) -> rpc_pb2.AlarmResponse:
+        """List, raise or clear alarms: every action goes through the log.
+
+        etcd 3.4 logs even a GET (``EtcdServer.Alarm``), so the list is the one at a point of
+        the log; and it answers without a header.
+        """
+        alarms.check_request(request)
+        response = await self._propose(InternalRaftRequest(alarm=request))
+        assert isinstance(response, rpc_pb2.AlarmResponse)
+        return response
+
+    # --8<-- [start:defragment]
+    def defragment(self) -> rpc_pb2.DefragmentResponse:
+        """Give the backend's free pages back to the file system (``etcdctl defrag``).
+
+        This runs in the event loop, between two apply batches, so no batch is open: every
+        batch is committed before the loop runs anything else. Like etcd's, it holds up every
+        other request while it runs.
+        """
+        log.info("starting to defragment the storage backend...")
+        try:
+            self.log.backend.defragment()
+        except BackendError as error:
+            log.error("failed to defragment the storage backend (%s)", error)
+            raise EtcdError(StatusCode.UNKNOWN, str(error)) from error
+        log.info("finished defragmenting the storage backend")
+        return rpc_pb2.DefragmentResponse()  # etcd 3.4: no header
+
+    # --8<-- [end:defragment]
+
+    # --8<-- [start:snapshot]
+    async def snapshot(self) -> AsyncIterator[rpc_pb2.SnapshotResponse]:
+        """Stream a consistent copy of the backend, as etcd's Maintenance.Snapshot frames it.
+
+        Blobs of 32 KiB, each with ``remaining_bytes`` = what is still to come after it (so 0
+        on the last blob of data), then one more message whose blob is the SHA-256 of all the
+        data, ``remaining_bytes`` 0. No header. The client concatenates every blob, so the
+        file it saves is the database followed by 32 bytes of hash: whole pages plus 32,
+        which is how ``etcdctl snapshot save`` knows the hash is there (size % 512 == 32).
+
+        The copy is made in a worker thread through a connection of its own (it holds the last
+        commit, never half a batch), into a file beside the backend that is removed when the
+        stream ends, however it ends.
+        """
+        backend = self.log.backend
+        descriptor, name = tempfile.mkstemp(
+            prefix=SNAPSHOT_COPY_PREFIX, suffix=SNAPSHOT_COPY_SUFFIX, dir=backend.path.parent
+        )
+        copy = Path(name)
+        try:
+            os.close(descriptor)
+            await asyncio.to_thread(backend.snapshot_to, copy)
+            size = copy.stat().st_size
+            digest = hashlib.sha256()
+            sent = 0
+            with copy.open("rb") as file:
+                while sent < size:
+                    blob = file.read(SNAPSHOT_CHUNK_BYTES)
+                    if not blob:
+                        raise EtcdError(StatusCode.UNKNOWN, f"{copy} ended before {size} bytes")
+                    sent += len(blob)
+                    digest.update(blob)
+                    yield rpc_pb2.SnapshotResponse(remaining_bytes=size - sent, blob=blob)
+            yield rpc_pb2.SnapshotResponse(remaining_bytes=0, blob=digest.digest())
+        finally:
+            copy.unlink(missing_ok=True)
+            copy.with_name(copy.name + ".part").unlink(missing_ok=True)
+
+    # --8<-- [end:snapshot]

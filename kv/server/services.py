@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from kv.api.etcdserverpb import rpc_pb2_grpc
 from kv.server.errors import EtcdError
 from kv.server.node import Node
 
@@ -73,7 +73,8 @@ class KVService(rpc_pb2_grpc.KVServicer):
 
 
 class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
-    """etcdserverpb.Maintenance: Status, HashKV and listing alarms (the rest in chapter 2)."""
+    """etcdserverpb.Maintenance: Status and HashKV (chapter 1); Alarm, Defragment, Snapshot
+    and Hash (chapter 2). MoveLeader needs a leader to move (chapter 4)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -84,14 +85,23 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     async def HashKV(self, request, context):  # type: ignore[no-untyped-def]
         return await _answer(context, self.node.hash_kv, request)
 
-    async def Alarm(self, request, context):  # type: ignore[no-untyped-def]
-        if request.action != rpc_pb2.AlarmRequest.GET:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "kv: alarms arrive in chapter 2")
-        return self.node.alarms()
+    async def Hash(self, request, context):  # type: ignore[no-untyped-def]
+        return self.node.hash()
 
-    Defragment = _arrives_in("Defragment", 2)
-    Hash = _arrives_in("Hash", 2)
-    Snapshot = _arrives_in("Snapshot", 2)
+    async def Alarm(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, self.node.alarm, request)
+
+    async def Defragment(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, lambda _: self.node.defragment(), request)
+
+    async def Snapshot(self, request, context):  # type: ignore[no-untyped-def]
+        # A server-streaming RPC: the blobs as the node yields them, then the hash.
+        try:
+            async for response in self.node.snapshot():
+                yield response
+        except EtcdError as error:
+            await context.abort(error.code, error.message)
+
     MoveLeader = _arrives_in("MoveLeader", 4)
 
 

@@ -12,6 +12,10 @@ Two rules make replay safe (etcd: ``etcdserver/server.go``, ``applyEntryNormal``
   ``ignore_value``, a compaction below the last one) fails the same way every time.
 * An entry at or below the *applied index* is skipped: the backend stores the index of the last
   entry it holds the effects of (the *consistent index*), so an entry is never applied twice.
+
+Alarms are part of the applied state too (`kv.server.alarms`): an ``AlarmRequest`` entry
+raises or clears one, and while NOSPACE or CORRUPT is raised, the entries it refuses fail
+here, when applied, exactly as they do on replay.
 """
 
 from __future__ import annotations
@@ -21,17 +25,22 @@ from google.protobuf.message import Message
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.mvcc import Store
 from kv.server import apply
+from kv.server.alarms import AlarmStore
 from kv.server.errors import EtcdError
 
 Result = Message | EtcdError
 
 
 class StateMachine:
-    """Applies logged requests to a `Store`; remembers the index of the last one applied."""
+    """Applies logged requests to a `Store` and an `AlarmStore`; remembers the index of the
+    last one applied."""
 
-    def __init__(self, store: Store, applied_index: int = 0) -> None:
+    def __init__(
+        self, store: Store, applied_index: int = 0, alarms: AlarmStore | None = None
+    ) -> None:
         self.store = store
         self.applied_index = applied_index
+        self.alarms = alarms if alarms is not None else AlarmStore()
 
     # --8<-- [start:apply]
     def apply(self, index: int, request: InternalRaftRequest) -> Result | None:
@@ -49,6 +58,11 @@ class StateMachine:
 
     def _dispatch(self, request: InternalRaftRequest) -> Message:
         kind = _request_kind(request)
+        if kind == "alarm":
+            return self.alarms.apply(request.alarm)
+        refusal = self.alarms.refusal(kind)  # etcd: applierV3Capped, applierV3Corrupt
+        if refusal is not None:
+            raise refusal
         if kind == "put":
             with self.store.write() as txn:
                 return apply.apply_put(txn, request.put)

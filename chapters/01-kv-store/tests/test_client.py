@@ -1,6 +1,6 @@
 """`KVClient` against an in-process kv member: etcd's requests in, etcd's responses out.
 
-The server runs in the test's own event loop (the `client` fixture in ``../conftest.py``).
+The server runs in the test's own event loop (the `client` fixture of the root ``conftest.py``).
 Errors arrive as `EtcdError` with etcd's gRPC code and message, as Go clients see them.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from kv.client import ChannelOption, KVClient, prefix_end
 from kv.server.errors import EtcdError
 
-StartServer = Callable[..., Awaitable[str]]  # the `start_server` fixture of ../conftest.py
+StartServer = Callable[..., Awaitable[str]]  # the `start_server` fixture (root conftest.py)
 
 # --- prefix_end: clientv3's GetPrefixRangeEnd ---------------------------------------------------
 

@@ -25,7 +25,7 @@ async def test_an_rpc_of_a_later_chapter_is_unimplemented_and_names_the_chapter(
 
 async def test_a_streaming_rpc_of_a_later_chapter_is_unimplemented(kv_server: str) -> None:
     async with grpc.aio.insecure_channel(kv_server) as channel:
-        stream = rpc_pb2_grpc.MaintenanceStub(channel).Snapshot(rpc_pb2.SnapshotRequest())
+        stream = rpc_pb2_grpc.WatchStub(channel).Watch()
         code, _ = await call_status(stream.read())
     assert code == grpc.StatusCode.UNIMPLEMENTED
 
