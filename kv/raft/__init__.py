@@ -13,7 +13,8 @@ Modules, in reading order:
 * `read_only` -- ReadIndex bookkeeping.
 * `events` -- the structured event stream ("n2 became candidate at term 3").
 * `config` -- `Config`: ticks, sizes, PreVote, CheckQuorum.
-* `raft` -- `Raft`, the state machine: roles, terms, votes, replication.
+* `raft` -- `Raft`, the state machine: roles, terms, elections, the follower's side.
+* `leader` -- the leader's side: appends, heartbeats, commitment, ReadIndex, transfer.
 * `node` -- `RawNode` and `Ready`: the public surface.
 * `errors` -- the errors, with etcd's messages.
 """

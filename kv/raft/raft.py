@@ -24,6 +24,7 @@ CANDIDATE          (someone else won: become follower); drops MsgProp
 LEADER             MsgBeat, MsgCheckQuorum, MsgProp, MsgReadIndex; and from a member
                    whose progress it tracks: MsgAppResp, MsgHeartbeatResp,
                    MsgSnapStatus, MsgUnreachable, MsgTransferLeader
+                   (`kv.raft.leader`: replication, commitment, ReadIndex, transfer)
 =================  ===============================================================
 
 Roles change only through the ``become_*`` methods::
@@ -52,12 +53,9 @@ from dataclasses import replace
 from typing import NoReturn, Protocol
 
 from kv.raft import events as ev
+from kv.raft import leader
 from kv.raft.config import Config
-from kv.raft.errors import (
-    CompactedError,
-    ProposalDroppedError,
-    SnapshotTemporarilyUnavailableError,
-)
+from kv.raft.errors import ProposalDroppedError
 from kv.raft.log import RaftLog
 from kv.raft.messages import (
     NONE,
@@ -71,9 +69,9 @@ from kv.raft.messages import (
     Snapshot,
     vote_response_type,
 )
-from kv.raft.progress import Progress, ProgressState
-from kv.raft.quorum import VoteResult, vote_result
-from kv.raft.read_only import ReadOnly, ReadOnlyOption, ReadState
+from kv.raft.progress import Progress
+from kv.raft.quorum import VoteResult
+from kv.raft.read_only import ReadOnly, ReadState
 from kv.raft.storage import Storage
 from kv.raft.tracker import ProgressTracker
 
@@ -186,13 +184,13 @@ class Raft:
             progress is not None and not progress.is_learner and self.log.unstable.snapshot is None
         )
 
-    def _emit(self, event: ev.Event) -> None:
+    def emit(self, event: ev.Event) -> None:
         self.events.append(event)
 
     def _report_commit(self) -> None:
         if self.log.committed > self._reported_commit:
             self._reported_commit = self.log.committed
-            self._emit(ev.Committed(self.id, self.term, self.log.committed))
+            self.emit(ev.Committed(self.id, self.term, self.log.committed))
 
     def _load_state(self, state: HardState) -> None:
         if not self.log.committed <= state.commit <= self.log.last_index():
@@ -223,74 +221,6 @@ class Raft:
             if message.to == self.id:
                 raise AssertionError(f"message should not be self-addressed: {message.type}")
             self.msgs.append(message)
-
-    def send_append(self, to: int) -> None:
-        self.maybe_send_append(to, send_if_empty=True)
-
-    def maybe_send_append(self, to: int, *, send_if_empty: bool) -> bool:
-        """Send ``to`` the entries from its ``next`` on, if its progress allows.
-
-        The message carries the entry just before them (prevLogIndex, prevLogTerm) for the
-        follower's consistency check (Figure 2). When those entries were compacted away, a
-        snapshot goes instead (Raft §7). Returns whether a message was sent.
-        """
-        progress = self.tracker.progress[to]
-        if progress.is_paused():
-            return False
-        prev_index = progress.next - 1
-        try:
-            prev_term = self.log.term(prev_index)
-            entries = self.log.entries(progress.next, self.config.max_size_per_msg)
-        except CompactedError:
-            return self._maybe_send_snapshot(to, progress)
-        if not entries and not send_if_empty:
-            return False
-        self.send(
-            Message(
-                type=M.APP,
-                to=to,
-                index=prev_index,
-                log_term=prev_term,
-                entries=tuple(entries),
-                commit=self.log.committed,
-            )
-        )
-        progress.sent_entries(entries[-1].index if entries else None)
-        return True
-
-    def _maybe_send_snapshot(self, to: int, progress: Progress) -> bool:
-        if not progress.recent_active:
-            # Do not pay for a snapshot to a node that may well be down.
-            return False
-        try:
-            snapshot = self.log.snapshot()
-        except SnapshotTemporarilyUnavailableError:
-            return False
-        if snapshot.is_empty():
-            raise AssertionError("need non-empty snapshot")
-        progress.become_snapshot(snapshot.metadata.index)
-        self.send(Message(type=M.SNAP, to=to, snapshot=snapshot))
-        self._emit(ev.SnapshotSent(self.id, self.term, to, snapshot.metadata.index))
-        return True
-
-    def send_heartbeat(self, to: int, context: bytes) -> None:
-        # The commit index a heartbeat carries is at most what the follower is known to
-        # hold: a follower must never commit an entry it may not have (or has wrong).
-        commit = min(self.tracker.progress[to].match, self.log.committed)
-        self.send(Message(type=M.HEARTBEAT, to=to, commit=commit, context=context))
-
-    def bcast_append(self) -> None:
-        for member in self.tracker.ids():
-            if member != self.id:
-                self.send_append(member)
-
-    def bcast_heartbeat(self) -> None:
-        self._bcast_heartbeat_with_context(self.read_only.last_pending_request_ctx())
-
-    def _bcast_heartbeat_with_context(self, context: bytes) -> None:
-        for member in self.tracker.ids():
-            if member != self.id:
-                self.send_heartbeat(member, context)
 
     # -- role changes (the only place they happen) ------------------------------------------
 
@@ -326,7 +256,7 @@ class Raft:
         self._reset(term)
         self.lead = lead
         self.role = Role.FOLLOWER
-        self._emit(ev.BecameFollower(self.id, self.term, lead))
+        self.emit(ev.BecameFollower(self.id, self.term, lead))
 
     def become_pre_candidate(self) -> None:
         """PreVote's first phase: ask for votes for term + 1 without changing anything.
@@ -339,7 +269,7 @@ class Raft:
         self.tracker.reset_votes()
         self.lead = NONE
         self.role = Role.PRE_CANDIDATE
-        self._emit(ev.BecamePreCandidate(self.id, self.term))
+        self.emit(ev.BecamePreCandidate(self.id, self.term))
 
     def become_candidate(self) -> None:
         """Raft §5.2: increment currentTerm, vote for self, reset the election timer."""
@@ -348,7 +278,7 @@ class Raft:
         self._reset(self.term + 1)
         self.vote = self.id
         self.role = Role.CANDIDATE
-        self._emit(ev.BecameCandidate(self.id, self.term))
+        self.emit(ev.BecameCandidate(self.id, self.term))
 
     # --8<-- [start:become-leader]
     def become_leader(self) -> None:
@@ -369,7 +299,7 @@ class Raft:
         # Any conf change in the uncommitted tail may still be pending; accept a new one
         # only after everything up to here is applied.
         self.pending_conf_index = self.log.last_index()
-        self._emit(ev.BecameLeader(self.id, self.term))
+        self.emit(ev.BecameLeader(self.id, self.term))
         self.append_entry([Entry()])
 
     # --8<-- [end:become-leader]
@@ -499,12 +429,12 @@ class Raft:
             if not pre_vote:
                 self.election_elapsed = 0
                 self.vote = m.from_
-            self._emit(ev.VoteGranted(self.id, m.term, m.from_, pre_vote))
+            self.emit(ev.VoteGranted(self.id, m.term, m.from_, pre_vote))
         else:
             self.send(
                 Message(type=vote_response_type(m.type), to=m.from_, term=self.term, reject=True)
             )
-            self._emit(ev.VoteRejected(self.id, self.term, m.from_, pre_vote))
+            self.emit(ev.VoteRejected(self.id, self.term, m.from_, pre_vote))
 
     # --8<-- [end:vote]
 
@@ -558,7 +488,7 @@ class Raft:
                     # Thesis §4.2.3: a node that heard from a leader within the minimum
                     # election timeout ignores vote requests -- neither its term nor its
                     # vote changes -- so a removed or partitioned node cannot disrupt.
-                    self._emit(
+                    self.emit(
                         ev.VoteIgnored(self.id, self.term, m.from_, m.term, m.type is M.PRE_VOTE)
                     )
                     return
@@ -601,7 +531,7 @@ class Raft:
             # Reject explicitly (rather than ignore) so that a pre-candidate with a stale
             # term learns ours and can move on.
             self.send(Message(type=M.PRE_VOTE_RESP, to=m.from_, term=self.term, reject=True))
-            self._emit(ev.VoteRejected(self.id, self.term, m.from_, pre_vote=True))
+            self.emit(ev.VoteRejected(self.id, self.term, m.from_, pre_vote=True))
         # Anything else from an older term is ignored (Figure 2 replies "false" to a stale
         # RPC; ignoring it is just as safe, and the sender learns our term by other means).
 
@@ -612,13 +542,13 @@ class Raft:
 
     def _follower_propose(self, m: Message) -> None:
         if self.lead == NONE:
-            self._drop_proposal("no leader")
+            self.drop_proposal("no leader")
         if self.config.disable_proposal_forwarding:
-            self._drop_proposal("proposal forwarding is disabled")
+            self.drop_proposal("proposal forwarding is disabled")
         self._forward_to_leader(m)
 
-    def _drop_proposal(self, reason: str) -> NoReturn:
-        self._emit(ev.ProposalDropped(self.id, self.term, reason))
+    def drop_proposal(self, reason: str) -> NoReturn:
+        self.emit(ev.ProposalDropped(self.id, self.term, reason))
         raise ProposalDroppedError(reason)
 
     def _follower_from_leader(self, m: Message) -> None:
@@ -679,7 +609,7 @@ class Raft:
         snapshot = m.snapshot if m.snapshot is not None else Snapshot()
         if self.restore(snapshot):
             metadata = snapshot.metadata
-            self._emit(ev.SnapshotRestored(self.id, self.term, metadata.index, metadata.term))
+            self.emit(ev.SnapshotRestored(self.id, self.term, metadata.index, metadata.term))
             self.send(Message(type=M.APP_RESP, to=m.from_, index=self.log.last_index()))
         else:
             self.send(Message(type=M.APP_RESP, to=m.from_, index=self.log.committed))
@@ -708,7 +638,7 @@ class Raft:
     # -- candidates ----------------------------------------------------------------------------
 
     def _candidate_propose(self, m: Message) -> None:
-        self._drop_proposal("no leader")
+        self.drop_proposal("no leader")
 
     def _candidate_from_leader(self, m: Message) -> None:
         """Someone else won this term (its term equals ours): follow it (Raft §5.2)."""
@@ -728,189 +658,14 @@ class Raft:
                 self.campaign(CampaignType.ELECTION)
             else:
                 self.become_leader()
-                self.bcast_append()
+                leader.bcast_append(self)
         elif result is VoteResult.LOST:
             # A pre-vote response carries a future term; stay in ours.
             self.become_follower(self.term, NONE)
 
     # --8<-- [end:tally]
 
-    # -- leaders -----------------------------------------------------------------------------
-
-    def _leader_beat(self, m: Message) -> None:
-        self.bcast_heartbeat()
-
-    def _leader_check_quorum(self, m: Message) -> None:
-        """CheckQuorum (thesis §6.2): step down if a majority was silent for an election
-        timeout. A leader cut off from the majority would otherwise keep serving stale reads
-        and accepting proposals that can never commit."""
-        if not self.tracker.quorum_active():
-            self._emit(ev.QuorumLost(self.id, self.term))
-            self.become_follower(self.term, NONE)
-            return
-        for member, progress in self.tracker:
-            if member != self.id:
-                progress.recent_active = False
-
-    def _leader_propose(self, m: Message) -> None:
-        if not m.entries:
-            raise AssertionError(f"{self.id} stepped empty MsgProp")
-        if self.id not in self.tracker.progress:
-            self._drop_proposal("this node was removed from the configuration")
-        if self.lead_transferee != NONE:
-            self._drop_proposal(f"leadership transfer to n{self.lead_transferee} in progress")
-        entries = list(m.entries)
-        for i, entry in enumerate(entries):
-            if entry.type is not EntryType.CONF_CHANGE:
-                continue
-            if self.pending_conf_index > self.log.applied:
-                # One configuration change at a time (thesis §4.1): refuse by turning it
-                # into an empty normal entry (the proposer sees it applied as a no-op).
-                entries[i] = Entry()
-            else:
-                self.pending_conf_index = self.log.last_index() + i + 1
-        self.append_entry(entries)
-        self.bcast_append()
-
-    def _leader_read_index(self, m: Message) -> None:
-        if self.tracker.is_singleton():
-            # The only voter: its commit index is trivially the cluster's.
-            self._answer_read_index(m, self.log.committed)
-            return
-        if not self.committed_entry_in_current_term():
-            # A new leader does not know the latest commit index until it commits an entry
-            # of its own term (thesis §6.4 step 1). Postpone.
-            self.pending_read_index_messages.append(m)
-            return
-        self._send_read_index_response(m)
-
-    def _send_read_index_response(self, m: Message) -> None:
-        if self.read_only.option is ReadOnlyOption.SAFE:
-            context = m.entries[0].data
-            self.read_only.add_request(self.log.committed, m)
-            self.read_only.receive_ack(self.id, context)
-            self._bcast_heartbeat_with_context(context)
-        else:
-            self._answer_read_index(m, self.log.committed)
-
-    def _answer_read_index(self, request: Message, index: int) -> None:
-        if request.from_ in (NONE, self.id):
-            self.read_states.append(ReadState(index=index, request_ctx=request.entries[0].data))
-        else:
-            self.send(
-                Message(
-                    type=M.READ_INDEX_RESP, to=request.from_, index=index, entries=request.entries
-                )
-            )
-
-    def _release_pending_read_index_messages(self) -> None:
-        if not self.pending_read_index_messages or not self.committed_entry_in_current_term():
-            return
-        pending, self.pending_read_index_messages = self.pending_read_index_messages, []
-        for m in pending:
-            self._send_read_index_response(m)
-
-    def _leader_from_member(self, m: Message) -> None:
-        """Messages about one member: only from a member whose progress we track."""
-        progress = self.tracker.progress.get(m.from_)
-        if progress is None:
-            return
-        _LEADER_MEMBER_HANDLERS[m.type](self, m, progress)
-
-    def _leader_append_response(self, m: Message, progress: Progress) -> None:
-        progress.recent_active = True
-        if m.reject:
-            # The follower's log does not match at m.index. Its hint is the last entry it
-            # has at or before m.index with a term <= the probe's term; we search our own
-            # log the same way, skipping every entry whose term already rules it out.
-            next_probe = m.reject_hint
-            if m.log_term > 0:
-                next_probe, _ = self.log.find_conflict_by_term(m.reject_hint, m.log_term)
-            if progress.maybe_decrease_to(m.index, next_probe):
-                if progress.state is ProgressState.REPLICATE:
-                    progress.become_probe()
-                self.send_append(m.from_)
-            return
-        was_paused = progress.is_paused()
-        if not (
-            progress.maybe_update(m.index)
-            or (progress.match == m.index and progress.state is ProgressState.PROBE)
-        ):
-            return
-        if progress.state is ProgressState.PROBE:
-            progress.become_replicate()
-        elif (
-            progress.state is ProgressState.SNAPSHOT
-            and progress.match + 1 >= self.log.first_index()
-        ):
-            # The snapshot arrived: the follower can continue from the log.
-            progress.become_probe()
-            progress.become_replicate()
-        elif progress.state is ProgressState.REPLICATE:
-            progress.inflights.free_le(m.index)
-
-        if self.maybe_commit():
-            self._release_pending_read_index_messages()
-            self.bcast_append()
-        elif was_paused and m.from_ != self.id:
-            # While paused it missed the append that carried the latest commit index.
-            self.send_append(m.from_)
-        if m.from_ != self.id:
-            # Flow control may allow more appends now; send what we have (not empty ones).
-            while self.maybe_send_append(m.from_, send_if_empty=False):
-                pass
-        if m.from_ == self.lead_transferee and progress.match == self.log.last_index():
-            # The transferee caught up: tell it to campaign now (thesis §3.10).
-            self.send(Message(type=M.TIMEOUT_NOW, to=m.from_))
-
-    def _leader_heartbeat_response(self, m: Message, progress: Progress) -> None:
-        progress.recent_active = True
-        progress.probe_sent = False
-        if progress.match < self.log.last_index() or progress.state is ProgressState.PROBE:
-            self.send_append(m.from_)
-        if self.read_only.option is not ReadOnlyOption.SAFE or not m.context:
-            return
-        acks = self.read_only.receive_ack(m.from_, m.context)
-        if vote_result(self.tracker.voters, dict.fromkeys(acks, True)) is not VoteResult.WON:
-            return
-        for status in self.read_only.advance(m.context):
-            self._answer_read_index(status.request, status.index)
-
-    def _leader_snapshot_status(self, m: Message, progress: Progress) -> None:
-        if progress.state is not ProgressState.SNAPSHOT:
-            return
-        if m.reject:
-            # The snapshot never arrived: probe from where the follower was.
-            progress.pending_snapshot = 0
-        progress.become_probe()
-        # Wait for the follower's MsgAppResp (or a heartbeat) before the next append.
-        progress.probe_sent = True
-
-    def _leader_unreachable(self, m: Message, progress: Progress) -> None:
-        # Optimistic appends were probably lost: find out where the follower is.
-        if progress.state is ProgressState.REPLICATE:
-            progress.become_probe()
-
-    def _leader_transfer_leader(self, m: Message, progress: Progress) -> None:
-        """Leadership transfer (thesis §3.10): stop taking proposals, bring the transferee's
-        log up to date, then send it MsgTimeoutNow so it campaigns at once."""
-        if progress.is_learner:
-            return
-        transferee = m.from_
-        if self.lead_transferee != NONE:
-            if self.lead_transferee == transferee:
-                return
-            self.abort_leader_transfer()
-        if transferee == self.id:
-            return
-        self._emit(ev.LeaderTransferStarted(self.id, self.term, transferee))
-        # The transfer should finish within an election timeout.
-        self.election_elapsed = 0
-        self.lead_transferee = transferee
-        if progress.match == self.log.last_index():
-            self.send(Message(type=M.TIMEOUT_NOW, to=transferee))
-        else:
-            self.send_append(transferee)
+    # -- leaders (the handlers are in kv.raft.leader) -------------------------------------------
 
     def abort_leader_transfer(self) -> None:
         self.lead_transferee = NONE
@@ -927,7 +682,7 @@ class Raft:
     def _apply_conf_change(self, change: ConfChange) -> ConfState:
         self.tracker.apply_change(change, next_index=self.log.last_index())
         conf_state = self.tracker.conf_state()
-        self._emit(
+        self.emit(
             ev.ConfChangeApplied(
                 self.id,
                 self.term,
@@ -945,12 +700,12 @@ class Raft:
             return conf_state
         if self.maybe_commit():
             # Fewer voters may mean a smaller majority: more may be committed now.
-            self.bcast_append()
+            leader.bcast_append(self)
         else:
             # Probe new members right away rather than at the next proposal.
             for member in self.tracker.ids():
                 if member != self.id:
-                    self.maybe_send_append(member, send_if_empty=False)
+                    leader.maybe_send_append(self, member, send_if_empty=False)
         if self.lead_transferee != NONE and self.lead_transferee not in self.tracker.voters:
             self.abort_leader_transfer()
         return conf_state
@@ -987,30 +742,10 @@ _CANDIDATE: dict[MessageType, Handler] = {
     # MsgTimeoutNow is ignored: a candidate is already campaigning.
 }
 
-_LEADER: dict[MessageType, Handler] = {
-    M.BEAT: Raft._leader_beat,
-    M.CHECK_QUORUM: Raft._leader_check_quorum,
-    M.PROP: Raft._leader_propose,
-    M.READ_INDEX: Raft._leader_read_index,
-    M.APP_RESP: Raft._leader_from_member,
-    M.HEARTBEAT_RESP: Raft._leader_from_member,
-    M.SNAP_STATUS: Raft._leader_from_member,
-    M.UNREACHABLE: Raft._leader_from_member,
-    M.TRANSFER_LEADER: Raft._leader_from_member,
-}
-
-_LEADER_MEMBER_HANDLERS: dict[MessageType, Callable[[Raft, Message, Progress], None]] = {
-    M.APP_RESP: Raft._leader_append_response,
-    M.HEARTBEAT_RESP: Raft._leader_heartbeat_response,
-    M.SNAP_STATUS: Raft._leader_snapshot_status,
-    M.UNREACHABLE: Raft._leader_unreachable,
-    M.TRANSFER_LEADER: Raft._leader_transfer_leader,
-}
-
 #: Each role's handlers; a message a role has no handler for is ignored.
 _HANDLERS: dict[Role, dict[MessageType, Handler]] = {
     Role.FOLLOWER: _FOLLOWER,
     Role.PRE_CANDIDATE: _CANDIDATE,
     Role.CANDIDATE: _CANDIDATE,
-    Role.LEADER: _LEADER,
+    Role.LEADER: leader.HANDLERS,
 }
