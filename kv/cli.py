@@ -1,4 +1,4 @@
-"""The ``kv`` command: ``kv serve`` with etcd's member flags, and ``kv --version`` (chapter 1).
+"""The ``kv`` command: ``kv serve`` with etcd's member flags, ``kv snapshot``, ``kv --version``.
 
 A command line or a systemd unit written for etcd 3.4 should start kv unchanged, so the flags
 have etcd's names (``--listen-client-urls``, also as ``--listen-client-urls=URL``), etcd's
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
             choices=flag.choices,
             help=f"{flag.help} (default {flag.default!r}; env {flag.env})",
         )
+    _add_snapshot_commands(commands)
     return parser
 
 
@@ -265,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "snapshot":
+        return run_snapshot(args)
     given = {flag.field: getattr(args, flag.field) for flag in FLAGS}
     return run_serve(given, os.environ)
 
@@ -292,4 +295,124 @@ def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> in
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed
         return 0
+    return 0
+
+
+# --- kv snapshot status / restore (chapter 2) ----------------------------------------------
+
+_SNAPSHOT_STATUS_HELP = """\
+Print etcdctl's four columns for a snapshot file (or a backend, member/snap/db). etcdctl
+reads them from a bbolt file; for kv's SQLite file they are computed this way:
+
+  HASH        CRC-32C over each table in name order: its name, then its rows in key
+              order, each column as bytes (integers 8 bytes big-endian, text UTF-8, blobs
+              as they are), as etcd hashes each bucket's name, keys and values.
+  REVISION    the highest revision in table kv (etcd: the last key of bucket "key").
+  TOTAL KEYS  the rows of all tables, meta and alarm included (etcd: keys of all buckets).
+  TOTAL SIZE  page count x page size: the database, without the SHA-256 that
+              `etcdctl snapshot save` appends (etcd: the bbolt file's size).
+"""
+
+_SNAPSHOT_RESTORE_HELP = """\
+Make a new data directory from a snapshot file (from `etcdctl snapshot save`), as a new
+member of a new cluster: `kv serve --data-dir DIR` then starts with the snapshot's keys and
+revisions. Flags and defaults are etcdctl 3.4's; the directory must not exist.
+"""
+
+
+def _add_snapshot_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``kv snapshot status`` and ``kv snapshot restore``: etcdctl's, for kv's snapshot files."""
+    from kv.server.snapshot_file import WRITE_OUT
+
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="inspect or restore a snapshot file (etcdctl's commands, for kv's files)",
+        description="etcdctl's `snapshot status` and `snapshot restore` for kv's snapshot "
+        "files (SQLite, where etcd's are bbolt). Save one with `etcdctl snapshot save FILE`.",
+        allow_abbrev=False,
+    )
+    actions = snapshot.add_subparsers(dest="snapshot_command", metavar="COMMAND", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+    status = actions.add_parser(
+        "status",
+        help="print the hash, revision, total keys and total size of a snapshot file",
+        description=_SNAPSHOT_STATUS_HELP,
+        formatter_class=raw,
+        allow_abbrev=False,
+    )
+    status.add_argument("file", metavar="FILE")
+    status.add_argument(
+        "-w",
+        "--write-out",
+        default="simple",
+        choices=WRITE_OUT,
+        help="set the output format (default 'simple', as etcdctl)",
+    )
+    restore = actions.add_parser(
+        "restore",
+        help="make a new data directory from a snapshot file",
+        description=_SNAPSHOT_RESTORE_HELP,
+        formatter_class=raw,
+        allow_abbrev=False,
+    )
+    restore.add_argument("file", metavar="FILE")
+    for name, default, text in (
+        ("--data-dir", "", "Path to the data directory (default: ${name}.etcd)"),
+        ("--name", "default", "Human-readable name for this member"),
+        (
+            "--initial-cluster",
+            "default=http://localhost:2380",
+            "Initial cluster configuration for restore bootstrap",
+        ),
+        (
+            "--initial-cluster-token",
+            "etcd-cluster",
+            "Initial cluster token for the etcd cluster during restore bootstrap",
+        ),
+        (
+            "--initial-advertise-peer-urls",
+            "http://localhost:2380",
+            "List of this member's peer URLs to advertise to the rest of the cluster",
+        ),
+    ):
+        restore.add_argument(name, default=default, help=f"{text} (default {default!r})")
+    restore.add_argument(
+        "--skip-hash-check",
+        action="store_true",
+        help="Ignore snapshot integrity hash value (required if copied from data directory)",
+    )
+
+
+def run_snapshot(args: argparse.Namespace) -> int:
+    """``kv snapshot status|restore``: 0 on success; 1 and ``Error: ...`` as etcdctl."""
+    from pathlib import Path
+
+    from kv.backend import BackendError, summarize_file
+    from kv.server.snapshot_file import RestoreConfig, RestoreError, format_status, restore
+
+    path = Path(args.file)
+    try:
+        if args.snapshot_command == "status":
+            print(format_status(summarize_file(path), args.write_out))
+            return 0
+        configure_logging("info")
+        restore(
+            RestoreConfig(
+                snapshot=path,
+                data_dir=args.data_dir,
+                name=args.name,
+                initial_cluster=args.initial_cluster,
+                initial_cluster_token=args.initial_cluster_token,
+                initial_advertise_peer_urls=split_urls(args.initial_advertise_peer_urls),
+                skip_hash_check=args.skip_hash_check,
+            )
+        )
+    except FileNotFoundError:
+        # Go's os error for the file etcdctl could not stat (status) or open (restore).
+        operation = "stat" if args.snapshot_command == "status" else "open"
+        print(f"Error: {operation} {args.file}: no such file or directory", file=sys.stderr)
+        return 1
+    except (BackendError, ConfigError, RestoreError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
     return 0

@@ -187,7 +187,7 @@ def _check_flags(config: ServerConfig) -> None:
     for url in config.listen_client_urls:
         bind_address(url)  # kv binds these itself, so refuse what it cannot bind now
     if config.initial_cluster_state not in CLUSTER_STATES:
-        raise ConfigError(f"unexpected clusterState {_go_quote(config.initial_cluster_state)}")
+        raise ConfigError(f"unexpected clusterState {go_quote(config.initial_cluster_state)}")
     if config.heartbeat_interval <= 0:
         raise ConfigError(f"--heartbeat-interval must be >0 (set to {config.heartbeat_interval}ms)")
     if config.election_timeout <= 0:
@@ -206,7 +206,7 @@ def _check_flags(config: ServerConfig) -> None:
         )
     if config.log_level not in LOG_LEVELS:
         raise ConfigError(
-            f"unknown level {_go_quote(config.log_level)}: --log-level supports "
+            f"unknown level {go_quote(config.log_level)}: --log-level supports "
             "debug, info, warn, error, panic, or fatal"
         )
 
@@ -223,9 +223,22 @@ def _check_limits(config: ServerConfig) -> None:
 
 
 def _check_bootstrap(config: ServerConfig) -> None:
-    """etcd: etcdserver/config.go ``VerifyBootstrap`` -- this member is in --initial-cluster."""
+    check_bootstrap(config.name, config.initial_cluster, config.initial_advertise_peer_urls)
+
+
+def check_bootstrap(
+    name: str, initial_cluster: str, initial_advertise_peer_urls: tuple[str, ...]
+) -> None:
+    """etcd: etcdserver/config.go ``VerifyBootstrap`` -- this member is in --initial-cluster.
+
+    ``kv serve`` checks its flags with it, and so does ``kv snapshot restore`` (as etcdctl's
+    restore does), which takes the same three flags.
+
+    Raises:
+        ConfigError: with etcd's message.
+    """
     try:
-        peers = parse_initial_cluster(config.initial_cluster)
+        peers = parse_initial_cluster(initial_cluster)
     except InitialClusterError as error:
         raise ConfigError(f"error setting up initial cluster: {error}") from None
     for urls in peers.values():
@@ -234,23 +247,22 @@ def _check_bootstrap(config: ServerConfig) -> None:
                 _check_url(url)
             except ConfigError as error:
                 raise ConfigError(f"error setting up initial cluster: {error}") from None
-    if config.name not in peers:
+    if name not in peers:
         raise ConfigError(
-            f"couldn't find local name {_go_quote(config.name)} "
-            "in the initial cluster configuration"
+            f"couldn't find local name {go_quote(name)} in the initial cluster configuration"
         )
-    _check_advertise_matches_cluster(config.name, peers[config.name], config)
+    _check_advertise_matches_cluster(name, peers[name], initial_advertise_peer_urls)
 
 
 def _check_advertise_matches_cluster(
-    name: str, cluster_urls: tuple[str, ...], config: ServerConfig
+    name: str, cluster_urls: tuple[str, ...], initial_advertise_peer_urls: tuple[str, ...]
 ) -> None:
     """etcd: etcdserver/config.go ``advertiseMatchesCluster``, without resolving DNS names.
 
     The member's id is derived from its peer URLs, so the URLs it advertises and the ones the
     other members know it by must be the same, or the ids would disagree.
     """
-    advertised = sorted(config.initial_advertise_peer_urls)
+    advertised = sorted(initial_advertise_peer_urls)
     listed = sorted(cluster_urls)
     if advertised == listed:
         return
@@ -258,7 +270,7 @@ def _check_advertise_matches_cluster(
         detail = f"len({_go_quote_list(advertised)}) != len({_go_quote_list(listed)})"
     else:
         a, b = next((a, b) for a, b in zip(advertised, listed, strict=True) if a != b)
-        detail = f"resolved urls: {_go_quote(a)} != {_go_quote(b)}"
+        detail = f"resolved urls: {go_quote(a)} != {go_quote(b)}"
     missing = [url for url in listed if url not in advertised]
     if missing:
         raise ConfigError(
@@ -272,14 +284,14 @@ def _check_advertise_matches_cluster(
     )
 
 
-def _go_quote(text: str) -> str:
+def go_quote(text: str) -> str:
     """Go's ``%q`` for the plain text of flags: double quotes (etcd's messages use it)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _go_quote_list(items: list[str]) -> str:
     """Go's ``%q`` of a ``[]string``: ``["a" "b"]``."""
-    return "[" + " ".join(_go_quote(item) for item in items) + "]"
+    return "[" + " ".join(go_quote(item) for item in items) + "]"
 
 
 def _check_kv_support(config: ServerConfig) -> None:

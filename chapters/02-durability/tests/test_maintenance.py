@@ -2,12 +2,13 @@
 
 Each test starts an in-process member (`make_member` of ``../conftest.py``, or the root
 ``conftest.py``'s `client`) and checks one behaviour of etcd 3.4 that ``etcdctl alarm``,
-``etcdctl defrag`` and ``etcdctl snapshot save`` rely on.
+``etcdctl defrag``, ``etcdctl snapshot save`` and ``kv snapshot status|restore`` rely on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,12 @@ import grpc
 import pytest
 
 from kv.api.etcdserverpb import rpc_pb2
+from kv.backend import SnapshotHashError
+from kv.cli import main
 from kv.client import KVClient
+from kv.membership import cluster_id, member_id
 from kv.server.errors import EtcdError
+from kv.server.snapshot_file import RestoreConfig, RestoreError, human_bytes, restore
 
 MakeMember = Callable[..., Awaitable[Any]]  # the `make_member` fixture of ../conftest.py
 
@@ -307,3 +312,128 @@ async def test_a_snapshot_leaves_no_copy_in_the_data_dir(make_member: MakeMember
         await client.put("k", "w")  # the member is still fine
     snap = member.data_dir / "member" / "snap"
     assert sorted(path.name for path in snap.glob("db-snapshot-*")) == []
+
+
+# --- restore ----------------------------------------------------------------------------------
+
+
+async def written_member(make_member: MakeMember, snapshot: Path) -> dict[str, object]:
+    """A member with history and a compaction; save a snapshot; what a restore must keep."""
+    member = await make_member()
+    async with member.client() as client:
+        for n in range(30):
+            await client.put(f"k{n % 7}", f"v{n}")
+        await client.delete_range("k3")
+        await client.compact(10)
+        await save_snapshot(client, snapshot)
+        return {
+            "kvs": list((await client.range("\0", "\0")).kvs),
+            "revision": await revision(client),
+            "hash_kv": (await client.hash_kv()).hash,
+            "compact_revision": (await client.hash_kv()).compact_revision,
+        }
+
+
+async def test_restore_round_trip_keeps_keys_revisions_and_hash_kv(
+    make_member: MakeMember, start_server: object, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "snapshot.db"
+    before = await written_member(make_member, snapshot)
+    data_dir = restore(RestoreConfig(snapshot=snapshot, data_dir=str(tmp_path / "restored")))
+    endpoint = await start_server(data_dir=str(data_dir))  # type: ignore[operator]
+    async with KVClient(endpoint) as client:
+        hashed = await client.hash_kv()
+        assert list((await client.range("\0", "\0")).kvs) == before["kvs"]
+        assert await revision(client) == before["revision"]
+        assert (hashed.hash, hashed.compact_revision) == (
+            before["hash_kv"],
+            before["compact_revision"],
+        )
+
+
+async def test_a_restored_member_is_a_new_member_that_writes_at_the_next_revision(
+    make_member: MakeMember, start_server: object, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "snapshot.db"
+    before = await written_member(make_member, snapshot)
+    data_dir = restore(
+        RestoreConfig(
+            snapshot=snapshot,
+            data_dir=str(tmp_path / "restored"),
+            name="m1",
+            initial_cluster="m1=http://127.0.0.1:2380",
+            initial_advertise_peer_urls=("http://127.0.0.1:2380",),
+            initial_cluster_token="restored",
+        )
+    )
+    endpoint = await start_server(  # type: ignore[operator]
+        data_dir=str(data_dir),
+        name="m1",
+        initial_cluster="m1=http://127.0.0.1:2380",
+        initial_advertise_peer_urls=("http://127.0.0.1:2380",),
+    )
+    async with KVClient(endpoint) as client:
+        put = await client.put("new", "1")
+    assert put.header.revision == before["revision"] + 1  # type: ignore[operator]
+    # The ids are the restore's: the token "restored" is part of them.
+    new_member = member_id(["http://127.0.0.1:2380"], "restored")
+    assert (put.header.member_id, put.header.cluster_id) == (
+        new_member,
+        cluster_id([new_member]),
+    )
+
+
+def test_restore_refuses_an_existing_data_dir_with_etcds_message(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    config = RestoreConfig(snapshot=tmp_path / "any.db", data_dir=str(tmp_path / "taken"))
+    with pytest.raises(RestoreError, match=f'^data-dir "{tmp_path}/taken" exists$'):
+        restore(config)
+
+
+async def test_a_restore_that_fails_its_hash_check_leaves_no_directory(
+    client: KVClient, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "snapshot.db"
+    await save_snapshot(client, snapshot)
+    data = bytearray(snapshot.read_bytes())
+    data[100] ^= 0xFF
+    snapshot.write_bytes(bytes(data))
+    target = tmp_path / "restored"
+    with pytest.raises(SnapshotHashError, match=r"^expected sha256 "):
+        restore(RestoreConfig(snapshot=snapshot, data_dir=str(target)))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["snapshot.db"]
+
+
+# --- kv snapshot status --------------------------------------------------------------------
+
+
+async def test_kv_snapshot_status_prints_etcdctls_columns(
+    client: KVClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(5):
+        await client.put(f"k{n}", "v")
+    snapshot = tmp_path / "snapshot.db"
+    await save_snapshot(client, snapshot)
+    assert main(["snapshot", "status", str(snapshot), "-w", "json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    size = snapshot.stat().st_size - 32
+    # 5 rows in kv, 3 in meta; the highest revision stored; the database without the hash.
+    assert (status["revision"], status["totalKey"], status["totalSize"]) == (6, 8, size)
+    assert main(["snapshot", "status", str(snapshot), "-w", "table"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    digest, shown_size = f"{status['hash']:x}", human_bytes(size)
+    assert [line.split("|")[2:-1] for line in table[1:4:2]] == [
+        [" REVISION ", " TOTAL KEYS ", " TOTAL SIZE "],
+        ["        6 ", "          8 ", f" {shown_size:>10} "],
+    ]
+    assert table[3].split("|")[1] == f" {digest:>{max(4, len(digest))}} "
+    assert main(["snapshot", "status", str(snapshot)]) == 0
+    assert capsys.readouterr().out == f"{digest}, 6, 8, {shown_size}\n"
+
+
+def test_kv_snapshot_status_of_a_missing_file_is_etcdctls_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.db"
+    assert main(["snapshot", "status", str(missing)]) == 1
+    assert capsys.readouterr().err == f"Error: stat {missing}: no such file or directory\n"
