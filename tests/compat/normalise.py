@@ -3,11 +3,13 @@
 Two single-member clusters on different ports must differ in a few places; everything else they
 print must be equal byte for byte. What this module rewrites, in full:
 
-1. **Identity.** ``cluster_id`` and ``member_id`` (in every header) and ``ID`` (of a member in
-   ``member list``) are replaced by ``<cluster_id>`` / ``<member_id>`` only when they equal the
-   value etcd derives for *that* server from its peer URL and cluster token (see
-   `tests.compat.servers.etcd_member_id`). A server reporting any other ID keeps its raw number,
-   so the difference shows.
+1. **Identity.** ``cluster_id`` and ``member_id`` (in every header), ``ID`` (of a member in
+   ``member list``) and ``memberID`` (of an alarm) are replaced by ``<cluster_id>`` /
+   ``<member_id>`` only when they equal the value etcd derives for *that* server from its peer
+   URL and cluster token (see `tests.compat.servers.etcd_member_id`); so is the number in the
+   text ``memberID:N`` (an alarm as ``alarm list`` prints it and ``endpoint status`` lists it
+   under ``errors``). A server reporting any other ID keeps its raw number, so the difference
+   shows.
 2. **Raft term.** ``raft_term`` (headers) and ``raftTerm`` (endpoint status) become
    ``<raft_term>`` when they are positive integers: the term depends on elections, not on the API.
 3. **Addresses.** ``[http://]127.0.0.1:PORT`` of the server's own client or peer port becomes
@@ -63,11 +65,12 @@ STATUS_TYPE_ONLY_FIELDS: Final[Mapping[str, type]] = {
     "raftAppliedIndex": int,
 }
 
-_MEMBER_ID_KEYS: Final = frozenset({"member_id", "ID"})
+_MEMBER_ID_KEYS: Final = frozenset({"member_id", "ID", "memberID"})
 _CLUSTER_ID_KEYS: Final = frozenset({"cluster_id"})
 _RAFT_TERM_KEYS: Final = frozenset({"raft_term", "raftTerm"})
 
 _ADDRESS = re.compile(r"(?P<scheme>https?://)?127\.0\.0\.1:(?P<port>\d+)(?!\d)")
+_MEMBER_ID_TEXT = re.compile(r"memberID:(?P<id>\d+)(?!\d)")
 _GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 
 
@@ -89,7 +92,7 @@ def _positive_int(value: Any) -> bool:
 
 
 def normalise_text(text: str, who: Identity) -> str:
-    """Replace the server's own client/peer addresses in `text` by placeholders."""
+    """Replace the server's own client/peer addresses and ``memberID:N`` by placeholders."""
 
     def replace(match: re.Match[str]) -> str:
         port = int(match["port"])
@@ -98,7 +101,10 @@ def normalise_text(text: str, who: Identity) -> str:
             return match[0]
         return f"<{role}-url>" if match["scheme"] else f"<{role}-endpoint>"
 
-    return _ADDRESS.sub(replace, text)
+    def replace_id(match: re.Match[str]) -> str:
+        return "memberID:<member_id>" if int(match["id"]) == who.member_id else match[0]
+
+    return _MEMBER_ID_TEXT.sub(replace_id, _ADDRESS.sub(replace, text))
 
 
 def _status_exceptions(status: dict[str, Any]) -> dict[str, Any]:

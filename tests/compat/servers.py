@@ -102,6 +102,7 @@ class ServerOptions:
     """Flags a test may change; everything else is fixed by `Server.argv`."""
 
     max_request_bytes: int | None = None
+    quota_backend_bytes: int | None = None
 
 
 @dataclass(slots=True)
@@ -170,6 +171,8 @@ class Server:
         ]
         if self.options.max_request_bytes is not None:
             flags.append(f"--max-request-bytes={self.options.max_request_bytes}")
+        if self.options.quota_backend_bytes is not None:
+            flags.append(f"--quota-backend-bytes={self.options.quota_backend_bytes}")
         return program + flags
 
     def launch(self) -> None:

@@ -190,3 +190,19 @@ async def test_a_subject_that_really_differs_over_grpc_is_caught(pair: ServerPai
     async with GrpcComparison(pair) as cmp:
         with pytest.raises(ScenarioMismatch, match=r"step 1 \(put k\)"):
             await cmp.step("put k", lambda c: c.put("k", "v"))
+
+
+def test_own_member_id_of_an_alarm_is_replaced_in_json_and_in_text() -> None:
+    """``alarm list -w json`` and ``endpoint status`` of a member in NOSPACE (etcd 3.4.23)."""
+    own = WHO.member_id
+    alarms = {"alarms": [{"memberID": own, "alarm": 1}, {"memberID": 5, "alarm": 1}]}
+    assert normalise_value(alarms, WHO) == {
+        "alarms": [{"memberID": "<member_id>", "alarm": 1}, {"memberID": 5, "alarm": 1}]
+    }
+    errors = [f"memberID:{own} alarm:NOSPACE ", "memberID:5 alarm:NOSPACE "]
+    assert normalise_value({"errors": errors}, WHO) == {
+        "errors": ["memberID:<member_id> alarm:NOSPACE ", "memberID:5 alarm:NOSPACE "]
+    }
+    assert normalise_result(EtcdctlResult(0, f"memberID:{own}1 alarm:NOSPACE", ""), WHO).output == (
+        f"memberID:{own}1 alarm:NOSPACE"  # a longer number is another id
+    )
