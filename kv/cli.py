@@ -7,8 +7,9 @@ can also be given as ``ETCD_SOME_FLAG`` (etcd: ``pkg/flags/flag.go`` ``FlagToEnv
 etcd 3.4, a flag given both ways is refused rather than silently picking one, and ``ETCD_*``
 variables kv does not know are logged as unrecognized.
 
-Exit codes: 0 after a clean stop (SIGINT or SIGTERM), 1 for a configuration kv refuses or an
-address it cannot bind, 2 for a command line it cannot parse (an unknown flag, say).
+Exit codes: 0 after a clean stop (SIGINT or SIGTERM), 1 for a configuration kv refuses, an
+address it cannot bind or a data directory it cannot recover (a corrupt write-ahead log, say),
+2 for a command line it cannot parse (an unknown flag, say).
 """
 
 from __future__ import annotations
@@ -275,7 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> int:
     """``kv serve``: check the configuration, then serve until SIGINT or SIGTERM."""
     # Imported here so `kv --version` and usage errors stay fast.
+    from kv.backend import BackendError
     from kv.server.app import ListenError, serve
+    from kv.wal import WalError
 
     try:
         flags = serve_flags(given, environ)
@@ -290,7 +293,10 @@ def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> in
         log.warning("unrecognized environment variable %s", unrecognized)
     try:
         asyncio.run(serve(flags.config))
-    except ListenError as error:
+    except (ListenError, WalError, BackendError) as error:
+        # A data directory kv refuses to recover from is the operator's to look at: say
+        # what and where (the error names the file, and the offset for a corrupt log) in one
+        # line, as etcd does, not in a traceback.
         log.critical("%s", error)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed

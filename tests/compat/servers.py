@@ -103,6 +103,7 @@ class ServerOptions:
 
     max_request_bytes: int | None = None
     quota_backend_bytes: int | None = None
+    snapshot_count: int | None = None
 
 
 @dataclass(slots=True)
@@ -173,10 +174,16 @@ class Server:
             flags.append(f"--max-request-bytes={self.options.max_request_bytes}")
         if self.options.quota_backend_bytes is not None:
             flags.append(f"--quota-backend-bytes={self.options.quota_backend_bytes}")
+        if self.options.snapshot_count is not None:
+            flags.append(f"--snapshot-count={self.options.snapshot_count}")
         return program + flags
 
     def launch(self) -> None:
-        """Start the process without waiting; `wait_ready` waits. Lets two servers boot at once."""
+        """Start the process without waiting; `wait_ready` waits. Lets two servers boot at once.
+
+        A server may be launched again after it stopped (same ports, same data dir): the log
+        file is appended to, so it holds every run, each headed by its command line.
+        """
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         if self.kind == "kv":
@@ -184,7 +191,7 @@ class Server:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
             )
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:
             log.write(("$ " + " ".join(self.argv()) + "\n").encode())
             log.flush()
             self.process = subprocess.Popen(
@@ -243,6 +250,15 @@ class Server:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             process.wait(timeout)
+
+    def kill(self, timeout: float = 5.0) -> None:
+        """SIGKILL (a crash: no cleanup, no flush) and reap the process."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait(timeout)
 
     def log_tail(self, lines: int = 200) -> str:
         """The last `lines` lines of the server's log, headed by its label."""
