@@ -127,6 +127,11 @@ def open_member(
         snapshot_index=snapshot_index,
         policy=policy,
     )
+    if backend.consistent_index > max([snapshot_index, *(entry.Index for entry in entries)]):
+        # The backend holds entries the log no longer has (a repaired tail lost a record that
+        # had been applied). Snapshot at the backend's index, so that the log goes on from
+        # there instead of leaving a gap that the next start would refuse.
+        durable.snapshot()
     return Recovered(member_id, cluster_id, durable, replayed)
 
 

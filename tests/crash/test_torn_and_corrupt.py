@@ -236,13 +236,6 @@ async def test_a_torn_append_that_was_never_acknowledged_is_dropped_and_the_memb
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="kv bug: recovery numbers the next entry after the backend's consistent index, past "
-    "the end of the repaired log; the gap makes the next restart refuse the log "
-    "(tests/crash/README.md)",
-)
 async def test_after_cutting_off_an_applied_last_record_the_member_goes_on(
     member: Server, pristine: Pristine
 ) -> None:
