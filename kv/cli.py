@@ -139,6 +139,18 @@ FLAGS = (
         "100000",
     ),
     Flag(
+        "--max-snapshots",
+        int,
+        "Maximum number of snapshot files to retain (0 is unlimited) (chapter 2).",
+        "5",
+    ),
+    Flag(
+        "--max-wals",
+        int,
+        "Maximum number of wal files to retain (0 is unlimited) (chapter 2).",
+        "5",
+    ),
+    Flag(
         "--quota-backend-bytes",
         int,
         "Raise alarms when backend size exceeds the given quota (chapter 2; 0 = 2 GiB).",

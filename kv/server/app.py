@@ -80,7 +80,11 @@ async def serve(
         Path(config.data_dir),
         member_id=cluster.member_named(config.name).id,
         cluster_id=cluster.id,
-        policy=SnapshotPolicy(snapshot_count=config.snapshot_count),
+        policy=SnapshotPolicy(
+            snapshot_count=config.snapshot_count,
+            max_wals=config.max_wals,
+            max_snapshots=config.max_snapshots,
+        ),
     )
     node = Node(
         name=config.name,

@@ -64,8 +64,10 @@ class ServerConfig:
     election_timeout: int = 1000  # milliseconds
     max_request_bytes: int = 1572864  # 1.5 MiB
     log_level: str = "info"
-    # Accepted now so etcd command lines work; chapter 2 (durability, quota) uses them.
+    # Chapter 2: durability and space.
     snapshot_count: int = 100000
+    max_snapshots: int = 5  # 0 = keep every snapshot file
+    max_wals: int = 5  # 0 = keep every WAL segment
     quota_backend_bytes: int = 0  # 0 = etcd's default quota, 2 GiB
 
     def __post_init__(self) -> None:
@@ -216,6 +218,8 @@ def _check_limits(config: ServerConfig) -> None:
     for flag, value in (
         ("--max-request-bytes", config.max_request_bytes),
         ("--snapshot-count", config.snapshot_count),
+        ("--max-snapshots", config.max_snapshots),
+        ("--max-wals", config.max_wals),
         ("--quota-backend-bytes", config.quota_backend_bytes),
     ):
         if value < 0:

@@ -51,7 +51,8 @@ SERVER_STOPPED = EtcdError(StatusCode.UNAVAILABLE, "etcdserver: server stopped")
 
 @dataclass(frozen=True, slots=True)
 class SnapshotPolicy:
-    """When to snapshot and how much to keep: etcd's --snapshot-count, --max-wals, ..."""
+    """When to snapshot and how much to keep: etcd's --snapshot-count, --max-wals and
+    --max-snapshots (0 keeps every file)."""
 
     snapshot_count: int = 100_000
     max_wals: int = 5
@@ -146,8 +147,9 @@ class DurableLog:
         metadata = raft_pb2.SnapshotMetadata(index=index, term=SINGLE_MEMBER_TERM)
         self.snapshotter.save(raft_pb2.Snapshot(metadata=metadata))
         self.wal.release_to(index)
-        released = self.wal.purge(self.policy.max_wals)
-        self.snapshotter.purge(self.policy.max_snapshots)
+        released = self.wal.purge(self.policy.max_wals) if self.policy.max_wals else []
+        if self.policy.max_snapshots:  # etcd: 0 keeps every file
+            self.snapshotter.purge(self.policy.max_snapshots)
         self.snapshot_index = index
         log.info("saved snapshot at index %d; released %d WAL segment(s)", index, len(released))
 

@@ -134,3 +134,23 @@ async def test_a_failed_backend_commit_stops_writes_and_restart_recovers(tmp_pat
     member.log.close()
     # b was fsynced in the log before its apply failed: restart replays it. c never was.
     assert values(open_at(tmp_path)) == {b"a": b"1", b"b": b"1"}
+
+
+async def test_max_snapshots_0_keeps_every_snapshot_file_as_in_etcd(tmp_path: Path) -> None:
+    policy = SnapshotPolicy(snapshot_count=1, max_snapshots=0)
+    member = open_member(tmp_path, member_id=MEMBER, cluster_id=CLUSTER, policy=policy)
+    for number in range(8):
+        await member.log.propose(put(b"k%d" % number, b"v"))
+    assert len(member.log.snapshotter.files()) == 8
+
+
+async def test_max_snapshots_keeps_the_newest_files(tmp_path: Path) -> None:
+    policy = SnapshotPolicy(snapshot_count=1, max_snapshots=3)
+    member = open_member(tmp_path, member_id=MEMBER, cluster_id=CLUSTER, policy=policy)
+    for number in range(8):
+        await member.log.propose(put(b"k%d" % number, b"v"))
+    assert [path.name[-9:] for path in member.log.snapshotter.files()] == [
+        "0006.snap",
+        "0007.snap",
+        "0008.snap",
+    ]
