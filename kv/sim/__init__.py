@@ -1,0 +1,95 @@
+"""kv.sim: a deterministic simulator of a whole kv cluster (chapters 4-5, and the TUI).
+
+N members -- each a Raft core (`kv.raft.RawNode`), a disk that keeps only what was
+persisted, and the real server's state machine -- talk over a simulated network on a virtual
+clock, while simulated clients send them puts, gets and deletes and record what they were
+told. Faults (lost, duplicated and reordered messages, partitions, crashes and restarts) are
+drawn from the same seed or scheduled by a test. Nothing reads a real clock and every random
+choice comes from the seed, so a run is a pure function of (seed, scenario): a failing seed
+replays exactly, event for event.
+
+    cluster = Cluster.create(size=3, seed=7)
+    cluster.run_until(lambda c: c.leader() is not None, limit_ms=5_000)
+    client = cluster.client()
+    op = client.put("k", "v")
+    cluster.at(cluster.now + 50, CrashLeader())
+    cluster.run_until(lambda c: op.done, limit_ms=5_000)
+    result = check(KeyValueModel(), cluster.history)     # kv.linearizability
+
+Modules, in reading order:
+
+* `config` -- `SimConfig` (clock, disk, clients) and `NetworkConfig` (delays, loss).
+* `network` -- `Network`: links, partitions, delays; counts of messages by type.
+* `node` -- `SimNode`: one member, its Ready loop, its disk and state machine, its server.
+* `clients` -- `Client` and `ClientOp`: requests, retries, timeouts, the history.
+* `faults` -- faults as data (`Partition`, `Crash`, `Heal`, ...) and `Scenario`s.
+* `safety` -- `SafetyMonitor`: Raft's safety properties checked as the run goes.
+* `events` -- the simulator's events and `TimedEvent`, the stream with the core's.
+* `cluster` -- `Cluster`: the timeline that drives everything; the public surface.
+* `workload` -- random client workloads, run and checked for linearizability by seed.
+"""
+
+from kv.sim.clients import Client, ClientOp, OpState
+from kv.sim.cluster import Cluster
+from kv.sim.config import UNRELIABLE, NetworkConfig, SimConfig
+from kv.sim.events import (
+    ClientEvent,
+    NetworkChanged,
+    NodeCrashed,
+    NodeRestarted,
+    SimEvent,
+    TimedEvent,
+)
+from kv.sim.faults import (
+    Crash,
+    CrashLeader,
+    Cut,
+    Fault,
+    Heal,
+    Isolate,
+    IsolateLeader,
+    Partition,
+    Restart,
+    RestartAll,
+    RestoreNetwork,
+    Scenario,
+    SetNetwork,
+    random_scenario,
+)
+from kv.sim.network import Network
+from kv.sim.node import SimNode
+from kv.sim.safety import SafetyMonitor, SafetyViolation
+
+__all__ = [
+    "UNRELIABLE",
+    "Client",
+    "ClientEvent",
+    "ClientOp",
+    "Cluster",
+    "Crash",
+    "CrashLeader",
+    "Cut",
+    "Fault",
+    "Heal",
+    "Isolate",
+    "IsolateLeader",
+    "Network",
+    "NetworkChanged",
+    "NetworkConfig",
+    "NodeCrashed",
+    "NodeRestarted",
+    "OpState",
+    "Partition",
+    "Restart",
+    "RestartAll",
+    "RestoreNetwork",
+    "SafetyMonitor",
+    "SafetyViolation",
+    "Scenario",
+    "SetNetwork",
+    "SimConfig",
+    "SimEvent",
+    "SimNode",
+    "TimedEvent",
+    "random_scenario",
+]

@@ -1,0 +1,176 @@
+"""Simulated clients and the history they record for the linearizability checker.
+
+The model of a client, and of the member that serves it, is etcd's, kept as simple as it
+can be while staying faithful:
+
+* A client sends each request to one member (its *endpoint*) over a link that takes a
+  little time but never fails. One request at a time, like a synchronous client.
+* **Writes** (put, delete): the member wraps the request in an ``InternalRaftRequest`` with
+  a fresh request id and proposes it to its Raft node. A follower's node forwards the
+  proposal to the leader (etcd does exactly this; the client is not redirected). The member
+  answers when *it* applies the entry carrying that id -- with the state machine's result,
+  as etcd's ``wait.Wait`` does -- so the answer reflects the write's place in the log.
+* **Reads** (get) are linearizable through ReadIndex (thesis §6.4): the member asks its
+  Raft node for a read index (a follower's node asks the leader), waits until its state
+  machine has applied up to it, and reads its own store. It asks again every
+  ``read_retry_ms`` until confirmed (etcd 3.5's read loop does the same).
+* **Refusals are retried, nothing else.** If the member is down (connection refused) or
+  its node refuses the proposal at once (no leader known: nothing was appended anywhere),
+  the request certainly did not happen, and the client tries the next endpoint after
+  ``retry_backoff_ms``. Once a member has accepted a write its outcome is unknown until
+  answered: the proposal may be lost with a deposed leader, or committed and applied
+  later. Trying it again could apply it twice, so the client does not (neither does
+  clientv3 for writes). When ``request_timeout_ms`` runs out the operation stays *pending*
+  in the history, and the client continues as a new process (Jepsen's rule: a process with
+  an operation of unknown outcome never issues another one).
+
+Each request becomes one `ClientOp`; `ClientOp.operation` turns it into the
+`kv.linearizability.Operation` the checker reads (definite failures are left out: they did
+nothing).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from google.protobuf.message import Message as ProtoMessage
+
+from kv.api.etcdserverpb import rpc_pb2
+from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
+from kv.linearizability import (
+    Delete,
+    DeleteResult,
+    Get,
+    GetResult,
+    KeyValueModel,
+    KvInput,
+    KvOutput,
+    Operation,
+    Put,
+    PutResult,
+)
+from kv.server.errors import EtcdError
+
+if TYPE_CHECKING:
+    from kv.sim.cluster import Cluster
+
+#: The model that describes operations in events and messages.
+_DESCRIBE = KeyValueModel()
+
+
+class OpState(enum.Enum):
+    IN_FLIGHT = "in flight"
+    OK = "ok"  # answered
+    FAILED = "failed"  # certainly did nothing (refused everywhere, or an etcd error)
+    TIMED_OUT = "timed out"  # outcome unknown: pending in the history
+
+
+@dataclass(slots=True)
+class ClientOp:
+    """One request of one client, from call to answer (or give-up)."""
+
+    client: int  # the client's number (c1, c2, ...)
+    process: int  # the history's client id: a new one after every unknown outcome
+    input: KvInput
+    call_time: int
+    deadline: int
+    state: OpState = OpState.IN_FLIGHT
+    return_time: int | None = None
+    output: KvOutput | None = None
+    #: Why it failed, for a FAILED operation.
+    error: str | None = None
+    #: The member of the latest attempt.
+    node: int = 0
+    attempts: int = 0
+    #: Did some member accept it (after which it is never retried)?
+    accepted: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.state is not OpState.IN_FLIGHT
+
+    def operation(self) -> Operation[KvInput, KvOutput] | None:
+        """This request for the checker; None if it certainly did nothing."""
+        if self.state is OpState.FAILED:
+            return None
+        if self.state is OpState.OK:
+            return Operation(
+                self.process, self.call_time, self.return_time, self.input, self.output
+            )
+        # In flight or timed out: it may take effect at any time from its call on.
+        return Operation(self.process, self.call_time, None, self.input, None)
+
+    def __str__(self) -> str:
+        described = _DESCRIBE.describe_operation(self.input, self.output)
+        if self.state is OpState.OK:
+            when = f"{self.call_time}-{self.return_time}ms"
+        else:
+            when = f"{self.call_time}ms-, {self.state.value}"
+        return f"c{self.client} {described} [{when}, n{self.node}]"
+
+
+class Client:
+    """A client of the simulated cluster. Its calls return at once with a `ClientOp`; the
+    answer arrives as virtual time runs (``op.done``)."""
+
+    def __init__(self, cluster: Cluster, client_id: int, endpoints: list[int]) -> None:
+        self.cluster = cluster
+        self.id = client_id
+        self.endpoints = endpoints
+        #: The history's client id (see `ClientOp.process`).
+        self.process = cluster.new_process()
+        #: The endpoint of the next attempt (rotates on refusals).
+        self.endpoint = cluster.client_rng.randrange(len(endpoints))
+        self.current: ClientOp | None = None
+        #: Called when an operation of this client finishes (the workload's next move).
+        self.on_done: Callable[[ClientOp], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Client(c{self.id}, endpoints={self.endpoints}, current={self.current})"
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None
+
+    def put(self, key: str, value: str) -> ClientOp:
+        return self.cluster.start_request(self, Put(key, value))
+
+    def get(self, key: str) -> ClientOp:
+        return self.cluster.start_request(self, Get(key))
+
+    def delete(self, key: str) -> ClientOp:
+        return self.cluster.start_request(self, Delete(key))
+
+
+def to_request(input: KvInput) -> InternalRaftRequest | bytes:
+    """A write as the ``InternalRaftRequest`` the member proposes, or a read's key."""
+    match input:
+        case Put(key, value):
+            return InternalRaftRequest(put=rpc_pb2.PutRequest(key=_bytes(key), value=_bytes(value)))
+        case Delete(key):
+            return InternalRaftRequest(delete_range=rpc_pb2.DeleteRangeRequest(key=_bytes(key)))
+        case Get(key):
+            return _bytes(key)
+    raise TypeError(f"the simulator's clients do not send {input!r}")
+
+
+def to_output(input: KvInput, result: ProtoMessage | EtcdError) -> KvOutput | str:
+    """The member's answer as the checker's output, or an etcd error's message."""
+    if isinstance(result, EtcdError):
+        return str(result)
+    match input, result:
+        case Put(), rpc_pb2.PutResponse():
+            return PutResult(revision=result.header.revision)
+        case Delete(), rpc_pb2.DeleteRangeResponse():
+            return DeleteResult(deleted=result.deleted, revision=result.header.revision)
+        case Get(), rpc_pb2.RangeResponse():
+            value = result.kvs[0].value.decode() if result.kvs else None
+            return GetResult(value, revision=result.header.revision)
+    raise TypeError(f"{type(result).__name__} does not answer {input!r}")
+
+
+def _bytes(text: str | bytes) -> bytes:
+    return text.encode() if isinstance(text, str) else text

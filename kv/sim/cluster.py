@@ -1,0 +1,467 @@
+"""`Cluster`: a whole kv cluster in one process, on a virtual clock, replayable by seed.
+
+Theory of operation
+-------------------
+Everything that will happen is a *task* on one timeline, a heap ordered by (virtual time in
+ms, sequence number): a member's next tick, a message's arrival, the end of a disk write, a
+client's request reaching a member, a scheduled fault. `Cluster.step` pops the earliest task,
+sets the clock to its time and runs it; running it may put new tasks on the heap (a tick
+makes a heartbeat, whose delivery is a task at ``now + delay``). Nothing else moves time, so
+time jumps from one task to the next, as trio's ``MockClock`` jumps when everything is idle.
+
+After anything touches a node -- a tick, a message, a proposal -- the cluster drains the
+node's events onto `Cluster.events` (stamped with the time) and starts its Ready loop if it
+is idle: `kv.sim.node.SimNode.begin_ready`, and a task to finish the write after a disk
+latency (`kv.sim.node.SimNode.finish_ready`: persist, send, apply, advance).
+
+Determinism: every random choice comes from a ``random.Random`` derived from the seed and a
+fixed name (``"{seed}/network"``, ``"{seed}/n2/0"`` for the election timeouts of node 2's
+first life, ...), tasks at the same time run in the order they were scheduled, and no set or
+dict is iterated in an order that could vary. A run is therefore a pure function of (seed,
+configuration, scenario, what the test does): the same seed twice gives the same event log,
+line for line. `Cluster.describe` says what to re-run.
+
+While it runs, `kv.sim.safety.SafetyMonitor` checks Raft's safety properties at every leader
+election, commit and apply, and raises `kv.sim.safety.SafetyViolation` at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+
+from kv.linearizability import Get, KeyValueModel, KvInput, KvOutput, Operation
+from kv.raft import MemoryStorage, Message, Role
+from kv.raft import events as ev
+from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
+from kv.sim.config import NetworkConfig, SimConfig
+from kv.sim.events import ClientEvent, NetworkChanged, SimEvent, TimedEvent
+from kv.sim.faults import Fault, Scenario
+from kv.sim.network import Network
+from kv.sim.node import Answer, SimNode
+from kv.sim.safety import SafetyMonitor, SafetyViolation
+
+_DESCRIBE = KeyValueModel()
+
+
+@dataclass(order=True, slots=True)
+class _Task:
+    time: int
+    seq: int
+    run: Callable[[], None] = field(compare=False)
+    #: For a delivery: the message (so that `Cluster.in_flight` can list them).
+    message: Message | None = field(default=None, compare=False)
+
+
+class Cluster:
+    """N members, a network, clients, and the clock that drives them (module docstring).
+
+    Attributes worth reading: ``now`` (virtual ms), ``nodes`` (id -> `SimNode`),
+    ``network`` (`kv.sim.network.Network`: links, counters), ``events``, ``ops`` (every
+    client request), ``history`` (what the linearizability checker reads).
+    """
+
+    def __init__(
+        self,
+        size: int = 3,
+        *,
+        seed: int = 0,
+        config: SimConfig | None = None,
+        scenario: Scenario | None = None,
+    ) -> None:
+        if size < 1:
+            raise ValueError("a cluster needs at least one member")
+        self.seed = seed
+        self.config = config if config is not None else SimConfig()
+        self.now = 0
+        self.ids = list(range(1, size + 1))
+        self.network = Network(self.ids, self.config.network, self._rng("network"))
+        self.events: list[TimedEvent] = []
+        self.ops: list[ClientOp] = []
+        self.clients: list[Client] = []
+        self.monitor = SafetyMonitor()
+        #: Every fault scheduled so far (the scenario and `at` calls), for `describe`.
+        self.scenario: list[tuple[int, Fault]] = []
+        self.client_rng = self._rng("clients")
+        self._timing_rng = self._rng("timing")
+        self._heap: list[_Task] = []
+        self._seq = 0
+        self._processes = 0
+        self._waiting: dict[int, tuple[Client, ClientOp, int]] = {}
+        self.nodes: dict[int, SimNode] = {
+            node_id: SimNode(node_id, self.config, MemoryStorage.with_members(self.ids))
+            for node_id in self.ids
+        }
+        for node_id in self.ids:
+            self._start(node_id)
+        for time, fault in (scenario or Scenario()).steps:
+            self.at(time, fault)
+
+    @classmethod
+    def create(
+        cls,
+        size: int = 3,
+        *,
+        seed: int = 0,
+        config: SimConfig | None = None,
+        scenario: Scenario | None = None,
+    ) -> Cluster:
+        """A new cluster of members 1..``size``, all followers at term 0, at time 0."""
+        return cls(size, seed=seed, config=config, scenario=scenario)
+
+    def _rng(self, name: str) -> random.Random:
+        return random.Random(f"{self.seed}/{name}")
+
+    def describe(self) -> str:
+        """What to re-run: seed, size, configuration (if not the default), scenario."""
+        parts = [f"seed={self.seed}", f"size={len(self.ids)}"]
+        if self.config != SimConfig():
+            parts.append(f"config={self.config}")
+        parts.append(f"scenario: {Scenario(tuple(self.scenario))}")
+        return " ".join(parts)
+
+    # -- the clock ------------------------------------------------------------------------
+
+    def _schedule(
+        self, delay: int, run: Callable[[], None], message: Message | None = None
+    ) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, _Task(self.now + delay, self._seq, run, message))
+
+    def step(self) -> bool:
+        """Run the next task (moving the clock to its time). False if there is none."""
+        if not self._heap:
+            return False
+        task = heapq.heappop(self._heap)
+        self.now = task.time
+        try:
+            task.run()
+        except SafetyViolation as violation:
+            raise SafetyViolation(f"at {self.now}ms: {violation} [{self.describe()}]") from None
+        return True
+
+    def next_time(self) -> int | None:
+        """When the next task runs (None: nothing left, which only happens if all are down)."""
+        return self._heap[0].time if self._heap else None
+
+    def run_for(self, ms: int) -> None:
+        """Run every task due in the next ``ms`` milliseconds; the clock ends at now + ms."""
+        end = self.now + ms
+        while self._heap and self._heap[0].time <= end:
+            self.step()
+        self.now = end
+
+    def run_until(self, predicate: Callable[[Cluster], object], limit_ms: int) -> bool:
+        """Run until ``predicate(cluster)`` holds (checked after every task), for at most
+        ``limit_ms``. Returns whether it held; the clock stops where it did."""
+        end = self.now + limit_ms
+        if predicate(self):
+            return True
+        while self._heap and self._heap[0].time <= end:
+            self.step()
+            if predicate(self):
+                return True
+        self.now = end
+        return False
+
+    def at(self, time: int, fault: Fault | Callable[[Cluster], None]) -> None:
+        """Do ``fault`` (or call a function with the cluster) at virtual time ``time`` ms."""
+        if time < self.now:
+            raise ValueError(f"cannot schedule at {time}ms: it is {self.now}ms already")
+        if not callable(fault):
+            self.scenario.append((time, fault))
+            self._schedule(time - self.now, partial(fault.apply, self))
+        else:
+            self._schedule(time - self.now, partial(fault, self))
+
+    def in_flight(self) -> list[tuple[int, Message]]:
+        """The messages on the wire: (arrival time, message), earliest first."""
+        deliveries = sorted(task for task in self._heap if task.message is not None)
+        return [(task.time, task.message) for task in deliveries if task.message is not None]
+
+    # -- members --------------------------------------------------------------------------
+
+    def _start(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        rng = self._rng(f"n{node_id}/{node.incarnation}")
+        started = node.start(rng)
+        if node.incarnation > 0:
+            self._emit(started)
+            self.monitor.restarted(node_id)
+        # Members do not tick in step: each starts at its own phase within a tick.
+        phase = self._timing_rng.randint(1, self.config.tick_ms)
+        self._schedule(phase, partial(self._tick, node_id, node.incarnation))
+        self._poke(node)
+
+    def _tick(self, node_id: int, incarnation: int) -> None:
+        node = self.nodes[node_id]
+        if node.incarnation != incarnation or not node.up:
+            return
+        node.tick(self.now)
+        self._poke(node)
+        self._schedule(self.config.tick_ms, partial(self._tick, node_id, incarnation))
+
+    def _poke(self, node: SimNode) -> None:
+        """Collect what the node said, and start writing its next Ready if it is idle."""
+        self._collect(node)
+        ready = node.begin_ready()
+        if ready is None:
+            return
+        to_disk = bool(ready.entries) or ready.hard_state is not None or ready.snapshot is not None
+        delay = self._timing_rng.randint(*self.config.disk_ms) if to_disk else 0
+        self._schedule(delay, partial(self._finish_ready, node.id, node.incarnation))
+
+    def _finish_ready(self, node_id: int, incarnation: int) -> None:
+        node = self.nodes[node_id]
+        if node.incarnation != incarnation or not node.up:
+            return  # crashed while writing: the write is lost
+        outcome = node.finish_ready()
+        self.monitor.applied(node_id, outcome.applied)
+        for message in outcome.messages:
+            for arrival in self.network.route(message, self.now):
+                self._schedule(arrival - self.now, partial(self._deliver, message), message)
+        for answer in outcome.answers:
+            self._answer(answer)
+        self._poke(node)
+
+    def _deliver(self, message: Message) -> None:
+        node = self.nodes.get(message.to)
+        if node is None or not node.up or not self.network.connected(message.from_, message.to):
+            self.network.dropped[message.type] += 1
+            return
+        self.network.delivered[message.type] += 1
+        node.step(message)
+        self._poke(node)
+
+    def _collect(self, node: SimNode) -> None:
+        for event in node.take_events():
+            self.events.append(TimedEvent(self.now, event))
+            raft = node.raw.raft if node.raw is not None else None
+            if raft is None:
+                continue
+            if isinstance(event, ev.BecameLeader):
+                self.monitor.leader_elected(node.id, event.term, raft.log)
+            elif isinstance(event, ev.Committed):
+                led = self.monitor.leaders.get(event.term) == node.id
+                self.monitor.commit_advanced(node.id, event.term, led, raft.log, event.index)
+
+    def _emit(self, event: SimEvent) -> None:
+        self.events.append(TimedEvent(self.now, event))
+
+    # -- inspection -----------------------------------------------------------------------
+
+    def leader(self) -> int | None:
+        """The running leader of the highest term, if any."""
+        leaders = [
+            (node.term, node_id) for node_id, node in self.nodes.items() if node.role is Role.LEADER
+        ]
+        return max(leaders)[1] if leaders else None
+
+    def elect_leader(self, limit_ms: int | None = None) -> int:
+        """Run until some member leads (at most ``limit_ms``, by default five election
+        timeouts) and return it.
+
+        Raises:
+            AssertionError: nobody leads by then (with the replay information).
+        """
+        limit = limit_ms if limit_ms is not None else 5 * self.config.election_timeout_ms
+        if not self.run_until(lambda c: c.leader() is not None, limit):
+            raise AssertionError(f"no leader within {limit}ms [{self.describe()}]")
+        leader = self.leader()
+        assert leader is not None
+        return leader
+
+    def complete(self, op: ClientOp, limit_ms: int | None = None) -> ClientOp:
+        """Run until ``op`` is done (answered, failed or timed out) and return it."""
+        limit = limit_ms if limit_ms is not None else self.config.request_timeout_ms + 1_000
+        if not self.run_until(lambda c: op.done, limit):
+            raise AssertionError(f"{op} not done within {limit}ms [{self.describe()}]")
+        return op
+
+    def up(self) -> list[int]:
+        """The members that are running."""
+        return [node_id for node_id in self.ids if self.nodes[node_id].up]
+
+    def event_lines(self) -> list[str]:
+        return [str(event) for event in self.events]
+
+    def converged(self) -> bool:
+        """Every member is up, holds the same log and commit index, has applied all of it,
+        and has the same store."""
+        nodes = [self.nodes[node_id] for node_id in self.ids]
+        if not all(node.up and node.writing is None for node in nodes):
+            return False
+        first = nodes[0]
+        if first.commit != first.last_index:
+            return False
+        for node in nodes:
+            if (node.commit, node.applied, node.last_index) != (first.commit,) * 3:
+                return False
+        reference = first.log
+        stores = [node.store for node in nodes]
+        return all(node.log == reference for node in nodes[1:]) and all(
+            store is not None and stores[0] is not None and store.history == stores[0].history
+            for store in stores
+        )
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def partition(self, *groups: Iterable[int]) -> None:
+        """Members in different groups cannot talk (members in no group form one more)."""
+        self._emit(NetworkChanged(self.network.partition(*groups)))
+
+    def cut(self, frm: Iterable[int], to: Iterable[int]) -> None:
+        """Messages from ``frm`` to ``to`` are lost; the other way still works."""
+        self._emit(NetworkChanged(self.network.cut(frm, to)))
+
+    def isolate(self, node_id: int) -> None:
+        """Cut one member off from the others, both ways."""
+        self.partition([node_id])
+
+    def heal(self) -> None:
+        """Restore every link."""
+        self.network.heal()
+        self._emit(NetworkChanged("healed"))
+
+    def set_network(self, config: NetworkConfig) -> None:
+        """Change delays, loss and duplication from now on."""
+        self.network.config = config
+        self._emit(NetworkChanged(str(config)))
+
+    def crash(self, node_id: int) -> None:
+        """Stop a member: it loses everything it had not persisted."""
+        self._emit(self.nodes[node_id].crash())
+
+    def restart(self, node_id: int) -> None:
+        """Start a crashed member again from what it persisted."""
+        self._start(node_id)
+
+    # -- clients --------------------------------------------------------------------------
+
+    def client(self, endpoints: int | Iterable[int] | None = None) -> Client:
+        """A new client that talks to ``endpoints`` (one member, several, or all), starting
+        at a random one and moving to the next when refused."""
+        if endpoints is None:
+            chosen = list(self.ids)
+        elif isinstance(endpoints, int):
+            chosen = [endpoints]
+        else:
+            chosen = list(endpoints)
+        client = Client(self, len(self.clients) + 1, chosen)
+        self.clients.append(client)
+        return client
+
+    def new_process(self) -> int:
+        self._processes += 1
+        return self._processes
+
+    @property
+    def history(self) -> list[Operation[KvInput, KvOutput]]:
+        """Every client request that may have had an effect, for the checker."""
+        return [operation for op in self.ops if (operation := op.operation()) is not None]
+
+    def start_request(self, client: Client, input: KvInput) -> ClientOp:
+        """Begin ``client``'s request (its `Client.put`/`get`/`delete` call this)."""
+        if client.current is not None:
+            raise RuntimeError(f"c{client.id} is still waiting for {client.current}")
+        timeout = self.config.request_timeout_ms
+        op = ClientOp(client.id, client.process, input, self.now, self.now + timeout)
+        self.ops.append(op)
+        client.current = op
+        self._schedule(timeout, partial(self._timed_out, client, op))
+        self._attempt(client, op)
+        return op
+
+    def _client_delay(self) -> int:
+        return self.client_rng.randint(*self.config.client_delay_ms)
+
+    def _attempt(self, client: Client, op: ClientOp) -> None:
+        if op.done:
+            return
+        node_id = client.endpoints[client.endpoint]
+        op.attempts += 1
+        op.node = node_id
+        self._emit(ClientEvent(client.id, node_id, "sent", _describe(op)))
+        arrive = partial(self._request_arrives, client, op, op.attempts, node_id)
+        self._schedule(self._client_delay(), arrive)
+
+    def _request_arrives(self, client: Client, op: ClientOp, attempt: int, node_id: int) -> None:
+        if op.done:
+            return
+        node = self.nodes[node_id]
+        if not node.up:
+            self._refuse(client, op, attempt, "connection refused")
+            return
+        request = to_request(op.input)
+        request_id = node.next_request_id()
+        if isinstance(request, bytes):
+            node.read(request_id, request, self.now)
+        else:
+            refusal = node.propose(request_id, request)
+            if refusal is not None:
+                self._collect(node)
+                self._refuse(client, op, attempt, refusal)
+                return
+        op.accepted = True
+        self._waiting[request_id] = (client, op, attempt)
+        self._poke(node)
+
+    def _refuse(self, client: Client, op: ClientOp, attempt: int, reason: str) -> None:
+        """The member refused at once: the client hears so, and tries the next endpoint."""
+
+        def refused() -> None:
+            if op.done or attempt != op.attempts:
+                return
+            self._emit(ClientEvent(client.id, op.node, "refused", f"{_describe(op)}: {reason}"))
+            client.endpoint = (client.endpoint + 1) % len(client.endpoints)
+            self._schedule(self.config.retry_backoff_ms, partial(self._attempt, client, op))
+
+        self._schedule(self._client_delay(), refused)
+
+    def _answer(self, answer: Answer) -> None:
+        waiting = self._waiting.pop(answer.request_id, None)
+        if waiting is None:
+            return
+        client, op, attempt = waiting
+        output = to_output(op.input, answer.result)
+
+        def arrives() -> None:
+            if op.done or attempt != op.attempts:
+                return  # the client gave up already: the operation stays pending
+            if isinstance(output, str):
+                op.state, op.error = OpState.FAILED, output
+            else:
+                op.state, op.output, op.return_time = OpState.OK, output, self.now
+            self._finish(client, op, "answered")
+
+        self._schedule(self._client_delay(), arrives)
+
+    def _timed_out(self, client: Client, op: ClientOp) -> None:
+        if op.done:
+            return
+        if op.accepted and not isinstance(op.input, Get):
+            # A write some member accepted may still be applied: its outcome is unknown,
+            # and this client process may issue nothing more (Jepsen's rule).
+            op.state = OpState.TIMED_OUT
+            client.process = self.new_process()
+        else:
+            # Refused everywhere, or a read: certainly no effect.
+            op.state, op.error = OpState.FAILED, "timed out"
+        self._finish(client, op, "timed out")
+
+    def _finish(self, client: Client, op: ClientOp, what: str) -> None:
+        client.current = None
+        self._emit(ClientEvent(client.id, op.node, what, _describe(op)))
+        if client.on_done is not None:
+            client.on_done(op)
+
+
+def _describe(op: ClientOp) -> str:
+    return _DESCRIBE.describe_operation(op.input, op.output) if op.done else _call(op.input)
+
+
+def _call(input: KvInput) -> str:
+    return _DESCRIBE.describe_operation(input, None).removesuffix(" -> ? (never returned)")

@@ -1,0 +1,103 @@
+"""The simulated network between the members: delays, losses, duplicates and partitions.
+
+A message handed to the network gets zero, one or two delivery times (lost, delivered,
+duplicated), each ``now + delay`` with the delay drawn from the network's own seeded random
+source. Messages therefore overtake each other whenever their delays allow: reordering needs
+no rule of its own. The cluster puts the deliveries on its timeline
+(`kv.sim.cluster.Cluster`), and asks `Network.connected` again when one falls due, so a
+partition that starts while a message is in flight cuts it off too.
+
+Partitions are a set of cut directed links. `Network.partition` cuts every link between
+groups both ways; `Network.cut` cuts one direction, for the asymmetric failures (a node that
+can send but not receive) that break naive leader election.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable
+
+from kv.raft import Message, MessageType
+from kv.sim.config import NetworkConfig
+
+
+def describe_groups(groups: Iterable[Iterable[int]]) -> str:
+    """``{1} | {2, 3}``."""
+    return " | ".join(
+        "{" + ", ".join(str(node) for node in sorted(group)) + "}" for group in groups
+    )
+
+
+class Network:
+    """The links between members ``ids``, their quality, and counts of what crossed them."""
+
+    def __init__(self, ids: Iterable[int], config: NetworkConfig, rng: random.Random) -> None:
+        self.ids = sorted(ids)
+        self.config = config
+        self.rng = rng
+        #: Directed links (from, to) that deliver nothing.
+        self.cut_links: set[tuple[int, int]] = set()
+        #: Messages handed to the network, by type (a duplicate is counted once, here).
+        self.sent: Counter[MessageType] = Counter()
+        #: Messages stepped into their recipient, by type (duplicates count twice).
+        self.delivered: Counter[MessageType] = Counter()
+        #: Messages lost: dropped at random, or on a cut link, or at a crashed member.
+        self.dropped: Counter[MessageType] = Counter()
+        #: Messages the network delivered twice.
+        self.duplicated: Counter[MessageType] = Counter()
+
+    # -- the links --------------------------------------------------------------------------
+
+    def connected(self, frm: int, to: int) -> bool:
+        """Does the link from ``frm`` to ``to`` carry messages now?"""
+        return (frm, to) not in self.cut_links
+
+    def partition(self, *groups: Iterable[int]) -> str:
+        """Cut every link between different groups, both ways; heal the rest.
+
+        Members in no group form one more group together. Returns a description.
+        """
+        sets = [frozenset(group) for group in groups]
+        rest = frozenset(self.ids).difference(*sets)
+        if rest:
+            sets.append(rest)
+        side = {node: i for i, group in enumerate(sets) for node in group}
+        self.cut_links = {
+            (a, b) for a in self.ids for b in self.ids if a != b and side.get(a) != side.get(b)
+        }
+        return describe_groups(sets)
+
+    def cut(self, frm: Iterable[int], to: Iterable[int]) -> str:
+        """Cut the links from every member of ``frm`` to every member of ``to`` (one way)."""
+        sources, targets = sorted(frm), sorted(to)
+        self.cut_links |= {(a, b) for a in sources for b in targets if a != b}
+        return f"{describe_groups([sources])} -/-> {describe_groups([targets])}"
+
+    def heal(self) -> None:
+        """Restore every link (the quality of the network stays as it is)."""
+        self.cut_links.clear()
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def route(self, message: Message, now: int) -> list[int]:
+        """When ``message`` arrives: no time (lost), one, or two (duplicated)."""
+        config = self.config
+        self.sent[message.type] += 1
+        if not self.connected(message.from_, message.to) or self.rng.random() < config.drop_rate:
+            self.dropped[message.type] += 1
+            return []
+        copies = 1
+        if (message.type is not MessageType.PROP or config.duplicate_proposals) and (
+            self.rng.random() < config.duplicate_rate
+        ):
+            self.duplicated[message.type] += 1
+            copies = 2
+        low, high = config.delay_ms
+        return [now + self.rng.randint(low, high) for _ in range(copies)]
+
+    def total_sent(self, *types: MessageType) -> int:
+        """Messages sent so far, of these types (all types if none are named)."""
+        if not types:
+            return sum(self.sent.values())
+        return sum(self.sent[t] for t in types)

@@ -1,0 +1,349 @@
+"""One simulated member: a Raft node, its disk, its state machine, and its server side.
+
+A `SimNode` is what one etcd member is, minus the sockets and files:
+
+* a `kv.raft.RawNode` -- the consensus core, with everything not yet persisted (the log's
+  unstable tail, a hard state not yet saved) in its memory;
+* a `kv.raft.MemoryStorage` that plays the *disk*: it holds only what the Ready loop
+  persisted, and it is all that survives a crash;
+* a `kv.server.state_machine.StateMachine` over an in-memory `kv.mvcc.Store`: the very code
+  the real server applies committed entries with, fed the same ``InternalRaftRequest`` bytes;
+* the server's bookkeeping for clients: proposals waiting to be applied (by request id, as
+  etcd's ``wait.Wait``) and linearizable reads waiting for ReadIndex.
+
+The Ready loop is split in two, because writing to disk takes (virtual) time:
+`SimNode.begin_ready` takes a `kv.raft.Ready` -- the write starts -- and
+`SimNode.finish_ready`, when the cluster's clock says the write is done, does the rest in
+the order the contract demands (`kv.raft.node`): persist hard state, entries and snapshot;
+then send the messages; then apply the committed entries and serve the reads; then advance.
+Between the two the node keeps taking ticks and messages, as a real one does while it waits
+for fsync; a crash in between loses the write, exactly what "not yet persisted" means.
+
+A restart builds a new `RawNode` on the same storage and an empty state machine; the first
+Ready hands back every committed entry, and applying them again rebuilds the store (etcd
+replays the log after its backend's consistent index; our backend is memory, so from 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtoMessage
+
+from kv.api.etcdserverpb import rpc_pb2
+from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
+from kv.mvcc import Store
+from kv.raft import (
+    ConfChange,
+    Entry,
+    EntryType,
+    HardState,
+    MemoryStorage,
+    Message,
+    ProposalDroppedError,
+    RawNode,
+    Ready,
+    Role,
+    Status,
+    StepPeerNotFoundError,
+)
+from kv.raft import events as ev
+from kv.server import apply
+from kv.server.errors import EtcdError
+from kv.server.state_machine import StateMachine
+from kv.sim.config import SimConfig
+from kv.sim.events import NodeCrashed, NodeRestarted
+
+#: What the state machine answers a request with: a response, or etcd's error.
+Result = ProtoMessage | EtcdError
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The member's answer to a client request (``request_id``), ready to go back."""
+
+    request_id: int
+    result: Result
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyOutcome:
+    """What finishing a Ready produced, for the cluster to deliver and check."""
+
+    messages: tuple[Message, ...]
+    #: Every entry applied, in order (empty ones and conf changes included).
+    applied: tuple[Entry, ...]
+    answers: tuple[Answer, ...]
+
+
+@dataclass(slots=True)
+class _PendingRead:
+    request_id: int
+    key: bytes
+    asked_at: int
+    #: The read index, once ReadIndex confirmed it (the read waits to apply up to it).
+    index: int | None = None
+
+
+@dataclass(slots=True)
+class _Server:
+    """A member's volatile server state: lost in a crash with the rest of its memory."""
+
+    #: Proposals this member made for clients, by request id, until applied.
+    writes: set[int] = field(default_factory=set)
+    #: Linearizable reads, by ReadIndex context, until served.
+    reads: dict[bytes, _PendingRead] = field(default_factory=dict)
+    #: Request ids issued so far in this incarnation.
+    issued: int = 0
+
+
+def request_context(request_id: int) -> bytes:
+    """The ReadIndex context of a read: its request id, as etcd uses it (8 bytes)."""
+    return request_id.to_bytes(8, "big")
+
+
+class SimNode:
+    """One member of a simulated cluster (see the module docstring)."""
+
+    def __init__(self, node_id: int, config: SimConfig, storage: MemoryStorage) -> None:
+        self.id = node_id
+        self.config = config
+        #: The disk: only what the Ready loop persisted. It survives crashes.
+        self.storage = storage
+        self.raw: RawNode | None = None
+        self.machine: StateMachine | None = None
+        #: Bumped by every crash: timers and writes of an earlier life are ignored.
+        self.incarnation = 0
+        #: The Ready being written to disk, if any.
+        self.writing: Ready | None = None
+        #: The index of the last entry applied (in this incarnation).
+        self.applied = 0
+        self._server = _Server()
+
+    def __repr__(self) -> str:
+        state = f"{self.role} term {self.term}" if self.up else "down"
+        return f"SimNode(n{self.id}, {state}, commit {self.commit}, applied {self.applied})"
+
+    # -- life and death -------------------------------------------------------------------
+
+    @property
+    def up(self) -> bool:
+        return self.raw is not None
+
+    def start(self, rng: random.Random) -> NodeRestarted:
+        """Start (or restart) from the disk, with an empty state machine."""
+        if self.raw is not None:
+            raise RuntimeError(f"n{self.id} is already running")
+        self.raw = RawNode(self.config.raft_config(self.id), self.storage, rng)
+        self.machine = StateMachine(Store())
+        self.applied = 0
+        self.writing = None
+        self._server = _Server()
+        hard_state = self.storage.hard_state
+        return NodeRestarted(self.id, hard_state.term, self.storage.last_index(), hard_state.commit)
+
+    def crash(self) -> NodeCrashed:
+        """Stop, losing everything not persisted: unstable entries, an unsaved hard state, the
+        Ready being written, the state machine, the clients' pending requests."""
+        raw = self._running()
+        unstable = raw.raft.log.unstable.entries
+        lost_hard_state = raw.raft.hard_state() != self.storage.hard_state
+        event = NodeCrashed(self.id, len(unstable), lost_hard_state)
+        self.raw = None
+        self.machine = None
+        self.writing = None
+        self.incarnation += 1
+        self._server = _Server()
+        return event
+
+    def _running(self) -> RawNode:
+        if self.raw is None:
+            raise RuntimeError(f"n{self.id} is down")
+        return self.raw
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def tick(self, now: int) -> None:
+        """One heartbeat interval passed; reads still unconfirmed ask Raft again."""
+        raw = self._running()
+        raw.tick()
+        for context, read in self._server.reads.items():
+            if read.index is None and now - read.asked_at >= self.config.read_retry_ms:
+                read.asked_at = now
+                raw.read_index(context)
+
+    def step(self, message: Message) -> None:
+        """A message from a peer. What the core refuses here is dropped, as etcd drops it: a
+        forwarded proposal the node cannot take, an answer from a node it does not know."""
+        with contextlib.suppress(ProposalDroppedError, StepPeerNotFoundError):
+            self._running().step(message)
+
+    def next_request_id(self) -> int:
+        """A request id no other member or incarnation issues (etcd: ``idutil.Generator``,
+        the member id in the high bits)."""
+        self._server.issued += 1
+        return (self.id << 48) | (self.incarnation << 32) | self._server.issued
+
+    def propose(self, request_id: int, request: InternalRaftRequest) -> str | None:
+        """Propose a client's write; it is answered when applied (`finish_ready`).
+
+        Returns:
+            None, or why the core refused it at once (then nothing was appended anywhere,
+            and the client may safely try again).
+        """
+        request.header.ID = request_id
+        try:
+            self._running().propose(request.SerializeToString())
+        except ProposalDroppedError as error:
+            return str(error)
+        self._server.writes.add(request_id)
+        return None
+
+    def read(self, request_id: int, key: bytes, now: int) -> None:
+        """Start a linearizable read of ``key`` (thesis §6.4, ReadIndex): it is answered
+        once a ReadIndex round confirms an index and the state machine has applied it."""
+        context = request_context(request_id)
+        self._server.reads[context] = _PendingRead(request_id, key, asked_at=now)
+        self._running().read_index(context)
+
+    # -- the Ready loop -----------------------------------------------------------------------
+
+    def begin_ready(self) -> Ready | None:
+        """Take the node's next Ready, if it has one and is not writing the previous one."""
+        raw = self.raw
+        if raw is None or self.writing is not None or not raw.has_ready():
+            return None
+        self.writing = raw.ready()
+        return self.writing
+
+    def finish_ready(self) -> ReadyOutcome:
+        """The write of the current Ready is on disk: persist it for real, then hand out its
+        messages, apply its committed entries, serve reads, and advance."""
+        raw = self._running()
+        ready = self.writing
+        if ready is None:
+            raise RuntimeError(f"n{self.id} is not writing a Ready")
+        self.writing = None
+        # 1. Persist (etcd's raftNode: wal.Save(hardstate, entries), then the snapshot).
+        if ready.snapshot is not None:
+            self.storage.apply_snapshot(ready.snapshot)
+        self.storage.append(ready.entries)
+        if ready.hard_state is not None:
+            self.storage.set_hard_state(ready.hard_state)
+        # 2. Send: the cluster delivers ready.messages (returned below).
+        # 3. Apply, then serve the reads the state machine has caught up with.
+        answers = [answer for entry in ready.committed_entries if (answer := self._apply(entry))]
+        for state in ready.read_states:
+            read = self._server.reads.get(state.request_ctx)
+            if read is not None and read.index is None:
+                read.index = state.index
+        answers.extend(self._serve_reads())
+        # 4. Acknowledge.
+        raw.advance(ready)
+        return ReadyOutcome(ready.messages, ready.committed_entries, tuple(answers))
+
+    def _apply(self, entry: Entry) -> Answer | None:
+        raw, machine = self._running(), self.machine
+        assert machine is not None
+        self.applied = entry.index
+        if entry.type is EntryType.CONF_CHANGE:
+            raw.apply_conf_change(ConfChange.unmarshal(entry.data))
+            return None
+        if not entry.data:
+            return None  # a new leader's empty entry
+        request = decode_request(entry.data)
+        result = machine.apply(entry.index, request)
+        request_id = request.header.ID
+        if result is None or request_id not in self._server.writes:
+            return None  # proposed by another member (or an earlier life of this one)
+        self._server.writes.discard(request_id)
+        return Answer(request_id, result)
+
+    def _serve_reads(self) -> list[Answer]:
+        machine = self.machine
+        assert machine is not None
+        answers = []
+        for context, read in list(self._server.reads.items()):
+            if read.index is not None and read.index <= self.applied:
+                del self._server.reads[context]
+                response = apply.apply_range(machine.store, rpc_pb2.RangeRequest(key=read.key))
+                answers.append(Answer(read.request_id, response))
+        return answers
+
+    def take_events(self) -> list[ev.Event]:
+        return self.raw.take_events() if self.raw is not None else []
+
+    # -- inspection (for tests and the TUI) ---------------------------------------------------
+
+    @property
+    def role(self) -> Role | None:
+        """The node's role, or None while it is down."""
+        return self.raw.role if self.raw is not None else None
+
+    @property
+    def term(self) -> int:
+        """The current term (the persisted one while down)."""
+        return self.raw.term if self.raw is not None else self.storage.hard_state.term
+
+    @property
+    def lead(self) -> int:
+        """Whom the node believes leads (0: nobody; always 0 while down)."""
+        return self.raw.lead if self.raw is not None else 0
+
+    @property
+    def commit(self) -> int:
+        """The commit index (the persisted one while down)."""
+        if self.raw is not None:
+            return self.raw.raft.log.committed
+        return self.storage.hard_state.commit
+
+    @property
+    def hard_state(self) -> HardState:
+        """The hard state in memory (the persisted one while down)."""
+        return self.raw.raft.hard_state() if self.raw is not None else self.storage.hard_state
+
+    @property
+    def log(self) -> list[Entry]:
+        """Every entry of the log, persisted or not (only the persisted ones while down)."""
+        if self.raw is not None:
+            return self.raw.raft.log.all_entries()
+        return self.persisted_log
+
+    @property
+    def persisted_log(self) -> list[Entry]:
+        """The entries on disk."""
+        first, last = self.storage.first_index(), self.storage.last_index()
+        return self.storage.entries(first, last + 1) if last >= first else []
+
+    @property
+    def last_index(self) -> int:
+        if self.raw is not None:
+            return self.raw.raft.log.last_index()
+        return self.storage.last_index()
+
+    @property
+    def store(self) -> Store | None:
+        """The state machine's store (None while down)."""
+        return self.machine.store if self.machine is not None else None
+
+    def get(self, key: str) -> str | None:
+        """The value of ``key`` in this member's store (a local read, for inspection; None
+        if there is no such key or the member is down)."""
+        if self.machine is None:
+            return None
+        kvs = self.machine.store.range(key.encode()).kvs
+        return kvs[0].value.decode() if kvs else None
+
+    def status(self) -> Status | None:
+        return self.raw.status() if self.raw is not None else None
+
+
+def decode_request(data: bytes) -> InternalRaftRequest:
+    """An entry's data as the request it carries."""
+    try:
+        return InternalRaftRequest.FromString(data)
+    except DecodeError as error:
+        raise ValueError(f"entry data is not an InternalRaftRequest: {data!r}") from error

@@ -1,0 +1,159 @@
+"""Random client workloads: run one on a simulated cluster by seed, and check it.
+
+A `Workload` says how many clients there are, which keys they touch and for how long; each
+client sends one request at a time -- a get, put or delete of a random key, with a value no
+one else writes -- thinks for a moment, and sends the next. `run_workload` runs it on a new
+cluster (with a fault scenario, if asked), waits until every request is answered or given up
+on, and returns the `WorkloadRun`: the cluster as it ended, and the history for
+`kv.linearizability.check`.
+
+Everything is drawn from the seed, so ``run_workload(seed, ...)`` is a replay:
+``python -m kv.sim --seed 17 --faults`` runs the same seed from the command line and prints
+its events, history and verdict.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from kv.linearizability import CheckResult, KeyValueModel, KvInput, KvOutput, Operation, check
+from kv.sim.clients import Client, ClientOp
+from kv.sim.cluster import Cluster
+from kv.sim.config import SimConfig
+from kv.sim.faults import Scenario, random_scenario
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """What the clients do."""
+
+    clients: int = 4
+    keys: int = 3
+    #: Clients start requests during this long (from the first leader's election).
+    duration_ms: int = 3_000
+    #: A client's pause between an answer and its next request (drawn, inclusive).
+    think_ms: tuple[int, int] = (0, 40)
+    read_ratio: float = 0.5
+    delete_ratio: float = 0.1
+
+    def __str__(self) -> str:
+        return (
+            f"{self.clients} clients, {self.keys} keys, {self.duration_ms}ms, "
+            f"{self.read_ratio:.0%} reads, {self.delete_ratio:.0%} deletes"
+        )
+
+
+@dataclass(slots=True)
+class WorkloadRun:
+    """A finished run: the cluster as it ended, and what its clients recorded."""
+
+    seed: int
+    cluster: Cluster
+    workload: Workload
+    #: When the clients started (the first leader was elected).
+    started_at: int
+
+    @property
+    def ops(self) -> list[ClientOp]:
+        return self.cluster.ops
+
+    @property
+    def history(self) -> list[Operation[KvInput, KvOutput]]:
+        return self.cluster.history
+
+    def check(
+        self, model: KeyValueModel | None = None, max_steps: int | None = None
+    ) -> CheckResult:
+        """Is the history linearizable? (values only, unless given another model)"""
+        return check(model or KeyValueModel(), self.history, max_steps=max_steps)
+
+    def describe(self) -> str:
+        """Everything needed to replay the run."""
+        return f"{self.cluster.describe()} workload: {self.workload}"
+
+    def summary(self) -> str:
+        """Counts of the operations by outcome."""
+        counts: dict[str, int] = {}
+        for op in self.ops:
+            counts[op.state.value] = counts.get(op.state.value, 0) + 1
+        return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+
+
+def faults_for(seed: int, size: int, duration_ms: int, **options: bool) -> Scenario:
+    """The random fault scenario of a seed (`kv.sim.faults.random_scenario`): faults during
+    ``duration_ms``, then everything healed and restarted."""
+    rng = random.Random(f"{seed}/faults")
+    return random_scenario(rng, range(1, size + 1), duration_ms, **options)
+
+
+def run_workload(
+    seed: int,
+    *,
+    size: int = 3,
+    workload: Workload | None = None,
+    config: SimConfig | None = None,
+    scenario: Scenario | None = None,
+    faults: Scenario | None = None,
+    converge: bool = True,
+) -> WorkloadRun:
+    """Run ``workload`` on a new cluster of ``size``.
+
+    ``scenario`` is scheduled from time 0 (the cluster's birth); ``faults``, from the moment
+    the clients start (`faults_for` draws them for a seed).
+
+    The clients start once a leader is elected and stop starting requests after
+    ``workload.duration_ms``; the run ends when every request has finished (answered,
+    refused everywhere, or timed out). With ``converge``, it then waits until the members
+    agree on everything (the scenario must have healed and restarted them all by then).
+
+    Raises:
+        AssertionError: no first leader, or (with ``converge``) no convergence; the message
+            holds the replay information.
+        SafetyViolation: a Raft safety property broke during the run.
+    """
+    workload = workload or Workload()
+    cluster = Cluster.create(size, seed=seed, config=config, scenario=scenario)
+    election = 20 * cluster.config.election_timeout_ms
+    assert cluster.run_until(lambda c: c.leader() is not None, election), (
+        f"no leader within {election}ms [{cluster.describe()}]"
+    )
+    started_at = cluster.now
+    for time, fault in (faults or Scenario()).steps:
+        cluster.at(started_at + time, fault)
+    stop_at = started_at + workload.duration_ms
+    rng = random.Random(f"{seed}/workload")
+    counters = [0] * (workload.clients + 1)
+
+    def next_request(client: Client) -> None:
+        if cluster.now >= stop_at or client.busy:
+            return
+        key = f"k{rng.randrange(workload.keys)}"
+        draw = rng.random()
+        if draw < workload.read_ratio:
+            client.get(key)
+        elif draw < workload.read_ratio + workload.delete_ratio:
+            client.delete(key)
+        else:
+            counters[client.id] += 1
+            client.put(key, f"{client.id}-{counters[client.id]}")
+
+    def after(client: Client) -> None:
+        cluster.at(cluster.now + rng.randint(*workload.think_ms), lambda c: next_request(client))
+
+    for _ in range(workload.clients):
+        client = cluster.client()
+        client.on_done = lambda op, client=client: after(client)
+        after(client)
+
+    limit = workload.duration_ms + cluster.config.request_timeout_ms + 1_000
+    cluster.run_until(lambda c: c.now >= stop_at and not any(x.busy for x in c.clients), limit)
+    assert not any(client.busy for client in cluster.clients), (
+        f"requests still in flight at {cluster.now}ms [{cluster.describe()}]"
+    )
+    if converge:
+        settle = 30 * cluster.config.election_timeout_ms
+        assert cluster.run_until(lambda c: c.converged(), settle), (
+            f"the members did not converge within {settle}ms [{cluster.describe()}]"
+        )
+    return WorkloadRun(seed, cluster, workload, started_at)
