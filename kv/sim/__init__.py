@@ -54,6 +54,7 @@ from kv.sim.faults import (
     RestoreNetwork,
     Scenario,
     SetNetwork,
+    TransferLeader,
     random_scenario,
 )
 from kv.sim.network import Network
@@ -91,5 +92,6 @@ __all__ = [
     "SimEvent",
     "SimNode",
     "TimedEvent",
+    "TransferLeader",
     "random_scenario",
 ]

@@ -1,7 +1,9 @@
 """Replay one simulated run by its seed: ``python -m kv.sim --seed 17 --faults``.
 
 Prints the run's events (with ``--events``), its history, and the linearizability verdict,
-exactly as the test with that seed saw them.
+exactly as the test with that seed saw them: the defaults are the workload of
+``test_sim_workloads.py``; add ``--size 5`` for its five-member seeds, and
+``--snapshot-every 3 --snapshot-keep 1`` for its snapshot soak.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=DEFAULT.duration_ms, metavar="MS")
     parser.add_argument("--faults", action="store_true", help="the seed's random faults")
     parser.add_argument("--unreliable", action="store_true", help="lose/duplicate/reorder")
+    parser.add_argument("--snapshot-every", type=int, default=0, metavar="ENTRIES")
+    parser.add_argument("--snapshot-keep", type=int, default=SimConfig().snapshot_keep)
     parser.add_argument("--events", action="store_true", help="print every event")
     args = parser.parse_args(argv)
 
     workload = Workload(clients=args.clients, keys=args.keys, duration_ms=args.duration)
-    config = SimConfig(network=UNRELIABLE) if args.unreliable else None
+    config = SimConfig(
+        network=UNRELIABLE if args.unreliable else SimConfig().network,
+        snapshot_every=args.snapshot_every,
+        snapshot_keep=args.snapshot_keep,
+    )
     faults = faults_for(args.seed, args.size, args.duration) if args.faults else None
     run = run_workload(args.seed, size=args.size, workload=workload, config=config, faults=faults)
     if args.events:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from kv.linearizability import Get, KeyValueModel, KvInput, KvOutput, Operation
-from kv.raft import MemoryStorage, Message, Role
+from kv.raft import MemoryStorage, Message, MessageType, Role
 from kv.raft import events as ev
 from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
 from kv.sim.config import NetworkConfig, SimConfig
@@ -119,7 +119,7 @@ class Cluster:
         """What to re-run: seed, size, configuration (if not the default), scenario."""
         parts = [f"seed={self.seed}", f"size={len(self.ids)}"]
         if self.config != SimConfig():
-            parts.append(f"config={self.config}")
+            parts.append(f"config=({self.config.changes()})")
         parts.append(f"scenario: {Scenario(tuple(self.scenario))}")
         return " ".join(parts)
 
@@ -221,8 +221,11 @@ class Cluster:
         outcome = node.finish_ready()
         self.monitor.applied(node_id, outcome.applied)
         for message in outcome.messages:
-            for arrival in self.network.route(message, self.now):
+            arrivals = self.network.route(message, self.now)
+            for arrival in arrivals:
                 self._schedule(arrival - self.now, partial(self._deliver, message), message)
+            if not arrivals and message.type is MessageType.SNAP:
+                self._report_snapshot(message, failed=True)
         for answer in outcome.answers:
             self._answer(answer)
         self._poke(node)
@@ -231,10 +234,22 @@ class Cluster:
         node = self.nodes.get(message.to)
         if node is None or not node.up or not self.network.connected(message.from_, message.to):
             self.network.dropped[message.type] += 1
+            if message.type is MessageType.SNAP:
+                self._report_snapshot(message, failed=True)
             return
         self.network.delivered[message.type] += 1
         node.step(message)
         self._poke(node)
+        if message.type is MessageType.SNAP:
+            self._report_snapshot(message, failed=False)
+
+    def _report_snapshot(self, message: Message, *, failed: bool) -> None:
+        """Tell the sender how sending its snapshot went, as etcd's transport does once the
+        stream ends (the leader waits for this before it sends that member anything else)."""
+        sender = self.nodes.get(message.from_)
+        if sender is not None and sender.raw is not None:
+            sender.raw.report_snapshot(message.to, failed=failed)
+            self._poke(sender)
 
     def _collect(self, node: SimNode) -> None:
         for event in node.take_events():
@@ -300,9 +315,12 @@ class Cluster:
         for node in nodes:
             if (node.commit, node.applied, node.last_index) != (first.commit,) * 3:
                 return False
-        reference = first.log
+        # Each member compacts on its own: compare the logs where they all still have them.
+        logs = [node.raw.raft.log for node in nodes if node.raw is not None]
+        start = max(log.first_index() for log in logs)
+        reference = logs[0].slice(start, first.last_index + 1)
         stores = [node.store for node in nodes]
-        return all(node.log == reference for node in nodes[1:]) and all(
+        return all(log.slice(start, first.last_index + 1) == reference for log in logs) and all(
             store is not None and stores[0] is not None and store.history == stores[0].history
             for store in stores
         )
@@ -332,12 +350,24 @@ class Cluster:
         self._emit(NetworkChanged(str(config)))
 
     def crash(self, node_id: int) -> None:
-        """Stop a member: it loses everything it had not persisted."""
-        self._emit(self.nodes[node_id].crash())
+        """Stop a member: it loses everything it had not persisted (a write in progress may
+        leave a prefix on disk: `SimConfig.torn_writes`)."""
+        torn = self._timing_rng if self.config.torn_writes else None
+        self._emit(self.nodes[node_id].crash(torn))
 
     def restart(self, node_id: int) -> None:
         """Start a crashed member again from what it persisted."""
         self._start(node_id)
+
+    def transfer_leader(self, node_id: int) -> None:
+        """Ask the current leader (if any) to hand leadership to ``node_id``."""
+        leader = self.leader()
+        if leader is None:
+            return
+        node = self.nodes[leader]
+        if node.raw is not None:
+            node.raw.transfer_leader(node_id)
+            self._poke(node)
 
     # -- clients --------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ and a quiet LAN otherwise: messages take 1-10 ms, an fsync 1-3 ms, nothing is lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from kv.raft import Config, ReadOnlyOption
 
@@ -69,6 +69,18 @@ class SimConfig:
     #: How long persisting one Ready takes (drawn uniformly, inclusive). A crash while a Ready
     #: is being written loses that write.
     disk_ms: tuple[int, int] = (1, 3)
+    #: A crash mid-write leaves a random prefix of the write on disk, as a write-ahead log
+    #: does (etcd's WAL writes the entries, then the hard state, and a torn tail is cut off
+    #: at restart): some of the entries, and the hard state only if all entries made it.
+    #: Off: a crash loses the whole write.
+    torn_writes: bool = True
+    #: Snapshot the state machine every this many applied entries and compact the log behind
+    #: it (etcd's ``--snapshot-count``, 100000); 0: never. Small values make the leader send
+    #: snapshots (MsgSnap) to members that fell behind the compaction.
+    snapshot_every: int = 0
+    #: Entries kept in the log behind a snapshot, for followers a little behind (etcd's
+    #: ``SnapshotCatchUpEntries``, 5000).
+    snapshot_keep: int = 5
     #: The network between the members at the start.
     network: NetworkConfig = NetworkConfig()
     #: One way between a client and the member it talks to (that link never fails; a crashed
@@ -92,6 +104,15 @@ class SimConfig:
         low, high = self.client_delay_ms
         if not 0 <= low <= high:
             raise ValueError(f"client_delay_ms must be (low, high): {self.client_delay_ms}")
+
+    def changes(self) -> str:
+        """The fields that differ from the defaults, ``name=value, ...`` (for replay hints)."""
+        default = SimConfig()
+        return ", ".join(
+            f"{f.name}={getattr(self, f.name)}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        )
 
     @property
     def election_timeout_ms(self) -> int:

@@ -28,11 +28,17 @@ class SimEvent:
 
 @dataclass(frozen=True, slots=True)
 class NodeCrashed(SimEvent):
-    """``node`` stopped; what it had not persisted yet is gone."""
+    """``node`` stopped; what it had not persisted yet is gone.
+
+    A crash in the middle of a write may leave a prefix of it on disk (a *torn* write):
+    ``torn_entries`` of its entries made it, and the hard state written after them only if
+    all of them did.
+    """
 
     node: int
     lost_entries: int
     lost_hard_state: bool
+    torn_entries: int = 0
 
     def __str__(self) -> str:
         lost = []
@@ -41,7 +47,8 @@ class NodeCrashed(SimEvent):
         if self.lost_hard_state:
             lost.append("an unsaved hard state")
         what = f" (lost {' and '.join(lost)})" if lost else ""
-        return f"{name(self.node)} crashed{what}"
+        torn = f" mid-write, {self.torn_entries} entries of it on disk" if self.torn_entries else ""
+        return f"{name(self.node)} crashed{torn}{what}"
 
 
 @dataclass(frozen=True, slots=True)

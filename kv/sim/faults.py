@@ -187,6 +187,20 @@ class RestartAll:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferLeader:
+    """Ask whoever leads to hand leadership to ``node`` (thesis §3.10; etcd's
+    ``move-leader``). Not a fault, but a disturbance: proposals are refused meanwhile."""
+
+    node: int
+
+    def apply(self, cluster: Cluster) -> None:
+        cluster.transfer_leader(self.node)
+
+    def __str__(self) -> str:
+        return f"transfer leadership to n{self.node}"
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """Faults at virtual times (ms from the start of the run)."""
 
@@ -214,6 +228,7 @@ def random_scenario(
     crashes: bool = True,
     partitions: bool = True,
     unreliable: bool = True,
+    transfers: bool = True,
 ) -> Scenario:
     """A schedule of faults over ``duration_ms``, drawn from ``rng``; everything is healed,
     restarted and reliable again at ``duration_ms``.
@@ -229,6 +244,7 @@ def random_scenario(
         (["partition", "isolate-leader", "cut", "heal", "heal"] if partitions else [])
         + (["crash", "crash-leader", "restart"] if crashes else [])
         + (["unreliable", "reliable"] if unreliable else [])
+        + (["transfer"] if transfers else [])
     )
     time = 0
     while kinds:
@@ -263,6 +279,8 @@ def random_scenario(
                 continue
             fault = RestartAll()
             down.clear()
+        elif kind == "transfer":
+            fault = TransferLeader(rng.choice(members))
         elif kind == "unreliable":
             fault = SetNetwork(UNRELIABLE)
         else:

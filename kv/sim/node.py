@@ -19,14 +19,21 @@ then send the messages; then apply the committed entries and serve the reads; th
 Between the two the node keeps taking ticks and messages, as a real one does while it waits
 for fsync; a crash in between loses the write, exactly what "not yet persisted" means.
 
-A restart builds a new `RawNode` on the same storage and an empty state machine; the first
-Ready hands back every committed entry, and applying them again rebuilds the store (etcd
-replays the log after its backend's consistent index; our backend is memory, so from 1).
+A restart builds a new `RawNode` on the same storage and a state machine from the disk's
+snapshot (empty if there is none); the first Ready hands back every committed entry after
+it, and applying them again rebuilds the store (etcd replays the log after its backend's
+consistent index; our backend is memory, so from the snapshot).
+
+With ``SimConfig.snapshot_every``, a member snapshots its state machine (`encode_state`)
+every so many applied entries and compacts its log, keeping ``snapshot_keep`` entries; a
+follower that needs what was compacted gets the leader's snapshot in a MsgSnap and restores
+its state machine from it (`decode_state`), as etcd does with its backend file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 from dataclasses import dataclass, field
 
@@ -35,7 +42,7 @@ from google.protobuf.message import Message as ProtoMessage
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
-from kv.mvcc import Store
+from kv.mvcc import HistoryEntry, KeyValue, Revision, Store
 from kv.raft import (
     ConfChange,
     Entry,
@@ -47,6 +54,8 @@ from kv.raft import (
     RawNode,
     Ready,
     Role,
+    Snapshot,
+    SnapshotOutOfDateError,
     Status,
     StepPeerNotFoundError,
 )
@@ -138,20 +147,39 @@ class SimNode:
         if self.raw is not None:
             raise RuntimeError(f"n{self.id} is already running")
         self.raw = RawNode(self.config.raft_config(self.id), self.storage, rng)
-        self.machine = StateMachine(Store())
-        self.applied = 0
+        self._restore(self.storage.snapshot())
         self.writing = None
         self._server = _Server()
         hard_state = self.storage.hard_state
         return NodeRestarted(self.id, hard_state.term, self.storage.last_index(), hard_state.commit)
 
-    def crash(self) -> NodeCrashed:
+    def crash(self, torn: random.Random | None = None) -> NodeCrashed:
         """Stop, losing everything not persisted: unstable entries, an unsaved hard state, the
-        Ready being written, the state machine, the clients' pending requests."""
+        Ready being written, the state machine, the clients' pending requests.
+
+        With ``torn``, a write in progress leaves a prefix on disk (drawn from ``torn``): some
+        of its entries, then its hard state only if every entry made it; a snapshot write is
+        all or nothing.
+        """
         raw = self._running()
+        kept = 0
+        ready = self.writing
+        if torn is not None and ready is not None and ready.snapshot is None:
+            records = len(ready.entries) + (ready.hard_state is not None)
+            cut = torn.randint(0, records)
+            kept = min(cut, len(ready.entries))
+            self.storage.append(ready.entries[:kept])
+            if ready.hard_state is not None and cut == records:
+                self.storage.set_hard_state(ready.hard_state)
         unstable = raw.raft.log.unstable.entries
+        lost_entries = sum(
+            1
+            for entry in unstable
+            if self.storage.last_index() < entry.index
+            or self.storage.term(entry.index) != entry.term
+        )
         lost_hard_state = raw.raft.hard_state() != self.storage.hard_state
-        event = NodeCrashed(self.id, len(unstable), lost_hard_state)
+        event = NodeCrashed(self.id, lost_entries, lost_hard_state, kept)
         self.raw = None
         self.machine = None
         self.writing = None
@@ -227,23 +255,47 @@ class SimNode:
         if ready is None:
             raise RuntimeError(f"n{self.id} is not writing a Ready")
         self.writing = None
-        # 1. Persist (etcd's raftNode: wal.Save(hardstate, entries), then the snapshot).
+        # 1. Persist (etcd's raftNode: the snapshot, then wal.Save(hardstate, entries)).
         if ready.snapshot is not None:
             self.storage.apply_snapshot(ready.snapshot)
         self.storage.append(ready.entries)
         if ready.hard_state is not None:
             self.storage.set_hard_state(ready.hard_state)
         # 2. Send: the cluster delivers ready.messages (returned below).
-        # 3. Apply, then serve the reads the state machine has caught up with.
+        # 3. Apply (a snapshot first), then serve the reads the state machine has caught up
+        #    with; maybe take a snapshot of our own.
+        if ready.snapshot is not None:
+            self._restore(ready.snapshot)
         answers = [answer for entry in ready.committed_entries if (answer := self._apply(entry))]
         for state in ready.read_states:
             read = self._server.reads.get(state.request_ctx)
             if read is not None and read.index is None:
                 read.index = state.index
         answers.extend(self._serve_reads())
+        self._maybe_snapshot()
         # 4. Acknowledge.
         raw.advance(ready)
         return ReadyOutcome(ready.messages, ready.committed_entries, tuple(answers))
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        """The state machine as of ``snapshot`` (a fresh one for the empty snapshot)."""
+        index = snapshot.metadata.index
+        self.machine = decode_state(snapshot.data, index) if index else StateMachine(Store())
+        self.applied = index
+
+    def _maybe_snapshot(self) -> None:
+        """Every ``snapshot_every`` applied entries: snapshot, then compact the log."""
+        every = self.config.snapshot_every
+        storage, machine, raw = self.storage, self.machine, self._running()
+        assert machine is not None
+        if not every or self.applied - storage.snapshot().metadata.index < every:
+            return
+        conf_state = raw.raft.tracker.conf_state()
+        with contextlib.suppress(SnapshotOutOfDateError):
+            storage.create_snapshot(self.applied, conf_state, encode_state(machine))
+        compact_to = self.applied - self.config.snapshot_keep
+        if compact_to >= storage.first_index():
+            storage.compact(compact_to)
 
     def _apply(self, entry: Entry) -> Answer | None:
         raw, machine = self._running(), self.machine
@@ -347,3 +399,35 @@ def decode_request(data: bytes) -> InternalRaftRequest:
         return InternalRaftRequest.FromString(data)
     except DecodeError as error:
         raise ValueError(f"entry data is not an InternalRaftRequest: {data!r}") from error
+
+
+def encode_state(machine: StateMachine) -> bytes:
+    """A snapshot of the state machine's store: its history, as JSON (the real server ships
+    its SQLite backend instead; the simulator's store lives in memory)."""
+    history = [
+        [
+            revision.main,
+            revision.sub,
+            entry.tombstone,
+            entry.kv.key.hex(),
+            entry.kv.value.hex(),
+            entry.kv.create_revision,
+            entry.kv.mod_revision,
+            entry.kv.version,
+            entry.kv.lease,
+        ]
+        for revision, entry in machine.store.history.items()
+    ]
+    state = {"history": history, "compact_revision": machine.store.compact_revision}
+    return json.dumps(state, separators=(",", ":")).encode()
+
+
+def decode_state(data: bytes, index: int) -> StateMachine:
+    """The state machine `encode_state` saved, as of log ``index``."""
+    state = json.loads(data)
+    history: dict[Revision, HistoryEntry] = {}
+    for main, sub, tombstone, key, value, created, modified, version, lease in state["history"]:
+        kv = KeyValue(bytes.fromhex(key), bytes.fromhex(value), created, modified, version, lease)
+        history[Revision(main, sub)] = HistoryEntry(kv, tombstone)
+    store = Store(history, compact_revision=state["compact_revision"])
+    return StateMachine(store, applied_index=index)

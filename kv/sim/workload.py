@@ -28,10 +28,10 @@ from kv.sim.faults import Scenario, random_scenario
 class Workload:
     """What the clients do."""
 
-    clients: int = 4
+    clients: int = 5
     keys: int = 3
     #: Clients start requests during this long (from the first leader's election).
-    duration_ms: int = 3_000
+    duration_ms: int = 4_000
     #: A client's pause between an answer and its next request (drawn, inclusive).
     think_ms: tuple[int, int] = (0, 40)
     read_ratio: float = 0.5

@@ -126,3 +126,19 @@ def test_an_isolated_follower_does_not_disrupt_the_leader_when_it_returns(seed: 
     cluster.run_for(3 * ELECTION_MS)
     assert cluster.leader() == leader, cluster.describe()
     assert all(node.term == term for node in cluster.nodes.values()), cluster.describe()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_leadership_transfer_hands_over_to_the_chosen_member_without_losing_writes(
+    seed: int,
+) -> None:
+    cluster = Cluster.create(3, seed=seed)
+    old = cluster.elect_leader()
+    target = next(i for i in cluster.ids if i != old)
+    client = cluster.client(target)
+    assert cluster.complete(client.put("k", "before")).state.value == "ok"
+    cluster.transfer_leader(target)
+    assert cluster.run_until(lambda c: c.leader() == target, ELECTION_MS), cluster.describe()
+    assert cluster.complete(client.put("k", "after")).state.value == "ok"
+    assert cluster.run_until(Cluster.converged, ELECTION_MS), cluster.describe()
+    assert all(node.get("k") == "after" for node in cluster.nodes.values())

@@ -24,7 +24,7 @@ SLOW_DISK = SimConfig(disk_ms=(1, 15))
 
 
 def test_a_crash_while_a_ready_is_written_loses_its_entries() -> None:
-    cluster = Cluster.create(3, seed=1, config=SLOW_DISK)
+    cluster = Cluster.create(3, seed=1, config=SimConfig(disk_ms=(1, 15), torn_writes=False))
     leader = cluster.elect_leader()
     cluster.run_for(ELECTION_MS)
     last = cluster.nodes[leader].storage.last_index()
@@ -37,6 +37,35 @@ def test_a_crash_while_a_ready_is_written_loses_its_entries() -> None:
     assert node.storage.last_index() == last, "the entry never reached the disk"
     cluster.restart(leader)
     assert node.last_index == last, "and the restarted member does not have it"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_torn_write_keeps_a_prefix_of_the_entries_and_the_hard_state_only_after_them(
+    seed: int,
+) -> None:
+    """etcd's WAL writes a Ready's entries, then its hard state; a crash mid-write keeps a
+    prefix of those records (the torn tail is cut off at restart)."""
+    cluster = Cluster.create(3, seed=seed, config=SimConfig(disk_ms=(5, 15)))
+    leader = cluster.elect_leader()
+    follower = next(i for i in cluster.ids if i != leader)
+    node = cluster.nodes[follower]
+    for i in range(3):
+        cluster.client(leader).put(f"k{i}", "v")
+    assert cluster.run_until(
+        lambda c: node.writing is not None and len(node.writing.entries) >= 2, 1_000
+    ), cluster.describe()
+    writing = node.writing
+    assert writing is not None
+    before = node.storage.last_index()
+    cluster.crash(follower)
+    crashed = cluster.events[-1].event
+    assert isinstance(crashed, NodeCrashed), crashed
+    kept = writing.entries[: crashed.torn_entries]
+    assert node.storage.last_index() == (kept[-1].index if kept else before)
+    if writing.hard_state is not None and crashed.torn_entries < len(writing.entries):
+        assert node.storage.hard_state != writing.hard_state
+    cluster.restart(follower)
+    assert cluster.run_until(Cluster.converged, 3 * ELECTION_MS), cluster.describe()
 
 
 @pytest.mark.parametrize("seed", range(5))

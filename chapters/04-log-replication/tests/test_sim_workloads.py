@@ -1,17 +1,19 @@
 """Random client workloads under random faults, checked for linearizability, seed by seed.
 
-Each seed is one run (`kv.sim.workload.run_workload`): a cluster, four or five clients
-sending gets, puts and deletes of a few keys through random members for a few virtual
-seconds, and the seed's random faults (`kv.sim.workload.faults_for`) -- partitions (two-way
-and one-way), leaders isolated or crashed, members crashed and restarted losing what they
-had not persisted, lost/duplicated/reordered messages -- then everything repaired. The run
-must converge (every member the same log and store), and its history must be linearizable
-(`kv.linearizability.check`): first by values, key by key, then with etcd's revisions, which
-tie all keys into one history.
+Each seed is one run (`kv.sim.workload.run_workload`): a cluster, five clients sending gets,
+puts and deletes of three keys through random members for four virtual seconds, and the
+seed's random faults (`kv.sim.workload.faults_for`) -- partitions (two-way and one-way),
+leaders isolated or crashed, members crashed and restarted losing what they had not
+persisted (torn writes included), lost/duplicated/reordered messages, leadership transfers
+-- then everything repaired. The run must converge (every member the same log and store),
+and its history must be linearizable (`kv.linearizability.check`): first by values, key by
+key, then with etcd's revisions, which tie all keys into one history.
 
-The normal suite runs 100 seeds on three members and 30 on five; ``pytest -m slow`` soaks
-2,000 more. A failing seed replays with ``python -m kv.sim --seed N --faults`` (add ``--size
-5`` for five members), and the assertion message carries the scenario.
+The normal suite runs 100 seeds on three members and 30 on five (20 more with frequent
+snapshots are in ``test_sim_snapshots.py``); ``pytest -m slow`` soaks 2,600 more. A failing
+seed replays with ``python -m kv.sim --seed N --faults`` (``--size 5`` for five members,
+``--snapshot-every 3 --snapshot-keep 1`` for the snapshot soak), and the assertion message
+carries the scenario.
 """
 
 from __future__ import annotations
@@ -20,16 +22,17 @@ import pytest
 
 from kv.linearizability import KeyValueModel, Outcome, check
 from kv.raft import MessageType
-from kv.sim import Cluster, NetworkConfig, OpState
+from kv.sim import Cluster, NetworkConfig, OpState, SimConfig
 from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
 
-WORKLOAD = Workload(clients=5, keys=3, duration_ms=4_000)
+WORKLOAD = Workload()  # what python -m kv.sim runs
 REVISIONS = KeyValueModel(check_revisions=True)
 
 
-def run_and_check(seed: int, size: int, workload: Workload = WORKLOAD) -> WorkloadRun:
+def run_and_check(seed: int, size: int, config: SimConfig | None = None) -> WorkloadRun:
+    workload = WORKLOAD
     faults = faults_for(seed, size, workload.duration_ms)
-    run = run_workload(seed, size=size, workload=workload, faults=faults)
+    run = run_workload(seed, size=size, workload=workload, config=config, faults=faults)
     by_values = run.check()
     assert by_values.linearizable, f"seed={seed} size={size} {run.describe()}\n{by_values}"
     with_revisions = run.check(REVISIONS, max_steps=2_000_000)
@@ -59,6 +62,12 @@ def test_soak_three_members_under_random_faults(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(1_000, 1_500))
 def test_soak_five_members_under_random_faults(seed: int) -> None:
     run_and_check(seed, 5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(1_000, 1_500))
+def test_soak_three_members_with_frequent_snapshots_under_random_faults(seed: int) -> None:
+    run_and_check(seed, 3, SimConfig(snapshot_every=3, snapshot_keep=1))
 
 
 def test_the_workloads_do_real_work() -> None:
