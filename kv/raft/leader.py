@@ -93,11 +93,15 @@ def maybe_send_snapshot(raft: Raft, to: int, progress: Progress) -> bool:
     return True
 
 
+# --8<-- [start:heartbeat]
 def send_heartbeat(raft: Raft, to: int, context: bytes) -> None:
     # The commit index a heartbeat carries is at most what the follower is known to
     # hold: a follower must never commit an entry it may not have (or has wrong).
     commit = min(raft.tracker.progress[to].match, raft.log.committed)
     raft.send(Message(type=M.HEARTBEAT, to=to, commit=commit, context=context))
+
+
+# --8<-- [end:heartbeat]
 
 
 def bcast_append(raft: Raft) -> None:
@@ -123,6 +127,7 @@ def beat(raft: Raft, m: Message) -> None:
     bcast_heartbeat(raft)
 
 
+# --8<-- [start:check-quorum]
 def check_quorum(raft: Raft, m: Message) -> None:
     """CheckQuorum (thesis §6.2): step down if a majority was silent for an election
     timeout. A leader cut off from the majority would otherwise keep serving stale reads
@@ -134,6 +139,9 @@ def check_quorum(raft: Raft, m: Message) -> None:
     for member, progress in raft.tracker:
         if member != raft.id:
             progress.recent_active = False
+
+
+# --8<-- [end:check-quorum]
 
 
 def propose(raft: Raft, m: Message) -> None:
@@ -280,6 +288,7 @@ def unreachable(raft: Raft, m: Message, progress: Progress) -> None:
         progress.become_probe()
 
 
+# --8<-- [start:transfer-leader]
 def transfer_leader(raft: Raft, m: Message, progress: Progress) -> None:
     """Leadership transfer (thesis §3.10): stop taking proposals, bring the transferee's
     log up to date, then send it MsgTimeoutNow so it campaigns at once."""
@@ -300,6 +309,9 @@ def transfer_leader(raft: Raft, m: Message, progress: Progress) -> None:
         raft.send(Message(type=M.TIMEOUT_NOW, to=transferee))
     else:
         send_append(raft, transferee)
+
+
+# --8<-- [end:transfer-leader]
 
 
 HANDLERS: dict[MessageType, Callable[[Raft, Message], None]] = {

@@ -62,6 +62,7 @@ class SoftState:
     role: Role
 
 
+# --8<-- [start:ready]
 @dataclass(frozen=True, slots=True)
 class Ready:
     """The work a node hands the application, to be done in this order:
@@ -94,6 +95,9 @@ class Ready:
 
     def is_empty(self) -> bool:
         return self == Ready()
+
+
+# --8<-- [end:ready]
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +315,7 @@ class RawNode:
         self._outstanding = ready
         return ready
 
+    # --8<-- [start:advance]
     def advance(self, ready: Ready | None = None) -> None:
         """The last Ready is done: persisted, sent and applied.
 
@@ -333,6 +338,8 @@ class RawNode:
         steps, self._steps_on_advance = self._steps_on_advance, []
         for message in steps:
             self.raft.step(message)
+
+    # --8<-- [end:advance]
 
     def take_events(self) -> list[ev.Event]:
         """The events since the last call, oldest first (see `kv.raft.events`)."""

@@ -44,6 +44,7 @@ def committed_index(voters: Collection[int], match: Mapping[int, int]) -> int:
     return indexes[majority(len(voters)) - 1]
 
 
+# --8<-- [start:vote-result]
 def vote_result(voters: Collection[int], votes: Mapping[int, bool]) -> VoteResult:
     """Tally ``votes`` (voter -> granted?) among ``voters``; others' votes do not count."""
     if not voters:
@@ -57,3 +58,6 @@ def vote_result(voters: Collection[int], votes: Mapping[int, bool]) -> VoteResul
     if granted + missing >= needed:
         return VoteResult.PENDING
     return VoteResult.LOST
+
+
+# --8<-- [end:vote-result]

@@ -204,6 +204,7 @@ class Raft:
 
     # -- sending ------------------------------------------------------------------------
 
+    # --8<-- [start:send]
     def send(self, message: Message) -> None:
         """Queue ``message``; it leaves in the next Ready, after that Ready is persisted."""
         if message.from_ == NONE:
@@ -222,8 +223,11 @@ class Raft:
                 raise AssertionError(f"message should not be self-addressed: {message.type}")
             self.msgs.append(message)
 
+    # --8<-- [end:send]
+
     # -- role changes (the only place they happen) ------------------------------------------
 
+    # --8<-- [start:reset]
     def _reset(self, term: int) -> None:
         """What every role change resets: a new term forgets the vote (Figure 2), timers
         restart with a fresh random timeout, a leader's bookkeeping goes."""
@@ -252,6 +256,9 @@ class Raft:
         self.read_only = ReadOnly(self.read_only.option)
         self.pending_read_index_messages = []
 
+    # --8<-- [end:reset]
+
+    # --8<-- [start:become]
     def become_follower(self, term: int, lead: int) -> None:
         self._reset(term)
         self.lead = lead
@@ -279,6 +286,8 @@ class Raft:
         self.vote = self.id
         self.role = Role.CANDIDATE
         self.emit(ev.BecameCandidate(self.id, self.term))
+
+    # --8<-- [end:become]
 
     # --8<-- [start:become-leader]
     def become_leader(self) -> None:
@@ -316,6 +325,7 @@ class Raft:
         finally:
             self._report_commit()
 
+    # --8<-- [start:randomized-timeout]
     def reset_randomized_election_timeout(self) -> None:
         """Raft §5.2: election timeouts are chosen randomly, here from [et, 2et), so that
         usually one node times out first and wins before the others wake up."""
@@ -324,6 +334,8 @@ class Raft:
 
     def past_election_timeout(self) -> bool:
         return self.election_elapsed >= self.randomized_election_timeout
+
+    # --8<-- [end:randomized-timeout]
 
     # --8<-- [start:tick-election]
     def _tick_election(self) -> None:
@@ -334,6 +346,7 @@ class Raft:
 
     # --8<-- [end:tick-election]
 
+    # --8<-- [start:tick-heartbeat]
     def _tick_heartbeat(self) -> None:
         self.heartbeat_elapsed += 1
         self.election_elapsed += 1
@@ -350,8 +363,11 @@ class Raft:
             self.heartbeat_elapsed = 0
             self.step(Message(type=M.BEAT, from_=self.id))
 
+    # --8<-- [end:tick-heartbeat]
+
     # -- elections ----------------------------------------------------------------------------
 
+    # --8<-- [start:hup]
     def hup(self, campaign_type: CampaignType) -> None:
         """Start an election, if this node may."""
         if self.role is Role.LEADER:
@@ -362,6 +378,8 @@ class Raft:
             # The configuration it would campaign in may be about to change.
             return
         self.campaign(campaign_type)
+
+    # --8<-- [end:hup]
 
     def _has_unapplied_conf_changes(self) -> bool:
         lo = max(self.log.applied + 1, self.log.first_index())
@@ -517,6 +535,7 @@ class Raft:
 
     # --8<-- [end:step]
 
+    # --8<-- [start:lower-term]
     def _step_lower_term(self, m: Message) -> None:
         """A message from an older term: a stale leader, a delayed reply, a lagging node."""
         if (self.config.check_quorum or self.config.pre_vote) and m.type in (
@@ -535,6 +554,8 @@ class Raft:
         # Anything else from an older term is ignored (Figure 2 replies "false" to a stale
         # RPC; ignoring it is just as safe, and the sender learns our term by other means).
 
+    # --8<-- [end:lower-term]
+
     # -- followers ----------------------------------------------------------------------------
 
     def _forward_to_leader(self, m: Message) -> None:
@@ -551,11 +572,14 @@ class Raft:
         self.emit(ev.ProposalDropped(self.id, self.term, reason))
         raise ProposalDroppedError(reason)
 
+    # --8<-- [start:from-leader]
     def _follower_from_leader(self, m: Message) -> None:
         """MsgApp, MsgHeartbeat, MsgSnap: the leader is alive; restart the election timer."""
         self.election_elapsed = 0
         self.lead = m.from_
         _FROM_LEADER[m.type](self, m)
+
+    # --8<-- [end:from-leader]
 
     def _follower_forward_if_leader(self, m: Message) -> None:
         """MsgTransferLeader, MsgReadIndex: the leader decides; without one, drop it."""
