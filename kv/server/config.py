@@ -299,16 +299,16 @@ def _go_quote_list(items: list[str]) -> str:
 
 
 def _check_kv_support(config: ServerConfig) -> None:
-    """What etcd accepts but kv cannot do before Raft (chapter 3)."""
+    """What etcd accepts but kv cannot do before Raft (chapters 3-5)."""
     if config.initial_cluster_state == "existing":
         raise ConfigError(
             "kv: --initial-cluster-state existing joins a running cluster, which needs Raft, "
-            "which arrives in chapter 3 (use --initial-cluster-state new)"
+            "not in kv serve yet (chapters 3-5) (use --initial-cluster-state new)"
         )
     names = sorted(parse_initial_cluster(config.initial_cluster))
     if len(names) > 1:
         raise ConfigError(
-            "kv: a multi-member --initial-cluster needs Raft, which arrives in chapter 3 "
+            "kv: a multi-member --initial-cluster needs Raft, not in kv serve yet (chapters 3-5) "
             f"(got {len(names)} members: {', '.join(names)}; until then start one member, "
             f"e.g. --initial-cluster {config.name}="
             f"{','.join(config.initial_advertise_peer_urls)})"

@@ -173,7 +173,10 @@ def test_a_multi_member_cluster_exits_1_explaining_raft_comes_later() -> None:
         "--initial-cluster=a=http://127.0.0.1:2380,b=http://127.0.0.1:2480",
     )
     assert result.returncode == 1
-    assert "multi-member --initial-cluster needs Raft, which arrives in chapter 3" in result.stderr
+    assert (
+        "multi-member --initial-cluster needs Raft, not in kv serve yet (chapters 3-5)"
+        in result.stderr
+    )
 
 
 # --- kv serve ----------------------------------------------------------------------------------

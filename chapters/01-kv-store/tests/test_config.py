@@ -1,7 +1,7 @@
 """`kv serve`'s configuration: etcd 3.4.23's member flags, defaults, environment and checks.
 
 Every message asserted here is etcd's own text, checked against the real ``etcd`` binary,
-except the ``kv:`` refusals of what kv cannot do before Raft (chapter 3).
+except the ``kv:`` refusals of what kv cannot do before Raft (chapters 3-5).
 """
 
 from __future__ import annotations
@@ -157,13 +157,15 @@ def test_a_multi_member_initial_cluster_is_refused_until_raft() -> None:
             initial_cluster="a=http://127.0.0.1:2380,b=http://127.0.0.1:2480",
         )
     assert str(caught.value).startswith(
-        "kv: a multi-member --initial-cluster needs Raft, which arrives in chapter 3 ("
+        "kv: a multi-member --initial-cluster needs Raft, not in kv serve yet (chapters 3-5) ("
     )
     assert "2 members: a, b" in str(caught.value)
 
 
 def test_joining_an_existing_cluster_is_refused_until_raft() -> None:
-    with pytest.raises(ConfigError, match=r"^kv: --initial-cluster-state existing .*chapter 3"):
+    with pytest.raises(
+        ConfigError, match=r"^kv: --initial-cluster-state existing .*chapters 3-5"
+    ):
         ServerConfig(initial_cluster_state="existing")
 
 
