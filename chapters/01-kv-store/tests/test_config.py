@@ -163,9 +163,7 @@ def test_a_multi_member_initial_cluster_is_refused_until_raft() -> None:
 
 
 def test_joining_an_existing_cluster_is_refused_until_raft() -> None:
-    with pytest.raises(
-        ConfigError, match=r"^kv: --initial-cluster-state existing .*chapters 3-5"
-    ):
+    with pytest.raises(ConfigError, match=r"^kv: --initial-cluster-state existing .*chapters 3-5"):
         ServerConfig(initial_cluster_state="existing")
 
 
