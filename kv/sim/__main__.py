@@ -2,8 +2,8 @@
 
 Prints the run's events (with ``--events``), its history, and the linearizability verdict,
 exactly as the test with that seed saw them: the defaults are the workload of
-``test_sim_workloads.py``; add ``--size 5`` for its five-member seeds, and
-``--snapshot-every 3 --snapshot-keep 1`` for its snapshot soak.
+``test_sim_workloads.py``; add ``--size 5`` for its five-member seeds, ``--plain-raft`` for
+its plain-Raft seeds, and ``--snapshot-every 3 --snapshot-keep 1`` for its snapshot soak.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=DEFAULT.duration_ms, metavar="MS")
     parser.add_argument("--faults", action="store_true", help="the seed's random faults")
     parser.add_argument("--unreliable", action="store_true", help="lose/duplicate/reorder")
+    parser.add_argument("--plain-raft", action="store_true", help="no PreVote, no CheckQuorum")
     parser.add_argument("--snapshot-every", type=int, default=0, metavar="ENTRIES")
     parser.add_argument("--snapshot-keep", type=int, default=SimConfig().snapshot_keep)
     parser.add_argument("--events", action="store_true", help="print every event")
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         network=UNRELIABLE if args.unreliable else SimConfig().network,
         snapshot_every=args.snapshot_every,
         snapshot_keep=args.snapshot_keep,
+        pre_vote=not args.plain_raft,
+        check_quorum=not args.plain_raft,
     )
     faults = faults_for(args.seed, args.size, args.duration) if args.faults else None
     run = run_workload(args.seed, size=args.size, workload=workload, config=config, faults=faults)

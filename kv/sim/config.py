@@ -66,6 +66,13 @@ class SimConfig:
     pre_vote: bool = True
     check_quorum: bool = True
     read_only_option: ReadOnlyOption = ReadOnlyOption.SAFE
+    #: Byte budget of one append message (`kv.raft.Config`; etcd 1 MiB). A tiny budget sends
+    #: one entry per message, so that followers acknowledge a new leader's log piece by piece
+    #: -- the situation of Figure 8, where an old entry sits on a majority before the new
+    #: leader's own entry does.
+    max_size_per_msg: int = 1024 * 1024
+    #: Append messages in flight per follower (`kv.raft.Config`; etcd 512).
+    max_inflight_msgs: int = 512
     #: How long persisting one Ready takes (drawn uniformly, inclusive). A crash while a Ready
     #: is being written loses that write.
     disk_ms: tuple[int, int] = (1, 3)
@@ -128,4 +135,6 @@ class SimConfig:
             pre_vote=self.pre_vote,
             check_quorum=self.check_quorum,
             read_only_option=self.read_only_option,
+            max_size_per_msg=self.max_size_per_msg,
+            max_inflight_msgs=self.max_inflight_msgs,
         )

@@ -98,6 +98,20 @@ class IsolateLeader:
 
 
 @dataclass(frozen=True, slots=True)
+class DeafLeader:
+    """Whoever leads when this fires can still send but no longer hears anyone (a one-way
+    partition: its heartbeats keep the followers quiet while their answers are lost)."""
+
+    def apply(self, cluster: Cluster) -> None:
+        leader = cluster.leader()
+        if leader is not None:
+            cluster.cut([i for i in cluster.ids if i != leader], [leader])
+
+    def __str__(self) -> str:
+        return "deafen the leader"
+
+
+@dataclass(frozen=True, slots=True)
 class Heal:
     """Restore every link."""
 
@@ -224,67 +238,75 @@ def random_scenario(
     ids: Iterable[int],
     duration_ms: int,
     *,
-    mean_gap_ms: int = 700,
+    mean_hold_ms: int = 1_500,
     crashes: bool = True,
     partitions: bool = True,
     unreliable: bool = True,
     transfers: bool = True,
 ) -> Scenario:
-    """A schedule of faults over ``duration_ms``, drawn from ``rng``; everything is healed,
-    restarted and reliable again at ``duration_ms``.
+    """A schedule of faults over ``duration_ms``, drawn from ``rng``, as Jepsen's nemeses
+    run them: *episodes*. Each episode starts a fault, holds it for a while (a quarter to
+    seven quarters of ``mean_hold_ms``: long enough for elections to happen on both sides of
+    a partition), sometimes starts a second one on top, then repairs everything and leaves
+    the cluster alone for a moment. At ``duration_ms`` everything is healed, restarted and
+    reliable again.
 
-    At most a minority is down at any time (so the cluster can make progress whenever the
-    network lets it), but partitions may leave no side with a majority.
+    The faults: a random split; the leader isolated; the leader deaf (it can send but not
+    hear); a one-way cut between two members; a bridge (two halves that cannot talk, and one
+    member that talks to both -- Jepsen's); a member or the leader crashed; the network
+    lossy, duplicating and reordering; a leadership transfer.
     """
     members = sorted(ids)
-    minority = (len(members) - 1) // 2
-    down: set[int] = set()
-    steps: list[tuple[int, Fault]] = []
     kinds = (
-        (["partition", "isolate-leader", "cut", "heal", "heal"] if partitions else [])
-        + (["crash", "crash-leader", "restart"] if crashes else [])
-        + (["unreliable", "reliable"] if unreliable else [])
+        (["split", "isolate-leader", "deaf-leader", "cut", "bridge"] if partitions else [])
+        + (["crash", "crash-leader"] if crashes else [])
+        + (["unreliable"] if unreliable else [])
         + (["transfer"] if transfers else [])
     )
-    time = 0
-    while kinds:
-        time += rng.randint(mean_gap_ms // 4, mean_gap_ms * 7 // 4)
-        if time >= duration_ms:
-            break
-        kind = rng.choice(kinds)
-        fault: Fault
-        if kind == "partition":
-            shuffled = rng.sample(members, len(members))
-            split = rng.randint(1, len(members) - 1)
-            fault = Partition.of(shuffled[:split], shuffled[split:])
-        elif kind == "isolate-leader":
-            fault = IsolateLeader()
-        elif kind == "cut":
-            a, b = rng.sample(members, 2)
-            fault = Cut.of([a], [b])
-        elif kind == "heal":
-            fault = Heal()
-        elif kind in ("crash", "crash-leader"):
-            if len(down) >= minority:
-                continue
-            if kind == "crash-leader":
-                fault = CrashLeader()  # whoever it is: count it as one more down
-                down.add(-len(steps))  # a placeholder: the leader is not known yet
-            else:
-                victim = rng.choice([m for m in members if m not in down])
-                down.add(victim)
-                fault = Crash(victim)
-        elif kind == "restart":
-            if not down:
-                continue
-            fault = RestartAll()
-            down.clear()
-        elif kind == "transfer":
-            fault = TransferLeader(rng.choice(members))
-        elif kind == "unreliable":
-            fault = SetNetwork(UNRELIABLE)
-        else:
-            fault = RestoreNetwork()
-        steps.append((time, fault))
+    steps: list[tuple[int, Fault]] = []
+    time = rng.randint(0, mean_hold_ms // 2)
+    while kinds and time < duration_ms:
+        hold = rng.randint(mean_hold_ms // 4, mean_hold_ms * 7 // 4)
+        end = min(time + hold, duration_ms)
+        first = rng.choice(kinds)
+        chosen = [first]
+        if rng.random() < 0.3:
+            chosen.append(rng.choice([kind for kind in kinds if kind != first] or kinds))
+        for n, kind in enumerate(chosen):
+            at = time if n == 0 else rng.randint(time, end)
+            steps.extend((at, fault) for fault in _start_fault(kind, rng, members))
+        steps += [(end, Heal()), (end, RestartAll()), (end, RestoreNetwork())]
+        time = end + rng.randint(100, mean_hold_ms)
     steps += [(duration_ms, Heal()), (duration_ms, RestartAll()), (duration_ms, RestoreNetwork())]
-    return Scenario(tuple(steps))
+    return Scenario.of(*steps)
+
+
+def _start_fault(kind: str, rng: random.Random, members: list[int]) -> list[Fault]:
+    """The fault(s) that start an episode of ``kind``."""
+    if kind == "split":
+        shuffled = rng.sample(members, len(members))
+        split = rng.randint(1, len(members) - 1)
+        return [Partition.of(shuffled[:split], shuffled[split:])]
+    if kind == "isolate-leader":
+        return [IsolateLeader()]
+    if kind == "deaf-leader":
+        return [DeafLeader()]
+    if kind == "cut":
+        a, b = rng.sample(members, 2)
+        return [Cut.of([a], [b])]
+    if kind == "bridge":
+        shuffled = rng.sample(members, len(members))
+        bridge, rest = shuffled[0], shuffled[1:]
+        half = max(1, len(rest) // 2)
+        left, right = rest[:half], rest[half:]
+        del bridge  # talks to everyone: only the halves are cut apart
+        return [Cut.of(left, right), Cut.of(right, left)]
+    if kind == "crash":
+        return [Crash(rng.choice(members))]
+    if kind == "crash-leader":
+        return [CrashLeader()]
+    if kind == "unreliable":
+        return [SetNetwork(UNRELIABLE)]
+    if kind == "transfer":
+        return [TransferLeader(rng.choice(members))]
+    raise ValueError(f"unknown fault kind {kind!r}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from kv.raft import Message, MessageType
 from kv.sim.config import NetworkConfig
@@ -38,6 +38,9 @@ class Network:
         self.rng = rng
         #: Directed links (from, to) that deliver nothing.
         self.cut_links: set[tuple[int, int]] = set()
+        #: A test's own filter: messages it returns True for are lost when sent (it must be
+        #: deterministic, like everything else).
+        self.drop_if: Callable[[Message], bool] | None = None
         #: Messages handed to the network, by type (a duplicate is counted once, here).
         self.sent: Counter[MessageType] = Counter()
         #: Messages stepped into their recipient, by type (duplicates count twice).
@@ -84,7 +87,11 @@ class Network:
         """When ``message`` arrives: no time (lost), one, or two (duplicated)."""
         config = self.config
         self.sent[message.type] += 1
-        if not self.connected(message.from_, message.to) or self.rng.random() < config.drop_rate:
+        if (
+            not self.connected(message.from_, message.to)
+            or (self.drop_if is not None and self.drop_if(message))
+            or self.rng.random() < config.drop_rate
+        ):
             self.dropped[message.type] += 1
             return []
         copies = 1

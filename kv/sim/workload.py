@@ -29,6 +29,9 @@ class Workload:
     """What the clients do."""
 
     clients: int = 5
+    #: Clients that only read, on top of ``clients`` (a reader stuck on a member cut off
+    #: from the others keeps asking it, which is how stale reads get caught).
+    readers: int = 2
     keys: int = 3
     #: Clients start requests during this long (from the first leader's election).
     duration_ms: int = 4_000
@@ -39,8 +42,8 @@ class Workload:
 
     def __str__(self) -> str:
         return (
-            f"{self.clients} clients, {self.keys} keys, {self.duration_ms}ms, "
-            f"{self.read_ratio:.0%} reads, {self.delete_ratio:.0%} deletes"
+            f"{self.clients} clients + {self.readers} readers, {self.keys} keys, "
+            f"{self.duration_ms}ms, {self.read_ratio:.0%} reads, {self.delete_ratio:.0%} deletes"
         )
 
 
@@ -123,14 +126,14 @@ def run_workload(
         cluster.at(started_at + time, fault)
     stop_at = started_at + workload.duration_ms
     rng = random.Random(f"{seed}/workload")
-    counters = [0] * (workload.clients + 1)
+    counters = [0] * (workload.clients + workload.readers + 1)
 
     def next_request(client: Client) -> None:
         if cluster.now >= stop_at or client.busy:
             return
         key = f"k{rng.randrange(workload.keys)}"
         draw = rng.random()
-        if draw < workload.read_ratio:
+        if client.id > workload.clients or draw < workload.read_ratio:
             client.get(key)
         elif draw < workload.read_ratio + workload.delete_ratio:
             client.delete(key)
@@ -141,7 +144,7 @@ def run_workload(
     def after(client: Client) -> None:
         cluster.at(cluster.now + rng.randint(*workload.think_ms), lambda c: next_request(client))
 
-    for _ in range(workload.clients):
+    for _ in range(workload.clients + workload.readers):
         client = cluster.client()
         client.on_done = lambda op, client=client: after(client)
         after(client)

@@ -1,19 +1,22 @@
 """Random client workloads under random faults, checked for linearizability, seed by seed.
 
 Each seed is one run (`kv.sim.workload.run_workload`): a cluster, five clients sending gets,
-puts and deletes of three keys through random members for four virtual seconds, and the
-seed's random faults (`kv.sim.workload.faults_for`) -- partitions (two-way and one-way),
-leaders isolated or crashed, members crashed and restarted losing what they had not
-persisted (torn writes included), lost/duplicated/reordered messages, leadership transfers
--- then everything repaired. The run must converge (every member the same log and store),
+puts and deletes of three keys through random members for four virtual seconds (and two
+that only read), and the seed's random faults (`kv.sim.workload.faults_for`), in episodes
+held long enough for elections on both sides -- partitions (splits, bridges, one-way cuts,
+a deaf leader), leaders isolated or crashed, members crashed and restarted losing what they
+had not persisted (torn writes included), lost/duplicated/reordered messages, leadership
+transfers -- then everything repaired. The run must converge (every member the same log and store),
 and its history must be linearizable (`kv.linearizability.check`): first by values, key by
 key, then with etcd's revisions, which tie all keys into one history.
 
-The normal suite runs 100 seeds on three members and 30 on five (20 more with frequent
-snapshots are in ``test_sim_snapshots.py``); ``pytest -m slow`` soaks 2,600 more. A failing
-seed replays with ``python -m kv.sim --seed N --faults`` (``--size 5`` for five members,
-``--snapshot-every 3 --snapshot-keep 1`` for the snapshot soak), and the assertion message
-carries the scenario.
+The normal suite runs 100 seeds on three members, 30 on five, and 30 on plain Raft (no
+PreVote, no CheckQuorum: a cut-off leader then keeps leading, and only ReadIndex's
+heartbeat round keeps its reads from going stale); 20 more with frequent snapshots are in
+``test_sim_snapshots.py``. ``pytest -m slow`` soaks 3,100 more. A failing seed replays
+with ``python -m kv.sim --seed N --faults`` (``--size 5`` for five members,
+``--plain-raft``, ``--snapshot-every 3 --snapshot-keep 1`` for the snapshot soak), and the
+assertion message carries the scenario.
 """
 
 from __future__ import annotations
@@ -52,6 +55,14 @@ def test_five_members_under_random_faults_serve_linearizably(seed: int) -> None:
     run_and_check(seed, 5)
 
 
+PLAIN_RAFT = SimConfig(pre_vote=False, check_quorum=False)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_plain_raft_under_random_faults_serves_linearizably(seed: int) -> None:
+    run_and_check(seed, 3, PLAIN_RAFT)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(1_000, 2_600))
 def test_soak_three_members_under_random_faults(seed: int) -> None:
@@ -62,6 +73,12 @@ def test_soak_three_members_under_random_faults(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(1_000, 1_500))
 def test_soak_five_members_under_random_faults(seed: int) -> None:
     run_and_check(seed, 5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(1_000, 1_500))
+def test_soak_plain_raft_under_random_faults(seed: int) -> None:
+    run_and_check(seed, 3, PLAIN_RAFT)
 
 
 @pytest.mark.slow
