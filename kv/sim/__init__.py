@@ -16,6 +16,20 @@ replays exactly, event for event.
     cluster.run_until(lambda c: op.done, limit_ms=5_000)
     result = check(KeyValueModel(), cluster.history)     # kv.linearizability
 
+The surface, in short (`Cluster`):
+
+* running -- ``step()`` (one task), ``run_for(ms)``, ``run_until(predicate, limit_ms)``,
+  ``elect_leader()``, ``complete(op)``; ``now`` is the virtual time in ms.
+* faults -- ``partition(*groups)``, ``cut(frm, to)`` (one way), ``isolate(n)``, ``heal()``,
+  ``set_network(NetworkConfig)``, ``crash(n)``, ``restart(n)``, ``transfer_leader(n)``, or
+  scheduled: ``at(ms, fault)`` and ``Cluster.create(..., scenario=Scenario.of(...))``.
+* clients -- ``client(endpoints)`` -> `Client` with ``put``/``get``/``delete`` -> `ClientOp`;
+  ``history`` for the checker.
+* watching -- ``events`` (the core's events and the simulator's, with virtual times),
+  ``nodes[i]`` (`SimNode`: ``role``, ``term``, ``lead``, ``log``, ``commit``, ``applied``,
+  ``store``, ``up``), ``leader()``, ``in_flight()`` (messages on the wire), ``network``
+  (links and message counts), ``converged()``, ``describe()`` (what to replay).
+
 Modules, in reading order:
 
 * `config` -- `SimConfig` (clock, disk, clients) and `NetworkConfig` (delays, loss).

@@ -182,6 +182,7 @@ class SimNode:
         event = NodeCrashed(self.id, lost_entries, lost_hard_state, kept)
         self.raw = None
         self.machine = None
+        self.applied = 0
         self.writing = None
         self.incarnation += 1
         self._server = _Server()
