@@ -13,11 +13,28 @@ Run it from the repository root (the defaults take about two minutes on 2 cores)
     python -m benchmarks.run --servers etcd --duration 3 --output /tmp/etcd.md
     python -m benchmarks.run --help
 
+Chapter 2 (the durable single node) has a run of its own, on a real disk: durable puts, fsyncs
+per write, restart with a million keys (about 12 minutes; ``--quick`` about 2); and a profile
+of kv's put path::
+
+    python -m benchmarks.chapter2     # writes benchmarks/results/chapter2.md
+    python -m benchmarks.profile      # writes benchmarks/results/chapter2-profile.md
+
+They use Debian's ``strace`` and ``linux-perf`` and PyPI's ``py-spy`` where installed
+(``apt-get install strace linux-perf``, ``pip install py-spy``), and say so where not.
+
 Modules:
 
-- `benchmarks.servers`: start and stop a server of either kind, same flags.
+- `benchmarks.servers`: start and stop a server of either kind, same flags (optionally under
+  another command, or again on a stopped one's data).
 - `benchmarks.load`: the worker processes and one measured phase.
-- `benchmarks.procstat`: CPU time of a process and of the machine, from /proc.
+- `benchmarks.procstat`: CPU time and memory of a process and CPU of the machine, from /proc.
 - `benchmarks.report`: aggregation, the markdown table and its caption, the JSON.
-- `benchmarks.run`: the command line.
+- `benchmarks.run`: the command line (chapter 1's run).
+- `benchmarks.chapter2`: chapter 2's run and its tables.
+- `benchmarks.fsyncs`: sync calls counted with strace, the servers' own fsync counters, a probe
+  of the disk's fdatasync.
+- `benchmarks.kv_counters`: ``kv serve`` printing its group commit counters on SIGUSR1.
+- `benchmarks.restart`: load many keys, restart, time it, read the memory.
+- `benchmarks.profile`: perf and py-spy on kv's server under put load.
 """

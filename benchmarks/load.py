@@ -117,6 +117,9 @@ class PhaseResult:
     server_cpu_seconds: float
     machine_busy_seconds: float
     """CPU seconds all cores spent busy in the window: server, load and everything else."""
+    opened_at: float = 0.0
+    closed_at: float = 0.0
+    """The window on the wall clock (``time.time()``), to match with other records of it."""
 
 
 def key_name(index: int) -> bytes:
@@ -132,8 +135,14 @@ def value_bytes(size: int, seed: int) -> bytes:
 # --- the parent's side -------------------------------------------------------------------
 
 
-def run_phase(workload: Workload, server_pid: int) -> PhaseResult:
-    """Run one phase against the server at ``workload.endpoint`` whose process is ``server_pid``."""
+def run_phase(
+    workload: Workload, server_pid: int, on_window: Callable[[], object] | None = None
+) -> PhaseResult:
+    """Run one phase against the server at ``workload.endpoint`` whose process is ``server_pid``.
+
+    ``on_window`` is called right after the window opens and right before it closes (to read
+    the server's own counters, say); it should be quick.
+    """
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workload.processes + 1)
     results: Queue[Outcome] = context.Queue()
@@ -152,10 +161,14 @@ def run_phase(workload: Workload, server_pid: int) -> PhaseResult:
             raise LoadError(_failures(results, len(workers))) from None
         time.sleep(workload.warmup)
         server_before, busy_before = process_cpu_seconds(server_pid), machine_busy_seconds()
-        opened = time.perf_counter()
-        time.sleep(workload.duration)
+        opened, opened_at = time.perf_counter(), time.time()
+        if on_window is not None:
+            on_window()
+        time.sleep(max(0.0, workload.duration - (time.perf_counter() - opened)))
+        if on_window is not None:
+            on_window()
         server_after, busy_after = process_cpu_seconds(server_pid), machine_busy_seconds()
-        wall = time.perf_counter() - opened
+        wall, closed_at = time.perf_counter() - opened, time.time()
         try:
             outcomes = dict(results.get(timeout=START_TIMEOUT) for _ in workers)
         except queue.Empty:
@@ -175,6 +188,8 @@ def run_phase(workload: Workload, server_pid: int) -> PhaseResult:
         wall_seconds=wall,
         server_cpu_seconds=server_after - server_before,
         machine_busy_seconds=busy_after - busy_before,
+        opened_at=opened_at,
+        closed_at=closed_at,
     )
 
 

@@ -48,3 +48,18 @@ def cpu_model() -> str:
 def cores() -> int:
     """The cores this process may run on (what the servers and the load share)."""
     return len(os.sched_getaffinity(0))
+
+
+def memory_bytes(pid: int, field: str = "VmRSS") -> int:
+    """A memory figure of process ``pid`` from ``/proc/PID/status``, in bytes.
+
+    ``VmRSS`` is what it has in RAM now; ``VmHWM`` the most it ever had (proc(5)).
+    """
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name == field:
+                number, unit = value.split()
+                assert unit == "kB", unit
+                return int(number) * 1024
+    raise ValueError(f"/proc/{pid}/status has no {field}")

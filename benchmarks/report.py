@@ -34,6 +34,8 @@ class Summary:
 
     server: str
     operation: str
+    workload: str
+    """The table row's name: the operation, or a label that tells two loads of it apart."""
     requests: int
     errors: dict[str, int]
     wall_seconds: float
@@ -99,8 +101,9 @@ def _git_commit() -> str:
     return f"{commit}+changes" if dirty else commit
 
 
-def summarize(server: str, phase: PhaseResult, cores: int) -> Summary:
-    """Aggregate one phase's workers into a `Summary`."""
+def summarize(server: str, phase: PhaseResult, cores: int, workload: str | None = None) -> Summary:
+    """Aggregate one phase's workers into a `Summary` (its row is named ``workload``, by
+    default the operation)."""
     latencies = sorted(ns / 1e6 for worker in phase.workers for ns in worker.latencies_ns)
     errors: Counter[str] = Counter()
     for worker in phase.workers:
@@ -112,6 +115,7 @@ def summarize(server: str, phase: PhaseResult, cores: int) -> Summary:
     return Summary(
         server=server,
         operation=phase.workload.operation,
+        workload=workload or phase.workload.operation,
         requests=len(latencies),
         errors=dict(errors),
         wall_seconds=phase.wall_seconds,
@@ -189,19 +193,19 @@ def _number(value: float) -> str:
 def table(summaries: Sequence[Summary]) -> str:
     """The markdown table: one row per workload, kv's and etcd's numbers side by side."""
     servers = list(dict.fromkeys(summary.server for summary in summaries))
-    operations = list(dict.fromkeys(summary.operation for summary in summaries))
+    workloads = list(dict.fromkeys(summary.workload for summary in summaries))
     rows = {
-        operation: {s.server: s for s in summaries if s.operation == operation}
-        for operation in operations
+        workload: {s.server: s for s in summaries if s.workload == workload}
+        for workload in workloads
     }
     columns = _columns(servers)
     lines = [
         "| workload | " + " | ".join(header for header, _ in columns) + " |",
         "| --- |" + " ---: |" * len(columns),
     ]
-    for operation, row in rows.items():
+    for workload, row in rows.items():
         cells = [cell(row) if set(servers) <= row.keys() else "-" for _, cell in columns]
-        lines.append(f"| {operation} | " + " | ".join(cells) + " |")
+        lines.append(f"| {workload} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -296,18 +300,18 @@ def write(
         "notes": list(notes),
         "results": [asdict(summary) for summary in summaries],
     }
-    output.with_suffix(".json").write_text(json.dumps(_finite(raw), indent=2) + "\n")
+    output.with_suffix(".json").write_text(json.dumps(finite(raw), indent=2) + "\n")
     return text
 
 
-def _finite(value: object) -> object:
+def finite(value: object) -> object:
     """``value`` with NaN (a number that could not be measured) as null, which JSON allows."""
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, dict):
-        return {str(key): _finite(item) for key, item in value.items()}
+        return {str(key): finite(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
+        return [finite(item) for item in value]
     if isinstance(value, Path):
         return str(value)
     return value

@@ -11,9 +11,18 @@ would, then removes its directory::
 
 The server's output goes to ``server.log`` beside its data directory; if it fails to start,
 the error quotes the end of that log.
+
+Two variations serve chapter 2's measurements: ``prefix`` runs the server under another
+command (``strace ... --``, see `benchmarks.fsyncs`), and ``workdir`` with ``keep=True``
+starts a server on the data directory a stopped one left behind (a restart)::
+
+    server = start_server("kv", options, keep=True)
+    stop_server(server)                                   # clean stop, data kept
+    again = start_server("kv", options, workdir=server.workdir)
 """
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -21,8 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -58,6 +67,8 @@ class ServerOptions:
     """Directory under which each server gets a fresh temporary data directory."""
     etcd_unsafe_no_fsync: bool = False
     """Pass etcd's ``--unsafe-no-fsync`` (hidden from ``etcd --help``; in 3.4 since 3.4.10)."""
+    kv_command: tuple[str, ...] = KV_COMMAND
+    """How to run ``kv serve`` (`benchmarks.kv_counters` runs it with counters on SIGUSR1)."""
     start_timeout: float = 30.0
     """Seconds a server may take from launch to its first answer."""
 
@@ -70,13 +81,32 @@ class Server:
     endpoint: str
     """``host:port`` of its client URL, as gRPC wants it."""
     process: "subprocess.Popen[bytes]"
+    """What was launched: the server itself, or the ``prefix`` command that runs it."""
     workdir: Path
     """Holds ``data/`` (the ``--data-dir``) and ``server.log``."""
+    server_pid: int
+    """The server's own process id: ``process.pid`` unless a ``prefix`` command runs it."""
+    keep: bool = False
+    """Leave ``workdir`` in place when the server stops (for a restart)."""
+    started_at: float = 0.0
+    """``time.perf_counter()`` just before the launch."""
+    ready_at: float = 0.0
+    """``time.perf_counter()`` when the server first answered a Range."""
 
     @property
     def pid(self) -> int:
         """The server's process id (the process whose CPU time the benchmark reads)."""
-        return self.process.pid
+        return self.server_pid
+
+    @property
+    def data_dir(self) -> Path:
+        """The server's ``--data-dir``."""
+        return self.workdir / "data"
+
+    @property
+    def startup_seconds(self) -> float:
+        """From the launch to the first answered Range: process start, recovery, election."""
+        return self.ready_at - self.started_at
 
     @property
     def log_path(self) -> Path:
@@ -111,68 +141,130 @@ def member_flags(data_dir: Path, client_port: int, peer_port: int) -> list[str]:
 def server_command(kind: ServerKind, flags: list[str], options: ServerOptions) -> list[str]:
     """The command line that starts a server of ``kind`` with the member ``flags``."""
     if kind == "kv":
-        return [*KV_COMMAND, *flags]
+        return [*options.kv_command, *flags]
     extra = ["--unsafe-no-fsync"] if options.etcd_unsafe_no_fsync else []
     return [ETCD_BINARY, *flags, *extra]
 
 
-def start_server(kind: ServerKind, options: ServerOptions) -> Server:
-    """Launch a server of ``kind`` and return once it answers; raise `ServerError` if not."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-", dir=options.data_root))
+def start_server(
+    kind: ServerKind,
+    options: ServerOptions,
+    *,
+    prefix: Sequence[str] = (),
+    workdir: Path | None = None,
+    keep: bool = False,
+    poll_interval: float = 0.1,
+) -> Server:
+    """Launch a server of ``kind`` and return once it answers; raise `ServerError` if not.
+
+    ``prefix`` is a command that runs the server (it must end in ``--`` or the like, and
+    start the server as its only child). ``workdir`` reuses a stopped server's directory
+    (implies ``keep``); by default a fresh one is made under ``options.data_root``. The
+    server's log is appended to, so a restarted server's log follows the first run's.
+    ``poll_interval`` is how often readiness is polled: `Server.startup_seconds` is that
+    precise.
+    """
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-", dir=options.data_root))
+    else:
+        keep = True
     client_port, peer_port = free_ports(2)
     command = server_command(kind, member_flags(workdir / "data", client_port, peer_port), options)
-    with open(workdir / "server.log", "wb") as log:
+    started_at = time.perf_counter()
+    with open(workdir / "server.log", "ab") as log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            [*prefix, *command], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
         )
-    server = Server(kind, f"{HOST}:{client_port}", process, workdir)
+    server = Server(kind, f"{HOST}:{client_port}", process, workdir, process.pid, keep, started_at)
     try:
-        wait_until_ready(server, options.start_timeout)
+        if prefix:
+            server_pid = _child_running(process, command[0], options.start_timeout)
+            server = replace(server, server_pid=server_pid)
+        ready_at = wait_until_ready(server, options.start_timeout, poll_interval)
     except BaseException:
         stop_server(server)
         raise
-    return server
+    return replace(server, ready_at=ready_at)
 
 
-def wait_until_ready(server: Server, timeout: float) -> None:
-    """Poll the server with a Range until it answers, it exits, or ``timeout`` seconds pass."""
+def _child_running(process: "subprocess.Popen[bytes]", program: str, timeout: float) -> int:
+    """The process id of the child of ``process`` that runs ``program`` (the server a prefix
+    command starts; strace, for one, also forks short-lived helpers of its own)."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(server.endpoint) as channel:
-        stub = rpc_pb2_grpc.KVStub(channel)
-        while True:
-            if server.process.poll() is not None:
-                raise ServerError(
-                    f"{server.kind} exited with status {server.process.returncode} "
-                    f"before answering:\n{log_tail(server)}"
-                )
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"the prefix command exited with status {process.returncode}")
+        with contextlib.suppress(OSError):
+            for pid in children.read_text().split():
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if argv[0].decode(errors="replace") == program:
+                    return int(pid)
+        time.sleep(0.01)
+    raise ServerError(f"the prefix command started no {program} within {timeout:g}s")
+
+
+def wait_until_ready(server: Server, timeout: float, poll_interval: float = 0.1) -> float:
+    """Poll the server with a Range until it answers, it exits, or ``timeout`` seconds pass.
+
+    Returns ``time.perf_counter()`` at the first answer. Each attempt uses a new channel: a
+    channel whose connection was refused waits (gRPC's reconnect backoff, a second or more)
+    before it tries again, which would blur the moment the server became ready.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise ServerError(
+                f"{server.kind} exited with status {server.process.returncode} "
+                f"before answering:\n{log_tail(server)}"
+            )
+        with grpc.insecure_channel(server.endpoint) as channel:
             try:
-                stub.Range(rpc_pb2.RangeRequest(key=b"bench-ready"), timeout=1.0)
-                return
+                rpc_pb2_grpc.KVStub(channel).Range(
+                    rpc_pb2.RangeRequest(key=b"bench-ready"), timeout=1.0
+                )
+                return time.perf_counter()
             except grpc.RpcError as error:
                 if time.monotonic() > deadline:
                     raise ServerError(
                         f"{server.kind} did not answer within {timeout:g}s ({error}):\n"
                         f"{log_tail(server)}"
                     ) from error
-            time.sleep(0.1)
+        time.sleep(poll_interval)
 
 
-def stop_server(server: Server) -> None:
-    """Stop the server with SIGTERM (SIGKILL after a grace period) and remove its directory."""
+def stop_server(server: Server) -> int:
+    """Stop the server with SIGTERM (SIGKILL after a grace period); return its exit status.
+
+    Its directory is removed unless the server was started with ``keep``. The signal goes to
+    the server itself, not to a prefix command running it; that command is waited for too.
+    """
     if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.server_pid, signal.SIGTERM)
         try:
             server.process.wait(STOP_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.server_pid, signal.SIGKILL)
             server.process.kill()
             server.process.wait()
+    if not server.keep:
+        remove(server)
+    return server.process.returncode
+
+
+def remove(server: Server) -> None:
+    """Remove a stopped server's directory (its data and its log)."""
     shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def running_server(kind: ServerKind, options: ServerOptions) -> Iterator[Server]:
+def running_server(
+    kind: ServerKind, options: ServerOptions, *, prefix: Sequence[str] = ()
+) -> Iterator[Server]:
     """A started server of ``kind`` for the ``with`` block; stopped and removed afterwards."""
-    server = start_server(kind, options)
+    server = start_server(kind, options, prefix=prefix)
     try:
         yield server
     finally:
@@ -181,15 +273,20 @@ def running_server(kind: ServerKind, options: ServerOptions) -> Iterator[Server]
 
 def filesystem_type(path: Path) -> str:
     """The type of the file system ``path`` is on ("tmpfs", "ext4", ...), from /proc/mounts."""
+    return filesystem(path)[1]
+
+
+def filesystem(path: Path) -> tuple[str, str]:
+    """The device and the type of the file system ``path`` is on ("/dev/vda", "ext4")."""
     resolved = path.resolve()
-    best, kind = Path("/"), "unknown"
+    best, found = Path("/"), ("unknown", "unknown")
     with open("/proc/mounts") as mounts:
         for line in mounts:
-            _, mount_point, fs_type, *_ = line.split()
+            device, mount_point, fs_type, *_ = line.split()
             point = Path(mount_point)
             if resolved.is_relative_to(point) and len(point.parts) >= len(best.parts):
-                best, kind = point, fs_type
-    return kind
+                best, found = point, (device, fs_type)
+    return found
 
 
 def log_tail(server: Server) -> str:

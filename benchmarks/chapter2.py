@@ -1,0 +1,602 @@
+"""``python -m benchmarks.chapter2``: the durable single node, kv beside etcd, on a real disk.
+
+Chapter 2 made kv durable: a write is in the fsynced log before it is answered. This run
+measures what that costs, with both servers' data directories on the disk (``--data-root``,
+by default the system's temp dir; the caption says which file system and device it is on,
+and how fast a bare fdatasync is there). Each server in ``--servers`` runs alone; steps 1
+and 2 run for every server first, close together in time so that they meet the same
+conditions, then step 3 for every server:
+
+1. **Throughput.** Start it, run random puts with ``--clients`` requests in flight, then
+   puts with one in flight (the latency of a single durable write: no batching possible),
+   then single-key linearizable gets. Stop it. Over the first phase's window, read the
+   server's own count of log fsyncs (kv through `benchmarks.kv_counters`, etcd from its
+   ``/metrics``): fsyncs per acknowledged write, group commit at work.
+2. **Sync calls by file.** Start a fresh one under strace (`benchmarks.fsyncs`), run the
+   same put load, and count every sync call in the measured window by the file it synced
+   (log, backend, other). Skipped, with a note, where strace cannot run (``--no-strace``).
+3. **Restart.** Load ``--restart-keys`` keys (16-byte keys, 100-byte values) through the API,
+   stop it cleanly, start it again on its data and time the launch to the first answer; read
+   its memory then and after counting every key (`benchmarks.restart`). ``--restart-keys 0``
+   skips it.
+
+Then it writes the tables to ``--output`` (``benchmarks/results/chapter2.md``) and the raw
+numbers beside it as JSON, and prints them. The defaults take about 12 minutes on 2 cores,
+most of it kv loading a million keys; ``--quick`` (3 s phases, 100,000 keys) takes about 2::
+
+    python -m benchmarks.chapter2
+    python -m benchmarks.chapter2 --quick --output /tmp/ch2.md
+"""
+
+import argparse
+import contextlib
+import functools
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar, cast
+
+from benchmarks import fsyncs, procstat, report, restart
+from benchmarks.load import (
+    CLIENT_KINDS,
+    ClientKind,
+    LoadError,
+    Operation,
+    Workload,
+    fill_key_space,
+    run_phase,
+)
+from benchmarks.report import Summary
+from benchmarks.run import _servers
+from benchmarks.servers import (
+    SERVER_KINDS,
+    Server,
+    ServerError,
+    ServerKind,
+    ServerOptions,
+    filesystem,
+    running_server,
+    server_version,
+)
+
+T = TypeVar("T")
+
+DEFAULT_OUTPUT = Path("benchmarks/results/chapter2.md")
+DEFAULT_RESTART_KEYS = 1_000_000
+MIB = 2**20
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line; see ``python -m benchmarks.chapter2 --help``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.chapter2",
+        description="Chapter 2's figures: durable puts, fsyncs per write and restart with many "
+        "keys, kv beside the real etcd 3.4 in one run, on a real disk.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--servers", type=_servers, default=list(SERVER_KINDS), help="comma-separated: kv,etcd"
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    parser.add_argument("--clients", type=int, default=64, help="requests in flight in all")
+    parser.add_argument("--processes", type=int, default=2, help="load worker processes")
+    parser.add_argument("--channels", type=int, default=4, help="gRPC channels per process")
+    parser.add_argument("--value-size", type=int, default=256, help="bytes per value")
+    parser.add_argument("--keys", type=int, default=10_000, help="size of the key space")
+    parser.add_argument("--client", choices=CLIENT_KINDS, default="kv", help="see benchmarks.run")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="where the servers' data directories go: must be on the disk to be measured "
+        "(not tmpfs, where fsync returns at once)",
+    )
+    parser.add_argument(
+        "--strace",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also count sync calls by file under strace (a separate put phase)",
+    )
+    parser.add_argument(
+        "--restart-keys",
+        type=int,
+        default=DEFAULT_RESTART_KEYS,
+        help="keys loaded before the restart is timed (0: no restart measurement)",
+    )
+    parser.add_argument(
+        "--restart-clients", type=int, default=128, help="requests in flight while loading"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run: 3 s phases after 1 s warm-ups, 100,000 restart keys "
+        "(explicit flags still win)",
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown tables")
+    parser.add_argument(
+        "--note", action="append", default=[], help="a line to add to the caption (repeatable)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of keys, values and choices")
+    if argv is None:
+        argv = sys.argv[1:]
+    args = parser.parse_args(argv)
+    if args.quick:
+        given = {arg.split("=")[0] for arg in argv}
+        for flag, value in (("duration", 3.0), ("warmup", 1.0), ("restart_keys", 100_000)):
+            if "--" + flag.replace("_", "-") not in given:
+                setattr(args, flag, value)
+    if min(args.clients, args.processes, args.channels, args.keys, args.restart_clients) < 1:
+        parser.error("--clients, --processes, --channels, --keys, --restart-clients: at least 1")
+    if args.clients < args.processes:
+        parser.error("--clients must be at least --processes")
+    if args.restart_keys < 0:
+        parser.error("--restart-keys must be 0 or more")
+    return args
+
+
+@dataclass(slots=True)
+class Results:
+    """Everything one run measured."""
+
+    summaries: list[Summary]
+    own_counts: list[fsyncs.OwnCount]
+    """Log fsyncs by each server's own counter, in the untraced put phase."""
+    fsync_counts: list[fsyncs.FsyncCount]
+    fsync_note: str | None
+    """Why sync calls were not counted, if they were not."""
+    restarts: list[restart.RestartResult]
+    disk: fsyncs.DiskProbe
+    load_average: tuple[float, float]
+    """The 1-minute load average when the run began and when it ended."""
+
+
+def benchmark(args: argparse.Namespace) -> Results:
+    """Run every measurement on every server, one server at a time."""
+    options = ServerOptions(data_root=args.data_root, kv_command=fsyncs.KV_COUNTERS_COMMAND)
+    cores = procstat.cores()
+    load_before = os.getloadavg()[0]
+    disk = fsyncs.probe_disk(args.data_root)
+    _progress(f"disk under {args.data_root}: fdatasync p50 {disk.p50_ms:.3g} ms")
+    fsync_note = fsyncs.unavailable() if args.strace else "not asked for (--no-strace)"
+    if fsync_note:
+        _progress(f"sync calls not counted: {fsync_note}")
+    results = Results([], [], [], fsync_note, [], disk, (load_before, math.nan))
+    # The short phases of both servers first, close together in time, so that they meet the
+    # same conditions; the long restart measurements after them.
+    for kind in args.servers:
+        summaries, own = _throughput(kind, args, options, cores)
+        results.summaries += summaries
+        if own is not None:
+            results.own_counts.append(own)
+        if fsync_note is None:
+            results.fsync_counts.append(_count_fsyncs(kind, args, options, cores))
+    for kind in args.servers:
+        if args.restart_keys:
+            results.restarts.append(
+                restart.measure(
+                    kind,
+                    options,
+                    args.restart_keys,
+                    args.processes,
+                    args.restart_clients,
+                    _progress,
+                )
+            )
+    results.load_average = (load_before, os.getloadavg()[0])
+    return results
+
+
+def _workload(
+    args: argparse.Namespace, operation: Operation, endpoint: str, alone: bool
+) -> Workload:
+    return Workload(
+        operation=operation,
+        endpoint=endpoint,
+        keys=args.keys,
+        value_size=args.value_size,
+        clients=1 if alone else args.clients,
+        processes=1 if alone else args.processes,
+        channels=1 if alone else args.channels,
+        warmup=args.warmup,
+        duration=args.duration,
+        client=cast(ClientKind, args.client),
+        seed=args.seed,
+    )
+
+
+def _throughput(
+    kind: ServerKind, args: argparse.Namespace, options: ServerOptions, cores: int
+) -> tuple[list[Summary], fsyncs.OwnCount | None]:
+    """The throughput phases on one server; and its own count of log fsyncs in the first."""
+    summaries = []
+    own: fsyncs.OwnCount | None = None
+    with running_server(kind, options) as server:
+        _progress(f"{kind}: started, pid {server.pid}, {server.endpoint}")
+        phases: list[tuple[Operation, bool]] = [("put", False), ("put", True), ("range", False)]
+        for operation, alone in phases:
+            workload = _workload(args, operation, server.endpoint, alone)
+            if operation == "range":
+                missing = fill_key_space(server.endpoint, args.keys, args.value_size, args.seed)
+                _progress(f"{kind}: put the {missing} keys the put phases had not written")
+            label = f"{operation}, {workload.clients} in flight"
+            readings: list[int] = []
+            counting = operation == "put" and not alone
+            read = functools.partial(_read_own_counter, server, readings)
+            phase = run_phase(workload, server.pid, read if counting else None)
+            summary = report.summarize(kind, phase, cores, label)
+            _progress(
+                f"{kind} {label}: {summary.requests_per_second:,.0f} req/s, "
+                f"p50 {summary.p50_ms:.3g} ms, p99 {summary.p99_ms:.3g} ms, CPU client "
+                f"{summary.client_cpu_share:.0%} server {summary.server_cpu_share:.0%} other "
+                f"{summary.other_cpu_share:.0%}, errors {sum(summary.errors.values())}"
+            )
+            if counting:
+                own = fsyncs.OwnCount(
+                    kind, summary.requests, readings[1] - readings[0], fsyncs.own_count_source(kind)
+                )
+                _progress(
+                    f"{kind}: {own.wal_fsyncs:,} log fsyncs by its own count, "
+                    f"{own.writes_per_fsync:.1f} writes per fsync"
+                )
+            summaries.append(summary)
+    return summaries, own
+
+
+def _read_own_counter(server: Server, readings: list[int]) -> None:
+    readings.append(fsyncs.read_own_counter(server))
+
+
+def _count_fsyncs(
+    kind: ServerKind, args: argparse.Namespace, options: ServerOptions, cores: int
+) -> fsyncs.FsyncCount:
+    # The trace goes to memory if it can, so that writing it does not touch the measured disk.
+    shm = Path("/dev/shm")
+    fd, name = tempfile.mkstemp(prefix=f"bench-strace-{kind}-", dir=shm if shm.is_dir() else None)
+    os.close(fd)
+    trace = Path(name)
+    try:
+        with running_server(kind, options, prefix=fsyncs.prefix(trace)) as server:
+            _progress(f"{kind}: started under strace, pid {server.pid}")
+            phase = run_phase(_workload(args, "put", server.endpoint, False), server.pid)
+        summary = report.summarize(kind, phase, cores)
+        with open(trace) as lines:
+            traced = fsyncs.calls(lines)
+    finally:
+        trace.unlink(missing_ok=True)
+    counted = fsyncs.count(
+        kind,
+        traced,
+        (phase.opened_at, phase.closed_at),
+        summary.requests,
+        summary.requests_per_second,
+        (summary.p50_ms, summary.p99_ms),
+    )
+    _progress(
+        f"{kind} under strace: {counted.requests_per_second:,.0f} req/s, "
+        f"{counted.per_write():.3f} sync calls per write ({counted.per_write('wal'):.3f} on the "
+        f"log, {counted.writes_per_wal_sync:.1f} writes per log sync), {counted.calls}"
+    )
+    return counted
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def parameters(args: argparse.Namespace) -> dict[str, object]:
+    """The run's parameters, as the caption and the JSON record them."""
+    device, fs_type = filesystem(args.data_root)
+    return {
+        "servers": args.servers,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "clients": args.clients,
+        "processes": args.processes,
+        "channels": args.channels,
+        "value_size": args.value_size,
+        "keys": args.keys,
+        "client": args.client,
+        "data_root": str(args.data_root),
+        "data_root_device": device,
+        "data_root_fs": fs_type,
+        "strace": args.strace,
+        "restart_keys": args.restart_keys,
+        "restart_clients": args.restart_clients,
+        "restart_key_size": restart.KEY_SIZE,
+        "restart_value_size": restart.VALUE_SIZE,
+        "seed": args.seed,
+    }
+
+
+def _number(value: float) -> str:
+    """Three significant digits (thousands separated), or a dash if not measured."""
+    if math.isnan(value):
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _ratio(kv: float, etcd: float) -> str:
+    return _number(kv / etcd) if etcd else "-"
+
+
+#: A row of a kv-beside-etcd table: its label, and its cell for one server's result (a
+#: number, which gets a kv/etcd ratio, or text, which does not).
+Row = tuple[str, Callable[[T], float | str]]
+
+
+def _side_by_side(results: Mapping[str, T], rows: Sequence[Row[T]], ratio: bool) -> str:
+    servers = list(results)
+    with_ratio = ratio and {"kv", "etcd"} <= results.keys()
+    header = ["", *servers, *(["kv/etcd"] if with_ratio else [])]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    for label, cell in rows:
+        values = {server: cell(result) for server, result in results.items()}
+        cells = [value if isinstance(value, str) else _number(value) for value in values.values()]
+        if with_ratio:
+            kv, etcd = values["kv"], values["etcd"]
+            both = not isinstance(kv, str) and not isinstance(etcd, str)
+            cells.append(_ratio(kv, etcd) if both else "")  # type: ignore[arg-type]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class _Syncs:
+    """One server's two counts of its sync calls: its own, and strace's."""
+
+    own: fsyncs.OwnCount | None
+    traced: fsyncs.FsyncCount | None
+
+
+def fsync_table(own: Sequence[fsyncs.OwnCount], traced: Sequence[fsyncs.FsyncCount]) -> str:
+    """Log fsyncs per acknowledged write by the servers' own counters, and sync calls per
+    write by file under strace, for each server."""
+    servers = list(dict.fromkeys([c.server for c in own] + [c.server for c in traced]))
+    by_server = {
+        server: _Syncs(
+            next((c for c in own if c.server == server), None),
+            next((c for c in traced if c.server == server), None),
+        )
+        for server in servers
+    }
+    nan = math.nan
+
+    def mine(get: Callable[[fsyncs.OwnCount], float | str]) -> Callable[[_Syncs], float | str]:
+        return lambda s: nan if s.own is None else get(s.own)
+
+    def strace(
+        get: Callable[[fsyncs.FsyncCount], float | str],
+    ) -> Callable[[_Syncs], float | str]:
+        return lambda s: nan if s.traced is None else get(s.traced)
+
+    rows: list[Row[_Syncs]] = []
+    if own:
+        rows += [
+            ("own counter", mine(lambda c: f"`{c.source}`")),
+            ("**log fsyncs per write**", mine(lambda c: c.per_write)),
+            ("**writes per log fsync** (the group's size)", mine(lambda c: c.writes_per_fsync)),
+        ]
+    if traced:
+        rows += [
+            ("under strace: put req/s", strace(lambda c: c.requests_per_second)),
+            (
+                "... put p50 / p99 ms",
+                strace(lambda c: f"{_number(c.p50_ms)} / {_number(c.p99_ms)}"),
+            ),
+            ("... sync calls per write, all files", strace(lambda c: c.per_write())),
+            ("... on the log (`member/wal/*.wal`)", strace(lambda c: c.per_write("wal"))),
+            ("... on the backend (`member/snap/db*`)", strace(lambda c: c.per_write("backend"))),
+            ("... on anything else", strace(lambda c: c.per_write("other"))),
+            ("... writes per log sync", strace(lambda c: c.writes_per_wal_sync)),
+            ("... mean log sync, ms", strace(lambda c: c.mean_ms.get("wal", nan))),
+            (
+                "... system calls",
+                strace(
+                    lambda c: ", ".join(f"{n:,} {name}" for name, n in sorted(c.by_call.items()))
+                ),
+            ),
+        ]
+    return _side_by_side(by_server, rows, ratio=False)
+
+
+def restart_table(restarts: Sequence[restart.RestartResult]) -> str:
+    """Load, stop, restart and memory with many keys, for each server."""
+    keys = restarts[0].keys
+    rows: list[Row[restart.RestartResult]] = [
+        (f"load {keys:,} keys through the API, s", lambda r: r.load_seconds),
+        ("... keys per second", lambda r: r.load_rate),
+        ("RSS after loading, MiB", lambda r: r.memory_loaded.rss / MIB),
+        ("clean stop (SIGTERM), s", lambda r: r.stop_seconds),
+        ("data directory: log, MiB", lambda r: r.wal_bytes / MIB),
+        ("data directory: backend and snapshots, MiB", lambda r: r.snap_bytes / MIB),
+        ("**restart: launch to first answered Range, s**", lambda r: r.startup_seconds),
+        ("... CPU used meanwhile, s", lambda r: r.startup_cpu_seconds),
+        ("**RSS after recovery, MiB**", lambda r: r.memory_recovered.rss / MIB),
+        ("... of it heap (RssAnon), MiB", lambda r: r.memory_recovered.anon / MIB),
+        ("count every key (one count-only Range), s", lambda r: r.count_seconds),
+        ("**RSS after the count, MiB**", lambda r: r.memory_counted.rss / MIB),
+        ("peak RSS of the restarted server (VmHWM), MiB", lambda r: r.peak_rss / MIB),
+    ]
+    return _side_by_side({r.server: r for r in restarts}, rows, ratio=True)
+
+
+def caption(
+    results: Results,
+    env: report.Environment,
+    parameters: Mapping[str, object],
+    notes: Sequence[str],
+) -> list[str]:
+    """The caption's lines: when, where, how, and what to keep in mind when reading."""
+    p = parameters
+    versions = ", ".join(env.versions.values())
+    disk = results.disk
+    on_tmpfs = p["data_root_fs"] == "tmpfs"
+    lines = [
+        f"Measured {env.date} on {env.cores} cores ({env.cpu_model}), {env.python}, "
+        f"grpcio {env.grpcio}; {versions}; checkout {env.commit}. "
+        "One server at a time, same flags, same load; both durable (etcd fsyncs its log "
+        "before answering, and so does kv since chapter 2).",
+        f"Disk: both data directories under {p['data_root']}, on {p['data_root_device']} "
+        f"({p['data_root_fs']}); a bare 4 KiB append + fdatasync there took "
+        f"{disk.p50_ms:.3g} ms (p50) / {disk.p99_ms:.3g} ms (p99) over {disk.samples} tries."
+        + (
+            " **That is tmpfs: fsync returns at once, so these are not durable-disk figures.**"
+            if on_tmpfs
+            else ""
+        ),
+        f"Throughput: {p['clients']} requests in flight from {p['processes']} load processes "
+        f"with {p['channels']} channels each, or 1 in flight from one; keys: {p['keys']:,}; "
+        f"values: {p['value_size']} bytes; each workload measured for {p['duration']:g} s "
+        f"after a {p['warmup']:g} s warm-up. put: a random key; range: a single existing key, "
+        "linearizable (kv has no Raft yet, so for it that is serializable). kv/etcd is kv's "
+        "requests per second divided by etcd's. CPU is a share of the whole machine "
+        f"(100% = all {env.cores} cores); kv's server tops out near {1 / env.cores:.0%}.",
+    ]
+    if results.own_counts:
+        lines.append(
+            "fsyncs per write, own counters: over the window of the first put phase above, "
+            "the log fsyncs each server counted itself (kv: its group committer's "
+            "`CommitStats`, printed on SIGUSR1 by `benchmarks.kv_counters`, which runs "
+            "`kv serve` unchanged; etcd: `etcd_disk_wal_fsync_duration_seconds_count` on its "
+            "`/metrics` page), divided by the writes the load saw acknowledged in it."
+        )
+    if results.fsync_note is None:
+        lines.append(
+            "Under strace: a separate put phase, same load, on a fresh server run under "
+            "`strace -f --seccomp-bpf -e trace=fsync,fdatasync,sync_file_range,syncfs` (only "
+            "those calls stop the server), every sync call of the window counted by the file "
+            "it synced. etcd's backend (bbolt) commits every 100 ms; kv's (SQLite, "
+            "synchronous=NORMAL) syncs only at checkpoints and snapshots. Being traced slows "
+            "kv far more than etcd: threads of a ptrace-attached process hand work to each "
+            "other several times slower, and kv's server does that on every put (gRPC's "
+            "poller thread, the event loop, the fsync thread), so its rate and its group "
+            "size under strace are not its usual ones; the own counter's are."
+        )
+    else:
+        lines.append(f"Sync calls were not counted under strace: {results.fsync_note}.")
+    if results.restarts:
+        lines.append(
+            f"Restart: {p['restart_keys']:,} keys of {p['restart_key_size']} bytes with "
+            f"{p['restart_value_size']}-byte values, one Put each from {p['processes']} "
+            f"processes with {p['restart_clients']} requests in flight; then SIGTERM, and the "
+            "server started again on its data directory, polled every "
+            f"{restart.POLL_INTERVAL * 1e3:.0f} ms with a linearizable Range (etcd must also "
+            "elect itself). RSS is VmRSS from /proc: for etcd it includes the pages of its "
+            "memory-mapped backend it has touched (RssFile), for kv the shared libraries "
+            "only, since SQLite reads through the page cache. kv/etcd: kv's figure divided by "
+            "etcd's. etcd re-raises SIGTERM after its clean shutdown, so its exit status is "
+            "the signal's."
+        )
+    errors = [
+        f"{s.server} {s.workload}: {', '.join(f'{n} {c}' for c, n in s.errors.items())}"
+        for s in results.summaries
+        if s.errors
+    ]
+    if errors:
+        lines.append("Failed requests (not counted above): " + "; ".join(errors) + ".")
+    other = max((s.other_cpu_share for s in results.summaries), default=0.0)
+    loading = max((r.load_other_cpu_share for r in results.restarts), default=0.0)
+    restarting = max((r.startup_other_cpu_share for r in results.restarts), default=0.0)
+    before, after = results.load_average
+    noise = f"other processes used up to {other:.0%} of the machine during a measured window"
+    if results.restarts:
+        noise += f", {loading:.0%} while keys were loaded, {restarting:.0%} during a restart"
+    noise += f"; load average {before:.2f} when the run began, {after:.2f} when it ended"
+    quiet = max(other, loading, restarting) <= report.NOISE_THRESHOLD
+    lines.append(f"Quiet: {noise}." if quiet else f"{report.PRELIMINARY} ({noise}).")
+    return [*lines, *notes]
+
+
+def markdown(
+    results: Results,
+    env: report.Environment,
+    parameters: Mapping[str, object],
+    notes: Sequence[str] = (),
+) -> str:
+    """The tables and the caption as one markdown document (headings from level 4, since the
+    performance page includes it under its own)."""
+    parts = ["#### Durable puts and gets\n", report.table(results.summaries)]
+    if results.own_counts or results.fsync_counts:
+        table = fsync_table(results.own_counts, results.fsync_counts)
+        parts += ["\n#### fsyncs per write under load\n", table]
+    if results.restarts:
+        keys = results.restarts[0].keys
+        parts += [f"\n#### Restart with {keys:,} keys\n", restart_table(results.restarts)]
+    items = "\n".join(f"- {line}" for line in caption(results, env, parameters, notes))
+    return "\n".join(parts) + f"\n\n{items}\n"
+
+
+def write(
+    output: Path,
+    results: Results,
+    env: report.Environment,
+    parameters: Mapping[str, object],
+    notes: Sequence[str] = (),
+) -> str:
+    """Write the markdown to ``output`` and the raw numbers beside it (``.json``)."""
+    import json
+
+    text = markdown(results, env, parameters, notes)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    raw = {
+        "environment": asdict(env),
+        "parameters": dict(parameters),
+        "notes": list(notes),
+        "disk": asdict(results.disk),
+        "load_average": list(results.load_average),
+        "results": [asdict(summary) for summary in results.summaries],
+        "own_counts": [
+            {**asdict(count), "per_write": count.per_write} for count in results.own_counts
+        ],
+        "fsyncs": [
+            {
+                **asdict(count),
+                "per_write": count.per_write(),
+                "wal_per_write": count.per_write("wal"),
+                "writes_per_wal_sync": count.writes_per_wal_sync,
+            }
+            for count in results.fsync_counts
+        ],
+        "fsyncs_note": results.fsync_note,
+        "restart": [
+            {**asdict(result), "load_rate": result.load_rate} for result in results.restarts
+        ],
+    }
+    output.with_suffix(".json").write_text(json.dumps(report.finite(raw), indent=2) + "\n")
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; 0 on success, 1 if a server or a worker failed."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    try:
+        results = benchmark(args)
+    except (ServerError, LoadError) as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    env = report.environment({kind: server_version(kind) for kind in args.servers})
+    text = write(args.output, results, env, parameters(args), args.note)
+    _progress(
+        f"wrote {args.output} and {args.output.with_suffix('.json')} "
+        f"({time.perf_counter() - started:.0f} s in all)"
+    )
+    print(text, end="")
+    return 0
+
+
+def _progress(message: str) -> None:
+    with contextlib.suppress(OSError):
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,379 @@
+"""``python -m benchmarks.profile``: where kv's server spends its time on the durable put path.
+
+Starts kv (data directory on ``--data-root``, on the disk by default), drives it with the same
+put load as `benchmarks.chapter2` (64 requests in flight), and while the window is open
+samples the server with two profilers that do not stop it:
+
+* **perf** (Debian's ``linux-perf``): ``perf record -e cpu-clock -g`` on the server's process,
+  every thread. Each sample is sorted by where the CPU was: in which shared library for user
+  code (the Python interpreter, gRPC's core, protobuf's upb, SQLite, libc), and for kernel
+  code by the system call it serves (futex: threads handing over the GIL and work; the
+  network; fsync; file writes; epoll and eventfd: the event loops' wake-ups). That is every
+  CPU cycle the server used, C and kernel included.
+* **py-spy** (``pip install py-spy``): ``py-spy record --nonblocking --gil``: the Python stack
+  of whichever thread holds the GIL, so only the interpreter's share above, and sorted by
+  kv's component (the innermost frame from kv's source decides): gRPC's Python glue, the
+  request handling, the durable log, the WAL, group commit, the SQLite backend, MVCC, the
+  event loop. Stacks that end in the event loop running a callback written in C are gRPC's
+  Cython core (reading requests, decoding them, sending answers), which perf also counts.
+
+Either profiler missing (or not allowed, e.g. perf_event_paranoid) is noted and skipped. The
+result goes to ``--output`` (``benchmarks/results/chapter2-profile.md``) and beside it as JSON::
+
+    python -m benchmarks.profile
+    python -m benchmarks.profile --duration 5 --output /tmp/profile.md
+"""
+
+import argparse
+import contextlib
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks import procstat, report
+from benchmarks.load import LoadError, Workload, run_phase
+from benchmarks.servers import ServerError, ServerOptions, running_server, server_version
+
+DEFAULT_OUTPUT = Path("benchmarks/results/chapter2-profile.md")
+#: Samples per second of each profiler.
+RATE = 99
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line; see ``python -m benchmarks.profile --help``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.profile",
+        description="Profile kv's server under durable put load (perf and py-spy).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds profiled")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before profiling")
+    parser.add_argument("--clients", type=int, default=64, help="requests in flight in all")
+    parser.add_argument("--processes", type=int, default=2, help="load worker processes")
+    parser.add_argument("--channels", type=int, default=4, help="gRPC channels per process")
+    parser.add_argument("--value-size", type=int, default=256, help="bytes per value")
+    parser.add_argument("--keys", type=int, default=10_000, help="size of the key space")
+    parser.add_argument(
+        "--data-root", type=Path, default=Path(tempfile.gettempdir()), help="data directories"
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown tables")
+    return parser.parse_args(argv)
+
+
+# --- perf ------------------------------------------------------------------------------------
+
+#: User-space code by shared library (a substring of its path).
+_LIBRARIES = (
+    ("libpython", "Python interpreter (kv, asyncio, gRPC's Python layer)"),
+    ("cygrpc", "gRPC core (C++ and Cython)"),
+    ("_message", "protobuf (upb, C)"),
+    ("sqlite3", "SQLite (C)"),
+    ("_asyncio", "asyncio's C parts"),
+    ("crc32c", "CRC-32C of WAL records (C)"),
+    ("libc.so", "libc (malloc, memcpy, locks)"),
+)
+#: Kernel code by the system call it serves (the frame under ``do_syscall_64``).
+_SYSCALLS = (
+    (("futex",), "kernel: futex (threads handing over the GIL and work)"),
+    (
+        ("sendmsg", "recvmsg", "sendto", "recvfrom", "writev", "readv"),
+        "kernel: network (loopback TCP)",
+    ),
+    (("epoll", "poll", "select"), "kernel: epoll (event loops waiting)"),
+    (("fdatasync", "fsync"), "kernel: fsync (CPU side)"),
+    (("pwrite", "pread", "lseek", "fallocate", "ftruncate"), "kernel: file I/O (WAL, SQLite)"),
+)
+
+
+def perf_unavailable() -> str | None:
+    """Why perf cannot profile here, or None if it can."""
+    if shutil.which("perf") is None:
+        return "perf is not installed (apt-get install linux-perf)"
+    try:
+        subprocess.run(
+            ["perf", "record", "-q", "-e", "cpu-clock", "-o", "/dev/null", "--", "true"],
+            capture_output=True,
+            check=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        detail = getattr(error, "stderr", b"") or b""
+        return f"perf cannot record here: {detail.decode(errors='replace').strip() or error}"
+    return None
+
+
+def perf_record(pid: int, seconds: float, output: Path) -> "subprocess.Popen[bytes]":
+    """Start sampling every thread of ``pid`` for ``seconds`` into ``output``."""
+    return subprocess.Popen(
+        [
+            *("perf", "record", "-q", "-e", "cpu-clock", "-F", str(RATE), "-g", "-p", str(pid)),
+            *("-o", str(output), "--", "sleep", f"{seconds:g}"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def perf_buckets(data: Path) -> Counter[str]:
+    """Samples of a ``perf record -g`` file, by where the CPU was (see the module docstring)."""
+    script = subprocess.run(
+        ["perf", "script", "-i", str(data), "-F", "ip,sym,dso"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return Counter(_perf_bucket(block.splitlines()) for block in script.split("\n\n") if block)
+
+
+def _perf_bucket(frames: Sequence[str]) -> str:
+    frames = [frame.strip() for frame in frames if frame.strip()]
+    if not frames:
+        return "unknown"
+    if "kernel.kallsyms" not in frames[0]:
+        for fragment, name in _LIBRARIES:
+            if fragment in frames[0]:
+                return name
+        return "other user-space code"
+    symbols = [frame.split()[1] if len(frame.split()) > 1 else "" for frame in frames]
+    if "do_syscall_64" in symbols:
+        below = symbols[: symbols.index("do_syscall_64")]
+        call = next(
+            (s for s in reversed(below) if s.startswith(("__x64_sys_", "ksys_", "__do_sys_"))),
+            below[-1] if below else "",
+        )
+        for names, bucket in _SYSCALLS:
+            if any(name in call for name in names):
+                return bucket
+        if any("eventfd" in s for s in below):
+            return "kernel: epoll (event loops waiting)"
+        if any(s.startswith(("sock_", "tcp_", "unix_")) for s in below):
+            return "kernel: network (loopback TCP)"
+        if any(s.startswith("ext4_") for s in below):
+            return "kernel: file I/O (WAL, SQLite)"
+        return "kernel: other system calls"
+    if any("softirq" in s or "net_rx" in s for s in symbols):
+        return "kernel: interrupts (network softirq)"
+    return "kernel: scheduling and interrupts"
+
+
+# --- py-spy ----------------------------------------------------------------------------------
+
+#: kv's components by source path (the innermost kv frame of a stack decides).
+_COMPONENTS = (
+    ("kv/wal/group_commit.py", "kv: group commit"),
+    ("kv/wal/", "kv: WAL (records, CRC, write)"),
+    ("kv/backend.py", "kv: SQLite backend"),
+    ("kv/mvcc/", "kv: MVCC store"),
+    ("kv/server/durable_log.py", "kv: durable log (entries, apply order)"),
+    ("kv/server/apply.py", "kv: apply"),
+    ("kv/server/state_machine.py", "kv: apply"),
+    ("kv/server/", "kv: request handling (services, node, validation, quota)"),
+)
+
+
+def py_spy_unavailable() -> str | None:
+    """Why py-spy cannot profile here, or None if it can."""
+    if shutil.which("py-spy") is None:
+        return "py-spy is not installed (pip install py-spy)"
+    return None
+
+
+def py_spy_record(pid: int, seconds: float, output: Path) -> "subprocess.Popen[bytes]":
+    """Start sampling the GIL-holding thread of ``pid`` for ``seconds`` into ``output``."""
+    return subprocess.Popen(
+        [
+            *("py-spy", "record", "--nonblocking", "--gil", "--full-filenames", "-f", "raw"),
+            *("-r", str(RATE), "-d", str(math.ceil(seconds)), "-p", str(pid), "-o", str(output)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def py_spy_buckets(lines: Iterable[str]) -> Counter[str]:
+    """Samples of a py-spy raw (collapsed) file, by kv component."""
+    found: Counter[str] = Counter()
+    for line in lines:
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if stack:
+            found[_py_spy_bucket(stack.split(";"))] += int(count)
+    return found
+
+
+def _py_spy_bucket(frames: Sequence[str]) -> str:
+    for frame in reversed(frames):  # innermost first
+        for path, name in _COMPONENTS:
+            if f"/{path}" in frame:
+                return name
+    leaf = frames[-1]
+    if "asyncio/events.py" in leaf and "Handle._run" in leaf:
+        return "C callbacks run by the event loop (gRPC's Cython core)"
+    if any("/grpc/" in frame for frame in frames):
+        return "gRPC's Python layer"
+    if any("/google/protobuf/" in frame for frame in frames):
+        return "protobuf's Python layer"
+    if any(f"/{mod}" in leaf for mod in ("asyncio/", "selectors.py", "concurrent/", "threading")):
+        return "event loop, tasks, threads"
+    return "other Python"
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One profiled window."""
+
+    requests_per_second: float
+    server_cpu_us_per_request: float
+    server_cpu_share: float
+    other_cpu_share: float
+    perf: dict[str, int]
+    """perf samples by bucket (empty if perf was not run)."""
+    py_spy: dict[str, int]
+    """py-spy samples (GIL held) by bucket."""
+    py_spy_seconds: float
+    """How long py-spy sampled: its samples over this times `RATE` is the share of the time
+    some thread held the GIL (if py-spy kept up)."""
+    notes: list[str]
+
+
+def profile(args: argparse.Namespace) -> Profile:
+    """Run the load on a fresh kv and profile the window."""
+    notes = []
+    perf_note, spy_note = perf_unavailable(), py_spy_unavailable()
+    for note in (perf_note, spy_note):
+        if note:
+            notes.append(note)
+            _progress(note)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+    perf_data, spy_data = scratch / "perf.data", scratch / "py-spy.txt"
+    profilers: list[subprocess.Popen[bytes]] = []
+    try:
+        with running_server("kv", ServerOptions(data_root=args.data_root)) as server:
+            _progress(f"kv: started, pid {server.pid}")
+
+            def on_window() -> None:
+                if profilers:  # the window closes: the profilers stop by themselves
+                    return
+                if perf_note is None:
+                    profilers.append(perf_record(server.pid, args.duration, perf_data))
+                if spy_note is None:
+                    profilers.append(py_spy_record(server.pid, args.duration, spy_data))
+
+            workload = Workload(
+                operation="put",
+                endpoint=server.endpoint,
+                keys=args.keys,
+                value_size=args.value_size,
+                clients=args.clients,
+                processes=args.processes,
+                channels=args.channels,
+                warmup=args.warmup,
+                duration=args.duration,
+            )
+            phase = run_phase(workload, server.pid, on_window)
+            for profiler in profilers:
+                profiler.wait(timeout=60)
+        summary = report.summarize("kv", phase, procstat.cores())
+        perf = perf_buckets(perf_data) if perf_data.exists() else Counter()
+        spy = py_spy_buckets(spy_data.open()) if spy_data.exists() else Counter()
+    finally:
+        for profiler in profilers:
+            with contextlib.suppress(OSError):
+                profiler.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return Profile(
+        requests_per_second=summary.requests_per_second,
+        server_cpu_us_per_request=summary.server_cpu_us_per_request,
+        server_cpu_share=summary.server_cpu_share,
+        other_cpu_share=summary.other_cpu_share,
+        perf=dict(perf.most_common()),
+        py_spy=dict(spy.most_common()),
+        py_spy_seconds=math.ceil(args.duration),
+        notes=notes,
+    )
+
+
+def _shares(samples: dict[str, int], us_per_request: float | None) -> str:
+    total = sum(samples.values())
+    header = "| where | share |" + (" µs per put |" if us_per_request else "")
+    lines = [header, "| --- | ---: |" + (" ---: |" if us_per_request else "")]
+    for name, count in samples.items():
+        share = count / total
+        cell = f" {share * us_per_request:.0f} |" if us_per_request else ""
+        lines.append(f"| {name} | {share:.1%} |{cell}")
+    return "\n".join(lines)
+
+
+def markdown(result: Profile, env: report.Environment, args: argparse.Namespace) -> str:
+    """The two tables and a caption."""
+    parts = []
+    if result.perf:
+        parts += [
+            "#### kv's server CPU by where it ran (perf, every thread)\n",
+            _shares(result.perf, result.server_cpu_us_per_request),
+        ]
+    if result.py_spy:
+        held = sum(result.py_spy.values()) / (RATE * result.py_spy_seconds)
+        parts += [
+            "\n#### The interpreter's share, by kv component (py-spy, GIL holder)\n",
+            _shares(result.py_spy, None),
+            f"\nSome thread held the GIL at {held:.0%} of py-spy's samples.",
+        ]
+    noise = f"other processes used {result.other_cpu_share:.0%} of the machine"
+    quiet = result.other_cpu_share <= report.NOISE_THRESHOLD
+    caption = [
+        f"Measured {env.date} on {env.cores} cores ({env.cpu_model}), {env.python}, grpcio "
+        f"{env.grpcio}; {env.versions['kv']}; checkout {env.commit}.",
+        f"Load: random puts, {args.clients} in flight from {args.processes} processes "
+        f"({args.value_size}-byte values, {args.keys:,} keys), data directory under "
+        f"{args.data_root}; profiled for {args.duration:g} s after a {args.warmup:g} s "
+        f"warm-up at {RATE} samples per second. kv answered "
+        f"{result.requests_per_second:,.0f} puts per second using "
+        f"{result.server_cpu_share:.0%} of the machine, "
+        f"{result.server_cpu_us_per_request:.0f} µs of server CPU per put; µs per put "
+        "splits that by the perf shares.",
+        "perf's cpu-clock samples in a virtual machine land where interrupts are enabled "
+        "again, so kernel time shows up in the kernel's unlock and task-switch functions: "
+        "the system call it belongs to is still right, the function inside it is not.",
+        (f"Quiet: {noise}." if quiet else f"{report.PRELIMINARY} ({noise}).")
+        + "".join(f" {note}." for note in result.notes),
+    ]
+    items = "\n".join(f"- {line}" for line in caption)
+    return "\n".join(parts) + f"\n\n{items}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Profile; 0 on success, 1 if the server or the load failed."""
+    args = parse_args(argv)
+    try:
+        result = profile(args)
+    except (ServerError, LoadError) as error:
+        print(f"profile failed: {error}", file=sys.stderr)
+        return 1
+    env = report.environment({"kv": server_version("kv")})
+    text = markdown(result, env, args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    raw = {"environment": asdict(env), "parameters": vars(args), "profile": asdict(result)}
+    args.output.with_suffix(".json").write_text(json.dumps(report.finite(raw), indent=2) + "\n")
+    _progress(f"wrote {args.output} and {args.output.with_suffix('.json')}")
+    print(text, end="")
+    return 0
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
