@@ -131,6 +131,7 @@ class Cluster:
         self._seq += 1
         heapq.heappush(self._heap, _Task(self.now + delay, self._seq, run, message))
 
+    # --8<-- [start:clock]
     def step(self) -> bool:
         """Run the next task (moving the clock to its time). False if there is none."""
         if not self._heap:
@@ -153,6 +154,8 @@ class Cluster:
         while self._heap and self._heap[0].time <= end:
             self.step()
         self.now = end
+
+    # --8<-- [end:clock]
 
     def run_until(self, predicate: Callable[[Cluster], object], limit_ms: int) -> bool:
         """Run until ``predicate(cluster)`` holds (checked after every task), for at most

@@ -248,6 +248,7 @@ class SimNode:
         self.writing = raw.ready()
         return self.writing
 
+    # --8<-- [start:finish-ready]
     def finish_ready(self) -> ReadyOutcome:
         """The write of the current Ready is on disk: persist it for real, then hand out its
         messages, apply its committed entries, serve reads, and advance."""
@@ -277,6 +278,8 @@ class SimNode:
         # 4. Acknowledge.
         raw.advance(ready)
         return ReadyOutcome(ready.messages, ready.committed_entries, tuple(answers))
+
+    # --8<-- [end:finish-ready]
 
     def _restore(self, snapshot: Snapshot) -> None:
         """The state machine as of ``snapshot`` (a fresh one for the empty snapshot)."""
