@@ -205,6 +205,7 @@ class KeyValueModel:
     def init(self) -> KvState:
         return KvState(frozenset(), self.initial_revision if self.check_revisions else 0)
 
+    # --8<-- [start:kv-step]
     def step(self, state: KvState, input: KvInput, output: KvOutput | None) -> tuple[bool, KvState]:
         current = state.get(input.key)
         # etcd: a write request takes the next revision only if it changes something
@@ -235,6 +236,8 @@ class KeyValueModel:
                     return True, after
                 cas = _expect(output, CompareAndSetResult, input)
                 return cas.succeeded == succeeded and self._revision_ok(cas, after), after
+
+    # --8<-- [end:kv-step]
 
     def is_read_only(self, input: KvInput, output: KvOutput | None) -> bool:
         # A get never writes; a delete that deleted nothing and a compare-and-set that failed

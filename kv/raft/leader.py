@@ -45,6 +45,7 @@ def send_append(raft: Raft, to: int) -> None:
     maybe_send_append(raft, to, send_if_empty=True)
 
 
+# --8<-- [start:send-append]
 def maybe_send_append(raft: Raft, to: int, *, send_if_empty: bool) -> bool:
     """Send ``to`` the entries from its ``next`` on, if its progress allows.
 
@@ -75,6 +76,9 @@ def maybe_send_append(raft: Raft, to: int, *, send_if_empty: bool) -> bool:
     )
     progress.sent_entries(entries[-1].index if entries else None)
     return True
+
+
+# --8<-- [end:send-append]
 
 
 def maybe_send_snapshot(raft: Raft, to: int, progress: Progress) -> bool:
@@ -144,6 +148,7 @@ def check_quorum(raft: Raft, m: Message) -> None:
 # --8<-- [end:check-quorum]
 
 
+# --8<-- [start:propose]
 def propose(raft: Raft, m: Message) -> None:
     if not m.entries:
         raise AssertionError(f"{raft.id} stepped empty MsgProp")
@@ -165,6 +170,10 @@ def propose(raft: Raft, m: Message) -> None:
     bcast_append(raft)
 
 
+# --8<-- [end:propose]
+
+
+# --8<-- [start:read-index]
 def read_index(raft: Raft, m: Message) -> None:
     if raft.tracker.is_singleton():
         # The only voter: its commit index is trivially the cluster's.
@@ -186,6 +195,9 @@ def send_read_index_response(raft: Raft, m: Message) -> None:
         bcast_heartbeat_with_context(raft, context)
     else:
         answer_read_index(raft, m, raft.log.committed)
+
+
+# --8<-- [end:read-index]
 
 
 def answer_read_index(raft: Raft, request: Message, index: int) -> None:
@@ -213,6 +225,7 @@ def from_member(raft: Raft, m: Message) -> None:
     _MEMBER_HANDLERS[m.type](raft, m, progress)
 
 
+# --8<-- [start:append-response]
 def append_response(raft: Raft, m: Message, progress: Progress) -> None:
     progress.recent_active = True
     if m.reject:
@@ -257,6 +270,10 @@ def append_response(raft: Raft, m: Message, progress: Progress) -> None:
         raft.send(Message(type=M.TIMEOUT_NOW, to=m.from_))
 
 
+# --8<-- [end:append-response]
+
+
+# --8<-- [start:heartbeat-response]
 def heartbeat_response(raft: Raft, m: Message, progress: Progress) -> None:
     progress.recent_active = True
     progress.probe_sent = False
@@ -269,6 +286,9 @@ def heartbeat_response(raft: Raft, m: Message, progress: Progress) -> None:
         return
     for status in raft.read_only.advance(m.context):
         answer_read_index(raft, status.request, status.index)
+
+
+# --8<-- [end:heartbeat-response]
 
 
 def snapshot_status(raft: Raft, m: Message, progress: Progress) -> None:

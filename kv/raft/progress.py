@@ -41,6 +41,7 @@ class ProgressState(enum.Enum):
         return f"State{self.value.capitalize()}"
 
 
+# --8<-- [start:inflights]
 class Inflights:
     """The appends sent to one follower and not yet acknowledged: a bounded FIFO of the last
     index each one carried (etcd: ``tracker/inflights.go``, a ring buffer there)."""
@@ -68,6 +69,9 @@ class Inflights:
 
     def reset(self) -> None:
         self._last_indexes.clear()
+
+
+# --8<-- [end:inflights]
 
 
 class Progress:
@@ -104,6 +108,7 @@ class Progress:
         self.state = state
         self.inflights.reset()
 
+    # --8<-- [start:transitions]
     def become_probe(self) -> None:
         """Find where the follower's log ends, one append at a time."""
         if self.state is ProgressState.SNAPSHOT:
@@ -125,6 +130,9 @@ class Progress:
         self._reset_state(ProgressState.SNAPSHOT)
         self.pending_snapshot = snapshot_index
 
+    # --8<-- [end:transitions]
+
+    # --8<-- [start:acks]
     def maybe_update(self, index: int) -> bool:
         """The follower acknowledged entries up to ``index``. Returns whether ``match`` grew."""
         updated = False
@@ -144,6 +152,9 @@ class Progress:
         elif self.state is ProgressState.PROBE:
             self.probe_sent = True
 
+    # --8<-- [end:acks]
+
+    # --8<-- [start:maybe-decrease-to]
     def maybe_decrease_to(self, rejected: int, match_hint: int) -> bool:
         """The follower rejected the append that followed entry ``rejected``.
 
@@ -166,6 +177,9 @@ class Progress:
         self.probe_sent = False
         return True
 
+    # --8<-- [end:maybe-decrease-to]
+
+    # --8<-- [start:is-paused]
     def is_paused(self) -> bool:
         """Should the leader hold back appends to this follower for now?"""
         if self.state is ProgressState.PROBE:
@@ -173,3 +187,5 @@ class Progress:
         if self.state is ProgressState.REPLICATE:
             return self.inflights.full()
         return True
+
+    # --8<-- [end:is-paused]

@@ -31,6 +31,7 @@ def majority(voter_count: int) -> int:
     return voter_count // 2 + 1
 
 
+# --8<-- [start:committed-index]
 def committed_index(voters: Collection[int], match: Mapping[int, int]) -> int:
     """The highest index stored on a majority of ``voters``.
 
@@ -42,6 +43,9 @@ def committed_index(voters: Collection[int], match: Mapping[int, int]) -> int:
         return UNBOUNDED
     indexes = sorted((match.get(voter, 0) for voter in voters), reverse=True)
     return indexes[majority(len(voters)) - 1]
+
+
+# --8<-- [end:committed-index]
 
 
 # --8<-- [start:vote-result]

@@ -458,6 +458,7 @@ class Raft:
 
     # -- the log, on the leader ------------------------------------------------------------
 
+    # --8<-- [start:append-entry]
     def append_entry(self, entries: Sequence[Entry]) -> None:
         """Append new entries at the leader's term after its last entry."""
         last_index = self.log.last_index()
@@ -476,6 +477,8 @@ class Raft:
 
     def committed_entry_in_current_term(self) -> bool:
         return self.log.term_or_zero(self.log.committed) == self.term
+
+    # --8<-- [end:append-entry]
 
     # -- stepping ---------------------------------------------------------------------------
 
@@ -558,6 +561,7 @@ class Raft:
 
     # -- followers ----------------------------------------------------------------------------
 
+    # --8<-- [start:follower-propose]
     def _forward_to_leader(self, m: Message) -> None:
         self.send(replace(m, to=self.lead))
 
@@ -567,6 +571,8 @@ class Raft:
         if self.config.disable_proposal_forwarding:
             self.drop_proposal("proposal forwarding is disabled")
         self._forward_to_leader(m)
+
+    # --8<-- [end:follower-propose]
 
     def drop_proposal(self, reason: str) -> NoReturn:
         self.emit(ev.ProposalDropped(self.id, self.term, reason))
@@ -625,9 +631,12 @@ class Raft:
 
     # --8<-- [end:append-entries]
 
+    # --8<-- [start:handle-heartbeat]
     def handle_heartbeat(self, m: Message) -> None:
         self.log.commit_to(m.commit)
         self.send(Message(type=M.HEARTBEAT_RESP, to=m.from_, context=m.context))
+
+    # --8<-- [end:handle-heartbeat]
 
     def handle_snapshot(self, m: Message) -> None:
         snapshot = m.snapshot if m.snapshot is not None else Snapshot()

@@ -74,6 +74,7 @@ class ReadOnly:
         status.acks.add(node)
         return status.acks
 
+    # --8<-- [start:read-only-advance]
     def advance(self, context: bytes) -> list[ReadIndexStatus]:
         """The request ``context`` is confirmed: release it and every request before it."""
         if context not in self.pending:
@@ -82,6 +83,8 @@ class ReadOnly:
         released = [self.pending.pop(ctx) for ctx in self.queue[:position]]
         del self.queue[:position]
         return released
+
+    # --8<-- [end:read-only-advance]
 
     def last_pending_request_ctx(self) -> bytes:
         """The newest pending request's context (b"" if none): the next heartbeat carries it."""
