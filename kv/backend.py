@@ -90,6 +90,13 @@ CREATE TABLE IF NOT EXISTS alarm (
     alarm TEXT NOT NULL,               -- NOSPACE or CORRUPT (etcdserverpb.AlarmType)
     PRIMARY KEY (member_id, alarm)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS member (
+    id TEXT PRIMARY KEY,               -- the member id, in hex (etcdctl's form)
+    record TEXT NOT NULL               -- etcd's JSON form of the member (kv.server.members)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS member_removed (
+    id TEXT PRIMARY KEY                -- a removed member id: it may never come back
+) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES
     ('consistent_index', 0),
     ('compact_revision', -1),
@@ -110,6 +117,11 @@ _SET_META = "UPDATE meta SET value = ? WHERE name = ?"
 _ALARMS = "SELECT member_id, alarm FROM alarm ORDER BY member_id, alarm"
 _ADD_ALARM = "INSERT OR IGNORE INTO alarm VALUES (?, ?)"
 _REMOVE_ALARM = "DELETE FROM alarm WHERE member_id = ? AND alarm = ?"
+_MEMBERS = "SELECT id, record FROM member ORDER BY id"
+_PUT_MEMBER = "INSERT OR REPLACE INTO member VALUES (?, ?)"
+_DELETE_MEMBER = "DELETE FROM member WHERE id = ?"
+_REMOVED_MEMBERS = "SELECT id FROM member_removed ORDER BY id"
+_ADD_REMOVED_MEMBER = "INSERT OR IGNORE INTO member_removed VALUES (?)"
 
 # --8<-- [start:finish-compaction]
 # What compaction at revision ? drops, stated over the rows (kv.mvcc.KeyIndex.compact states it over
@@ -348,6 +360,25 @@ class Backend:
     def remove_alarm(self, member_id: int, alarm: str) -> None:
         """Record in the batch that the alarm is cleared (a no-op if it was not raised)."""
         self._write(_REMOVE_ALARM, (f"{member_id:x}", alarm))
+
+    def members(self) -> list[tuple[int, str]]:
+        """The cluster's members as ``(member id, JSON record)`` (chapter 5), as the batch sees
+        them."""
+        rows = self._connection.execute(_MEMBERS).fetchall()
+        return [(int(member, 16), record) for member, record in rows]
+
+    def removed_members(self) -> set[int]:
+        """The ids of removed members (etcd keeps them so that they can never rejoin)."""
+        return {int(row[0], 16) for row in self._connection.execute(_REMOVED_MEMBERS)}
+
+    def put_member(self, member_id: int, record: str) -> None:
+        """Record in the batch that ``member_id`` is a member, described by ``record``."""
+        self._write(_PUT_MEMBER, (f"{member_id:x}", record))
+
+    def remove_member(self, member_id: int) -> None:
+        """Record in the batch that ``member_id`` left the cluster, for good."""
+        self._write(_DELETE_MEMBER, (f"{member_id:x}",))
+        self._write(_ADD_REMOVED_MEMBER, (f"{member_id:x}",))
 
     # --8<-- [start:commit]
     def commit(self, consistent_index: int) -> None:

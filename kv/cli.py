@@ -49,6 +49,15 @@ class EnvError(ConfigError):
     """An ``ETCD_*`` variable kv cannot use (bad value, or a flag given twice)."""
 
 
+def parse_bool(text: str) -> bool:
+    """A Go bool flag's value (strconv.ParseBool)."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise ValueError(text)
+
+
 # --8<-- [start:flags]
 @dataclass(frozen=True, slots=True)
 class Flag:
@@ -59,6 +68,8 @@ class Flag:
     help: str
     default: str  # as ``etcd --help`` shows it
     choices: tuple[str, ...] | None = None
+    #: A Go bool flag: ``--pre-vote`` alone means true; ``--pre-vote=false`` is allowed.
+    is_bool: bool = False
 
     @property
     def field(self) -> str:
@@ -156,6 +167,13 @@ FLAGS = (
         "Raise alarms when backend size exceeds the given quota (chapter 2; 0 = 2 GiB).",
         "0",
     ),
+    Flag(
+        "--pre-vote",
+        parse_bool,
+        "Enable to run an additional Raft election phase (chapter 3).",
+        "false",
+        is_bool=True,
+    ),
 )
 # --8<-- [end:flags]
 
@@ -195,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument(
             flag.name,
             default=None,
+            nargs="?" if flag.is_bool else None,
+            const="true" if flag.is_bool else None,
             metavar=flag.field.upper(),
             choices=flag.choices,
             help=f"{flag.help} (default {flag.default!r}; env {flag.env})",
@@ -271,6 +291,9 @@ def configure_logging(level: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kv`` command; return its exit code."""
+    # gRPC's C core logs connection chatter (GOAWAY, reconnects between peers) at INFO on
+    # stderr; only its errors belong in a member's log. Set before grpc is imported.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -29,7 +29,7 @@ Ready.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kv.raft import events as ev
@@ -139,14 +139,15 @@ class RawNode:
         self._outstanding: Ready | None = None
         self._steps_on_advance: list[Message] = []
 
-    def bootstrap(self, voters: Sequence[int]) -> None:
+    def bootstrap(self, voters: Sequence[int], contexts: Mapping[int, bytes] | None = None) -> None:
         """Start a new cluster of ``voters`` on empty storage, as etcd's ``StartNode`` does.
 
         The members are written into the log as its first entries, one `ConfChange` each,
         committed at term 1. A node that joins later replays them and learns the whole
         configuration from the log, the way it learns everything else. They come back in the
         first Ready as entries to persist and committed entries to apply (applying them
-        again is harmless: adding a member twice changes nothing).
+        again is harmless: adding a member twice changes nothing). ``contexts`` gives each
+        voter's change a context (etcd puts the member's record there, ``raft.Peer.Context``).
 
         Raises:
             ValueError: no voters, or the storage is not empty.
@@ -159,7 +160,13 @@ class RawNode:
         # Nothing is persisted yet: the first Ready must carry the hard state.
         self._prev_hard_state = HardState()
         raft.become_follower(1, 0)
-        changes = [ConfChange(type=ConfChangeType.ADD_NODE, node_id=voter) for voter in voters]
+        contexts = contexts or {}
+        changes = [
+            ConfChange(
+                type=ConfChangeType.ADD_NODE, node_id=voter, context=contexts.get(voter, b"")
+            )
+            for voter in voters
+        ]
         raft.log.append(
             [
                 Entry(term=1, index=i + 1, type=EntryType.CONF_CHANGE, data=change.marshal())

@@ -1,11 +1,12 @@
 """``kv serve``: one member answering etcd's gRPC API until a signal stops it (chapter 1).
 
-`serve` wires the pieces together: the cluster that ``--initial-cluster`` describes, the
-`Node` that holds this member's store, a grpc.aio server with etcd's services, and one listener
-per ``--listen-client-urls`` entry. It logs what etcd logs at the same moments (etcd:
-``embed/etcd.go``, ``embed/serve.go``, ``pkg/osutil/interrupt_unix.go``) so an operator who
-knows etcd's log knows kv's, then runs until SIGINT or SIGTERM (or until its task is
-cancelled) and stops gracefully.
+`serve` wires the pieces together: the member's `kv.server.replica.Replica` (its Raft loop,
+opened by `kv.server.bootstrap`), the `Node` that answers requests, a grpc.aio server with
+etcd's services and one listener per ``--listen-client-urls`` entry, and a second server with
+the peer service (`kv.server.peer`) on ``--listen-peer-urls``. It logs what etcd logs at the
+same moments (etcd: ``embed/etcd.go``, ``embed/serve.go``, ``pkg/osutil/interrupt_unix.go``) so
+an operator who knows etcd's log knows kv's, then runs until SIGINT or SIGTERM, until its task
+is cancelled, or until the member is removed from the cluster, and stops gracefully.
 
 Nothing here is global: two `serve` calls in one process are two independent members.
 """
@@ -18,15 +19,16 @@ import logging
 import signal
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 
+from kv.api.peerpb import peer_pb2_grpc
+from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address
-from kv.server.data_dir import open_member
-from kv.server.durable_log import SnapshotPolicy
 from kv.server.node import Node
+from kv.server.peer import PEER_GRPC_OPTIONS, PeerService
 from kv.server.quota import MAX_QUOTA_BYTES
+from kv.server.replica import Replica
 from kv.server.services import add_services
 
 log = logging.getLogger(__name__)
@@ -74,24 +76,12 @@ async def serve(
     Raises:
         ListenError: a listen URL could not be bound (e.g. its port is in use).
     """
-    cluster = config.cluster()
     _log_config(config)
-    recovered = open_member(
-        Path(config.data_dir),
-        member_id=cluster.member_named(config.name).id,
-        cluster_id=cluster.id,
-        policy=SnapshotPolicy(
-            snapshot_count=config.snapshot_count,
-            max_wals=config.max_wals,
-            max_snapshots=config.max_snapshots,
-        ),
-    )
+    replica = await open_replica(config)
     node = Node(
-        name=config.name,
-        cluster=cluster,
-        client_urls=config.advertise_client_urls,
+        replica=replica,
+        token=config.initial_cluster_token,
         max_request_bytes=config.max_request_bytes,
-        recovered=recovered,
         quota_backend_bytes=config.quota_backend_bytes,
     )
     if config.quota_backend_bytes > MAX_QUOTA_BYTES:  # etcd: etcdserver/quota.go
@@ -101,18 +91,25 @@ async def serve(
             MAX_QUOTA_BYTES,
         )
     # etcd prints ids with %x: lower-case hex, no padding, the form `etcdctl member list` shows.
-    log.info("starting member %x in cluster %x", recovered.member_id, recovered.cluster_id)
-    if recovered.replayed:
-        log.info("replayed %d write-ahead log entries", recovered.replayed)
+    log.info("starting member %x in cluster %x", replica.member_id, replica.cluster_id)
 
     loop = asyncio.get_running_loop()
-    stop_signal: asyncio.Future[str] = loop.create_future()  # the name of the signal
+    stop_signal: asyncio.Future[str] = loop.create_future()  # why serve() stops
     server = grpc.aio.server(options=grpc_options(config.max_request_bytes))
+    peer_server = grpc.aio.server(options=PEER_GRPC_OPTIONS)
     started = False
     with contextlib.ExitStack() as handlers:
         if handle_signals:  # before listening, so no signal can catch us half-started
             handlers.enter_context(_signal_handlers(loop, stop_signal))
         try:
+            peer_pb2_grpc.add_PeerServicer_to_server(PeerService(replica.transport), peer_server)
+            for url in config.listen_peer_urls:
+                log.info("listening for peers on %s", _listen(peer_server, url))
+            await peer_server.start()
+            replica.start()
+            # etcd serves clients only once the member has published itself through the log
+            # (ReadyNotify): by then a leader is known and writes can be taken.
+            await replica.publish_attributes(config.name, config.advertise_client_urls)
             await add_services(server, node)
             addresses = [_listen(server, url) for url in config.listen_client_urls]
             await server.start()
@@ -125,14 +122,25 @@ async def serve(
             log.info("ready to serve client requests")
             if ready is not None:
                 ready.set()
-            # Without signal handlers nothing resolves this: only cancellation ends serve().
-            log.info("received signal, shutting down (%s)", await stop_signal)
+            watch_removal = loop.create_task(_until_removed(replica, stop_signal))
+            # Without signal handlers only cancellation or removal ends serve().
+            log.info("shutting down (%s)", await stop_signal)
+            watch_removal.cancel()
         finally:
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
             await server.stop(GRACE_SECONDS)
-            node.log.close()
+            await replica.stop()
+            await peer_server.stop(0)
             if started:
                 log.info("stopped serving client requests")
+
+
+async def _until_removed(replica: Replica, stop: asyncio.Future[str]) -> None:
+    """Stop serving once this member has been removed from the cluster (etcd exits too)."""
+    while not replica.removed:
+        await asyncio.sleep(replica.timing.tick_seconds)
+    if not stop.done():
+        stop.set_result("the member has been permanently removed from the cluster")
 
 
 # --8<-- [end:serve]
@@ -187,7 +195,7 @@ def _signal_handlers(
 
     def on_signal(signum: signal.Signals) -> None:
         if not stop_signal.done():
-            stop_signal.set_result(signum.name)
+            stop_signal.set_result(f"received signal {signum.name}")
 
     installed: list[signal.Signals] = []
     try:

@@ -12,8 +12,7 @@ them (etcd: ``etcdmain/config.go``, ``embed/config.go``):
 
 A `ServerConfig` checks itself when it is made: an invalid one cannot exist. The messages are
 etcd's word for word where etcd has one, so a search for the text finds etcd's documentation;
-where kv refuses something etcd accepts (TLS, unix sockets, several members before Raft), the
-message starts with ``kv:`` and says which chapter lifts the limit.
+where kv refuses something etcd accepts (TLS, unix sockets), the message starts with ``kv:``.
 """
 
 from __future__ import annotations
@@ -69,6 +68,8 @@ class ServerConfig:
     max_snapshots: int = 5  # 0 = keep every snapshot file
     max_wals: int = 5  # 0 = keep every WAL segment
     quota_backend_bytes: int = 0  # 0 = etcd's default quota, 2 GiB
+    # Chapter 3: PreVote (thesis §9.6); off by default in etcd 3.4, on in 3.5.
+    pre_vote: bool = False
 
     def __post_init__(self) -> None:
         # object.__setattr__: the dataclass is frozen, and these are still being initialised.
@@ -168,7 +169,6 @@ def validate(config: ServerConfig) -> None:
     _check_flags(config)
     _check_limits(config)
     _check_bootstrap(config)
-    _check_kv_support(config)
 
 
 def _check_flags(config: ServerConfig) -> None:
@@ -296,20 +296,3 @@ def go_quote(text: str) -> str:
 def _go_quote_list(items: list[str]) -> str:
     """Go's ``%q`` of a ``[]string``: ``["a" "b"]``."""
     return "[" + " ".join(go_quote(item) for item in items) + "]"
-
-
-def _check_kv_support(config: ServerConfig) -> None:
-    """What etcd accepts but kv cannot do before Raft (chapters 3-5)."""
-    if config.initial_cluster_state == "existing":
-        raise ConfigError(
-            "kv: --initial-cluster-state existing joins a running cluster, which needs Raft, "
-            "not in kv serve yet (chapters 3-5) (use --initial-cluster-state new)"
-        )
-    names = sorted(parse_initial_cluster(config.initial_cluster))
-    if len(names) > 1:
-        raise ConfigError(
-            "kv: a multi-member --initial-cluster needs Raft, not in kv serve yet (chapters 3-5) "
-            f"(got {len(names)} members: {', '.join(names)}; until then start one member, "
-            f"e.g. --initial-cluster {config.name}="
-            f"{','.join(config.initial_advertise_peer_urls)})"
-        )

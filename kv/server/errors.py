@@ -43,3 +43,36 @@ CORRUPT = _error(StatusCode.DATA_LOSS, "corrupt cluster")
 def from_mvcc(error: MvccError) -> EtcdError:
     """The gRPC error etcd sends for an error of the MVCC store."""
     return EtcdError(StatusCode.OUT_OF_RANGE, "etcdserver: " + error.message)
+
+
+# A replicated cluster (chapters 4 and 5; etcd: etcdserver/errors.go, v3rpc/rpctypes).
+STOPPED = _error(StatusCode.UNAVAILABLE, "server stopped")
+NO_LEADER = _error(StatusCode.UNAVAILABLE, "no leader")
+NOT_LEADER = _error(StatusCode.FAILED_PRECONDITION, "not leader")
+LEADER_CHANGED = _error(StatusCode.UNAVAILABLE, "leader changed")
+TIMEOUT = _error(StatusCode.UNAVAILABLE, "request timed out")
+TIMEOUT_DUE_TO_LEADER_FAIL = _error(
+    StatusCode.UNAVAILABLE, "request timed out, possibly due to previous leader failure"
+)
+# Not an "etcdserver:" error: etcd passes Raft's own error through with code Unknown.
+PROPOSAL_DROPPED = EtcdError(StatusCode.UNKNOWN, "raft proposal dropped")
+# Membership (chapter 5).
+MEMBER_NOT_FOUND = _error(StatusCode.NOT_FOUND, "member not found")
+MEMBER_EXIST = _error(StatusCode.FAILED_PRECONDITION, "member ID already exist")
+PEER_URL_EXIST = _error(StatusCode.FAILED_PRECONDITION, "Peer URLs already exists")
+ID_REMOVED = _error(StatusCode.FAILED_PRECONDITION, "member ID removed")
+MEMBER_NOT_LEARNER = _error(StatusCode.FAILED_PRECONDITION, "can only promote a learner member")
+LEARNER_NOT_READY = _error(
+    StatusCode.FAILED_PRECONDITION,
+    "can only promote a learner member which is in sync with leader",
+)
+UNHEALTHY = _error(StatusCode.UNAVAILABLE, "unhealthy cluster")
+NOT_ENOUGH_STARTED_MEMBERS = _error(
+    StatusCode.FAILED_PRECONDITION,
+    "re-configuration failed due to not enough started members",
+)
+BAD_LEADER_TRANSFEREE = _error(StatusCode.FAILED_PRECONDITION, "bad leader transferee")
+LEADERSHIP_TRANSFER_TIMEOUT = _error(
+    StatusCode.UNAVAILABLE, "request timed out, leader transfer took too long"
+)
+TOO_MANY_LEARNERS = _error(StatusCode.FAILED_PRECONDITION, "too many learner members in cluster")

@@ -1,10 +1,13 @@
-"""The node: one member's state and the requests it serves (chapters 1 and 2).
+"""The node: one member's state and the requests it serves (chapters 1, 2, 4 and 5).
 
 A node validates a request, has it carried out, and stamps the answer with a
 `ResponseHeader` saying who answered (cluster and member id), at which revision, in which
-Raft term. Reads are served from the store at once. Writes, from chapter 2 on, go through the
-`DurableLog`: logged and fsynced first, applied after, answered last. Chapter 3 puts Raft in
-the log's place. The services in `kv.server.services` only ever talk to this class.
+Raft term. Writes go through the member's `kv.server.replica.Replica`: replicated by Raft to
+a majority's disks, applied, answered (chapter 2's `DurableLog` did the same for one member
+with its own fsync; from chapter 4 on a one-member cluster runs Raft too, as etcd does).
+Serializable reads are served from the local store at once; linearizable ones (the default)
+first wait for a ReadIndex round. The services in `kv.server.services` only ever talk to
+this class.
 
 Chapter 2 adds maintenance: the space quota and its NOSPACE alarm (`kv.server.quota`,
 `kv.server.alarms`), defragmenting the backend, and streaming a snapshot of it.
@@ -14,26 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 from google.protobuf.message import Message
 from grpc import StatusCode
 
 from kv.api.etcdserverpb import rpc_pb2
-from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest, RequestHeader
-from kv.backend import BackendError
-from kv.membership import Cluster, Member
-from kv.mvcc import MvccError, hash_kv
+from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
+from kv.backend import Backend, BackendError
+from kv.mvcc import MvccError, Store, hash_kv
 from kv.server import alarms, apply, errors, quota, validate
-from kv.server.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX, Recovered
-from kv.server.durable_log import SINGLE_MEMBER_TERM
+from kv.server.alarms import AlarmStore
+from kv.server.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
 from kv.server.errors import EtcdError
+from kv.server.reconfigure import Reconfiguration
+from kv.server.replica import Replica
 
 # The etcd API kv implements; clients compare the major.minor of Status.version.
 API_VERSION = "3.4.0"
@@ -49,44 +51,52 @@ class Node:
     def __init__(
         self,
         *,
-        name: str,
-        cluster: Cluster,
-        client_urls: tuple[str, ...],
+        replica: Replica,
+        token: str,
         max_request_bytes: int,
-        recovered: Recovered,
         quota_backend_bytes: int = 0,
     ) -> None:
-        self.log = recovered.log
-        self.store = recovered.log.machine.store
-        self.alarms = recovered.log.machine.alarms
-        self.quota = quota.BackendQuota(
-            recovered.log.backend, quota.quota_bytes(quota_backend_bytes)
-        )
-        # The data directory's ids win: a restarted member keeps the identity it was born with.
-        self.member: Member = replace(
-            cluster.member_named(name), id=recovered.member_id, client_urls=client_urls
-        )
-        self.cluster = replace(
-            cluster,
-            members=tuple(self.member if m.name == name else m for m in cluster.members),
-        )
-        self.cluster_id = recovered.cluster_id
+        self.replica = replica
+        self.quota_bytes = quota.quota_bytes(quota_backend_bytes)
         self.max_request_bytes = max_request_bytes
-        # etcd's request ids start from the member id, so ids of different members differ.
-        self._request_ids = itertools.count((self.member.id & 0xFFFF) << 48)
+        self.reconfiguration = Reconfiguration(replica, token)
+
+    # The state machine is replaced when a leader's snapshot is installed: always ask the
+    # replica for the current one.
+    @property
+    def store(self) -> Store:
+        return self.replica.machine.store
+
+    @property
+    def alarms(self) -> AlarmStore:
+        return self.replica.machine.alarms
+
+    @property
+    def backend(self) -> Backend:
+        return self.replica.backend
+
+    @property
+    def quota(self) -> quota.BackendQuota:
+        return quota.BackendQuota(self.backend, self.quota_bytes)
+
+    @property
+    def member_id(self) -> int:
+        return self.replica.member_id
 
     def header(self, revision: int = 0) -> rpc_pb2.ResponseHeader:
         """Who answered, at which revision and term (etcd fills most responses with this)."""
         return rpc_pb2.ResponseHeader(
-            cluster_id=self.cluster_id,
-            member_id=self.member.id,
+            cluster_id=self.replica.cluster_id,
+            member_id=self.member_id,
             revision=revision,
-            raft_term=SINGLE_MEMBER_TERM,
+            raft_term=self.replica.term,
         )
 
     # --8<-- [start:requests]
-    def range(self, request: rpc_pb2.RangeRequest) -> rpc_pb2.RangeResponse:
+    async def range(self, request: rpc_pb2.RangeRequest) -> rpc_pb2.RangeResponse:
         validate.check_range(request)
+        if not request.serializable:
+            await self.replica.linearizable_read()  # ReadIndex (chapter 4)
         response = apply.apply_range(self.store, request)
         response.header.CopyFrom(self.header(response.header.revision))
         return response
@@ -124,9 +134,9 @@ class Node:
         return result
 
     async def _propose(self, request: InternalRaftRequest) -> Message:
-        """Log ``request`` under a new request id; its applied result, or raise its error."""
-        request.header.CopyFrom(RequestHeader(ID=next(self._request_ids)))
-        result = await self.log.propose(request)
+        """Replicate ``request`` (the replica gives it a request id); its applied result, or
+        raise its error."""
+        result = await self.replica.propose(request)
         if isinstance(result, EtcdError):
             raise result
         return result
@@ -145,7 +155,7 @@ class Node:
             return
         raise_nospace = rpc_pb2.AlarmRequest(
             action=rpc_pb2.AlarmRequest.ACTIVATE,
-            memberID=self.member.id,
+            memberID=self.member_id,
             alarm=rpc_pb2.AlarmType.NOSPACE,
         )
         await self._propose(InternalRaftRequest(alarm=raise_nospace))
@@ -167,35 +177,29 @@ class Node:
     def hash(self) -> rpc_pb2.HashResponse:
         """etcd's Maintenance.Hash: a checksum of the whole backend (`Backend.hash`)."""
         return rpc_pb2.HashResponse(
-            header=self.header(self.store.current_revision), hash=self.log.backend.hash()
+            header=self.header(self.store.current_revision), hash=self.backend.hash()
         )
 
     def status(self) -> rpc_pb2.StatusResponse:
+        replica = self.replica
+        me = replica.members.get(self.member_id)
         return rpc_pb2.StatusResponse(
             header=self.header(self.store.current_revision),
             version=API_VERSION,
-            dbSize=self.log.backend.size_bytes,
-            dbSizeInUse=self.log.backend.size_in_use_bytes,
-            leader=self.member.id,
-            raftIndex=self.log.last_index,
-            raftTerm=SINGLE_MEMBER_TERM,
-            raftAppliedIndex=self.log.machine.applied_index,
+            dbSize=self.backend.size_bytes,
+            dbSizeInUse=self.backend.size_in_use_bytes,
+            leader=replica.leader,
+            raftIndex=replica.commit_index,  # etcd: the committed index
+            raftTerm=replica.term,
+            raftAppliedIndex=replica.applied,
             # etcd lists each raised alarm in its text form, "memberID:... alarm:NOSPACE ".
             errors=[alarms.alarm_text(alarm) for alarm in self.alarms.get()],
+            isLearner=me is not None and me.is_learner,
         )
 
     def member_list(self) -> rpc_pb2.MemberListResponse:
         # etcd's cluster service stamps no revision: membership is not part of the key space.
-        response = rpc_pb2.MemberListResponse(header=self.header())
-        for member in self.cluster.members:
-            response.members.add(
-                ID=member.id,
-                name=member.name,
-                peerURLs=member.peer_urls,
-                clientURLs=member.client_urls,
-                isLearner=member.is_learner,
-            )
-        return response
+        return self.replica.member_list()
 
     async def alarm(self, request: rpc_pb2.AlarmRequest) -> rpc_pb2.AlarmResponse:
         """List, raise or clear alarms: every action goes through the log.
@@ -218,7 +222,7 @@ class Node:
         """
         log.info("starting to defragment the storage backend...")
         try:
-            self.log.backend.defragment()
+            self.backend.defragment()
         except BackendError as error:
             log.error("failed to defragment the storage backend (%s)", error)
             raise EtcdError(StatusCode.UNKNOWN, str(error)) from error
@@ -241,7 +245,7 @@ class Node:
         commit, never half a batch), into a file beside the backend that is removed when the
         stream ends, however it ends.
         """
-        backend = self.log.backend
+        backend = self.backend
         descriptor, name = tempfile.mkstemp(
             prefix=SNAPSHOT_COPY_PREFIX, suffix=SNAPSHOT_COPY_SUFFIX, dir=backend.path.parent
         )

@@ -74,13 +74,16 @@ class KVService(rpc_pb2_grpc.KVServicer):
 
 class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     """etcdserverpb.Maintenance: Status and HashKV (chapter 1); Alarm, Defragment, Snapshot
-    and Hash (chapter 2). MoveLeader needs a leader to move (chapter 4)."""
+    and Hash (chapter 2); MoveLeader (chapter 5)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
 
     async def Status(self, request, context):  # type: ignore[no-untyped-def]
         return self.node.status()
+
+    async def MoveLeader(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, self.node.reconfiguration.move_leader, request)
 
     async def HashKV(self, request, context):  # type: ignore[no-untyped-def]
         return await _answer(context, self.node.hash_kv, request)
@@ -102,11 +105,10 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         except EtcdError as error:
             await context.abort(error.code, error.message)
 
-    MoveLeader = _arrives_in("MoveLeader", 4)
-
 
 class ClusterService(rpc_pb2_grpc.ClusterServicer):
-    """etcdserverpb.Cluster: MemberList (membership changes arrive with Raft)."""
+    """etcdserverpb.Cluster: MemberList (chapter 1); MemberAdd, MemberRemove, MemberUpdate
+    and MemberPromote (chapter 5)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -114,10 +116,17 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
     async def MemberList(self, request, context):  # type: ignore[no-untyped-def]
         return self.node.member_list()
 
-    MemberAdd = _arrives_in("MemberAdd", 5)
-    MemberRemove = _arrives_in("MemberRemove", 5)
-    MemberUpdate = _arrives_in("MemberUpdate", 5)
-    MemberPromote = _arrives_in("MemberPromote", 5)
+    async def MemberAdd(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, self.node.reconfiguration.member_add, request)
+
+    async def MemberRemove(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, self.node.reconfiguration.member_remove, request)
+
+    async def MemberUpdate(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, self.node.reconfiguration.member_update, request)
+
+    async def MemberPromote(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, self.node.reconfiguration.member_promote, request)
 
 
 async def add_services(server: grpc.aio.Server, node: Node) -> None:

@@ -13,6 +13,10 @@ Two rules make replay safe (etcd: ``etcdserver/server.go``, ``applyEntryNormal``
 * An entry at or below the *applied index* is skipped: the backend stores the index of the last
   entry it holds the effects of (the *consistent index*), so an entry is never applied twice.
 
+Membership is applied state as well, from chapter 5 on (`kv.server.members`): a
+``ConfChange`` entry adds, promotes or removes a member, and a ``cluster_member_attr_set``
+entry records a member's name and client URLs.
+
 Alarms are part of the applied state too (`kv.server.alarms`): an ``AlarmRequest`` entry
 raises or clears one, and while NOSPACE or CORRUPT is raised, the entries it refuses fail
 here, when applied, exactly as they do on replay.
@@ -22,11 +26,13 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
+from kv.api.etcdserverpb.raft_internal_pb2 import EmptyResponse, InternalRaftRequest
 from kv.mvcc import Store
+from kv.raft import ConfChange
 from kv.server import apply
 from kv.server.alarms import AlarmStore
 from kv.server.errors import EtcdError
+from kv.server.members import MemberStore
 
 Result = Message | EtcdError
 
@@ -36,11 +42,16 @@ class StateMachine:
     last one applied."""
 
     def __init__(
-        self, store: Store, applied_index: int = 0, alarms: AlarmStore | None = None
+        self,
+        store: Store,
+        applied_index: int = 0,
+        alarms: AlarmStore | None = None,
+        members: MemberStore | None = None,
     ) -> None:
         self.store = store
         self.applied_index = applied_index
         self.alarms = alarms if alarms is not None else AlarmStore()
+        self.members = members
 
     # --8<-- [start:apply]
     def apply(self, index: int, request: InternalRaftRequest) -> Result | None:
@@ -56,10 +67,27 @@ class StateMachine:
 
     # --8<-- [end:apply]
 
+    def apply_conf_change(self, index: int, change: ConfChange) -> bool:
+        """Apply a membership change entry; False if it was applied before (chapter 5)."""
+        if index <= self.applied_index:
+            return False
+        if self.members is not None:
+            self.members.apply_conf_change(change)
+        self.applied_index = index
+        return True
+
+    def skip(self, index: int) -> None:
+        """Count an entry with nothing to apply (a new leader's empty entry) as applied."""
+        self.applied_index = max(self.applied_index, index)
+
     def _dispatch(self, request: InternalRaftRequest) -> Message:
         kind = _request_kind(request)
         if kind == "alarm":
             return self.alarms.apply(request.alarm)
+        if kind == "cluster_member_attr_set":
+            if self.members is not None:
+                self.members.set_attributes(request.cluster_member_attr_set)
+            return EmptyResponse()
         refusal = self.alarms.refusal(kind)  # etcd: applierV3Capped, applierV3Corrupt
         if refusal is not None:
             raise refusal

@@ -1,0 +1,1 @@
+"""kv's peer service, generated from peer.proto (do not edit *_pb2*)."""

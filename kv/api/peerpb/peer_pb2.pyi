@@ -1,0 +1,33 @@
+from kv.api.etcdserverpb import rpc_pb2 as _rpc_pb2
+from kv.api.raftpb import raft_pb2 as _raft_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class StreamSummary(_message.Message):
+    __slots__ = ("received",)
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    received: int
+    def __init__(self, received: _Optional[int] = ...) -> None: ...
+
+class SnapshotAck(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Faults(_message.Message):
+    __slots__ = ("blocked",)
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    blocked: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, blocked: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GetFaultsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetMembersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

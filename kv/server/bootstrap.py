@@ -1,0 +1,127 @@
+"""How a member of a replicated cluster comes up: new, joining, or restarted (chapter 5).
+
+Three cases, as etcd tells them apart (``etcdserver/server.go``, ``NewServer``):
+
+* **restart** -- the data directory has a WAL. The member's and the cluster's ids come from
+  the WAL's metadata, its Raft state from the newest snapshot and the log after it
+  (`kv.server.raft_disk`), its applied state from the backend. ``--initial-cluster`` is
+  ignored: what the member was born with wins.
+* **new cluster** (``--initial-cluster-state new``, empty data directory) -- every member
+  derives the same ids from ``--initial-cluster`` and ``--initial-cluster-token``
+  (`kv.membership`) and bootstraps Raft with the same first entries: one ``ConfChange`` per
+  member, carrying its record, committed at term 1 (`kv.raft.RawNode.bootstrap`).
+* **joining** (``--initial-cluster-state existing``, empty data directory) -- the member was
+  added with ``etcdctl member add`` and is not in anyone's bootstrap. It asks a peer for the
+  member list, finds itself there by its peer URLs, and starts with an empty log: the leader
+  sends it the log, or a snapshot if the log it needs was compacted.
+
+A crash while a leader's snapshot was being installed leaves the received backend beside the
+old one (``member/snap/<index>.snap.db``) with the snapshot already recorded; it is swapped in
+here, as etcd does on start.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+from kv.backend import Backend
+from kv.membership import Cluster, Member
+from kv.raft import Config, RawNode
+from kv.server.config import ServerConfig
+from kv.server.data_dir import DataDir
+from kv.server.durable_log import SnapshotPolicy
+from kv.server.members import MemberStore, encode_member
+from kv.server.peer import fetch_members
+from kv.server.raft_disk import RaftDisk, received_backend_path
+from kv.server.replica import Replica, Timing, open_state_machine, swap_backend
+
+log = logging.getLogger(__name__)
+
+
+class BootstrapError(RuntimeError):
+    """The member cannot start from this data directory and these flags."""
+
+
+async def open_replica(config: ServerConfig) -> Replica:
+    """Open (or create) ``config``'s member and return its replica, not yet started."""
+    layout = DataDir(Path(config.data_dir))
+    layout.snap.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for leftover in layout.snapshot_copies():
+        leftover.unlink()
+    backend = Backend.open(layout.backend)
+    cluster = config.cluster()
+    new_cluster = False
+    if layout.has_wal():
+        disk = RaftDisk.open(layout.wal, layout.snap)
+        backend = _finish_snapshot_install(backend, disk)
+    elif config.initial_cluster_state == "new":
+        me = cluster.member_named(config.name)
+        disk = RaftDisk.create(layout.wal, layout.snap, me.id, cluster.id)
+        new_cluster = True
+    else:
+        me, cluster_id = await _join(config, cluster, backend)
+        disk = RaftDisk.create(layout.wal, layout.snap, me.id, cluster_id)
+    machine = open_state_machine(backend)
+    timing = Timing(config.heartbeat_interval, config.election_timeout)
+    raft_config = Config(
+        id=disk.member_id,
+        election_tick=timing.election_ticks,
+        heartbeat_tick=1,
+        applied=disk.snapshot_index,
+        pre_vote=config.pre_vote,
+        check_quorum=True,  # etcd always runs with CheckQuorum
+    )
+    # The driver owns the randomness: a seed from the OS, handed to the pure core.
+    raw = RawNode(raft_config, disk.storage, random.Random())
+    if new_cluster:
+        raw.bootstrap(
+            [member.id for member in cluster.members],
+            {member.id: encode_member(member) for member in cluster.members},
+        )
+    return Replica(
+        raw=raw,
+        disk=disk,
+        backend=backend,
+        machine=machine,
+        timing=timing,
+        policy=SnapshotPolicy(config.snapshot_count, config.max_wals, config.max_snapshots),
+    )
+
+
+def _finish_snapshot_install(backend: Backend, disk: RaftDisk) -> Backend:
+    """Swap in a leader's backend that a crash left beside ours (etcd: openSnapshotBackend)."""
+    index = disk.snapshot_index
+    received = received_backend_path(disk.snapshotter.directory, index)
+    if backend.consistent_index < index and received.exists():
+        log.info("finishing the install of the snapshot at index %d", index)
+        return swap_backend(backend, received)
+    received.unlink(missing_ok=True)
+    return backend
+
+
+async def _join(config: ServerConfig, cluster: Cluster, backend: Backend) -> tuple[Member, int]:
+    """Learn the cluster from a peer and find this member in it by its peer URLs."""
+    mine = set(config.initial_advertise_peer_urls)
+    others = tuple(url for member in cluster.members for url in member.peer_urls if url not in mine)
+    response = await fetch_members(others)
+    store = MemberStore(backend)
+    me: Member | None = None
+    for wire in response.members:
+        member = Member(
+            wire.ID, wire.name, tuple(wire.peerURLs), tuple(wire.clientURLs), wire.isLearner
+        )
+        store.add(member)
+        if set(member.peer_urls) == mine:
+            me = member
+    if me is None:
+        raise BootstrapError(
+            "member count is unequal"
+            if not mine
+            else f"couldn't find local name {config.name!r} in the initial cluster configuration"
+            " (was it added with etcdctl member add?)"
+        )
+    backend.commit(0)
+    log.info("joining cluster %x as member %x", response.header.cluster_id, me.id)
+    return me, response.header.cluster_id

@@ -1,0 +1,275 @@
+"""The peer transport: Raft messages between the members of a real cluster (chapter 4).
+
+The Raft core hands out messages and takes messages in; moving them between processes is the
+application's job. etcd does it over HTTP streams between peer URLs (``rafthttp``); kv uses
+one gRPC service of its own, ``kvpeerpb.Peer``, served on ``--listen-peer-urls``:
+
+* every member keeps one long-lived client stream (``Peer.Stream``) to each peer and writes
+  that peer's messages into it, in order. A message is never waited for: `PeerTransport.send`
+  queues it and returns, because Raft is built for a network that loses messages (a full
+  queue drops, as etcd's does, and Raft sends again);
+* a MsgSnap carries the sender's whole backend, so it goes alone in a unary call
+  (``Peer.SendSnapshot``) whose answer says the snapshot arrived; Raft is told either way
+  (``report_snapshot``), and a peer that cannot be reached is reported too
+  (``report_unreachable``) so the leader goes back to probing it;
+* ``Peer.SetFaults`` is kv's fault hook: a member told to block some peers neither sends to
+  them nor accepts what they send. Tests and ``kv cluster partition`` cut a member off with
+  it; nothing in etcd corresponds to it.
+* ``Peer.GetMembers`` lets a member that joins an existing cluster learn the members (and its
+  own id) from a peer, as etcd's joining members ask for ``/members``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import grpc
+
+from kv.api.etcdserverpb import rpc_pb2
+from kv.api.peerpb import peer_pb2, peer_pb2_grpc
+from kv.api.raftpb import raft_pb2
+from kv.raft import Message, MessageType
+from kv.server import raft_wire
+
+log = logging.getLogger(__name__)
+
+#: Messages waiting for one peer before new ones are dropped (etcd: streamBufSize 4096).
+QUEUE_SIZE = 4096
+#: Pause before reconnecting to a peer that could not be reached.
+RECONNECT_SECONDS = 0.1
+#: A snapshot carries a whole backend: let it be as large as gRPC allows.
+PEER_GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", 2**31 - 1),
+    ("grpc.max_send_message_length", 2**31 - 1),
+    ("grpc.so_reuseport", 0),
+]
+SNAPSHOT_TIMEOUT_SECONDS = 60.0
+#: What a member answers a removed member that still sends it messages.
+REMOVED_TEXT = "the member has been permanently removed from the cluster"
+
+
+def dial_target(url: str) -> str:
+    """The gRPC target for a peer URL (``http://127.0.0.1:2380`` -> ``127.0.0.1:2380``)."""
+    return urlsplit(url).netloc
+
+
+@dataclass(slots=True)
+class RaftInbox:
+    """What the transport hands the member: callbacks into its Raft loop."""
+
+    deliver: Callable[[Message], None]
+    unreachable: Callable[[int], None]
+    snapshot_status: Callable[[int, bool], None]
+    #: The backend to ship with a MsgSnap (a consistent copy, read when the snapshot is sent).
+    snapshot_data: Callable[[], Awaitable[bytes]]
+    #: The member list for joining members.
+    members: Callable[[], rpc_pb2.MemberListResponse]
+    #: Was this member id removed from the cluster?
+    is_removed: Callable[[int], bool]
+    #: A peer told us that *we* were removed (etcd: rafthttp's 410 Gone).
+    removed: Callable[[], None]
+
+
+@dataclass(slots=True)
+class _Peer:
+    """One peer: where it is, and the task that streams its queue to it."""
+
+    member_id: int
+    urls: tuple[str, ...]
+    queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    task: asyncio.Task[None] | None = None
+
+
+class PeerTransport:
+    """Sends a member's Raft messages to its peers, and receives theirs (`PeerService`)."""
+
+    def __init__(self, member_id: int, inbox: RaftInbox) -> None:
+        self.member_id = member_id
+        self.inbox = inbox
+        self.blocked: set[int] = set()
+        #: When each peer was last heard from (event loop time).
+        self.last_heard: dict[int, float] = {}
+        self._peers: dict[int, _Peer] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._snapshot_tasks: set[asyncio.Task[None]] = set()
+
+    # -- who the peers are ------------------------------------------------------------------
+
+    def set_peer(self, member_id: int, urls: tuple[str, ...]) -> None:
+        """Know ``member_id`` at ``urls`` (a new member, or new URLs for a known one)."""
+        if member_id == self.member_id or not urls:
+            return
+        known = self._peers.get(member_id)
+        if known is not None and known.urls == urls:
+            return
+        self.remove_peer(member_id)
+        peer = _Peer(member_id, urls)
+        peer.task = asyncio.get_running_loop().create_task(self._stream_to(peer))
+        self._peers[member_id] = peer
+
+    def remove_peer(self, member_id: int) -> None:
+        peer = self._peers.pop(member_id, None)
+        if peer is not None and peer.task is not None:
+            peer.task.cancel()
+
+    @property
+    def peer_ids(self) -> set[int]:
+        return set(self._peers)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    # --8<-- [start:send]
+    def send(self, messages: tuple[Message, ...]) -> None:
+        """Queue each message for its peer; never wait (Raft tolerates lost messages)."""
+        for message in messages:
+            peer = self._peers.get(message.to)
+            if peer is None or message.to in self.blocked:
+                continue
+            if message.type is MessageType.SNAP:
+                task = asyncio.get_running_loop().create_task(self._send_snapshot(peer, message))
+                self._snapshot_tasks.add(task)
+                task.add_done_callback(self._snapshot_tasks.discard)
+                continue
+            try:
+                peer.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                log.warning(
+                    "dropped %s to %x: its send queue is full", message.type, peer.member_id
+                )
+                self.inbox.unreachable(peer.member_id)
+
+    # --8<-- [end:send]
+
+    def _stub(self, peer: _Peer) -> peer_pb2_grpc.PeerAsyncStub:
+        target = dial_target(peer.urls[0])
+        channel = self._channels.get(target)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(target, options=PEER_GRPC_OPTIONS)
+            self._channels[target] = channel
+        return peer_pb2_grpc.PeerStub(channel)
+
+    async def _stream_to(self, peer: _Peer) -> None:
+        """Keep a stream open to ``peer`` and write its queue into it, reconnecting on error."""
+        while True:
+            first = await peer.queue.get()
+            call = self._stub(peer).Stream(None)  # None: we write() into the call
+            try:
+                await call.write(raft_wire.message_to_pb(first))
+                while True:
+                    message = await peer.queue.get()
+                    if message.to in self.blocked:
+                        continue
+                    await call.write(raft_wire.message_to_pb(message))
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+                # The call ended: the peer is down, or it refused us. Its status says which.
+                if call.done() and await call.details() == REMOVED_TEXT:
+                    self.inbox.removed()
+                self.inbox.unreachable(peer.member_id)
+            finally:
+                call.cancel()
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _send_snapshot(self, peer: _Peer, message: Message) -> None:
+        """Send a MsgSnap with this member's backend; tell Raft how it went."""
+        try:
+            wire = raft_wire.message_to_pb(message)
+            wire.snapshot.data = await self.inbox.snapshot_data()
+            log.info(
+                "sending a snapshot at index %d to %x (%d bytes)",
+                message.snapshot.metadata.index if message.snapshot else 0,
+                peer.member_id,
+                len(wire.snapshot.data),
+            )
+            await self._stub(peer).SendSnapshot(wire, timeout=SNAPSHOT_TIMEOUT_SECONDS)
+        except Exception as error:  # any failure: Raft probes the peer again later
+            log.warning("failed to send a snapshot to %x: %s", peer.member_id, error)
+            self.inbox.snapshot_status(peer.member_id, False)
+            self.inbox.unreachable(peer.member_id)
+            return
+        self.inbox.snapshot_status(peer.member_id, True)
+
+    async def close(self) -> None:
+        for member_id in list(self._peers):
+            self.remove_peer(member_id)
+        for task in list(self._snapshot_tasks):
+            task.cancel()
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    # -- receiving (called by PeerService) ----------------------------------------------------
+
+    def receive(self, wire: raft_pb2.Message) -> None:
+        """Hand a peer's message to Raft.
+
+        Raises:
+            PermissionError: the sender was removed from the cluster.
+        """
+        message = raft_wire.message_from_pb(wire)
+        if self.inbox.is_removed(message.from_):
+            raise PermissionError(REMOVED_TEXT)
+        if message.from_ in self.blocked or message.to != self.member_id:
+            return
+        self.last_heard[message.from_] = asyncio.get_running_loop().time()
+        self.inbox.deliver(message)
+
+    def active_peers(self, within_seconds: float) -> set[int]:
+        """The peers heard from in the last ``within_seconds`` (etcd: ActiveSince)."""
+        now = asyncio.get_running_loop().time()
+        return {peer for peer, heard in self.last_heard.items() if now - heard <= within_seconds}
+
+
+class PeerService(peer_pb2_grpc.PeerServicer):
+    """The receiving end of `PeerTransport`, served on the peer URLs."""
+
+    def __init__(self, transport: PeerTransport) -> None:
+        self.transport = transport
+
+    async def Stream(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        received = 0
+        try:
+            async for wire in request_iterator:
+                self.transport.receive(wire)
+                received += 1
+        except PermissionError as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        except asyncio.CancelledError:
+            pass  # this member is stopping: the sender reconnects to whoever serves next
+        return peer_pb2.StreamSummary(received=received)
+
+    async def SendSnapshot(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            self.transport.receive(request)
+        except PermissionError as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        return peer_pb2.SnapshotAck()
+
+    async def SetFaults(self, request, context):  # type: ignore[no-untyped-def]
+        self.transport.blocked = set(request.blocked)
+        log.warning("fault hook: now cut off from %s", sorted(f"{m:x}" for m in request.blocked))
+        return peer_pb2.Faults(blocked=sorted(self.transport.blocked))
+
+    async def GetFaults(self, request, context):  # type: ignore[no-untyped-def]
+        return peer_pb2.Faults(blocked=sorted(self.transport.blocked))
+
+    async def GetMembers(self, request, context):  # type: ignore[no-untyped-def]
+        return self.transport.inbox.members()
+
+
+async def fetch_members(peer_urls: tuple[str, ...]) -> rpc_pb2.MemberListResponse:
+    """Ask the first peer that answers for the member list (a joining member's first step).
+
+    Raises:
+        ConnectionError: no peer answered.
+    """
+    for url in peer_urls:
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            async with grpc.aio.insecure_channel(dial_target(url)) as channel:
+                stub: peer_pb2_grpc.PeerAsyncStub = peer_pb2_grpc.PeerStub(channel)
+                return await stub.GetMembers(peer_pb2.GetMembersRequest(), timeout=2.0)
+    raise ConnectionError(f"could not reach any peer of the cluster ({', '.join(peer_urls)})")

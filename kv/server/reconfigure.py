@@ -1,0 +1,208 @@
+"""Changing the cluster: etcd's MemberAdd, MemberRemove, MemberUpdate, MemberPromote and
+MoveLeader (chapter 5).
+
+Each request becomes one ``ConfChange`` proposed through Raft (one member at a time: the
+Raft thesis §4.1 shows that any two majorities of configurations differing by one member
+overlap, so no joint consensus is needed), and is answered once applied here. Before
+proposing, a member checks what etcd checks (``etcdserver/server.go``,
+``mayAddMember``/``mayRemoveMember``/``mayPromoteMember``, with ``--strict-reconfig-check``
+on, its default), so that an operator cannot talk a healthy cluster into losing its quorum:
+
+* a new *voter* is refused unless enough members have started (published their name) to
+  keep a quorum while it catches up; a *learner* is always welcome (it does not vote), up to
+  etcd's limit of one;
+* removing a voter is refused if the members this one hears from would then be too few;
+* a learner is promoted only when its log is within 90% of the leader's, and only the leader
+  can tell: a follower forwards the request to the leader (etcd forwards over its peer URLs;
+  kv calls the leader's client URL).
+
+A new member's id is etcd's: SHA-1 of its peer URLs, the cluster token and the time, so the
+same URLs added again after a removal get a new id (a removed id never comes back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+
+import grpc
+
+from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from kv.membership import Member
+from kv.raft import ConfChange, ConfChangeType
+from kv.server import errors
+from kv.server.config import ConfigError, bind_address
+from kv.server.errors import EtcdError
+from kv.server.members import encode_member
+from kv.server.peer import dial_target
+from kv.server.replica import Replica
+
+log = logging.getLogger(__name__)
+
+#: etcd 3.4 allows one learner at a time (etcdserver/api/membership: maxLearners).
+MAX_LEARNERS = 1
+#: A learner may be promoted once its match index is within 90% of the leader's.
+LEARNER_READY_PERCENT = 0.9
+#: A peer counts as active if heard from this recently (etcd: HealthInterval).
+HEALTH_INTERVAL_SECONDS = 5.0
+
+
+def new_member_id(peer_urls: tuple[str, ...], token: str, now: float) -> int:
+    """etcd's id for a member added at ``now`` (``membership.NewMember``)."""
+    data = "".join(sorted(peer_urls)).encode() + token.encode() + str(int(now)).encode()
+    return int.from_bytes(hashlib.sha1(data).digest()[:8], "big")
+
+
+class Reconfiguration:
+    """The Cluster service's changes and MoveLeader, for one member."""
+
+    def __init__(self, replica: Replica, token: str) -> None:
+        self.replica = replica
+        self.token = token
+
+    def _header(self) -> rpc_pb2.ResponseHeader:
+        return self.replica.member_list().header
+
+    def _members(self) -> list[rpc_pb2.Member]:
+        return list(self.replica.member_list().members)
+
+    # --8<-- [start:member_add]
+    async def member_add(self, request: rpc_pb2.MemberAddRequest) -> rpc_pb2.MemberAddResponse:
+        urls = tuple(request.peerURLs)
+        for url in urls:
+            try:
+                bind_address(url)
+            except ConfigError as error:
+                raise EtcdError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
+        members = self.replica.members.list()
+        if any(set(urls) & set(member.peer_urls) for member in members):
+            raise errors.PEER_URL_EXIST
+        if request.isLearner:
+            if sum(member.is_learner for member in members) >= MAX_LEARNERS:
+                raise errors.TOO_MANY_LEARNERS
+        elif not ready_to_add_voter(members):
+            raise errors.NOT_ENOUGH_STARTED_MEMBERS
+        member = Member(
+            id=new_member_id(urls, self.token, time.time()),
+            name="",
+            peer_urls=urls,
+            is_learner=request.isLearner,
+        )
+        kind = ConfChangeType.ADD_LEARNER_NODE if member.is_learner else ConfChangeType.ADD_NODE
+        await self.replica.propose_conf_change(
+            ConfChange(kind, member.id, context=encode_member(member))
+        )
+        return rpc_pb2.MemberAddResponse(
+            header=self._header(),
+            member=rpc_pb2.Member(ID=member.id, peerURLs=urls, isLearner=member.is_learner),
+            members=self._members(),
+        )
+
+    # --8<-- [end:member_add]
+
+    async def member_remove(
+        self, request: rpc_pb2.MemberRemoveRequest
+    ) -> rpc_pb2.MemberRemoveResponse:
+        member = self._existing(request.ID)
+        if not member.is_learner and not self._may_remove_voter(member.id):
+            raise errors.NOT_ENOUGH_STARTED_MEMBERS
+        await self.replica.propose_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, member.id))
+        return rpc_pb2.MemberRemoveResponse(header=self._header(), members=self._members())
+
+    async def member_update(
+        self, request: rpc_pb2.MemberUpdateRequest
+    ) -> rpc_pb2.MemberUpdateResponse:
+        member = self._existing(request.ID)
+        updated = Member(member.id, member.name, tuple(request.peerURLs), (), member.is_learner)
+        change = ConfChange(ConfChangeType.UPDATE_NODE, member.id, context=encode_member(updated))
+        await self.replica.propose_conf_change(change)
+        return rpc_pb2.MemberUpdateResponse(header=self._header(), members=self._members())
+
+    async def member_promote(
+        self, request: rpc_pb2.MemberPromoteRequest
+    ) -> rpc_pb2.MemberPromoteResponse:
+        member = self._existing(request.ID)
+        if not member.is_learner:
+            raise errors.MEMBER_NOT_LEARNER
+        if not self.replica.is_leader:
+            return await self._forward_promote(request)
+        if not self._learner_ready(member.id):
+            raise errors.LEARNER_NOT_READY
+        voter = Member(member.id, member.name, member.peer_urls, member.client_urls, False)
+        change = ConfChange(ConfChangeType.ADD_NODE, member.id, context=encode_member(voter))
+        await self.replica.propose_conf_change(change)
+        return rpc_pb2.MemberPromoteResponse(header=self._header(), members=self._members())
+
+    # --8<-- [start:move_leader]
+    async def move_leader(self, request: rpc_pb2.MoveLeaderRequest) -> rpc_pb2.MoveLeaderResponse:
+        """Hand leadership to ``targetID`` (Raft thesis §3.10) and wait until it leads."""
+        replica = self.replica
+        replica.check_leader()
+        target = replica.members.get(request.targetID)
+        if target is None or target.is_learner:
+            raise errors.BAD_LEADER_TRANSFEREE
+        if target.id != replica.member_id:
+            replica.transfer_leader(target.id)
+            deadline = asyncio.get_running_loop().time() + replica.timing.request_timeout
+            while replica.leader != target.id:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise errors.LEADERSHIP_TRANSFER_TIMEOUT
+                await asyncio.sleep(replica.timing.tick_seconds)
+            log.info("leadership transferred from %x to %x", replica.member_id, target.id)
+        return rpc_pb2.MoveLeaderResponse(header=self._header())
+
+    # --8<-- [end:move_leader]
+
+    def _existing(self, member_id: int) -> Member:
+        if self.replica.members.is_removed(member_id):
+            raise errors.ID_REMOVED
+        member = self.replica.members.get(member_id)
+        if member is None:
+            raise errors.MEMBER_NOT_FOUND
+        return member
+
+    def _may_remove_voter(self, member_id: int) -> bool:
+        """Would the voters this member hears from still make a quorum without it?"""
+        voters = [m.id for m in self.replica.members.list() if not m.is_learner]
+        remaining = [voter for voter in voters if voter != member_id]
+        if not remaining:
+            return False
+        active = self.replica.transport.active_peers(HEALTH_INTERVAL_SECONDS)
+        active_remaining = sum(
+            1 for voter in remaining if voter == self.replica.member_id or voter in active
+        )
+        return active_remaining >= len(remaining) // 2 + 1
+
+    def _learner_ready(self, member_id: int) -> bool:
+        progress = self.replica.raw.status().progress
+        leader_match = self.replica.last_index
+        learner = progress.get(member_id)
+        return learner is not None and learner.match >= leader_match * LEARNER_READY_PERCENT
+
+    async def _forward_promote(
+        self, request: rpc_pb2.MemberPromoteRequest
+    ) -> rpc_pb2.MemberPromoteResponse:
+        leader = self.replica.members.get(self.replica.leader)
+        if leader is None or not leader.client_urls:
+            raise errors.NO_LEADER
+        async with grpc.aio.insecure_channel(dial_target(leader.client_urls[0])) as channel:
+            try:
+                response: rpc_pb2.MemberPromoteResponse = await rpc_pb2_grpc.ClusterStub(
+                    channel
+                ).MemberPromote(request, timeout=self.replica.timing.request_timeout)
+            except grpc.aio.AioRpcError as error:
+                raise EtcdError(error.code(), error.details() or "") from None
+        return response
+
+
+def ready_to_add_voter(members: list[Member]) -> bool:
+    """etcd's ``IsReadyToAddVotingMember``: after adding one more voter, would the started
+    voters (those that published their name) still be a quorum?"""
+    voters = [member for member in members if not member.is_learner]
+    started = sum(1 for member in voters if member.name)
+    total = len(voters) + 1
+    if started == 1 and total == 2:
+        return True  # a one-member cluster may always grow to two
+    return started >= total // 2 + 1

@@ -1,0 +1,579 @@
+"""A replica: one member's Raft loop, driving the pure core with real time, disk and network
+(chapters 4 and 5).
+
+`kv.raft.RawNode` does no I/O; this class does all of it, in one asyncio task, in the order
+the `kv.raft.Ready` contract demands (etcd: ``etcdserver/raft.go``, ``raftNode.start``):
+
+1. a timer calls ``tick()`` every ``--heartbeat-interval``; messages from peers (`kv.server.peer`)
+   are stepped as they arrive; clients' writes are proposed;
+2. whenever the core has a Ready, the loop **persists** it (`kv.server.raft_disk`: WAL records,
+   fsynced in a worker thread while the event loop goes on), then **sends** its messages,
+   then **applies** its committed entries to the state machine and commits the backend with
+   the consistent index, then **advances**.
+
+The chapter 2 `DurableLog` answered a write once *its own* fsync returned. A replica answers
+once the entry is *committed* -- on the disks of a majority -- and applied here. A write
+proposed on a follower is forwarded by the core to the leader (a MsgProp); the follower
+answers its client when it applies the entry, recognising it by its request id (etcd's
+``wait.Wait``).
+
+Linearizable reads use ReadIndex (Raft thesis §6.4): the read waits until the leader has
+confirmed it still leads *and* this member has applied up to the leader's commit index at
+that moment. Reads are batched: one ReadIndex round serves every read that arrived before
+it started (etcd: ``linearizableReadLoop``).
+
+Failure is fail-stop, as in chapter 2: if the log or the backend cannot be written, the
+member stops taking writes and answers "etcdserver: server stopped".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from kv.api.etcdserverpb import rpc_pb2
+from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
+from kv.api.membershippb.membership_pb2 import Attributes, ClusterMemberAttrSetRequest
+from kv.backend import Backend
+from kv.mvcc import Store
+from kv.raft import (
+    ConfChange,
+    ConfChangeType,
+    Entry,
+    EntryType,
+    Message,
+    ProposalDroppedError,
+    RaftError,
+    RawNode,
+    Ready,
+    Role,
+    Snapshot,
+    StepPeerNotFoundError,
+)
+from kv.server import errors
+from kv.server.alarms import AlarmStore
+from kv.server.durable_log import SnapshotPolicy, commit_applied
+from kv.server.errors import EtcdError
+from kv.server.members import MemberStore
+from kv.server.peer import PeerTransport, RaftInbox
+from kv.server.raft_disk import RaftDisk, received_backend_path
+from kv.server.state_machine import Result, StateMachine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """etcd's --heartbeat-interval and --election-timeout, in milliseconds."""
+
+    heartbeat_ms: int = 100
+    election_ms: int = 1000
+
+    @property
+    def tick_seconds(self) -> float:
+        return self.heartbeat_ms / 1000
+
+    @property
+    def election_ticks(self) -> int:
+        return self.election_ms // self.heartbeat_ms
+
+    @property
+    def request_timeout(self) -> float:
+        """How long a request may wait to be applied (etcd: 5 s + 2 election timeouts)."""
+        return 5.0 + 2 * self.election_ms / 1000
+
+
+class Replica:
+    """One member's Raft loop, its state machine, and the clients waiting on both."""
+
+    def __init__(
+        self,
+        *,
+        raw: RawNode,
+        disk: RaftDisk,
+        backend: Backend,
+        machine: StateMachine,
+        timing: Timing,
+        policy: SnapshotPolicy,
+    ) -> None:
+        self.raw = raw
+        self.disk = disk
+        self.backend = backend
+        self.machine = machine
+        self.timing = timing
+        self.policy = policy
+        self.member_id = raw.id
+        self.cluster_id = disk.cluster_id
+        self.transport = PeerTransport(
+            self.member_id,
+            RaftInbox(
+                deliver=self.deliver,
+                unreachable=self.report_unreachable,
+                snapshot_status=self.report_snapshot,
+                snapshot_data=self.snapshot_data,
+                members=self.member_list,
+                is_removed=lambda member_id: self.members.is_removed(member_id),
+                removed=self._mark_removed,
+            ),
+        )
+        #: The index of the last entry applied here.
+        self.applied = disk.snapshot_index
+        self.failure: BaseException | None = None
+        #: This member was removed from the cluster; it serves nothing more.
+        self.removed = False
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._request_ids = itertools.count(((self.member_id & 0xFFFF) << 48) + 1)
+        self._writes: dict[int, asyncio.Future[Result]] = {}
+        self._conf_changes: dict[int, asyncio.Future[None]] = {}
+        self._applied_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._read_round: asyncio.Future[int] | None = None  # resolves to a read index
+        self._read_contexts = itertools.count(1)
+        self._read_pending: dict[bytes, asyncio.Future[int]] = {}
+        self._last_leader_change = 0.0
+        self.leader_changes = 0
+        self._campaign_when_applied = False
+
+    # -- running ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._advance_ticks()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._ticker(), name=f"raft ticks {self.member_id:x}"),
+            loop.create_task(self._ready_loop(), name=f"raft loop {self.member_id:x}"),
+        ]
+        self._sync_peers()
+        self._wake.set()  # a bootstrapped or restarted node has a Ready waiting
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("the raft loop failed while stopping")
+        self._fail_waiters(errors.STOPPED)
+        await self.transport.close()
+        self.disk.close()
+        self.backend.close()
+
+    def _advance_ticks(self) -> None:
+        """Fast-forward the first election timeout (etcd: --initial-election-tick-advance).
+
+        A member alone in its configuration campaigns at once (it is its own majority)
+        instead of after a whole timeout; in a larger cluster all but two ticks are skipped,
+        leaving a member that just started a moment to hear from a leader already there.
+        """
+        voters = self.raw.raft.tracker.conf_state().voters
+        if voters == (self.member_id,):
+            # Not yet: Raft refuses to campaign while configuration changes (the bootstrap
+            # entries) wait to be applied. The Ready loop campaigns once they are.
+            self._campaign_when_applied = True
+            return
+        for _ in range(max(self.timing.election_ticks - 2, 0)):
+            self.raw.tick()
+
+    async def _ticker(self) -> None:
+        interval = self.timing.tick_seconds
+        while True:
+            await asyncio.sleep(interval)
+            self.raw.tick()
+            self._wake.set()
+
+    # --8<-- [start:ready_loop]
+    async def _ready_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.raw.has_ready():
+                ready = self.raw.ready()
+                try:
+                    await self.disk.persist(ready)  # 1. persist (fsync when must_sync)
+                    self.transport.send(ready.messages)  # 2. send
+                    self._apply(ready)  # 3. apply, commit the backend
+                except Exception as error:
+                    self._stop_writes(error)
+                    return
+                self.raw.advance(ready)  # 4. acknowledge
+                if (
+                    self._campaign_when_applied
+                    and not self.raw.raft.log.has_next_committed_entries()
+                ):
+                    self._campaign_when_applied = False
+                    self.raw.campaign()
+
+    # --8<-- [end:ready_loop]
+
+    def _stop_writes(self, error: BaseException) -> None:
+        log.error("stopped taking writes: %s (restart the member to recover)", error)
+        self.failure = error
+        self._fail_waiters(errors.STOPPED)
+
+    def _fail_waiters(self, error: EtcdError) -> None:
+        waiting: list[asyncio.Future[Any]] = [*self._writes.values()]
+        waiting += self._conf_changes.values()
+        waiting += [future for _, future in self._applied_waiters]
+        waiting += self._read_pending.values()
+        if self._read_round is not None:
+            waiting.append(self._read_round)
+        for future in waiting:
+            if not future.done():
+                future.set_exception(error)
+        self._writes.clear()
+        self._conf_changes.clear()
+        self._applied_waiters.clear()
+        self._read_pending.clear()
+
+    # -- inputs -------------------------------------------------------------------------
+
+    def deliver(self, message: Message) -> None:
+        """A message from a peer (the transport calls this)."""
+        # etcd drops these too: Raft's own retries cover them.
+        with contextlib.suppress(ProposalDroppedError, StepPeerNotFoundError):
+            self.raw.step(message)
+        self._wake.set()
+
+    def report_unreachable(self, member_id: int) -> None:
+        self.raw.report_unreachable(member_id)
+        self._wake.set()
+
+    def report_snapshot(self, member_id: int, ok: bool) -> None:
+        self.raw.report_snapshot(member_id, failed=not ok)
+        self._wake.set()
+
+    # --8<-- [start:propose]
+    async def propose(self, request: InternalRaftRequest) -> Result:
+        """Replicate ``request`` and return what applying it gave; raise etcd's error when it
+        cannot be proposed, or is not applied within the request timeout."""
+        self._check_serving()
+        request_id = next(self._request_ids)
+        request.header.ID = request_id
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._writes[request_id] = future
+        try:
+            self.raw.propose(request.SerializeToString())
+        except ProposalDroppedError as error:
+            del self._writes[request_id]
+            raise errors.PROPOSAL_DROPPED from error
+        self._wake.set()
+        try:
+            return await asyncio.wait_for(future, self.timing.request_timeout)
+        except TimeoutError:
+            raise self._timeout_error() from None
+        finally:
+            self._writes.pop(request_id, None)
+
+    # --8<-- [end:propose]
+
+    def _check_serving(self) -> None:
+        if self.failure is not None or self.removed:
+            raise errors.STOPPED
+
+    def _timeout_error(self) -> EtcdError:
+        """etcd tells a client whose request timed out soon after a leader change why."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_leader_change < 3 * self.timing.election_ms / 1000:
+            return errors.TIMEOUT_DUE_TO_LEADER_FAIL
+        return errors.TIMEOUT
+
+    async def propose_conf_change(self, change: ConfChange) -> None:
+        """Replicate a membership change; return once it is applied here."""
+        self._check_serving()
+        change_id = next(self._request_ids)
+        change = ConfChange(change.type, change.node_id, change.context, id=change_id)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._conf_changes[change_id] = future
+        try:
+            self.raw.propose_conf_change(change)
+        except ProposalDroppedError as error:
+            del self._conf_changes[change_id]
+            raise errors.PROPOSAL_DROPPED from error
+        self._wake.set()
+        try:
+            await asyncio.wait_for(future, self.timing.request_timeout)
+        except TimeoutError:
+            raise self._timeout_error() from None
+        finally:
+            self._conf_changes.pop(change_id, None)
+
+    # --8<-- [start:read_index]
+    async def linearizable_read(self) -> None:
+        """Wait until a read served now would be linearizable (Raft thesis §6.4).
+
+        Every read waiting joins the next ReadIndex round; the round's index comes back in a
+        Ready's ``read_states``, and the reads go ahead once this member applied that far.
+        """
+        self._check_serving()
+        deadline = self.timing.request_timeout
+        try:
+            index = await asyncio.wait_for(self._join_read_round(), deadline)
+            await asyncio.wait_for(self.wait_applied(index), deadline)
+        except TimeoutError:
+            raise errors.TIMEOUT from None
+
+    async def _join_read_round(self) -> int:
+        while True:
+            if self._read_round is None or self._read_round.done():
+                self._read_round = self._start_read_round()
+            round_ = self._read_round
+            try:
+                # Not shielded by design: a round without an answer is asked again below.
+                return await asyncio.wait_for(
+                    asyncio.shield(round_), self.timing.election_ms / 1000
+                )
+            except TimeoutError:
+                # No answer within an election timeout: no leader, or the request was lost
+                # (Raft drops a ReadIndex when no leader is known). Ask again.
+                if self._read_round is round_:
+                    self._read_round = None
+
+    def _start_read_round(self) -> asyncio.Future[int]:
+        context = next(self._read_contexts).to_bytes(8, "big")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._read_pending[context] = future
+        self.raw.read_index(context)
+        self._wake.set()
+        return future
+
+    # --8<-- [end:read_index]
+
+    async def wait_applied(self, index: int) -> None:
+        if self.applied >= index:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._applied_waiters.append((index, future))
+        await future
+
+    def transfer_leader(self, transferee: int) -> None:
+        self.raw.transfer_leader(transferee)
+        self._wake.set()
+
+    def publish_attributes(self, name: str, client_urls: tuple[str, ...]) -> asyncio.Task[None]:
+        """Propose this member's name and client URLs (etcd: ``publish``), retrying until
+        they are applied; the task returned finishes then."""
+        request = InternalRaftRequest(
+            cluster_member_attr_set=ClusterMemberAttrSetRequest(
+                member_ID=self.member_id,
+                member_attributes=Attributes(name=name, client_urls=client_urls),
+            )
+        )
+        task = asyncio.get_running_loop().create_task(self._publish(request, name, client_urls))
+        self._tasks.append(task)
+        return task
+
+    async def _publish(
+        self, request: InternalRaftRequest, name: str, client_urls: tuple[str, ...]
+    ) -> None:
+        while True:
+            known = self.members.get(self.member_id)
+            if known is not None and known.name == name and known.client_urls == client_urls:
+                return
+            if not self.raw.lead:  # a proposal would be dropped: wait for a leader
+                await asyncio.sleep(0.01)
+                continue
+            try:
+                await self.propose(request)
+                log.info("published %s %s to the cluster", name, ",".join(client_urls))
+            except EtcdError as error:
+                log.debug("publish not done yet: %s", error)
+                await asyncio.sleep(self.timing.tick_seconds)
+
+    # -- applying -----------------------------------------------------------------------
+
+    @property
+    def members(self) -> MemberStore:
+        assert self.machine.members is not None
+        return self.machine.members
+
+    def _apply(self, ready: Ready) -> None:
+        if ready.soft_state is not None:
+            self._on_soft_state(ready)
+        if ready.snapshot is not None:
+            self._install_snapshot(ready.snapshot)
+        for entry in ready.committed_entries:
+            self._apply_entry(entry)
+        if ready.committed_entries:
+            commit_applied(self.backend, self.machine)
+            self._maybe_snapshot()
+        for state in ready.read_states:
+            future = self._read_pending.pop(state.request_ctx, None)
+            if future is not None and not future.done():
+                future.set_result(state.index)
+        self._wake_applied_waiters()
+
+    def _on_soft_state(self, ready: Ready) -> None:
+        assert ready.soft_state is not None
+        lead = ready.soft_state.lead
+        if not lead and not self.leader_changes:
+            return  # still looking for a first leader: nothing was lost
+        self._last_leader_change = asyncio.get_running_loop().time()
+        self.leader_changes += 1
+        if lead:
+            log.info(
+                "raft.node: %x elected leader %x at term %d", self.member_id, lead, self.raw.term
+            )
+        else:
+            log.info("raft.node: %x lost leader at term %d", self.member_id, self.raw.term)
+
+    def _apply_entry(self, entry: Entry) -> None:
+        if entry.type is EntryType.CONF_CHANGE:
+            self._apply_conf_change(entry)
+        elif entry.data:
+            request = InternalRaftRequest.FromString(entry.data)
+            result = self.machine.apply(entry.index, request)
+            future = self._writes.pop(request.header.ID, None)
+            if future is not None and result is not None and not future.done():
+                future.set_result(result)
+        else:
+            self.machine.skip(entry.index)  # a new leader's empty entry
+        self.applied = entry.index
+
+    def _apply_conf_change(self, entry: Entry) -> None:
+        change = ConfChange.unmarshal(entry.data)
+        self.machine.apply_conf_change(entry.index, change)
+        self.raw.apply_conf_change(change)
+        self._sync_peers()
+        if change.type is ConfChangeType.REMOVE_NODE and change.node_id == self.member_id:
+            self._mark_removed()
+        future = self._conf_changes.pop(change.id, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _mark_removed(self) -> None:
+        if not self.removed:
+            log.warning("the member has been permanently removed from the cluster")
+            self.removed = True
+
+    def _sync_peers(self) -> None:
+        """Point the transport at the members the state machine knows."""
+        members = {member.id: member for member in self.members.list()}
+        for member_id in self.transport.peer_ids - set(members):
+            self.transport.remove_peer(member_id)
+        for member in members.values():
+            self.transport.set_peer(member.id, member.peer_urls)
+
+    def _wake_applied_waiters(self) -> None:
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for index, future in self._applied_waiters:
+            if index <= self.applied:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((index, future))
+        self._applied_waiters = still
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def _maybe_snapshot(self) -> None:
+        if self.applied - self.disk.snapshot_index < self.policy.snapshot_count:
+            return
+        self.backend.sync()  # the data first: the log may only be released once it is safe
+        self.disk.snapshot(
+            self.applied,
+            self.raw.raft.tracker.conf_state(),
+            max_wals=self.policy.max_wals,
+            max_snapshots=self.policy.max_snapshots,
+        )
+
+    # --8<-- [start:install_snapshot]
+    def _install_snapshot(self, snapshot: Snapshot) -> None:
+        """Replace the backend with the leader's (persisted beside it by `RaftDisk`)."""
+        index = snapshot.metadata.index
+        received = received_backend_path(self.disk.snapshotter.directory, index)
+        if received.exists():
+            self.backend = swap_backend(self.backend, received)
+        self.machine = open_state_machine(self.backend, at_least=index)
+        self.applied = index
+        self._sync_peers()
+        log.info("applied the leader's snapshot at index %d", index)
+
+    # --8<-- [end:install_snapshot]
+
+    async def snapshot_data(self) -> bytes:
+        """A consistent copy of the backend, to ship with a MsgSnap."""
+        copy = self.backend.path.with_name(f"db-peer-snapshot-{os.getpid()}.tmp")
+        try:
+            await asyncio.to_thread(self.backend.snapshot_to, copy)
+            return await asyncio.to_thread(copy.read_bytes)
+        finally:
+            copy.unlink(missing_ok=True)
+
+    # -- what the services show --------------------------------------------------------
+
+    def member_list(self) -> rpc_pb2.MemberListResponse:
+        """The members as etcd's MemberList shows them (the header has no revision)."""
+        response = rpc_pb2.MemberListResponse(
+            header=rpc_pb2.ResponseHeader(
+                cluster_id=self.cluster_id, member_id=self.member_id, raft_term=self.term
+            )
+        )
+        for member in self.members.list():
+            response.members.add(
+                ID=member.id,
+                name=member.name,
+                peerURLs=member.peer_urls,
+                clientURLs=member.client_urls,
+                isLearner=member.is_learner,
+            )
+        return response
+
+    @property
+    def term(self) -> int:
+        return self.raw.term
+
+    @property
+    def leader(self) -> int:
+        return self.raw.lead
+
+    @property
+    def is_leader(self) -> bool:
+        return self.raw.role is Role.LEADER
+
+    @property
+    def last_index(self) -> int:
+        return self.raw.raft.log.last_index()
+
+    @property
+    def commit_index(self) -> int:
+        return self.raw.raft.log.committed
+
+    def check_leader(self) -> None:
+        """Raise etcd's errors for a request only a leader can serve."""
+        if not self.raw.lead:
+            raise errors.NO_LEADER
+        if not self.is_leader:
+            raise errors.NOT_LEADER
+
+
+def swap_backend(backend: Backend, received: os.PathLike[str] | str) -> Backend:
+    """Close ``backend`` and put the file ``received`` in its place (a leader's snapshot)."""
+    path = backend.path
+    backend.close()
+    for suffix in ("-wal", "-shm"):  # SQLite's side files belong to the old database
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    os.replace(received, path)
+    return Backend.open(path)
+
+
+def open_state_machine(backend: Backend, at_least: int = 0) -> StateMachine:
+    """The state machine over ``backend``: its store, alarms and members, applied up to the
+    backend's consistent index (or ``at_least``, a snapshot's index, if that is higher)."""
+    store = Store(backend.history, compact_revision=backend.compact_revision)
+    return StateMachine(
+        store,
+        applied_index=max(backend.consistent_index, at_least),
+        alarms=AlarmStore(backend),
+        members=MemberStore(backend),
+    )
+
+
+__all__ = ["RaftError", "Replica", "Timing", "open_state_machine", "swap_backend"]
