@@ -23,6 +23,9 @@ The surface, in short (`Cluster`):
 * faults -- ``partition(*groups)``, ``cut(frm, to)`` (one way), ``isolate(n)``, ``heal()``,
   ``set_network(NetworkConfig)``, ``crash(n)``, ``restart(n)``, ``transfer_leader(n)``, or
   scheduled: ``at(ms, fault)`` and ``Cluster.create(..., scenario=Scenario.of(...))``.
+* membership -- ``membership.add_learner()``, ``promote(n)``, ``remove(n)``,
+  ``remove_leader()`` -> `MemberOp` (one change at a time, through the log), or scheduled:
+  `AddLearner`, `PromoteLearner`, `RemoveMember`, `RemoveLeader`, `RemoveFollower`.
 * clients -- ``client(endpoints)`` -> `Client` with ``put``/``get``/``delete`` -> `ClientOp`;
   ``history`` for the checker.
 * watching -- ``events`` (the core's events and the simulator's, with virtual times),
@@ -37,6 +40,7 @@ Modules, in reading order:
 * `node` -- `SimNode`: one member, its Ready loop, its disk and state machine, its server.
 * `clients` -- `Client` and `ClientOp`: requests, retries, timeouts, the history.
 * `faults` -- faults as data (`Partition`, `Crash`, `Heal`, ...) and `Scenario`s.
+* `membership` -- `Membership`, the operator: members added as learners, promoted, removed.
 * `safety` -- `SafetyMonitor`: Raft's safety properties checked as the run goes.
 * `events` -- the simulator's events and `TimedEvent`, the stream with the core's.
 * `cluster` -- `Cluster`: the timeline that drives everything; the public surface.
@@ -48,8 +52,11 @@ from kv.sim.cluster import Cluster
 from kv.sim.config import UNRELIABLE, NetworkConfig, SimConfig
 from kv.sim.events import (
     ClientEvent,
+    MembershipChanged,
     NetworkChanged,
     NodeCrashed,
+    NodeJoined,
+    NodeLeft,
     NodeRestarted,
     SimEvent,
     TimedEvent,
@@ -72,12 +79,25 @@ from kv.sim.faults import (
     TransferLeader,
     random_scenario,
 )
+from kv.sim.membership import (
+    AddLearner,
+    MemberOp,
+    MemberOpState,
+    Membership,
+    PromoteLearner,
+    RemoveFollower,
+    RemoveLeader,
+    RemoveMember,
+    churn_for,
+    membership_churn,
+)
 from kv.sim.network import Network
 from kv.sim.node import SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
 
 __all__ = [
     "UNRELIABLE",
+    "AddLearner",
     "Client",
     "ClientEvent",
     "ClientOp",
@@ -90,13 +110,23 @@ __all__ = [
     "Heal",
     "Isolate",
     "IsolateLeader",
+    "MemberOp",
+    "MemberOpState",
+    "Membership",
+    "MembershipChanged",
     "Network",
     "NetworkChanged",
     "NetworkConfig",
     "NodeCrashed",
+    "NodeJoined",
+    "NodeLeft",
     "NodeRestarted",
     "OpState",
     "Partition",
+    "PromoteLearner",
+    "RemoveFollower",
+    "RemoveLeader",
+    "RemoveMember",
     "Restart",
     "RestartAll",
     "RestoreNetwork",
@@ -109,5 +139,7 @@ __all__ = [
     "SimNode",
     "TimedEvent",
     "TransferLeader",
+    "churn_for",
+    "membership_churn",
     "random_scenario",
 ]

@@ -3,7 +3,9 @@
 Prints the run's events (with ``--events``), its history, and the linearizability verdict,
 exactly as the test with that seed saw them: the defaults are the workload of
 ``test_sim_workloads.py``; add ``--size 5`` for its five-member seeds, ``--plain-raft`` for
-its plain-Raft seeds, and ``--snapshot-every 3 --snapshot-keep 1`` for its snapshot soak.
+its plain-Raft seeds, and ``--snapshot-every 3 --snapshot-keep 1`` for its snapshot soak;
+``--membership`` adds the seed's membership churn (chapter 5: members added as learners,
+promoted, removed, the leader too).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import argparse
 import sys
 
 from kv.sim.config import UNRELIABLE, SimConfig
+from kv.sim.faults import Scenario
+from kv.sim.membership import churn_for
 from kv.sim.workload import Workload, faults_for, run_workload
 
 DEFAULT = Workload()
@@ -27,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", action="store_true", help="the seed's random faults")
     parser.add_argument("--unreliable", action="store_true", help="lose/duplicate/reorder")
     parser.add_argument("--plain-raft", action="store_true", help="no PreVote, no CheckQuorum")
+    parser.add_argument(
+        "--membership", action="store_true", help="the seed's membership changes too"
+    )
     parser.add_argument("--snapshot-every", type=int, default=0, metavar="ENTRIES")
     parser.add_argument("--snapshot-keep", type=int, default=SimConfig().snapshot_keep)
     parser.add_argument("--events", action="store_true", help="print every event")
@@ -41,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         check_quorum=not args.plain_raft,
     )
     faults = faults_for(args.seed, args.size, args.duration) if args.faults else None
+    if args.membership:
+        churn = churn_for(args.seed, args.duration)
+        faults = Scenario.of(*(faults or Scenario()).steps, *churn.steps)
     run = run_workload(args.seed, size=args.size, workload=workload, config=config, faults=faults)
     if args.events:
         print("\n".join(run.cluster.event_lines()))

@@ -127,9 +127,20 @@ class Client:
         self.current: ClientOp | None = None
         #: Called when an operation of this client finishes (the workload's next move).
         self.on_done: Callable[[ClientOp], None] | None = None
+        #: Does the client follow membership changes (`follow`)? Set by the cluster.
+        self.follows_members = False
 
     def __repr__(self) -> str:
         return f"Client(c{self.id}, endpoints={self.endpoints}, current={self.current})"
+
+    def follow(self, members: list[int]) -> None:
+        """The voting members changed: talk to ``members`` from now on (clientv3's endpoint
+        sync), staying with the current endpoint if it is still one of them."""
+        if not members:
+            return
+        current = self.endpoints[self.endpoint]
+        self.endpoint = members.index(current) if current in members else 0
+        self.endpoints = list(members)
 
     @property
     def busy(self) -> bool:

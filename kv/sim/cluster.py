@@ -23,6 +23,10 @@ line for line. `Cluster.describe` says what to re-run.
 
 While it runs, `kv.sim.safety.SafetyMonitor` checks Raft's safety properties at every leader
 election, commit and apply, and raises `kv.sim.safety.SafetyViolation` at once.
+
+Membership changes are `kv.sim.membership`'s (the operator, ``Cluster.membership``): it
+proposes through `Cluster.propose_conf_change` and starts new members with `Cluster.add_node`.
+``ids`` is the members as the operator's record has them; ``nodes``, every member there was.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from kv.linearizability import Get, KeyValueModel, KvInput, KvOutput, Operation
-from kv.raft import MemoryStorage, Message, MessageType, Role
+from kv.raft import ConfChange, MemoryStorage, Message, MessageType, Role
 from kv.raft import events as ev
 from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
 from kv.sim.config import NetworkConfig, SimConfig
-from kv.sim.events import ClientEvent, NetworkChanged, SimEvent, TimedEvent
+from kv.sim.events import ClientEvent, NetworkChanged, NodeJoined, SimEvent, TimedEvent
 from kv.sim.faults import Fault, Scenario
+from kv.sim.membership import Membership
 from kv.sim.network import Network
 from kv.sim.node import Answer, SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
@@ -77,12 +82,17 @@ class Cluster:
         self.seed = seed
         self.config = config if config is not None else SimConfig()
         self.now = 0
+        #: The members now (changed by `kv.sim.membership` once a change is applied).
         self.ids = list(range(1, size + 1))
+        #: The first configuration, which every member's disk starts from (at index 0).
+        self.genesis = tuple(self.ids)
         self.network = Network(self.ids, self.config.network, self._rng("network"))
         self.events: list[TimedEvent] = []
         self.ops: list[ClientOp] = []
         self.clients: list[Client] = []
         self.monitor = SafetyMonitor()
+        #: The operator that adds, promotes and removes members (`kv.sim.membership`).
+        self.membership = Membership(self)
         #: Every fault scheduled so far (the scenario and `at` calls), for `describe`.
         self.scenario: list[tuple[int, Fault]] = []
         self.client_rng = self._rng("clients")
@@ -117,7 +127,7 @@ class Cluster:
 
     def describe(self) -> str:
         """What to re-run: seed, size, configuration (if not the default), scenario."""
-        parts = [f"seed={self.seed}", f"size={len(self.ids)}"]
+        parts = [f"seed={self.seed}", f"size={len(self.genesis)}"]
         if self.config != SimConfig():
             parts.append(f"config=({self.config.changes()})")
         parts.append(f"scenario: {Scenario(tuple(self.scenario))}")
@@ -231,6 +241,13 @@ class Cluster:
                 self._report_snapshot(message, failed=True)
         for answer in outcome.answers:
             self._answer(answer)
+        for request_id, conf_state in outcome.conf_answers:
+            answered = partial(self.membership.answered, request_id, conf_state)
+            self._schedule(self._client_delay(), answered)
+        if node.removed:  # it applied its own removal: etcd stops the server
+            self._collect(node)
+            self._emit(node.leave())
+            return
         self._poke(node)
 
     def _deliver(self, message: Message) -> None:
@@ -359,7 +376,9 @@ class Cluster:
         self._emit(self.nodes[node_id].crash(torn))
 
     def restart(self, node_id: int) -> None:
-        """Start a crashed member again from what it persisted."""
+        """Start a crashed member again from what it persisted (never a removed one)."""
+        if self.membership.was_removed(node_id):
+            raise ValueError(f"n{node_id} was removed from the cluster: it does not come back")
         self._start(node_id)
 
     def transfer_leader(self, node_id: int) -> None:
@@ -372,18 +391,41 @@ class Cluster:
             node.raw.transfer_leader(node_id)
             self._poke(node)
 
+    # -- membership (the operator, `kv.sim.membership`, calls these) ----------------------
+
+    def propose_conf_change(self, node_id: int, change: ConfChange) -> int | str:
+        """Member ``node_id`` proposes ``change`` for the operator. Returns the request id it
+        will answer under once it applied the change, or why it refused at once."""
+        node = self.nodes[node_id]
+        request_id = node.next_request_id()
+        refusal = node.propose_conf_change(request_id, change)
+        self._collect(node)
+        if refusal is not None:
+            return refusal
+        self._poke(node)
+        return request_id
+
+    def add_node(self, node: SimNode) -> None:
+        """Start a member that never ran before (the operator adds it to the cluster)."""
+        self.nodes[node.id] = node
+        self.network.add(node.id)
+        self._emit(NodeJoined(node.id))
+        self._start(node.id)
+
     # -- clients --------------------------------------------------------------------------
 
     def client(self, endpoints: int | Iterable[int] | None = None) -> Client:
         """A new client that talks to ``endpoints`` (one member, several, or all), starting
-        at a random one and moving to the next when refused."""
+        at a random one and moving to the next when refused. Without ``endpoints`` it
+        follows the membership: members added later are endpoints once voters."""
         if endpoints is None:
-            chosen = list(self.ids)
+            chosen = self.membership.voters()
         elif isinstance(endpoints, int):
             chosen = [endpoints]
         else:
             chosen = list(endpoints)
         client = Client(self, len(self.clients) + 1, chosen)
+        client.follows_members = endpoints is None
         self.clients.append(client)
         return client
 

@@ -68,6 +68,38 @@ class NodeRestarted(SimEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class NodeJoined(SimEvent):
+    """``node`` started for the first time, with an empty log, to join a running cluster."""
+
+    node: int
+
+    def __str__(self) -> str:
+        return f"{name(self.node)} started with an empty log to join the cluster"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLeft(SimEvent):
+    """``node`` applied its own removal from the cluster and shut down for good."""
+
+    node: int
+    last_index: int
+
+    def __str__(self) -> str:
+        return f"{name(self.node)} applied its own removal and shut down (log to {self.last_index})"
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChanged(SimEvent):
+    """The operator's side of a membership change (`kv.sim.membership`): asked, answered,
+    asked again, skipped."""
+
+    description: str
+
+    def __str__(self) -> str:
+        return f"membership: {self.description}"
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkChanged(SimEvent):
     """The links between the members changed (a partition, a heal) or their quality did."""
 

@@ -175,12 +175,12 @@ class CrashLeader:
 
 @dataclass(frozen=True, slots=True)
 class Restart:
-    """Restart one member from its disk (nothing if it is running)."""
+    """Restart one member from its disk (nothing if it is running or was removed)."""
 
     node: int
 
     def apply(self, cluster: Cluster) -> None:
-        if not cluster.nodes[self.node].up:
+        if not cluster.nodes[self.node].up and not cluster.membership.was_removed(self.node):
             cluster.restart(self.node)
 
     def __str__(self) -> str:
@@ -189,11 +189,11 @@ class Restart:
 
 @dataclass(frozen=True, slots=True)
 class RestartAll:
-    """Restart every member that is down."""
+    """Restart every member that is down (not those removed from the cluster)."""
 
     def apply(self, cluster: Cluster) -> None:
         for node_id, node in sorted(cluster.nodes.items()):
-            if not node.up:
+            if not node.up and not cluster.membership.was_removed(node_id):
                 cluster.restart(node_id)
 
     def __str__(self) -> str:

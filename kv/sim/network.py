@@ -50,6 +50,11 @@ class Network:
         #: Messages the network delivered twice.
         self.duplicated: Counter[MessageType] = Counter()
 
+    def add(self, node: int) -> None:
+        """A new member joins: linked to every other, both ways."""
+        if node not in self.ids:
+            self.ids = sorted([*self.ids, node])
+
     # -- the links --------------------------------------------------------------------------
 
     def connected(self, frm: int, to: int) -> bool:

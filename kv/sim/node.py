@@ -28,6 +28,12 @@ With ``SimConfig.snapshot_every``, a member snapshots its state machine (`encode
 every so many applied entries and compacts its log, keeping ``snapshot_keep`` entries; a
 follower that needs what was compacted gets the leader's snapshot in a MsgSnap and restores
 its state machine from it (`decode_state`), as etcd does with its backend file.
+
+Membership (`kv.sim.membership`): a member proposes a `kv.raft.ConfChange` for the operator
+with its request id in ``ConfChange.id``, applies every committed change through
+`kv.raft.RawNode.apply_conf_change`, and answers the operator when it applies its own (as
+etcd's ``AddMember`` waits for ``cc.ID``). A member that applies its own removal reports it
+(`SimNode.removed`) and the cluster shuts it down, as etcd stops a removed member's server.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.mvcc import HistoryEntry, KeyValue, Revision, Store
 from kv.raft import (
     ConfChange,
+    ConfChangeType,
+    ConfState,
     Entry,
     EntryType,
     HardState,
@@ -64,7 +72,7 @@ from kv.server import apply
 from kv.server.errors import EtcdError
 from kv.server.state_machine import StateMachine
 from kv.sim.config import SimConfig
-from kv.sim.events import NodeCrashed, NodeRestarted
+from kv.sim.events import NodeCrashed, NodeLeft, NodeRestarted
 
 #: What the state machine answers a request with: a response, or etcd's error.
 Result = ProtoMessage | EtcdError
@@ -86,6 +94,9 @@ class ReadyOutcome:
     #: Every entry applied, in order (empty ones and conf changes included).
     applied: tuple[Entry, ...]
     answers: tuple[Answer, ...]
+    #: Membership changes this member proposed and has now applied: (request id, the
+    #: configuration after it), for the operator.
+    conf_answers: tuple[tuple[int, ConfState], ...] = ()
 
 
 @dataclass(slots=True)
@@ -103,6 +114,8 @@ class _Server:
 
     #: Proposals this member made for clients, by request id, until applied.
     writes: set[int] = field(default_factory=set)
+    #: Membership changes this member proposed for the operator, by request id.
+    conf_changes: set[int] = field(default_factory=set)
     #: Linearizable reads, by ReadIndex context, until served.
     reads: dict[bytes, _PendingRead] = field(default_factory=dict)
     #: Request ids issued so far in this incarnation.
@@ -130,6 +143,11 @@ class SimNode:
         self.writing: Ready | None = None
         #: The index of the last entry applied (in this incarnation).
         self.applied = 0
+        #: This member applied its own removal from the cluster (it is shut down for good).
+        self.removed = False
+        #: A configuration change was applied since the last snapshot (see `_maybe_snapshot`).
+        self._conf_changed = False
+        self._conf_answers: list[tuple[int, ConfState]] = []
         self._server = _Server()
 
     def __repr__(self) -> str:
@@ -180,13 +198,24 @@ class SimNode:
         )
         lost_hard_state = raw.raft.hard_state() != self.storage.hard_state
         event = NodeCrashed(self.id, lost_entries, lost_hard_state, kept)
+        self._stop()
+        return event
+
+    def leave(self) -> NodeLeft:
+        """Shut down for good after applying its own removal (etcd stops the server). Every
+        Ready it took was finished, so nothing is lost; its disk stays for inspection."""
+        self._running()
+        self._stop()
+        return NodeLeft(self.id, self.storage.last_index())
+
+    def _stop(self) -> None:
         self.raw = None
         self.machine = None
         self.applied = 0
         self.writing = None
         self.incarnation += 1
+        self._conf_answers = []
         self._server = _Server()
-        return event
 
     def _running(self) -> RawNode:
         if self.raw is None:
@@ -229,6 +258,21 @@ class SimNode:
         except ProposalDroppedError as error:
             return str(error)
         self._server.writes.add(request_id)
+        return None
+
+    def propose_conf_change(self, request_id: int, change: ConfChange) -> str | None:
+        """Propose a membership change for the operator; it is answered when this member
+        applies it (`ReadyOutcome.conf_answers`). Returns None, or why the core refused.
+
+        The core may also accept it and then turn it into an empty entry, if another change
+        is still pending (thesis §4.1): then no answer ever comes, and the operator asks again.
+        """
+        change = ConfChange(change.type, change.node_id, change.context, id=request_id)
+        try:
+            self._running().propose_conf_change(change)
+        except ProposalDroppedError as error:
+            return str(error)
+        self._server.conf_changes.add(request_id)
         return None
 
     def read(self, request_id: int, key: bytes, now: int) -> None:
@@ -277,7 +321,8 @@ class SimNode:
         self._maybe_snapshot()
         # 4. Acknowledge.
         raw.advance(ready)
-        return ReadyOutcome(ready.messages, ready.committed_entries, tuple(answers))
+        conf_answers, self._conf_answers = tuple(self._conf_answers), []
+        return ReadyOutcome(ready.messages, ready.committed_entries, tuple(answers), conf_answers)
 
     # --8<-- [end:finish-ready]
 
@@ -288,12 +333,22 @@ class SimNode:
         self.applied = index
 
     def _maybe_snapshot(self) -> None:
-        """Every ``snapshot_every`` applied entries: snapshot, then compact the log."""
+        """Every ``snapshot_every`` applied entries, and after every configuration change:
+        snapshot, then compact the log.
+
+        A snapshot records the configuration too, and a member added later must find itself
+        in the snapshot the leader sends it, or it refuses it (`kv.raft.raft.Raft.restore`).
+        etcd builds the snapshot it sends afresh, at its applied index, for the same reason.
+        """
         every = self.config.snapshot_every
         storage, machine, raw = self.storage, self.machine, self._running()
         assert machine is not None
-        if not every or self.applied - storage.snapshot().metadata.index < every:
+        if not every:
             return
+        behind = self.applied - storage.snapshot().metadata.index
+        if behind < every and not (self._conf_changed and behind > 0):
+            return
+        self._conf_changed = False
         conf_state = raw.raft.tracker.conf_state()
         with contextlib.suppress(SnapshotOutOfDateError):
             storage.create_snapshot(self.applied, conf_state, encode_state(machine))
@@ -306,7 +361,14 @@ class SimNode:
         assert machine is not None
         self.applied = entry.index
         if entry.type is EntryType.CONF_CHANGE:
-            raw.apply_conf_change(ConfChange.unmarshal(entry.data))
+            change = ConfChange.unmarshal(entry.data)
+            conf_state = raw.apply_conf_change(change)
+            self._conf_changed = True
+            if change.type is ConfChangeType.REMOVE_NODE and change.node_id == self.id:
+                self.removed = True
+            if change.id in self._server.conf_changes:
+                self._server.conf_changes.discard(change.id)
+                self._conf_answers.append((change.id, conf_state))
             return None
         if not entry.data:
             return None  # a new leader's empty entry
