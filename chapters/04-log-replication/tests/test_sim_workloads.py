@@ -13,8 +13,8 @@ key, then with etcd's revisions, which tie all keys into one history.
 The normal suite runs 100 seeds on three members, 30 on five, and 30 on plain Raft (no
 PreVote, no CheckQuorum: a cut-off leader then keeps leading, and only ReadIndex's
 heartbeat round keeps its reads from going stale); 20 more with frequent snapshots are in
-``test_sim_snapshots.py``. ``pytest -m slow`` soaks 3,100 more. A failing seed replays
-with ``python -m kv.sim --seed N --faults`` (``--size 5`` for five members,
+chapter 5's ``test_sim_snapshots.py``. ``pytest -m slow`` soaks 3,100 more. A failing seed
+replays with ``python -m kv.sim --seed N --faults`` (``--size 5`` for five members,
 ``--plain-raft``, ``--snapshot-every 3 --snapshot-keep 1`` for the snapshot soak), and the
 assertion message carries the scenario.
 """
