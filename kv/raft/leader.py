@@ -81,6 +81,7 @@ def maybe_send_append(raft: Raft, to: int, *, send_if_empty: bool) -> bool:
 # --8<-- [end:send-append]
 
 
+# --8<-- [start:send-snapshot]
 def maybe_send_snapshot(raft: Raft, to: int, progress: Progress) -> bool:
     if not progress.recent_active:
         # Do not pay for a snapshot to a node that may well be down.
@@ -95,6 +96,9 @@ def maybe_send_snapshot(raft: Raft, to: int, progress: Progress) -> bool:
     raft.send(Message(type=M.SNAP, to=to, snapshot=snapshot))
     raft.emit(ev.SnapshotSent(raft.id, raft.term, to, snapshot.metadata.index))
     return True
+
+
+# --8<-- [end:send-snapshot]
 
 
 # --8<-- [start:heartbeat]
@@ -291,6 +295,7 @@ def heartbeat_response(raft: Raft, m: Message, progress: Progress) -> None:
 # --8<-- [end:heartbeat-response]
 
 
+# --8<-- [start:snapshot-status]
 def snapshot_status(raft: Raft, m: Message, progress: Progress) -> None:
     if progress.state is not ProgressState.SNAPSHOT:
         return
@@ -300,6 +305,9 @@ def snapshot_status(raft: Raft, m: Message, progress: Progress) -> None:
     progress.become_probe()
     # Wait for the follower's MsgAppResp (or a heartbeat) before the next append.
     progress.probe_sent = True
+
+
+# --8<-- [end:snapshot-status]
 
 
 def unreachable(raft: Raft, m: Message, progress: Progress) -> None:

@@ -115,6 +115,7 @@ class Entry:
         return len(self.data) + 16
 
 
+# --8<-- [start:hard-state]
 @dataclass(frozen=True, slots=True)
 class HardState:
     """What a node must persist before it answers anyone (Figure 2, "Persistent state").
@@ -129,6 +130,9 @@ class HardState:
 
     def is_empty(self) -> bool:
         return self == EMPTY_HARD_STATE
+
+
+# --8<-- [end:hard-state]
 
 
 EMPTY_HARD_STATE = HardState()

@@ -176,6 +176,7 @@ class Raft:
     def is_learner(self) -> bool:
         return self.id in self.tracker.learners
 
+    # --8<-- [start:promotable]
     def promotable(self) -> bool:
         """May this node become leader? Only a voter of its own configuration may, and not
         while it is installing a snapshot."""
@@ -183,6 +184,8 @@ class Raft:
         return (
             progress is not None and not progress.is_learner and self.log.unstable.snapshot is None
         )
+
+    # --8<-- [end:promotable]
 
     def emit(self, event: ev.Event) -> None:
         self.events.append(event)
@@ -638,6 +641,7 @@ class Raft:
 
     # --8<-- [end:handle-heartbeat]
 
+    # --8<-- [start:restore]
     def handle_snapshot(self, m: Message) -> None:
         snapshot = m.snapshot if m.snapshot is not None else Snapshot()
         if self.restore(snapshot):
@@ -667,6 +671,8 @@ class Raft:
         self.log.restore(snapshot)
         self.tracker.restore(conf_state, next_index=self.log.last_index())
         return True
+
+    # --8<-- [end:restore]
 
     # -- candidates ----------------------------------------------------------------------------
 
@@ -705,6 +711,7 @@ class Raft:
 
     # -- configuration ----------------------------------------------------------------------
 
+    # --8<-- [start:apply-conf-change]
     def apply_conf_change(self, change: ConfChange) -> ConfState:
         """Apply a committed configuration change (it takes effect when applied)."""
         try:
@@ -742,6 +749,8 @@ class Raft:
         if self.lead_transferee != NONE and self.lead_transferee not in self.tracker.voters:
             self.abort_leader_transfer()
         return conf_state
+
+    # --8<-- [end:apply-conf-change]
 
 
 def _conf_change_name(change: ConfChange) -> str:

@@ -170,6 +170,7 @@ class MemoryStorage:
         self._snapshot = snapshot
         self._entries = [Entry(term=snapshot.metadata.term, index=snapshot.metadata.index)]
 
+    # --8<-- [start:compaction]
     def create_snapshot(
         self, index: int, conf_state: ConfState | None = None, data: bytes = b""
     ) -> Snapshot:
@@ -195,3 +196,5 @@ class MemoryStorage:
             raise AssertionError(f"compact {index} is out of bound {self.last_index()}")
         dummy = Entry(term=self._entries[index - offset].term, index=index)
         self._entries = [dummy, *self._entries[index - offset + 1 :]]
+
+    # --8<-- [end:compaction]

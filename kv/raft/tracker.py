@@ -85,6 +85,7 @@ class ProgressTracker:
         for learner in conf_state.learners:
             self._add(learner, next_index, learner=True)
 
+    # --8<-- [start:apply-change]
     def apply_change(self, change: ConfChange, next_index: int) -> None:
         """Apply one member change (etcd's ``confchange.Changer.Simple``).
 
@@ -121,6 +122,8 @@ class ProgressTracker:
             self.progress.pop(node, None)
             self.votes.pop(node, None)
         # UPDATE_NODE changes nothing Raft knows about.
+
+    # --8<-- [end:apply-change]
 
     def _add(self, node: int, next_index: int, *, learner: bool) -> None:
         (self.learners if learner else self.voters).add(node)

@@ -284,6 +284,7 @@ class Membership:
             lambda c: self._timed_out(op, node_id) if op.round == expected else None,
         )
 
+    # --8<-- [start:check]
     def _check(self, op: MemberOp, leader: int, status: Status) -> ConfChange | None:
         """What the leader checks before proposing (etcd's ``member`` RPCs): the change to
         propose, or None when the operation finished or must wait."""
@@ -332,6 +333,8 @@ class Membership:
             self._finish(op, MemberOpState.SKIPPED, f"{len(conf.voters)} voters left")
             return None
         return ConfChange(ConfChangeType.REMOVE_NODE, op.node)
+
+    # --8<-- [end:check]
 
     def _timed_out(self, op: MemberOp, node_id: int) -> None:
         timeout = self.cluster.config.request_timeout_ms

@@ -171,6 +171,7 @@ class SimNode:
         hard_state = self.storage.hard_state
         return NodeRestarted(self.id, hard_state.term, self.storage.last_index(), hard_state.commit)
 
+    # --8<-- [start:crash]
     def crash(self, torn: random.Random | None = None) -> NodeCrashed:
         """Stop, losing everything not persisted: unstable entries, an unsaved hard state, the
         Ready being written, the state machine, the clients' pending requests.
@@ -200,6 +201,8 @@ class SimNode:
         event = NodeCrashed(self.id, lost_entries, lost_hard_state, kept)
         self._stop()
         return event
+
+    # --8<-- [end:crash]
 
     def leave(self) -> NodeLeft:
         """Shut down for good after applying its own removal (etcd stops the server). Every
@@ -332,6 +335,7 @@ class SimNode:
         self.machine = decode_state(snapshot.data, index) if index else StateMachine(Store())
         self.applied = index
 
+    # --8<-- [start:snapshot]
     def _maybe_snapshot(self) -> None:
         """Every ``snapshot_every`` applied entries, and after every configuration change:
         snapshot, then compact the log.
@@ -356,6 +360,9 @@ class SimNode:
         if compact_to >= storage.first_index():
             storage.compact(compact_to)
 
+    # --8<-- [end:snapshot]
+
+    # --8<-- [start:apply]
     def _apply(self, entry: Entry) -> Answer | None:
         raw, machine = self._running(), self.machine
         assert machine is not None
@@ -379,6 +386,8 @@ class SimNode:
             return None  # proposed by another member (or an earlier life of this one)
         self._server.writes.discard(request_id)
         return Answer(request_id, result)
+
+    # --8<-- [end:apply]
 
     def _serve_reads(self) -> list[Answer]:
         machine = self.machine

@@ -347,6 +347,7 @@ class WAL:
 
     # --- writing --------------------------------------------------------------------------
 
+    # --8<-- [start:save]
     def save(self, entries: Sequence[raftpb.Entry], state: raftpb.HardState | None = None) -> None:
         """Append ``entries``, then ``state``; not durable until `sync` (etcd: ``Save``).
 
@@ -373,6 +374,8 @@ class WAL:
                     self._last_index = entries[-1].Index
                 if self._tail_size >= self._segment_size:
                     self._cut()
+
+    # --8<-- [end:save]
 
     def save_snapshot(self, snapshot: walpb.Snapshot) -> None:
         """Record that a snapshot covers the log up to ``snapshot.index``, and sync.
