@@ -39,22 +39,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from benchmarks import fsyncs, procstat, report, restart
-from benchmarks.load import (
-    CLIENT_KINDS,
-    ClientKind,
-    LoadError,
-    Operation,
-    Workload,
-    fill_key_space,
-    run_phase,
+from benchmarks.arguments import (
+    add_load_arguments,
+    add_servers_argument,
+    check_load_arguments,
+    load_workload,
 )
+from benchmarks.load import LoadError, Operation, fill_key_space, run_phase
 from benchmarks.report import Summary
-from benchmarks.run import _servers
 from benchmarks.servers import (
-    SERVER_KINDS,
     Server,
     ServerError,
     ServerKind,
@@ -79,17 +75,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "keys, kv beside the real etcd 3.4 in one run, on a real disk.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--servers", type=_servers, default=list(SERVER_KINDS), help="comma-separated: kv,etcd"
-    )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
-    parser.add_argument("--clients", type=int, default=64, help="requests in flight in all")
-    parser.add_argument("--processes", type=int, default=2, help="load worker processes")
-    parser.add_argument("--channels", type=int, default=4, help="gRPC channels per process")
-    parser.add_argument("--value-size", type=int, default=256, help="bytes per value")
-    parser.add_argument("--keys", type=int, default=10_000, help="size of the key space")
-    parser.add_argument("--client", choices=CLIENT_KINDS, default="kv", help="see benchmarks.run")
+    add_servers_argument(parser)
+    add_load_arguments(parser)
     parser.add_argument(
         "--data-root",
         type=Path,
@@ -122,7 +109,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--note", action="append", default=[], help="a line to add to the caption (repeatable)"
     )
-    parser.add_argument("--seed", type=int, default=1, help="seed of keys, values and choices")
     if argv is None:
         argv = sys.argv[1:]
     args = parser.parse_args(argv)
@@ -131,10 +117,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         for flag, value in (("duration", 3.0), ("warmup", 1.0), ("restart_keys", 100_000)):
             if "--" + flag.replace("_", "-") not in given:
                 setattr(args, flag, value)
-    if min(args.clients, args.processes, args.channels, args.keys, args.restart_clients) < 1:
-        parser.error("--clients, --processes, --channels, --keys, --restart-clients: at least 1")
-    if args.clients < args.processes:
-        parser.error("--clients must be at least --processes")
+    check_load_arguments(parser, args)
+    if args.restart_clients < 1:
+        parser.error("--restart-clients must be at least 1")
     if args.restart_keys < 0:
         parser.error("--restart-keys must be 0 or more")
     return args
@@ -192,24 +177,6 @@ def benchmark(args: argparse.Namespace) -> Results:
     return results
 
 
-def _workload(
-    args: argparse.Namespace, operation: Operation, endpoint: str, alone: bool
-) -> Workload:
-    return Workload(
-        operation=operation,
-        endpoint=endpoint,
-        keys=args.keys,
-        value_size=args.value_size,
-        clients=1 if alone else args.clients,
-        processes=1 if alone else args.processes,
-        channels=1 if alone else args.channels,
-        warmup=args.warmup,
-        duration=args.duration,
-        client=cast(ClientKind, args.client),
-        seed=args.seed,
-    )
-
-
 def _throughput(
     kind: ServerKind, args: argparse.Namespace, options: ServerOptions, cores: int
 ) -> tuple[list[Summary], fsyncs.OwnCount | None]:
@@ -220,7 +187,7 @@ def _throughput(
         _progress(f"{kind}: started, pid {server.pid}, {server.endpoint}")
         phases: list[tuple[Operation, bool]] = [("put", False), ("put", True), ("range", False)]
         for operation, alone in phases:
-            workload = _workload(args, operation, server.endpoint, alone)
+            workload = load_workload(args, operation, server.endpoint, alone=alone)
             if operation == "range":
                 missing = fill_key_space(server.endpoint, args.keys, args.value_size, args.seed)
                 _progress(f"{kind}: put the {missing} keys the put phases had not written")
@@ -263,7 +230,7 @@ def _count_fsyncs(
     try:
         with running_server(kind, options, prefix=fsyncs.prefix(trace)) as server:
             _progress(f"{kind}: started under strace, pid {server.pid}")
-            phase = run_phase(_workload(args, "put", server.endpoint, False), server.pid)
+            phase = run_phase(load_workload(args, "put", server.endpoint), server.pid)
         summary = report.summarize(kind, phase, cores)
         with open(trace) as lines:
             traced = fsyncs.calls(lines)
@@ -462,8 +429,8 @@ def caption(
     if results.own_counts:
         lines.append(
             "fsyncs per write, own counters: over the window of the first put phase above, "
-            "the log fsyncs each server counted itself (kv: its group committer's "
-            "`CommitStats`, printed on SIGUSR1 by `benchmarks.kv_counters`, which runs "
+            "the log fsyncs each server counted itself (kv: its calls of `WAL.sync`, "
+            "counted and printed on SIGUSR1 by `benchmarks.kv_counters`, which runs "
             "`kv serve` unchanged; etcd: `etcd_disk_wal_fsync_duration_seconds_count` on its "
             "`/metrics` page), divided by the writes the load saw acknowledged in it."
         )

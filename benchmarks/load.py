@@ -19,7 +19,8 @@ Theory of operation. One phase (one workload against one server) runs like this:
 4. When the window closes, the coroutines finish the request they are in and stop; each
    worker sends its `WorkerResult` to the parent through a queue.
 
-The requests are etcd's Put and Range (a single key, linearizable: etcd's default), through
+The requests are etcd's Put and Range (a single key, linearizable: etcd's default; or
+serializable, answered from the member's own store, with ``serializable=True``), through
 the project's `kv.client.KVClient` (``client="kv"``) or through the bare generated stubs
 (``client="stub"``: requests built once up front, the least client CPU per request).
 """
@@ -33,7 +34,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -87,6 +88,9 @@ class Workload:
     duration: float
     client: ClientKind = "kv"
     seed: int = 1
+    serializable: bool = False
+    """Ranges only: ask for a serializable read (``RangeRequest.serializable``), which a
+    member answers from its own store without asking the leader."""
 
     def clients_of(self, worker: int) -> int:
         """How many of the ``clients`` coroutines worker number ``worker`` runs."""
@@ -120,6 +124,9 @@ class PhaseResult:
     opened_at: float = 0.0
     closed_at: float = 0.0
     """The window on the wall clock (``time.time()``), to match with other records of it."""
+    member_cpu_seconds: tuple[float, ...] = ()
+    """With several server processes (a cluster's members), each one's CPU seconds, in the
+    order their pids were given; ``server_cpu_seconds`` is their sum."""
 
 
 def key_name(index: int) -> bytes:
@@ -136,13 +143,18 @@ def value_bytes(size: int, seed: int) -> bytes:
 
 
 def run_phase(
-    workload: Workload, server_pid: int, on_window: Callable[[], object] | None = None
+    workload: Workload,
+    server_pid: int | Sequence[int],
+    on_window: Callable[[], object] | None = None,
 ) -> PhaseResult:
     """Run one phase against the server at ``workload.endpoint`` whose process is ``server_pid``.
 
-    ``on_window`` is called right after the window opens and right before it closes (to read
-    the server's own counters, say); it should be quick.
+    ``server_pid`` may also be several processes (the members of a cluster, one of which
+    ``workload.endpoint`` reaches): their CPU is the server's. ``on_window`` is called right
+    after the window opens and right before it closes (to read the server's own counters,
+    say); it should be quick.
     """
+    pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workload.processes + 1)
     results: Queue[Outcome] = context.Queue()
@@ -160,14 +172,14 @@ def run_phase(
         except threading.BrokenBarrierError:
             raise LoadError(_failures(results, len(workers))) from None
         time.sleep(workload.warmup)
-        server_before, busy_before = process_cpu_seconds(server_pid), machine_busy_seconds()
+        server_before, busy_before = _cpu_seconds(pids), machine_busy_seconds()
         opened, opened_at = time.perf_counter(), time.time()
         if on_window is not None:
             on_window()
         time.sleep(max(0.0, workload.duration - (time.perf_counter() - opened)))
         if on_window is not None:
             on_window()
-        server_after, busy_after = process_cpu_seconds(server_pid), machine_busy_seconds()
+        server_after, busy_after = _cpu_seconds(pids), machine_busy_seconds()
         wall, closed_at = time.perf_counter() - opened, time.time()
         try:
             outcomes = dict(results.get(timeout=START_TIMEOUT) for _ in workers)
@@ -182,15 +194,21 @@ def run_phase(
     finished = [outcome for outcome in outcomes.values() if isinstance(outcome, WorkerResult)]
     if len(finished) != len(workers):
         raise LoadError("\n".join(str(o) for o in outcomes.values() if isinstance(o, str)))
+    members = tuple(b - a for a, b in zip(server_before, server_after, strict=True))
     return PhaseResult(
         workload=workload,
         workers=finished,
         wall_seconds=wall,
-        server_cpu_seconds=server_after - server_before,
+        server_cpu_seconds=sum(members),
         machine_busy_seconds=busy_after - busy_before,
         opened_at=opened_at,
         closed_at=closed_at,
+        member_cpu_seconds=members if len(pids) > 1 else (),
     )
+
+
+def _cpu_seconds(pids: Sequence[int]) -> list[float]:
+    return [process_cpu_seconds(pid) for pid in pids]
 
 
 def _failures(results: "Queue[Outcome]", count: int) -> str:
@@ -316,6 +334,7 @@ async def _kv_client_call(
     workload: Workload, keys: list[bytes], value: bytes
 ) -> AsyncIterator[Call]:
     """A `Call` through the project's `KVClient` (its own channel; gRPC pools the connection)."""
+    serializable = workload.serializable
     async with KVClient(workload.endpoint, timeout=REQUEST_TIMEOUT) as client:
         if workload.operation == "put":
 
@@ -326,7 +345,7 @@ async def _kv_client_call(
         else:
 
             async def get(index: int) -> object:
-                return await client.range(keys[index])
+                return await client.range(keys[index], serializable=serializable)
 
             yield get
 
@@ -347,7 +366,9 @@ async def _stub_call(workload: Workload, keys: list[bytes], value: bytes) -> Asy
 
             yield put
         else:
-            ranges = [rpc_pb2.RangeRequest(key=key) for key in keys]
+            ranges = [
+                rpc_pb2.RangeRequest(key=key, serializable=workload.serializable) for key in keys
+            ]
 
             async def get(index: int) -> object:
                 return await stub.Range(ranges[index], timeout=REQUEST_TIMEOUT)

@@ -39,7 +39,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks import procstat, report
-from benchmarks.load import LoadError, Workload, run_phase
+from benchmarks.arguments import add_load_arguments, check_load_arguments, load_workload
+from benchmarks.load import LoadError, run_phase
 from benchmarks.servers import ServerError, ServerOptions, running_server, server_version
 
 DEFAULT_OUTPUT = Path("benchmarks/results/chapter2-profile.md")
@@ -54,18 +55,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Profile kv's server under durable put load (perf and py-spy).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds profiled")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before profiling")
-    parser.add_argument("--clients", type=int, default=64, help="requests in flight in all")
-    parser.add_argument("--processes", type=int, default=2, help="load worker processes")
-    parser.add_argument("--channels", type=int, default=4, help="gRPC channels per process")
-    parser.add_argument("--value-size", type=int, default=256, help="bytes per value")
-    parser.add_argument("--keys", type=int, default=10_000, help="size of the key space")
+    add_load_arguments(
+        parser, duration_help="seconds profiled", warmup_help="seconds before profiling"
+    )
     parser.add_argument(
         "--data-root", type=Path, default=Path(tempfile.gettempdir()), help="data directories"
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown tables")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_load_arguments(parser, args)
+    return args
 
 
 # --- perf ------------------------------------------------------------------------------------
@@ -269,18 +268,7 @@ def profile(args: argparse.Namespace) -> Profile:
                 if spy_note is None:
                     profilers.append(py_spy_record(server.pid, args.duration, spy_data))
 
-            workload = Workload(
-                operation="put",
-                endpoint=server.endpoint,
-                keys=args.keys,
-                value_size=args.value_size,
-                clients=args.clients,
-                processes=args.processes,
-                channels=args.channels,
-                warmup=args.warmup,
-                duration=args.duration,
-            )
-            phase = run_phase(workload, server.pid, on_window)
+            phase = run_phase(load_workload(args, "put", server.endpoint), server.pid, on_window)
             for profiler in profilers:
                 profiler.wait(timeout=60)
         summary = report.summarize("kv", phase, procstat.cores())

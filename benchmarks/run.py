@@ -10,22 +10,17 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
 
 from benchmarks import procstat, report
-from benchmarks.load import (
-    CLIENT_KINDS,
-    OPERATIONS,
-    ClientKind,
-    LoadError,
-    Workload,
-    fill_key_space,
-    run_phase,
+from benchmarks.arguments import (
+    add_load_arguments,
+    add_servers_argument,
+    check_load_arguments,
+    load_workload,
 )
+from benchmarks.load import OPERATIONS, LoadError, fill_key_space, run_phase
 from benchmarks.servers import (
-    SERVER_KINDS,
     ServerError,
-    ServerKind,
     ServerOptions,
     filesystem_type,
     running_server,
@@ -44,22 +39,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Benchmark kv beside the real etcd 3.4 in one run and report ratios.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--servers", type=_servers, default=list(SERVER_KINDS), help="comma-separated: kv,etcd"
-    )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
-    parser.add_argument("--clients", type=int, default=64, help="requests in flight in all")
-    parser.add_argument("--processes", type=int, default=2, help="load worker processes")
-    parser.add_argument("--channels", type=int, default=4, help="gRPC channels per process")
-    parser.add_argument("--value-size", type=int, default=256, help="bytes per value")
-    parser.add_argument("--keys", type=int, default=10_000, help="size of the key space")
-    parser.add_argument(
-        "--client",
-        choices=CLIENT_KINDS,
-        default="kv",
-        help="kv: the project's KVClient; stub: bare generated stubs, requests built up front",
-    )
+    add_servers_argument(parser)
+    add_load_arguments(parser)
     parser.add_argument(
         "--data-root",
         type=Path,
@@ -76,23 +57,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--note", action="append", default=[], help="a line to add to the caption (repeatable)"
     )
-    parser.add_argument("--seed", type=int, default=1, help="seed of keys, values and choices")
     args = parser.parse_args(argv)
-    if min(args.clients, args.processes, args.channels, args.keys) < 1:
-        parser.error("--clients, --processes, --channels and --keys must be at least 1")
-    if args.clients < args.processes:
-        parser.error("--clients must be at least --processes")
+    check_load_arguments(parser, args)
     if args.data_root is None:
         args.data_root = Path(tempfile.gettempdir())
     return args
-
-
-def _servers(text: str) -> list[ServerKind]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in SERVER_KINDS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"choose from {','.join(SERVER_KINDS)}")
-    return [cast(ServerKind, name) for name in dict.fromkeys(names)]
 
 
 def benchmark(args: argparse.Namespace) -> list[report.Summary]:
@@ -106,19 +75,7 @@ def benchmark(args: argparse.Namespace) -> list[report.Summary]:
         with running_server(kind, options) as server:
             _progress(f"{kind}: started, pid {server.pid}, {server.endpoint}")
             for operation in OPERATIONS:
-                workload = Workload(
-                    operation=operation,
-                    endpoint=server.endpoint,
-                    keys=args.keys,
-                    value_size=args.value_size,
-                    clients=args.clients,
-                    processes=args.processes,
-                    channels=args.channels,
-                    warmup=args.warmup,
-                    duration=args.duration,
-                    client=cast(ClientKind, args.client),
-                    seed=args.seed,
-                )
+                workload = load_workload(args, operation, server.endpoint)
                 if operation == "range":
                     missing = fill_key_space(server.endpoint, args.keys, args.value_size, args.seed)
                     _progress(f"{kind}: put the {missing} keys the put phase had not written")
