@@ -21,11 +21,9 @@ ptrace is not allowed (some containers), `unavailable` says why and the benchmar
 without this measurement.
 """
 
-import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from benchmarks.kv_counters import PREFIX
+from benchmarks import kv_counters
 from benchmarks.servers import Server
 
 STRACE = "strace"
@@ -248,8 +246,6 @@ KV_COUNTERS_COMMAND = (
 )
 #: etcd's count of write-ahead log fsyncs (one per ``wal.Sync``), on its ``/metrics`` page.
 ETCD_WAL_FSYNCS = "etcd_disk_wal_fsync_duration_seconds_count"
-#: Seconds to wait for kv to print its counters after the signal.
-_COUNTERS_TIMEOUT = 5.0
 
 
 def read_own_counter(server: Server) -> int:
@@ -265,20 +261,7 @@ def read_own_counter(server: Server) -> int:
                 if name == ETCD_WAL_FSYNCS:
                     return int(float(value))
         raise LookupError(f"etcd's /metrics has no {ETCD_WAL_FSYNCS}")
-    seen = _counter_lines(server)
-    os.kill(server.pid, signal.SIGUSR1)
-    deadline = time.monotonic() + _COUNTERS_TIMEOUT
-    while time.monotonic() < deadline:
-        lines = _counter_lines(server)
-        if len(lines) > len(seen):
-            return int(json.loads(lines[-1])["fsyncs"])
-        time.sleep(0.002)
-    raise LookupError(f"kv printed no counters within {_COUNTERS_TIMEOUT:g}s of SIGUSR1")
-
-
-def _counter_lines(server: Server) -> list[str]:
-    text = server.log_path.read_text(errors="replace")
-    return [line[len(PREFIX) :] for line in text.splitlines() if line.startswith(PREFIX)]
+    return int(kv_counters.read(server.log_path, server.pid)["fsyncs"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +273,7 @@ class OwnCount:
     """Writes acknowledged in the window (the load's count)."""
     wal_fsyncs: int
     source: str
-    """Which counter: kv's `CommitStats` or etcd's metric."""
+    """Which counter: kv's count of `WAL.sync` calls or etcd's metric."""
 
     @property
     def per_write(self) -> float:
@@ -303,4 +286,4 @@ class OwnCount:
 
 def own_count_source(kind: str) -> str:
     """How `read_own_counter` counts for a server of ``kind``."""
-    return "CommitStats.fsyncs" if kind == "kv" else ETCD_WAL_FSYNCS
+    return "WAL.sync calls" if kind == "kv" else ETCD_WAL_FSYNCS
