@@ -1,4 +1,5 @@
-"""The ``kv`` command: ``kv serve`` with etcd's member flags, ``kv snapshot``, ``kv --version``.
+"""The ``kv`` command: ``kv serve`` with etcd's member flags, ``kv snapshot``, ``kv cluster``
+(a local cluster to play failures against, `kv.cluster`), ``kv --version``.
 
 A command line or a systemd unit written for etcd 3.4 should start kv unchanged, so the flags
 have etcd's names (``--listen-client-urls``, also as ``--listen-client-urls=URL``), etcd's
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kv import __version__
+from kv.cluster.command import add_cluster_command, run_cluster
 from kv.server.config import CLUSTER_STATES, LOG_LEVELS, ConfigError, ServerConfig, split_urls
 
 log = logging.getLogger(__name__)
@@ -174,6 +176,13 @@ FLAGS = (
         "false",
         is_bool=True,
     ),
+    Flag(
+        "--experimental-snapshot-catchup-entries",
+        int,
+        "Number of entries for a slow follower to catch-up after compacting the raft storage "
+        "entries (chapter 5; etcd 3.5's flag).",
+        "5000",
+    ),
 )
 # --8<-- [end:flags]
 
@@ -220,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{flag.help} (default {flag.default!r}; env {flag.env})",
         )
     _add_snapshot_commands(commands)
+    add_cluster_command(commands)
     return parser
 
 
@@ -304,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "snapshot":
         return run_snapshot(args)
+    if args.command == "cluster":
+        return run_cluster(args)
     given = {flag.field: getattr(args, flag.field) for flag in FLAGS}
     return run_serve(given, os.environ)
 
@@ -313,6 +325,7 @@ def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> in
     # Imported here so `kv --version` and usage errors stay fast.
     from kv.backend import BackendError
     from kv.server.app import ListenError, serve
+    from kv.server.bootstrap import BootstrapError
     from kv.wal import WalError
 
     try:
@@ -328,7 +341,7 @@ def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> in
         log.warning("unrecognized environment variable %s", unrecognized)
     try:
         asyncio.run(serve(flags.config))
-    except (ListenError, WalError, BackendError) as error:
+    except (ListenError, WalError, BackendError, BootstrapError, ConnectionError) as error:
         # A data directory kv refuses to recover from is the operator's to look at: say
         # what and where (the error names the file, and the offset for a corrupt log) in one
         # line, as etcd does, not in a traceback.

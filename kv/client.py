@@ -282,3 +282,31 @@ class KVClient:
     async def member_list(self, *, timeout: float | None = None) -> rpc_pb2.MemberListResponse:
         """The cluster's members (``etcdctl member list``)."""
         return await self._call(self._cluster.MemberList, rpc_pb2.MemberListRequest(), timeout)
+
+    async def member_add(
+        self, peer_urls: Sequence[str], *, learner: bool = False, timeout: float | None = None
+    ) -> rpc_pb2.MemberAddResponse:
+        """Add a member (``etcdctl member add [--learner]``); it must then be started with
+        ``--initial-cluster-state existing``."""
+        request = rpc_pb2.MemberAddRequest(peerURLs=peer_urls, isLearner=learner)
+        return await self._call(self._cluster.MemberAdd, request, timeout)
+
+    async def member_remove(
+        self, member_id: int, *, timeout: float | None = None
+    ) -> rpc_pb2.MemberRemoveResponse:
+        request = rpc_pb2.MemberRemoveRequest(ID=member_id)
+        return await self._call(self._cluster.MemberRemove, request, timeout)
+
+    async def member_promote(
+        self, member_id: int, *, timeout: float | None = None
+    ) -> rpc_pb2.MemberPromoteResponse:
+        request = rpc_pb2.MemberPromoteRequest(ID=member_id)
+        return await self._call(self._cluster.MemberPromote, request, timeout)
+
+    async def move_leader(
+        self, target_id: int, *, timeout: float | None = None
+    ) -> rpc_pb2.MoveLeaderResponse:
+        """Hand leadership to ``target_id``; must be sent to the leader (``etcdctl
+        move-leader`` finds it first)."""
+        request = rpc_pb2.MoveLeaderRequest(targetID=target_id)
+        return await self._call(self._maintenance.MoveLeader, request, timeout)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from kv.backend import Backend
 from kv.membership import Cluster, Member
-from kv.raft import Config, RawNode
+from kv.raft import Config, ConfState, RawNode
 from kv.server.config import ServerConfig
 from kv.server.data_dir import DataDir
 from kv.server.durable_log import SnapshotPolicy
@@ -56,6 +56,7 @@ async def open_replica(config: ServerConfig) -> Replica:
     if layout.has_wal():
         disk = RaftDisk.open(layout.wal, layout.snap)
         backend = _finish_snapshot_install(backend, disk)
+        _cover_applied_entries(disk, backend)
     elif config.initial_cluster_state == "new":
         me = cluster.member_named(config.name)
         disk = RaftDisk.create(layout.wal, layout.snap, me.id, cluster.id)
@@ -87,6 +88,7 @@ async def open_replica(config: ServerConfig) -> Replica:
         machine=machine,
         timing=timing,
         policy=SnapshotPolicy(config.snapshot_count, config.max_wals, config.max_snapshots),
+        catch_up_entries=config.experimental_snapshot_catchup_entries,
     )
 
 
@@ -99,6 +101,37 @@ def _finish_snapshot_install(backend: Backend, disk: RaftDisk) -> Backend:
         return swap_backend(backend, received)
     received.unlink(missing_ok=True)
     return backend
+
+
+def _cover_applied_entries(disk: RaftDisk, backend: Backend) -> None:
+    """A log shorter than what the backend applied lost records that had been fsynced (the
+    disk dropped them: Raft never applies an entry before it is durable). A member alone in
+    its cluster goes on from the backend, as chapter 2's recovery did; a member of a larger
+    cluster refuses to start, as etcd does, since it may have acknowledged entries it lost.
+
+    Raises:
+        BootstrapError: the log lost applied entries in a multi-member cluster.
+    """
+    applied, last = backend.consistent_index, disk.storage.last_index()
+    if applied <= last:
+        return
+    members = MemberStore(backend).list()
+    voters = tuple(member.id for member in members if not member.is_learner)
+    if voters != (disk.member_id,):
+        raise BootstrapError(
+            f"the write-ahead log ends at index {last} but the backend applied up to "
+            f"{applied}: the log lost entries this member acknowledged; remove the member "
+            "and add it back with an empty data dir"
+        )
+    term = max(disk.storage.hard_state.term, disk.storage.term(last) if last else 0, 1)
+    log.warning(
+        "the write-ahead log ends at index %d but the backend holds entries up to %d; "
+        "recording a snapshot at %d so that the log goes on from there",
+        last,
+        applied,
+        applied,
+    )
+    disk.cover(applied, term, ConfState(voters=voters))
 
 
 async def _join(config: ServerConfig, cluster: Cluster, backend: Backend) -> tuple[Member, int]:

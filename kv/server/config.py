@@ -70,6 +70,8 @@ class ServerConfig:
     quota_backend_bytes: int = 0  # 0 = etcd's default quota, 2 GiB
     # Chapter 3: PreVote (thesis §9.6); off by default in etcd 3.4, on in 3.5.
     pre_vote: bool = False
+    # Chapter 5: entries a leader keeps behind a snapshot for slow followers (etcd 3.5's flag).
+    experimental_snapshot_catchup_entries: int = 5000
 
     def __post_init__(self) -> None:
         # object.__setattr__: the dataclass is frozen, and these are still being initialised.
@@ -221,6 +223,7 @@ def _check_limits(config: ServerConfig) -> None:
         ("--max-snapshots", config.max_snapshots),
         ("--max-wals", config.max_wals),
         ("--quota-backend-bytes", config.quota_backend_bytes),
+        ("--experimental-snapshot-catchup-entries", config.experimental_snapshot_catchup_entries),
     ):
         if value < 0:
             raise ConfigError(f"invalid value {value} for {flag}: must not be negative")

@@ -136,16 +136,23 @@ class RaftDisk:
 
     # --8<-- [start:snapshot]
     def snapshot(
-        self, index: int, conf_state: ConfState, *, max_wals: int, max_snapshots: int
+        self,
+        index: int,
+        conf_state: ConfState,
+        *,
+        max_wals: int,
+        max_snapshots: int,
+        catch_up_entries: int = SNAPSHOT_CATCH_UP_ENTRIES,
     ) -> None:
         """Record a snapshot at applied ``index`` (the backend must already be synced), then
-        let the log before it go, keeping `SNAPSHOT_CATCH_UP_ENTRIES` for slow followers."""
+        let the log before it go, keeping ``catch_up_entries`` in memory for slow followers
+        (a follower further behind gets the snapshot)."""
         metadata = SnapshotMetadata(
             conf_state=conf_state, index=index, term=self.storage.term(index)
         )
         self._record_snapshot(Snapshot(metadata=metadata))
         self.storage.create_snapshot(index, conf_state)
-        compact_to = index - SNAPSHOT_CATCH_UP_ENTRIES
+        compact_to = index - catch_up_entries
         if compact_to >= self.storage.first_index():
             self.storage.compact(compact_to)
         self.wal.release_to(index)
@@ -156,8 +163,21 @@ class RaftDisk:
 
     # --8<-- [end:snapshot]
 
-    def initial_hard_state(self) -> HardState:
-        return self.storage.hard_state
+    def cover(self, index: int, term: int, conf_state: ConfState) -> None:
+        """Make the log start after ``index`` with a snapshot of what the backend holds.
+
+        For a log that lost records the backend had already applied (a disk that dropped
+        synced writes): without it the next entries would reuse indexes the backend counts
+        as applied, and be skipped. ``term`` must be at least the lost entry's term.
+        """
+        metadata = SnapshotMetadata(conf_state=conf_state, index=index, term=term)
+        self._record_snapshot(Snapshot(metadata=metadata))
+        self.storage.apply_snapshot(Snapshot(metadata=metadata))
+        state = self.storage.hard_state
+        covered = HardState(term=max(state.term, term), vote=state.vote, commit=index)
+        self.wal.save([], raft_wire.hard_state_to_pb(covered))
+        self.wal.sync()
+        self.storage.set_hard_state(covered)
 
     def close(self) -> None:
         self.wal.close()

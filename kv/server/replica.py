@@ -61,7 +61,7 @@ from kv.server.durable_log import SnapshotPolicy, commit_applied
 from kv.server.errors import EtcdError
 from kv.server.members import MemberStore
 from kv.server.peer import PeerTransport, RaftInbox
-from kv.server.raft_disk import RaftDisk, received_backend_path
+from kv.server.raft_disk import SNAPSHOT_CATCH_UP_ENTRIES, RaftDisk, received_backend_path
 from kv.server.state_machine import Result, StateMachine
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class Replica:
         machine: StateMachine,
         timing: Timing,
         policy: SnapshotPolicy,
+        catch_up_entries: int = SNAPSHOT_CATCH_UP_ENTRIES,
     ) -> None:
         self.raw = raw
         self.disk = disk
@@ -107,6 +108,7 @@ class Replica:
         self.machine = machine
         self.timing = timing
         self.policy = policy
+        self.catch_up_entries = catch_up_entries
         self.member_id = raw.id
         self.cluster_id = disk.cluster_id
         self.transport = PeerTransport(
@@ -133,6 +135,7 @@ class Replica:
         self._conf_changes: dict[int, asyncio.Future[None]] = {}
         self._applied_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._read_round: asyncio.Future[int] | None = None  # resolves to a read index
+        self._read_round_started = 0.0
         self._read_contexts = itertools.count(1)
         self._read_pending: dict[bytes, asyncio.Future[int]] = {}
         self._last_leader_change = 0.0
@@ -169,16 +172,12 @@ class Replica:
     def _advance_ticks(self) -> None:
         """Fast-forward the first election timeout (etcd: --initial-election-tick-advance).
 
-        A member alone in its configuration campaigns at once (it is its own majority)
-        instead of after a whole timeout; in a larger cluster all but two ticks are skipped,
-        leaving a member that just started a moment to hear from a leader already there.
+        All but two ticks of it are skipped, leaving a member that just started a moment to
+        hear from a leader already there. A member alone in its configuration does better:
+        it campaigns as soon as it has applied the configuration from its log (Raft refuses
+        to campaign while configuration changes wait to be applied), see `_ready_loop`.
         """
-        voters = self.raw.raft.tracker.conf_state().voters
-        if voters == (self.member_id,):
-            # Not yet: Raft refuses to campaign while configuration changes (the bootstrap
-            # entries) wait to be applied. The Ready loop campaigns once they are.
-            self._campaign_when_applied = True
-            return
+        self._campaign_when_applied = True
         for _ in range(max(self.timing.election_ticks - 2, 0)):
             self.raw.tick()
 
@@ -321,20 +320,18 @@ class Replica:
             raise errors.TIMEOUT from None
 
     async def _join_read_round(self) -> int:
+        loop = asyncio.get_running_loop()
         while True:
-            if self._read_round is None or self._read_round.done():
+            # A round that got no answer for a heartbeat interval was lost: Raft drops a
+            # ReadIndex when no leader is known, and messages get lost. Ask again.
+            stale = loop.time() - self._read_round_started > self.timing.tick_seconds * 2
+            if self._read_round is None or self._read_round.done() or stale:
                 self._read_round = self._start_read_round()
+                self._read_round_started = loop.time()
             round_ = self._read_round
-            try:
-                # Not shielded by design: a round without an answer is asked again below.
-                return await asyncio.wait_for(
-                    asyncio.shield(round_), self.timing.election_ms / 1000
-                )
-            except TimeoutError:
-                # No answer within an election timeout: no leader, or the request was lost
-                # (Raft drops a ReadIndex when no leader is known). Ask again.
-                if self._read_round is round_:
-                    self._read_round = None
+            # Shielded: one reader giving up must not cancel the round for the others.
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(round_), self.timing.tick_seconds * 2)
 
     def _start_read_round(self) -> asyncio.Future[int]:
         context = next(self._read_contexts).to_bytes(8, "big")
@@ -482,6 +479,7 @@ class Replica:
             self.raw.raft.tracker.conf_state(),
             max_wals=self.policy.max_wals,
             max_snapshots=self.policy.max_snapshots,
+            catch_up_entries=self.catch_up_entries,
         )
 
     # --8<-- [start:install_snapshot]

@@ -104,6 +104,8 @@ class ServerOptions:
     max_request_bytes: int | None = None
     quota_backend_bytes: int | None = None
     snapshot_count: int | None = None
+    #: More flags, e.g. ``--heartbeat-interval=50`` (both servers must know them).
+    extra_flags: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -116,6 +118,11 @@ class Server:
     client_port: int = 0
     peer_port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    #: A member of a larger cluster (tests/cluster): its name, and ``--initial-cluster``
+    #: (empty: a cluster of this one member) and ``--initial-cluster-state``.
+    name: str = MEMBER_NAME
+    initial_cluster: str = ""
+    initial_cluster_state: str = "new"
 
     def __post_init__(self) -> None:
         if not self.client_port or not self.peer_port:
@@ -160,14 +167,15 @@ class Server:
         """The command line; the flags are etcd's member flags, the same for both kinds."""
         program = [ETCD_BINARY] if self.kind == "etcd" else [*kv_command(), "serve"]
         flags = [
-            f"--name={MEMBER_NAME}",
+            f"--name={self.name}",
             f"--data-dir={self.data_dir}",
             f"--listen-client-urls={self.client_url}",
             f"--advertise-client-urls={self.client_url}",
             f"--listen-peer-urls={self.peer_url}",
             f"--initial-advertise-peer-urls={self.peer_url}",
-            f"--initial-cluster={MEMBER_NAME}={self.peer_url}",
+            f"--initial-cluster={self.initial_cluster or f'{self.name}={self.peer_url}'}",
             f"--initial-cluster-token={CLUSTER_TOKEN}",
+            f"--initial-cluster-state={self.initial_cluster_state}",
             "--log-level=info",
         ]
         if self.options.max_request_bytes is not None:
@@ -176,7 +184,7 @@ class Server:
             flags.append(f"--quota-backend-bytes={self.options.quota_backend_bytes}")
         if self.options.snapshot_count is not None:
             flags.append(f"--snapshot-count={self.options.snapshot_count}")
-        return program + flags
+        return program + flags + list(self.options.extra_flags)
 
     def launch(self) -> None:
         """Start the process without waiting; `wait_ready` waits. Lets two servers boot at once.

@@ -8,7 +8,9 @@ data dir exactly as it was. ``chapters/02-durability/tests/test_wal.py`` tries e
 the `kv.wal.WAL` class; these tests go through a real ``kv serve`` process and its data dir.
 
 Every test starts from a copy of one data dir: ``kv serve`` given 20 puts, then stopped
-cleanly, so its log's last record is the last put.
+cleanly. Its log ends with the last put's ENTRY record and the STATE records (Raft's hard
+state) written after it; a crash during the last put's append tears that ENTRY and leaves
+nothing after it, which is what `tear_last_put` makes.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ def frames(segment: Path) -> tuple[Frame, ...]:
     return decode_frames(segment.read_bytes()).frames
 
 
+def last_entry_frame(segment: Path) -> Frame:
+    """The last ENTRY record: the last put's (STATE records may follow it)."""
+    return [frame for frame in frames(segment) if frame.type is RecordType.ENTRY][-1]
+
+
 def put_of(frame: Frame) -> rpc_pb2.PutRequest:
     """The put that an ENTRY record carries."""
     assert frame.type is RecordType.ENTRY
@@ -134,7 +141,8 @@ async def check_served(server: Server, writes: tuple[Write, ...], *, last_may_be
 
 # --- torn tails ------------------------------------------------------------------------------
 
-#: Where to cut the last record ``[offset, end)``: always inside it, never on its boundary.
+#: Where to cut the last put's record ``[offset, end)``: always inside it, never on its
+#: boundary.
 CUTS: dict[str, Callable[[Frame], int]] = {
     "one byte of it": lambda f: f.offset + 1,
     "most of its length word": lambda f: f.offset + 7,
@@ -144,9 +152,9 @@ CUTS: dict[str, Callable[[Frame], int]] = {
 }
 
 
-def tear_last_record(segment: Path, cut: Callable[[Frame], int]) -> Frame:
-    """Cut the segment inside its last record; return that record."""
-    last = frames(segment)[-1]
+def tear_last_put(segment: Path, cut: Callable[[Frame], int]) -> Frame:
+    """Cut the segment inside the last put's record (dropping what follows); return it."""
+    last = last_entry_frame(segment)
     size = cut(last)
     assert last.offset < size < last.end
     segment.write_bytes(segment.read_bytes()[:size])
@@ -174,7 +182,7 @@ async def test_a_torn_last_record_is_cut_off_with_a_warning(
 ) -> None:
     segment = the_segment(member)
     original = segment.read_bytes()
-    last = tear_last_record(segment, cut)
+    last = tear_last_put(segment, cut)
     assert put_of(last).value == pristine.writes[-1].value  # the record of the last put
 
     member.start()
@@ -208,7 +216,7 @@ async def test_a_torn_append_that_was_never_acknowledged_is_dropped_and_the_memb
     """
     segment = the_segment(member)
     decoded = decode_frames(segment.read_bytes())
-    last_entry = raft_pb2.Entry.FromString(decoded.frames[-1].record.data)
+    last_entry = raft_pb2.Entry.FromString(last_entry_frame(segment).record.data)
     request = InternalRaftRequest(put=rpc_pb2.PutRequest(key=b"torn/never", value=b"never"))
     entry = raft_pb2.Entry(
         Term=last_entry.Term,
@@ -240,7 +248,7 @@ async def test_after_cutting_off_an_applied_last_record_the_member_goes_on(
     member: Server, pristine: Pristine
 ) -> None:
     """The torn record was the last put, which the backend holds: writes and restarts go on."""
-    tear_last_record(the_segment(member), CUTS["half of it"])
+    tear_last_put(the_segment(member), CUTS["half of it"])
     member.start()
     revision, keys = await read_all(member)
     async with KVClient(member.endpoint, options=FRESH_CONNECTION) as client:

@@ -1,0 +1,254 @@
+"""The ``kv cluster`` command line: ``start``, ``status``, ``kill``, ``stop``, ``restart``,
+``partition`` and ``heal``.
+
+Every subcommand takes ``--data-dir`` (default ``kv-cluster``): the directory of the
+cluster's state file, members' data and logs, which is how a command in one terminal finds
+the cluster that ``kv cluster start`` runs in another. A refusal is one line on stderr,
+``kv cluster: error: ...``, and exit status 1; a usage error exits with 2.
+
+The heavy modules (gRPC) are imported when a subcommand runs, not when the parser is built,
+so ``kv --version`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from kv.cluster.layout import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_DATA_DIR,
+    DEFAULT_SIZE,
+    MAX_SIZE,
+    ClusterError,
+    Layout,
+)
+
+_START_HELP = """\
+Start a local cluster of kv members on 127.0.0.1, each a `kv serve` process with etcd's
+flags. Member n<i> listens for clients on BASE+10*(i-1) and for peers on the next port
+(n1: 2379 and 2380, n2: 2389 and 2390, ...). Logs go to DATA_DIR/<name>.log. Stays in the
+foreground: Ctrl-C stops every member. Starting again in the same --data-dir resumes the
+cluster with its data.
+"""
+
+
+def add_cluster_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``kv cluster ...`` to the ``kv`` parser's subcommands."""
+    cluster = commands.add_parser(
+        "cluster",
+        help="run a local N-member cluster and play failures against it",
+        description="Run a local cluster of kv members and kill, restart or partition them.",
+        allow_abbrev=False,
+    )
+    actions = cluster.add_subparsers(dest="cluster_command", metavar="COMMAND", required=True)
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        help=f"the cluster's directory: state file, members' data and logs "
+        f"(default {DEFAULT_DATA_DIR!r})",
+    )
+
+    def add(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        return actions.add_parser(
+            name,
+            help=help,
+            description=description or help,
+            parents=[data_dir],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,
+        )
+
+    start = add(
+        "start", "start the cluster and stay in the foreground (Ctrl-C stops it)", _START_HELP
+    )
+    start.add_argument(
+        "--size",
+        type=int,
+        default=DEFAULT_SIZE,
+        help=f"members (default {DEFAULT_SIZE}, at most {MAX_SIZE})",
+    )
+    start.add_argument(
+        "--base-port",
+        type=int,
+        default=DEFAULT_BASE_PORT,
+        help=f"n1's client port; n1's peer port is the next (default {DEFAULT_BASE_PORT})",
+    )
+    start.add_argument(
+        "--heartbeat-interval", type=int, help="passed to every member (ms; kv serve's default 100)"
+    )
+    start.add_argument(
+        "--election-timeout", type=int, help="passed to every member (ms; kv serve's default 1000)"
+    )
+    start.add_argument(
+        "--fresh", action="store_true", help="delete the data of a cluster that ran here before"
+    )
+    add("status", "show each member: up or down, pid, leader, term, Raft index, partition")
+    add("kill", "SIGKILL members (a crash)").add_argument("names", nargs="+", metavar="NAME")
+    add("stop", "SIGTERM members; without a NAME, stop the whole cluster").add_argument(
+        "names", nargs="*", metavar="NAME"
+    )
+    add("restart", "start members again with the same flags").add_argument(
+        "names", nargs="+", metavar="NAME"
+    )
+    add(
+        "partition",
+        "cut the named members off from the others",
+        "Cut the named members off from all the others: `partition n1` isolates n1; "
+        "`partition n1 n2` splits the cluster into {n1, n2} and the rest. The named members "
+        "still reach each other, and so do the rest. Replaces any earlier partition.",
+    ).add_argument("names", nargs="+", metavar="NAME")
+    add("heal", "undo the partition: every member reaches every other again")
+
+
+def run_cluster(args: argparse.Namespace) -> int:
+    """Run ``kv cluster <COMMAND>``; its exit code."""
+    root = Path(args.data_dir)
+    try:
+        if args.cluster_command == "start":
+            layout = Layout(
+                root,
+                size=args.size,
+                base_port=args.base_port,
+                heartbeat_interval=args.heartbeat_interval,
+                election_timeout=args.election_timeout,
+            )
+            return _start(layout, args.data_dir, fresh=args.fresh)
+        for line in _control(args.cluster_command, root, getattr(args, "names", [])):
+            print(line)
+    except (ClusterError, OSError) as error:
+        print(f"kv cluster: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _control(command: str, root: Path, names: list[str]) -> list[str]:
+    from kv.cluster import control, status
+    from kv.cluster.state import require
+
+    for name in names:  # every name checked before anything is done
+        require(root).layout.node(name)
+    if command == "status":
+        state = control.require_running(root)
+        lines = [status.format_table(state.layout, status.collect(state))]
+        if state.partition:
+            from kv.cluster.faults import describe
+
+            lines.append(f"partition: {describe(state.layout, state.partition)}")
+        if not control.supervisor_running(state):
+            lines.append(f"no `kv cluster start` runs for it: `{_prog()} stop` stops the members")
+        return lines
+    if command == "kill":
+        return [control.kill(root, name) for name in names]
+    if command == "stop":
+        if not names:
+            return [control.stop_cluster(root)]
+        return [control.stop(root, name) for name in names]
+    if command == "restart":
+        return [control.restart(root, name) for name in names]
+    if command == "partition":
+        return control.partition(root, names)
+    assert command == "heal", command
+    return control.heal(root)
+
+
+def _prog() -> str:
+    """How this command was run: ``kv`` (the installed script) or ``python3 -m kv``."""
+    return "kv" if Path(sys.argv[0]).name == "kv" else f"{Path(sys.executable).name} -m kv"
+
+
+def _start(layout: Layout, data_dir: str, *, fresh: bool) -> int:
+    """``kv cluster start``: start, print how to use it, watch, stop on Ctrl-C or SIGTERM."""
+    from kv.cluster import processes, supervisor
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # while starting, SIGTERM aborts like Ctrl-C
+    me = (os.getpid(), processes.process_command(os.getpid()) or "")
+    say(f"starting {layout.size} members in {layout.root} ...")
+    try:
+        started = supervisor.start(layout, fresh=fresh, supervisor=me)
+    except KeyboardInterrupt:
+        say("interrupted: every member started was stopped")
+        return 1
+    requests: list[int] = []
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        requests.append(signum)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    say(_banner(started.state.pids, layout, data_dir, resumed=started.resumed))
+    supervisor.supervise(
+        layout, lambda line: say(f"[{time.strftime('%H:%M:%S')}] {line}"), lambda: bool(requests)
+    )
+    say("stopping every member (Ctrl-C again to kill them at once) ...")
+    stopped = supervisor.stop_all(layout, hurry=lambda: len(requests) > 1)
+    say(f"stopped {' '.join(node.name for node in stopped) or 'nothing (every member was down)'}")
+    return 0
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resumed: bool) -> str:
+    """What ``kv cluster start`` prints once every member serves."""
+    rows = [("NAME", "CLIENT URL", "PEER URL", "ID", "PID", "LOG")]
+    for node in layout.nodes:
+        rows.append(
+            (
+                node.name,
+                node.client_url,
+                node.peer_url,
+                node.hex_id,
+                str(pids.get(node.name)),
+                str(Path(data_dir) / node.log_file.name),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    table = [
+        "  "
+        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    endpoints = layout.endpoints
+    prog = f"{_prog()} cluster"
+    where = "" if data_dir == DEFAULT_DATA_DIR else f" --data-dir {data_dir}"
+    first = layout.nodes[0].name
+    controls = [
+        (f"{prog} status{where}", "each member: up or down, leader, term, Raft index"),
+        (f"{prog} kill {first}{where}", f"SIGKILL {first} (a crash)"),
+        (f"{prog} stop {first}{where}", f"SIGTERM {first} (a clean stop)"),
+        (f"{prog} restart {first}{where}", f"start {first} again with the same flags"),
+        (f"{prog} partition {first}{where}", f"cut {first} off from the others"),
+        (f"{prog} heal{where}", "undo the partition"),
+    ]
+    width = max(len(command) for command, _ in controls)
+    how = "resumed with their data" if resumed else "a new cluster"
+    return "\n".join(
+        [
+            f"{layout.size} members serve ({how}):",
+            "",
+            *table,
+            "",
+            "Talk to it with etcdctl, from another terminal:",
+            "",
+            f"  export ETCDCTL_API=3 ETCDCTL_ENDPOINTS={endpoints}",
+            "  etcdctl endpoint status -w table",
+            f"  etcdctl --endpoints={endpoints} endpoint status --cluster -w table",
+            "",
+            "Play failures against it, from another terminal in this directory:",
+            "",
+            *(f"  {command.ljust(width)}   # {what}" for command, what in controls),
+            "",
+            "Ctrl-C here stops every member.",
+        ]
+    )

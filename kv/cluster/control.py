@@ -1,0 +1,201 @@
+"""The control commands: kill, stop, restart and partition members of a running cluster.
+
+Each command is its own short-lived process (another terminal than ``kv cluster start``),
+so it acts on the members directly -- signals to their pids, calls to their fault hooks -- and
+records what it changed in the state file, under the state file's lock (`kv.cluster.state`).
+A member it restarts is its own process, in its own session: it outlives the command, and the
+foreground ``kv cluster start`` stops it on Ctrl-C like the others because it stops whatever
+pids the state file lists.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import grpc
+
+from kv.cluster import faults, processes
+from kv.cluster.layout import ClusterError, Node, check_ports_free
+from kv.cluster.state import ClusterState, locked, require, save
+
+#: How long ``kill`` waits for the killed process to be gone.
+KILL_WAIT_SECONDS = 5.0
+
+
+def supervisor_running(state: ClusterState) -> bool:
+    """Is the foreground ``kv cluster start`` of this cluster still running?"""
+    pid = state.supervisor_pid
+    if pid is None:
+        return False
+    if pid == os.getpid():
+        return True
+    return processes.process_command(pid) == state.supervisor_command
+
+
+def running_members(state: ClusterState) -> list[Node]:
+    return [
+        node for node in state.layout.nodes if processes.is_running(node, state.pids.get(node.name))
+    ]
+
+
+def is_running(state: ClusterState) -> bool:
+    """A cluster runs while its foreground process or any of its members does."""
+    return supervisor_running(state) or bool(running_members(state))
+
+
+def require_running(root: Path) -> ClusterState:
+    """The state of the cluster running in ``root``.
+
+    Raises:
+        ClusterError: no cluster was started there, or none of it runs any more.
+    """
+    state = require(root)
+    if not is_running(state):
+        raise ClusterError(
+            f"no cluster running in {root}: start it with `kv cluster start --data-dir {root}`"
+        )
+    return state
+
+
+def _running_pid(state: ClusterState, node: Node) -> int:
+    pid = state.pids.get(node.name)
+    if pid is None or not processes.is_running(node, pid):
+        raise ClusterError(
+            f"{node.name} is not running: `kv cluster restart {node.name}` starts it"
+        )
+    return pid
+
+
+def kill(root: Path, name: str) -> str:
+    """SIGKILL member ``name``: a crash, with no chance to finish anything."""
+    with locked(root):
+        state = require_running(root)
+        node = state.layout.node(name)
+        pid = _running_pid(state, node)
+        processes.send_signal(node, pid, signal.SIGKILL)
+        deadline = time.monotonic() + KILL_WAIT_SECONDS
+        while processes.is_running(node, pid) and time.monotonic() < deadline:
+            time.sleep(processes.POLL_SECONDS)
+    return f"killed {name} (pid {pid}, SIGKILL)"
+
+
+def stop(root: Path, name: str) -> str:
+    """SIGTERM member ``name`` and wait for it to exit (SIGKILL after a grace period)."""
+    with locked(root):
+        state = require_running(root)
+        node = state.layout.node(name)
+        pid = _running_pid(state, node)
+        processes.stop([(node, pid)])
+    return f"stopped {name} (pid {pid}, SIGTERM)"
+
+
+def restart(root: Path, name: str, timeout: float = processes.READY_TIMEOUT_SECONDS) -> str:
+    """Start member ``name`` again with the same flags (stopping it first if it runs).
+
+    The current partition is applied to it before it is waited for: a member restarted on
+    the side with a quorum serves clients again; one restarted on the side without a quorum
+    cannot (it is not waited for).
+    """
+    with locked(root):
+        state = require_running(root)
+        layout = state.layout
+        node = layout.node(name)
+        old = state.pids.get(name)
+        if processes.is_running(node, old):
+            processes.stop([(node, old)])
+        check_ports_free(layout, (node,), hint=f"{name} cannot start")
+        pid, offset = processes.spawn(layout, node)
+        state.pids[name] = pid
+        save(state)
+        blocked = faults.plan(layout, state.partition)[name]
+        if blocked:
+            try:
+                faults.set_faults(node, blocked, timeout=timeout, wait=True)
+            except grpc.RpcError as error:
+                raise ClusterError(
+                    f"{name} (pid {pid}) did not take the partition: {error.code().name} "
+                    f"(log: {node.log_file})"
+                ) from None
+        side = (
+            state.partition
+            if name in state.partition
+            else [other.name for other in layout.nodes if other.name not in state.partition]
+        )
+        if len(side) <= layout.size // 2:
+            return (
+                f"restarted {name} (pid {pid}); it is cut off from a quorum "
+                f"({faults.describe(layout, state.partition)}), so it serves clients only "
+                "after `kv cluster heal`"
+            )
+        processes.wait_ready([(node, pid, offset)], timeout)
+    return f"restarted {name} (pid {pid}): serving on {node.endpoint}"
+
+
+def partition(root: Path, names: list[str]) -> list[str]:
+    """Cut the members ``names`` off from the others (replacing any earlier partition)."""
+    with locked(root):
+        state = require_running(root)
+        layout = state.layout
+        blocks = faults.plan(layout, names)
+        cut = [node.name for node in layout.nodes if node.name in names]
+        notes = _apply(state, blocks)
+        state.partition = cut
+        save(state)
+    return [f"partitioned: {faults.describe(layout, cut)}", *notes]
+
+
+def heal(root: Path) -> list[str]:
+    """Clear every running member's fault hook: every member hears every other again."""
+    with locked(root):
+        state = require_running(root)
+        notes = _apply(state, faults.plan(state.layout, []))
+        state.partition = []
+        save(state)
+    return ["healed: every member can reach every other", *notes]
+
+
+def _apply(state: ClusterState, blocks: dict[str, list[int]]) -> list[str]:
+    """Set each running member's block list; notes on the members that could not be told."""
+    notes = []
+    for node in state.layout.nodes:
+        if not processes.is_running(node, state.pids.get(node.name)):
+            notes.append(
+                f"note: {node.name} is down; the others' side of the cut holds for it, and "
+                "`kv cluster restart` applies its own"
+            )
+            continue
+        try:
+            faults.set_faults(node, blocks[node.name])
+        except grpc.RpcError as error:
+            notes.append(f"note: {node.name} did not answer its fault hook ({error.code().name})")
+    return notes
+
+
+def stop_members(state: ClusterState, hurry: processes.Hurry = processes.never) -> list[Node]:
+    """Stop every running member of ``state``, record them stopped; return those stopped."""
+    targets = [(node, state.pids.get(node.name)) for node in state.layout.nodes]
+    stopped = processes.stop(targets, hurry=hurry)
+    state.pids = dict.fromkeys(state.pids)
+    state.partition = []
+    save(state)
+    return stopped
+
+
+def stop_cluster(root: Path, timeout: float = processes.STOP_GRACE_SECONDS + 5.0) -> str:
+    """Stop the whole cluster: through its foreground process if it runs, else directly."""
+    state = require_running(root)
+    pid = state.supervisor_pid
+    if pid is not None and pid != os.getpid() and supervisor_running(state):
+        os.kill(pid, signal.SIGTERM)  # it stops the members and exits, as on Ctrl-C
+        deadline = time.monotonic() + timeout
+        while supervisor_running(state):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"kv cluster start (pid {pid}) did not stop in {timeout:.0f} s")
+            time.sleep(processes.POLL_SECONDS)
+        return f"stopped the cluster in {root} (its kv cluster start, pid {pid}, exited)"
+    with locked(root):
+        stopped = stop_members(require(root))
+    return f"stopped {' '.join(node.name for node in stopped) or 'nothing'} in {root}"

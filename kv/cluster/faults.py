@@ -1,0 +1,79 @@
+"""Partitions, through each member's fault hook (``kvpeerpb.Peer/SetFaults``).
+
+etcd has no switch that cuts a member off; kv's peer service has one for tests and for
+learners (`kv.server.peer`): a member told to block some member ids neither sends them
+anything nor accepts what they send. A partition is a set of such blocks::
+
+    kv cluster partition n1         n1 | n2 n3       (n1 alone; n2 and n3 keep a quorum)
+    kv cluster partition n1 n2      n1 n2 | n3 n4 n5 (in a 5-member cluster)
+
+The members named are cut off from all the others and keep talking among themselves; the
+others keep talking among themselves too. Every cut pair is blocked at *both* ends, although
+one end is enough: a member restarted later starts with an empty block list, and the cut must
+hold anyway (its peers still block it). Each ``partition`` replaces the previous one, and
+``heal`` clears every member's block list.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from kv.api.peerpb import peer_pb2, peer_pb2_grpc
+from kv.cluster.layout import ClusterError, Layout, Node
+
+#: Seconds one fault-hook call may take (the peer service answers at once when it is up).
+CALL_TIMEOUT_SECONDS = 2.0
+
+
+def plan(layout: Layout, cut_off: list[str]) -> dict[str, list[int]]:
+    """Member name -> the member ids it must block, for ``cut_off`` against the rest.
+
+    An empty ``cut_off`` is no partition: every list is empty (that is ``heal``).
+
+    Raises:
+        ClusterError: an unknown name, or every member named (nobody left to cut off from).
+    """
+    side = {layout.node(name).name for name in cut_off}
+    if side and len(side) == layout.size:
+        raise ClusterError("name some members, not all of them: a partition needs two sides")
+    blocks: dict[str, list[int]] = {}
+    for node in layout.nodes:
+        mine = node.name in side
+        blocks[node.name] = [
+            other.member_id
+            for other in layout.nodes
+            if side and other.name != node.name and (other.name in side) != mine
+        ]
+    return blocks
+
+
+def set_faults(
+    node: Node, blocked: list[int], *, timeout: float = CALL_TIMEOUT_SECONDS, wait: bool = False
+) -> None:
+    """Tell ``node`` which member ids to block (replacing its list).
+
+    ``wait``: keep trying until the deadline while the peer port is not listening yet (a
+    member that is starting).
+
+    Raises:
+        grpc.RpcError: the member did not answer.
+    """
+    with grpc.insecure_channel(node.peer_endpoint) as channel:
+        stub = peer_pb2_grpc.PeerStub(channel)
+        stub.SetFaults(peer_pb2.Faults(blocked=blocked), timeout=timeout, wait_for_ready=wait)
+
+
+def get_faults(node: Node, *, timeout: float = CALL_TIMEOUT_SECONDS) -> list[int] | None:
+    """The member ids ``node`` blocks, or None if it did not answer."""
+    try:
+        with grpc.insecure_channel(node.peer_endpoint) as channel:
+            stub = peer_pb2_grpc.PeerStub(channel)
+            return list(stub.GetFaults(peer_pb2.GetFaultsRequest(), timeout=timeout).blocked)
+    except grpc.RpcError:
+        return None
+
+
+def describe(layout: Layout, cut_off: list[str]) -> str:
+    """``n1 | n2 n3``: the two sides of a partition."""
+    rest = [node.name for node in layout.nodes if node.name not in cut_off]
+    return f"{' '.join(cut_off)} | {' '.join(rest)}"

@@ -1,0 +1,196 @@
+"""Where the members of a local cluster live: names, ports, URLs, ids and command lines.
+
+A layout is pure arithmetic on three numbers -- the size, the base port and the data
+directory -- so every ``kv cluster`` command, in any terminal, computes the same members
+from the state file (`kv.cluster.state`) without asking anyone. Member ``n<i>`` (counting
+from 1) gets two consecutive ports, ten apart from the next member's::
+
+    member   client URL (etcdctl)      peer URL (Raft)
+    n1       http://127.0.0.1:2379     http://127.0.0.1:2380
+    n2       http://127.0.0.1:2389     http://127.0.0.1:2390
+    n3       http://127.0.0.1:2399     http://127.0.0.1:2400
+
+With the default base port the first member sits on etcd's own ports, 2379 and 2380. Member
+ids are not random in etcd: they are derived from the peer URLs and the cluster token
+(`kv.membership.member_id`), so the layout knows them before any member runs, exactly as
+``etcdctl member list`` will show them.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from kv.membership import member_id
+
+DEFAULT_SIZE = 3
+#: Nine members is already more than any real etcd cluster should have (etcd recommends 3,
+#: 5 or at most 7): a larger local cluster would only slow the machine down.
+MAX_SIZE = 9
+DEFAULT_BASE_PORT = 2379
+DEFAULT_DATA_DIR = "kv-cluster"
+#: Ports between one member and the next: n1 uses base and base+1, n2 base+10 and base+11.
+PORT_STRIDE = 10
+HOST = "127.0.0.1"
+#: ``--initial-cluster-token``: part of every member id (etcd: member.go ``NewMember``).
+TOKEN = "kv-cluster"
+
+
+class ClusterError(Exception):
+    """Something ``kv cluster`` cannot do; the message is one line for the terminal."""
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One member of the local cluster: its name, ports and files."""
+
+    name: str
+    client_port: int
+    peer_port: int
+    data_dir: Path
+    log_file: Path
+
+    @property
+    def client_url(self) -> str:
+        return f"http://{HOST}:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{HOST}:{self.peer_port}"
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` for etcdctl's ``--endpoints`` and gRPC clients."""
+        return f"{HOST}:{self.client_port}"
+
+    @property
+    def peer_endpoint(self) -> str:
+        return f"{HOST}:{self.peer_port}"
+
+    @property
+    def member_id(self) -> int:
+        return member_id([self.peer_url], TOKEN)
+
+    @property
+    def hex_id(self) -> str:
+        """The id as etcd prints it (``%x``: lower-case hex, no padding)."""
+        return f"{self.member_id:x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A local cluster of ``size`` members under ``root``, on ports from ``base_port``."""
+
+    root: Path
+    size: int = DEFAULT_SIZE
+    base_port: int = DEFAULT_BASE_PORT
+    #: Passed to every member when set (``--heartbeat-interval``, ``--election-timeout``, ms).
+    heartbeat_interval: int | None = None
+    election_timeout: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.size <= MAX_SIZE:
+            raise ClusterError(f"--size must be between 1 and {MAX_SIZE}, not {self.size}")
+        last = self.base_port + PORT_STRIDE * (self.size - 1) + 1
+        if self.base_port < 1 or last > 65535:
+            raise ClusterError(
+                f"--base-port {self.base_port} leaves no room for {self.size} members "
+                f"(they use ports {self.base_port} to {last})"
+            )
+        object.__setattr__(self, "root", self.root.absolute())
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return tuple(self._node(i) for i in range(self.size))
+
+    def _node(self, index: int) -> Node:
+        name = f"n{index + 1}"
+        client_port = self.base_port + PORT_STRIDE * index
+        return Node(
+            name=name,
+            client_port=client_port,
+            peer_port=client_port + 1,
+            data_dir=self.root / name,
+            log_file=self.root / f"{name}.log",
+        )
+
+    def node(self, name: str) -> Node:
+        """The member called ``name``.
+
+        Raises:
+            ClusterError: no member has that name.
+        """
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        names = ", ".join(node.name for node in self.nodes)
+        raise ClusterError(f"no member named {name!r} in this cluster (its members: {names})")
+
+    def by_id(self, member: int) -> Node | None:
+        return next((node for node in self.nodes if node.member_id == member), None)
+
+    @property
+    def initial_cluster(self) -> str:
+        return ",".join(f"{node.name}={node.peer_url}" for node in self.nodes)
+
+    @property
+    def endpoints(self) -> str:
+        """Every client endpoint, comma-separated, as ``--endpoints`` wants them."""
+        return ",".join(node.endpoint for node in self.nodes)
+
+    def serve_flags(self, node: Node) -> list[str]:
+        """The ``kv serve`` flags for ``node``: etcd's own, as for a real etcd cluster.
+
+        Always ``--initial-cluster-state new``: a member whose data directory already holds a
+        log ignores the initial-cluster flags (etcd and kv alike), so the same command line
+        both bootstraps a member and restarts it.
+        """
+        flags = [
+            f"--name={node.name}",
+            f"--data-dir={node.data_dir}",
+            f"--listen-client-urls={node.client_url}",
+            f"--advertise-client-urls={node.client_url}",
+            f"--listen-peer-urls={node.peer_url}",
+            f"--initial-advertise-peer-urls={node.peer_url}",
+            f"--initial-cluster={self.initial_cluster}",
+            f"--initial-cluster-token={TOKEN}",
+            "--initial-cluster-state=new",
+        ]
+        if self.heartbeat_interval is not None:
+            flags.append(f"--heartbeat-interval={self.heartbeat_interval}")
+        if self.election_timeout is not None:
+            flags.append(f"--election-timeout={self.election_timeout}")
+        return flags
+
+
+def port_in_use(port: int) -> bool:
+    """Is something listening on ``127.0.0.1:port``? (A bind attempt, as gRPC's.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # gRPC sets SO_REUSEADDR too: a port left in TIME_WAIT by a stopped member is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def check_ports_free(
+    layout: Layout,
+    nodes: tuple[Node, ...] | None = None,
+    *,
+    hint: str = "choose another --base-port",
+) -> None:
+    """Refuse to start members whose ports something else already listens on.
+
+    Raises:
+        ClusterError: the first port in use, and whose it was meant to be.
+    """
+    for node in layout.nodes if nodes is None else nodes:
+        for port, use in ((node.client_port, "client"), (node.peer_port, "peer")):
+            if port_in_use(port):
+                raise ClusterError(f"port {port} ({node.name}'s {use} port) is in use: {hint}")
