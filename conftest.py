@@ -75,15 +75,22 @@ class ServerStarter:
     async def __call__(self, **fields: Any) -> str:
         """Start a kv member; return its ``host:port``.
 
-        The member listens and advertises ``http://127.0.0.1:<free port>`` and keeps its data
-        in a fresh temporary directory; keyword arguments override other `ServerConfig`
-        fields (``max_request_bytes=...``, ``name=...``, ``data_dir=...``).
+        The member listens and advertises ``http://127.0.0.1:<free port>`` for clients and
+        another free port for peers, and keeps its data in a fresh temporary directory;
+        keyword arguments override other `ServerConfig` fields (``max_request_bytes=...``,
+        ``name=...``, ``data_dir=...``).
         """
         port = find_free_port()
         url = f"http://127.0.0.1:{port}"
         fields.setdefault("data_dir", str(self._tmp_path_factory.mktemp("member") / "data.etcd"))
         fields.setdefault("listen_client_urls", (url,))
         fields.setdefault("advertise_client_urls", (url,))
+        if "listen_peer_urls" not in fields:  # a member listens for peers too (chapter 4)
+            peer_url = f"http://127.0.0.1:{find_free_port()}"
+            fields["listen_peer_urls"] = (peer_url,)
+            if "initial_advertise_peer_urls" not in fields:
+                fields["initial_advertise_peer_urls"] = (peer_url,)
+                fields.setdefault("initial_cluster", f"{fields.get('name', 'default')}={peer_url}")
         config = ServerConfig(**fields)
         ready = asyncio.Event()
         task = asyncio.create_task(serve(config, ready=ready, handle_signals=False))

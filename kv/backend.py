@@ -375,6 +375,12 @@ class Backend:
         """Record in the batch that ``member_id`` is a member, described by ``record``."""
         self._write(_PUT_MEMBER, (f"{member_id:x}", record))
 
+    def forget_members(self) -> None:
+        """Record in the batch that there are no members, removed ones included (a restore
+        makes a new cluster out of an old one's data)."""
+        self._write("DELETE FROM member", ())
+        self._write("DELETE FROM member_removed", ())
+
     def remove_member(self, member_id: int) -> None:
         """Record in the batch that ``member_id`` left the cluster, for good."""
         self._write(_DELETE_MEMBER, (f"{member_id:x}",))

@@ -124,7 +124,7 @@ async def serve(
                 ready.set()
             watch_removal = loop.create_task(_until_removed(replica, stop_signal))
             # Without signal handlers only cancellation or removal ends serve().
-            log.info("shutting down (%s)", await stop_signal)
+            log.info("%s", await stop_signal)
             watch_removal.cancel()
         finally:
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
@@ -140,7 +140,7 @@ async def _until_removed(replica: Replica, stop: asyncio.Future[str]) -> None:
     while not replica.removed:
         await asyncio.sleep(replica.timing.tick_seconds)
     if not stop.done():
-        stop.set_result("the member has been permanently removed from the cluster")
+        stop.set_result("the member has been permanently removed from the cluster, shutting down")
 
 
 # --8<-- [end:serve]
@@ -195,7 +195,7 @@ def _signal_handlers(
 
     def on_signal(signum: signal.Signals) -> None:
         if not stop_signal.done():
-            stop_signal.set_result(f"received signal {signum.name}")
+            stop_signal.set_result(f"received signal, shutting down ({signum.name})")
 
     installed: list[signal.Signals] = []
     try:

@@ -45,6 +45,7 @@ from kv.server.config import (
     go_quote,
 )
 from kv.server.data_dir import DataDir
+from kv.server.members import MemberStore
 from kv.snap import Snapshotter
 from kv.wal import WAL
 
@@ -165,12 +166,19 @@ def restore(config: RestoreConfig) -> Path:
 def _write_data_dir(layout: DataDir, config: RestoreConfig, cluster: Cluster, me: int) -> None:
     members = sorted(m.id for m in cluster.members)
     index = len(members)  # etcd: one bootstrap entry per member, all covered by the snapshot
-    Backend.restore_from(
+    backend = Backend.restore_from(
         config.snapshot,
         layout.backend,
         consistent_index=index,
         skip_hash_check=config.skip_hash_check,
-    ).close()
+    )
+    # The old cluster's members go; the new cluster's come (etcd: restore rewrites them too).
+    backend.forget_members()
+    store = MemberStore(backend)
+    for member in cluster.members:
+        store.add(member)
+    backend.commit(index)
+    backend.close()
     metadata = Metadata(NodeID=me, ClusterID=cluster.id)
     with WAL.create(layout.wal, metadata.SerializeToString()) as wal:
         state = raft_pb2.HardState(term=RESTORE_TERM, vote=members[0], commit=index)

@@ -165,20 +165,6 @@ def test_a_refused_configuration_exits_1_with_etcds_message() -> None:
     )
 
 
-def test_a_multi_member_cluster_exits_1_explaining_raft_comes_later() -> None:
-    result = run_kv(
-        "serve",
-        "--name=a",
-        "--initial-advertise-peer-urls=http://127.0.0.1:2380",
-        "--initial-cluster=a=http://127.0.0.1:2380,b=http://127.0.0.1:2480",
-    )
-    assert result.returncode == 1
-    assert (
-        "multi-member --initial-cluster needs Raft, not in kv serve yet (chapters 3-5)"
-        in result.stderr
-    )
-
-
 # --- kv serve ----------------------------------------------------------------------------------
 
 
