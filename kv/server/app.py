@@ -129,6 +129,8 @@ async def serve(
         finally:
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
             await server.stop(GRACE_SECONDS)
+            if started:
+                await replica.hand_over_leadership()
             await replica.stop()
             await peer_server.stop(0)
             if started:

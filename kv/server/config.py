@@ -153,7 +153,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _check_url(url: str) -> None:
+def check_url(url: str) -> None:
     """A URL etcd would accept in any URL flag: known scheme, ``host:port``, no path."""
     parts = _parse_url(url)
     if parts.scheme in ("http", "https"):
@@ -187,7 +187,7 @@ def _check_flags(config: ServerConfig) -> None:
         config.initial_advertise_peer_urls,
     ):
         for url in urls:
-            _check_url(url)
+            check_url(url)
     for url in config.listen_client_urls:
         bind_address(url)  # kv binds these itself, so refuse what it cannot bind now
     if config.initial_cluster_state not in CLUSTER_STATES:
@@ -251,7 +251,7 @@ def check_bootstrap(
     for urls in peers.values():
         for url in urls:
             try:
-                _check_url(url)
+                check_url(url)
             except ConfigError as error:
                 raise ConfigError(f"error setting up initial cluster: {error}") from None
     if name not in peers:

@@ -67,12 +67,18 @@ LEARNER_NOT_READY = _error(
     "can only promote a learner member which is in sync with leader",
 )
 UNHEALTHY = _error(StatusCode.UNAVAILABLE, "unhealthy cluster")
+# etcd 3.4 does not map this one to a gRPC code: clients see Unknown.
 NOT_ENOUGH_STARTED_MEMBERS = _error(
-    StatusCode.FAILED_PRECONDITION,
-    "re-configuration failed due to not enough started members",
+    StatusCode.UNKNOWN, "re-configuration failed due to not enough started members"
 )
 BAD_LEADER_TRANSFEREE = _error(StatusCode.FAILED_PRECONDITION, "bad leader transferee")
+# Unknown, too (etcd 3.4 does not map it).
 LEADERSHIP_TRANSFER_TIMEOUT = _error(
-    StatusCode.UNAVAILABLE, "request timed out, leader transfer took too long"
+    StatusCode.UNKNOWN, "request timed out, leader transfer took too long"
 )
+INVALID_MEMBER_URLS = _error(StatusCode.INVALID_ARGUMENT, "given member URLs are invalid")
+NOT_SUPPORTED_FOR_LEARNER = _error(StatusCode.UNAVAILABLE, "rpc not supported for learner")
+# What a write waiting for a leader that never came gets: etcd 3.4 blocks the proposal and
+# passes the context's own error through (not an "etcdserver:" error).
+DEADLINE_EXCEEDED = EtcdError(StatusCode.UNKNOWN, "context deadline exceeded")
 TOO_MANY_LEARNERS = _error(StatusCode.FAILED_PRECONDITION, "too many learner members in cluster")

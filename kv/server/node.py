@@ -96,12 +96,14 @@ class Node:
     async def range(self, request: rpc_pb2.RangeRequest) -> rpc_pb2.RangeResponse:
         validate.check_range(request)
         if not request.serializable:
+            self._refuse_on_learner()
             await self.replica.linearizable_read()  # ReadIndex (chapter 4)
         response = apply.apply_range(self.store, request)
         response.header.CopyFrom(self.header(response.header.revision))
         return response
 
     async def put(self, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
+        self._refuse_on_learner()
         await self._check_quota(quota.cost_put(request))  # etcd: first, before validation
         validate.check_put(request)
         validate.check_request_size(request, self.max_request_bytes)
@@ -114,6 +116,7 @@ class Node:
     async def delete_range(
         self, request: rpc_pb2.DeleteRangeRequest
     ) -> rpc_pb2.DeleteRangeResponse:
+        self._refuse_on_learner()
         validate.check_delete_range(request)
         validate.check_request_size(request, self.max_request_bytes)
         response = await self._write(InternalRaftRequest(delete_range=request))
@@ -121,10 +124,18 @@ class Node:
         return response
 
     async def compact(self, request: rpc_pb2.CompactionRequest) -> rpc_pb2.CompactionResponse:
+        self._refuse_on_learner()
         validate.check_request_size(request, self.max_request_bytes)
         response = await self._write(InternalRaftRequest(compaction=request))
         assert isinstance(response, rpc_pb2.CompactionResponse)
         return response
+
+    def _refuse_on_learner(self) -> None:
+        """A learner serves only Status and serializable reads (etcd 3.4): it is not a
+        voting member, so it can neither confirm a read nor take a write for clients."""
+        me = self.replica.members.get(self.member_id)
+        if me is not None and me.is_learner:
+            raise errors.NOT_SUPPORTED_FOR_LEARNER
 
     # --8<-- [start:write]
     async def _write(self, request: InternalRaftRequest) -> Message:
@@ -164,6 +175,7 @@ class Node:
     # --8<-- [end:quota]
 
     def hash_kv(self, request: rpc_pb2.HashKVRequest) -> rpc_pb2.HashKVResponse:
+        self._refuse_on_learner()
         try:
             result = hash_kv(self.store, request.revision, apply.encode)
         except MvccError as error:
@@ -192,12 +204,15 @@ class Node:
             raftIndex=replica.commit_index,  # etcd: the committed index
             raftTerm=replica.term,
             raftAppliedIndex=replica.applied,
-            # etcd lists each raised alarm in its text form, "memberID:... alarm:NOSPACE ".
-            errors=[alarms.alarm_text(alarm) for alarm in self.alarms.get()],
+            # etcd lists each raised alarm in its text form, "memberID:... alarm:NOSPACE ",
+            # and says so when this member knows no leader.
+            errors=[alarms.alarm_text(alarm) for alarm in self.alarms.get()]
+            + ([] if replica.leader else [errors.NO_LEADER.message]),
             isLearner=me is not None and me.is_learner,
         )
 
     def member_list(self) -> rpc_pb2.MemberListResponse:
+        self._refuse_on_learner()
         # etcd's cluster service stamps no revision: membership is not part of the key space.
         return self.replica.member_list()
 

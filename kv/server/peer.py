@@ -65,8 +65,10 @@ class RaftInbox:
     deliver: Callable[[Message], None]
     unreachable: Callable[[int], None]
     snapshot_status: Callable[[int, bool], None]
-    #: The backend to ship with a MsgSnap (a consistent copy, read when the snapshot is sent).
-    snapshot_data: Callable[[], Awaitable[bytes]]
+    #: The snapshot to ship in a MsgSnap, made when it is sent: the backend as of now, and
+    #: the applied index, its term and the configuration as of now (etcd:
+    #: createMergedSnapshotMessage). The core's stored snapshot may predate the recipient.
+    snapshot: Callable[[], Awaitable[raft_pb2.Snapshot]]
     #: The member list for joining members.
     members: Callable[[], rpc_pb2.MemberListResponse]
     #: Was this member id removed from the cluster?
@@ -178,10 +180,10 @@ class PeerTransport:
         """Send a MsgSnap with this member's backend; tell Raft how it went."""
         try:
             wire = raft_wire.message_to_pb(message)
-            wire.snapshot.data = await self.inbox.snapshot_data()
+            wire.snapshot.CopyFrom(await self.inbox.snapshot())
             log.info(
                 "sending a snapshot at index %d to %x (%d bytes)",
-                message.snapshot.metadata.index if message.snapshot else 0,
+                wire.snapshot.metadata.index,
                 peer.member_id,
                 len(wire.snapshot.data),
             )

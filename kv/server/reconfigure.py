@@ -16,8 +16,8 @@ on, its default), so that an operator cannot talk a healthy cluster into losing 
   can tell: a follower forwards the request to the leader (etcd forwards over its peer URLs;
   kv calls the leader's client URL).
 
-A new member's id is etcd's: SHA-1 of its peer URLs, the cluster token and the time, so the
-same URLs added again after a removal get a new id (a removed id never comes back).
+A new member's id is etcd's: SHA-1 of its peer URLs and the time, so the same URLs added
+again after a removal get a new id (a removed id never comes back).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 
 import grpc
 
@@ -33,7 +34,7 @@ from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kv.membership import Member
 from kv.raft import ConfChange, ConfChangeType
 from kv.server import errors
-from kv.server.config import ConfigError, bind_address
+from kv.server.config import ConfigError, check_url
 from kv.server.errors import EtcdError
 from kv.server.members import encode_member
 from kv.server.peer import dial_target
@@ -49,9 +50,10 @@ LEARNER_READY_PERCENT = 0.9
 HEALTH_INTERVAL_SECONDS = 5.0
 
 
-def new_member_id(peer_urls: tuple[str, ...], token: str, now: float) -> int:
-    """etcd's id for a member added at ``now`` (``membership.NewMember``)."""
-    data = "".join(sorted(peer_urls)).encode() + token.encode() + str(int(now)).encode()
+def new_member_id(peer_urls: tuple[str, ...], now: float) -> int:
+    """etcd's id for a member added at ``now`` (``membership.NewMember`` with no cluster
+    name): SHA-1 of the sorted peer URLs and the Unix time in seconds."""
+    data = "".join(sorted(peer_urls)).encode() + str(int(now)).encode()
     return int.from_bytes(hashlib.sha1(data).digest()[:8], "big")
 
 
@@ -70,13 +72,10 @@ class Reconfiguration:
 
     # --8<-- [start:member_add]
     async def member_add(self, request: rpc_pb2.MemberAddRequest) -> rpc_pb2.MemberAddResponse:
-        urls = tuple(request.peerURLs)
-        for url in urls:
-            try:
-                bind_address(url)
-            except ConfigError as error:
-                raise EtcdError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
+        urls = valid_urls(request.peerURLs)
         members = self.replica.members.list()
+        if not self._voters_connected(members):
+            raise errors.UNHEALTHY
         if any(set(urls) & set(member.peer_urls) for member in members):
             raise errors.PEER_URL_EXIST
         if request.isLearner:
@@ -85,7 +84,7 @@ class Reconfiguration:
         elif not ready_to_add_voter(members):
             raise errors.NOT_ENOUGH_STARTED_MEMBERS
         member = Member(
-            id=new_member_id(urls, self.token, time.time()),
+            id=new_member_id(urls, time.time()),
             name="",
             peer_urls=urls,
             is_learner=request.isLearner,
@@ -115,7 +114,10 @@ class Reconfiguration:
         self, request: rpc_pb2.MemberUpdateRequest
     ) -> rpc_pb2.MemberUpdateResponse:
         member = self._existing(request.ID)
-        updated = Member(member.id, member.name, tuple(request.peerURLs), (), member.is_learner)
+        # etcd 3.4 accepts empty or invalid URLs here, and every member then panics applying
+        # them; kv refuses them as MemberAdd does (a deliberate difference).
+        urls = valid_urls(request.peerURLs)
+        updated = Member(member.id, member.name, urls, (), member.is_learner)
         change = ConfChange(ConfChangeType.UPDATE_NODE, member.id, context=encode_member(updated))
         await self.replica.propose_conf_change(change)
         return rpc_pb2.MemberUpdateResponse(header=self._header(), members=self._members())
@@ -151,14 +153,12 @@ class Reconfiguration:
                     raise errors.LEADERSHIP_TRANSFER_TIMEOUT
                 await asyncio.sleep(replica.timing.tick_seconds)
             log.info("leadership transferred from %x to %x", replica.member_id, target.id)
-        return rpc_pb2.MoveLeaderResponse(header=self._header())
+        return rpc_pb2.MoveLeaderResponse()  # etcd 3.4: no header at all
 
     # --8<-- [end:move_leader]
 
     def _existing(self, member_id: int) -> Member:
-        if self.replica.members.is_removed(member_id):
-            raise errors.ID_REMOVED
-        member = self.replica.members.get(member_id)
+        member = self.replica.members.get(member_id)  # a removed member is not found either
         if member is None:
             raise errors.MEMBER_NOT_FOUND
         return member
@@ -174,6 +174,15 @@ class Reconfiguration:
             1 for voter in remaining if voter == self.replica.member_id or voter in active
         )
         return active_remaining >= len(remaining) // 2 + 1
+
+    def _voters_connected(self, members: list[Member]) -> bool:
+        """etcd's strict check before any add: every other voter was heard from lately."""
+        active = self.replica.transport.active_peers(HEALTH_INTERVAL_SECONDS)
+        return all(
+            member.id in active
+            for member in members
+            if not member.is_learner and member.id != self.replica.member_id
+        )
 
     def _learner_ready(self, member_id: int) -> bool:
         progress = self.replica.raw.status().progress
@@ -195,6 +204,18 @@ class Reconfiguration:
             except grpc.aio.AioRpcError as error:
                 raise EtcdError(error.code(), error.details() or "") from None
         return response
+
+
+def valid_urls(urls: Sequence[str]) -> tuple[str, ...]:
+    """The peer URLs of a MemberAdd/MemberUpdate, or etcd's error if any is unusable."""
+    if not urls:
+        raise errors.INVALID_MEMBER_URLS
+    for url in urls:
+        try:
+            check_url(url)
+        except ConfigError:
+            raise errors.INVALID_MEMBER_URLS from None
+    return tuple(urls)
 
 
 def ready_to_add_voter(members: list[Member]) -> bool:

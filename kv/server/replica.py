@@ -33,12 +33,15 @@ import contextlib
 import itertools
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.api.membershippb.membership_pb2 import Attributes, ClusterMemberAttrSetRequest
+from kv.api.raftpb import raft_pb2
 from kv.backend import Backend
 from kv.mvcc import Store
 from kv.raft import (
@@ -55,8 +58,9 @@ from kv.raft import (
     Snapshot,
     StepPeerNotFoundError,
 )
-from kv.server import errors
+from kv.server import errors, raft_wire
 from kv.server.alarms import AlarmStore
+from kv.server.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
 from kv.server.durable_log import SnapshotPolicy, commit_applied
 from kv.server.errors import EtcdError
 from kv.server.members import MemberStore
@@ -117,14 +121,16 @@ class Replica:
                 deliver=self.deliver,
                 unreachable=self.report_unreachable,
                 snapshot_status=self.report_snapshot,
-                snapshot_data=self.snapshot_data,
+                snapshot=self.merged_snapshot,
                 members=self.member_list,
                 is_removed=lambda member_id: self.members.is_removed(member_id),
                 removed=self._mark_removed,
             ),
         )
-        #: The index of the last entry applied here.
+        #: The index and term of the last entry applied here. etcd stamps responses with
+        #: that term (not Raft's current one, which a candidate may have raised).
         self.applied = disk.snapshot_index
+        self.applied_term = disk.storage.snapshot().metadata.term
         self.failure: BaseException | None = None
         #: This member was removed from the cluster; it serves nothing more.
         self.removed = False
@@ -254,6 +260,8 @@ class Replica:
         """Replicate ``request`` and return what applying it gave; raise etcd's error when it
         cannot be proposed, or is not applied within the request timeout."""
         self._check_serving()
+        deadline = asyncio.get_running_loop().time() + self.timing.request_timeout
+        await self._wait_for_leader(deadline)
         request_id = next(self._request_ids)
         request.header.ID = request_id
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -265,11 +273,22 @@ class Replica:
             raise errors.PROPOSAL_DROPPED from error
         self._wake.set()
         try:
-            return await asyncio.wait_for(future, self.timing.request_timeout)
+            return await asyncio.wait_for(future, deadline - asyncio.get_running_loop().time())
         except TimeoutError:
             raise self._timeout_error() from None
         finally:
             self._writes.pop(request_id, None)
+
+    async def _wait_for_leader(self, deadline: float) -> None:
+        """Hold a proposal until some leader is known, as etcd 3.4 does (its Raft node does
+        not take proposals while there is none); past the deadline, etcd's client sees its
+        context's error."""
+        loop = asyncio.get_running_loop()
+        while not self.raw.lead:
+            if loop.time() >= deadline:
+                raise errors.DEADLINE_EXCEEDED
+            await asyncio.sleep(self.timing.tick_seconds)
+            self._check_serving()
 
     # --8<-- [end:propose]
 
@@ -350,6 +369,29 @@ class Replica:
         self._applied_waiters.append((index, future))
         await future
 
+    async def hand_over_leadership(self) -> None:
+        """Before a leader stops, hand leadership to the most up-to-date voter and wait (an
+        election timeout at most) until it has it, so that the cluster does not wait an
+        election timeout for a leader that is gone (etcd does this on SIGTERM).
+        """
+        if not self.is_leader or self.failure is not None:
+            return
+        progress = self.raw.status().progress
+        voters = [
+            (peer.match, member)
+            for member, peer in progress.items()
+            if member != self.member_id and not peer.is_learner
+        ]
+        if not voters:
+            return
+        _, transferee = max(voters)
+        log.info("handing leadership over to %x before stopping", transferee)
+        self.transfer_leader(transferee)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timing.election_ms / 1000
+        while self.raw.lead != transferee and loop.time() < deadline:
+            await asyncio.sleep(self.timing.tick_seconds / 4)
+
     def transfer_leader(self, transferee: int) -> None:
         self.raw.transfer_leader(transferee)
         self._wake.set()
@@ -414,6 +456,12 @@ class Replica:
             return  # still looking for a first leader: nothing was lost
         self._last_leader_change = asyncio.get_running_loop().time()
         self.leader_changes += 1
+        # Reads waiting for a ReadIndex answer from the old leader will not get one: tell
+        # them (etcd: linearizableReadLoop answers ErrLeaderChanged).
+        for future in self._read_pending.values():
+            if not future.done():
+                future.set_exception(errors.LEADER_CHANGED)
+        self._read_pending.clear()
         if lead:
             log.info(
                 "raft.node: %x elected leader %x at term %d", self.member_id, lead, self.raw.term
@@ -433,6 +481,7 @@ class Replica:
         else:
             self.machine.skip(entry.index)  # a new leader's empty entry
         self.applied = entry.index
+        self.applied_term = entry.term
 
     def _apply_conf_change(self, entry: Entry) -> None:
         change = ConfChange.unmarshal(entry.data)
@@ -491,19 +540,41 @@ class Replica:
             self.backend = swap_backend(self.backend, received)
         self.machine = open_state_machine(self.backend, at_least=index)
         self.applied = index
+        self.applied_term = snapshot.metadata.term
         self._sync_peers()
         log.info("applied the leader's snapshot at index %d", index)
 
     # --8<-- [end:install_snapshot]
 
-    async def snapshot_data(self) -> bytes:
-        """A consistent copy of the backend, to ship with a MsgSnap."""
-        copy = self.backend.path.with_name(f"db-peer-snapshot-{os.getpid()}.tmp")
+    # --8<-- [start:merged_snapshot]
+    async def merged_snapshot(self) -> raft_pb2.Snapshot:
+        """The snapshot a MsgSnap carries, made now (etcd: createMergedSnapshotMessage).
+
+        Its data is a copy of the backend; its metadata is the applied index, that entry's
+        term and the configuration as of now. The core's stored snapshot is only taken every
+        --snapshot-count entries and may not list a member added since, which would refuse
+        it. The copy is taken after the metadata, so it holds at least that much (its
+        consistent index tells the recipient where it really stands).
+        """
+        index = self.applied
+        metadata = raft_pb2.SnapshotMetadata(
+            index=index,
+            term=self.raw.raft.log.term(index),
+            conf_state=raft_wire.conf_state_to_pb(self.raw.raft.tracker.conf_state()),
+        )
+        descriptor, name = tempfile.mkstemp(
+            prefix=SNAPSHOT_COPY_PREFIX, suffix=SNAPSHOT_COPY_SUFFIX, dir=self.backend.path.parent
+        )
+        os.close(descriptor)
+        copy = Path(name)
         try:
             await asyncio.to_thread(self.backend.snapshot_to, copy)
-            return await asyncio.to_thread(copy.read_bytes)
+            data = await asyncio.to_thread(copy.read_bytes)
         finally:
             copy.unlink(missing_ok=True)
+        return raft_pb2.Snapshot(data=data, metadata=metadata)
+
+    # --8<-- [end:merged_snapshot]
 
     # -- what the services show --------------------------------------------------------
 
@@ -526,7 +597,8 @@ class Replica:
 
     @property
     def term(self) -> int:
-        return self.raw.term
+        """The term responses carry: the last applied entry's (etcd's ``Term()``)."""
+        return self.applied_term
 
     @property
     def leader(self) -> int:
