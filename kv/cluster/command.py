@@ -170,29 +170,37 @@ def _start(layout: Layout, data_dir: str, *, fresh: bool) -> int:
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)  # while starting, SIGTERM aborts like Ctrl-C
-    me = (os.getpid(), processes.process_command(os.getpid()) or "")
-    say(f"starting {layout.size} members in {layout.root} ...")
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        started = supervisor.start(layout, fresh=fresh, supervisor=me)
-    except KeyboardInterrupt:
-        say("interrupted: every member started was stopped")
-        return 1
-    requests: list[int] = []
+        signal.signal(signal.SIGTERM, interrupt)  # while starting, SIGTERM aborts like Ctrl-C
+        me = (os.getpid(), processes.process_command(os.getpid()) or "")
+        say(f"starting {layout.size} members in {layout.root} ...")
+        try:
+            started = supervisor.start(layout, fresh=fresh, supervisor=me)
+        except KeyboardInterrupt:
+            say("interrupted: every member started was stopped")
+            return 1
+        requests: list[int] = []
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        requests.append(signum)
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            requests.append(signum)
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    say(_banner(started.state.pids, layout, data_dir, resumed=started.resumed))
-    supervisor.supervise(
-        layout, lambda line: say(f"[{time.strftime('%H:%M:%S')}] {line}"), lambda: bool(requests)
-    )
-    say("stopping every member (Ctrl-C again to kill them at once) ...")
-    stopped = supervisor.stop_all(layout, hurry=lambda: len(requests) > 1)
-    say(f"stopped {' '.join(node.name for node in stopped) or 'nothing (every member was down)'}")
-    return 0
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        say(_banner(started.state.pids, layout, data_dir, resumed=started.resumed))
+        supervisor.supervise(
+            layout,
+            lambda line: say(f"[{time.strftime('%H:%M:%S')}] {line}"),
+            lambda: bool(requests),
+        )
+        say("stopping every member (Ctrl-C again to kill them at once) ...")
+        stopped = supervisor.stop_all(layout, hurry=lambda: len(requests) > 1)
+        names = " ".join(node.name for node in stopped)
+        say(f"stopped {names or 'nothing (every member was down)'}")
+        return 0
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 def say(text: str) -> None:

@@ -95,9 +95,9 @@ def stop(root: Path, name: str) -> str:
 def restart(root: Path, name: str, timeout: float = processes.READY_TIMEOUT_SECONDS) -> str:
     """Start member ``name`` again with the same flags (stopping it first if it runs).
 
-    The current partition is applied to it before it is waited for: a member restarted on
-    the side with a quorum serves clients again; one restarted on the side without a quorum
-    cannot (it is not waited for).
+    The current partition is applied to it as soon as its peer port answers. A member on the
+    side with a quorum is then waited for until it serves clients; one on the side without a
+    quorum is not: it cannot rejoin the cluster before ``heal``.
     """
     with locked(root):
         state = require_running(root)
@@ -126,9 +126,9 @@ def restart(root: Path, name: str, timeout: float = processes.READY_TIMEOUT_SECO
         )
         if len(side) <= layout.size // 2:
             return (
-                f"restarted {name} (pid {pid}); it is cut off from a quorum "
-                f"({faults.describe(layout, state.partition)}), so it serves clients only "
-                "after `kv cluster heal`"
+                f"restarted {name} (pid {pid}) on the side of the partition without a quorum "
+                f"({faults.describe(layout, state.partition)}): it rejoins the cluster after "
+                "`kv cluster heal`"
             )
         processes.wait_ready([(node, pid, offset)], timeout)
     return f"restarted {name} (pid {pid}): serving on {node.endpoint}"

@@ -43,8 +43,8 @@ def never() -> bool:
     return False
 
 
-#: The members this process started and has not reaped yet (pid -> process).
-_children: dict[int, subprocess.Popen[bytes]] = {}
+#: The members this process started and has not reaped yet: pid -> (process, its marker).
+_children: dict[int, tuple[subprocess.Popen[bytes], str]] = {}
 #: How the members this process started exited: pid -> return code (-9: SIGKILL).
 _exit_codes: dict[int, int] = {}
 
@@ -81,6 +81,11 @@ def is_running(node: Node, pid: int | None) -> bool:
     if pid is None:
         return False
     reap()
+    child = _children.get(pid)
+    if child is not None:
+        # Our own child: its return code says it all. (Its command line is no help right
+        # after it started: the kernel shows an empty one while execve is under way.)
+        return child[1] == data_dir_marker(node)
     command = process_command(pid)
     return command is not None and data_dir_marker(node) in command.split()
 
@@ -110,13 +115,13 @@ def spawn(layout: Layout, node: Node) -> tuple[int, int]:
             env=env,
             start_new_session=True,
         )
-    _children[child.pid] = child
+    _children[child.pid] = (child, data_dir_marker(node))
     return child.pid, offset
 
 
 def reap() -> None:
     """Collect the exit status of the members this process started and that exited."""
-    for pid, child in list(_children.items()):
+    for pid, (child, _) in list(_children.items()):
         code = child.poll()
         if code is not None:
             _exit_codes[pid] = code

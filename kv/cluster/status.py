@@ -50,6 +50,8 @@ class MemberStatus:
             return "down"
         if not self.serving:
             return "not serving"
+        if self.leader == 0:
+            return "no leader"  # a candidate, or a follower that has not heard from one
         return "leader" if self.is_leader else "follower"
 
 

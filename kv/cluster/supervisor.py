@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from kv.cluster import control, faults, processes
 from kv.cluster.layout import ClusterError, Layout, Node, check_ports_free
-from kv.cluster.state import ClusterState, load, locked, save
+from kv.cluster.state import STATE_FILE, ClusterState, load, locked, save
 
 #: How often the supervisor looks at its members.
 WATCH_SECONDS = 0.25
@@ -58,6 +58,8 @@ def start(
             port is in use, or a member did not come up (every member is stopped again).
     """
     root = layout.root
+    if not (root / STATE_FILE).exists():
+        check_ports_free(layout)  # before anything is created on disk
     root.mkdir(parents=True, exist_ok=True)
     with locked(root):
         old = load(root)

@@ -1,0 +1,116 @@
+"""Fixtures of the ``kv cluster`` tests: free ports, a running cluster, logs of failures.
+
+* `base_port` -- a base port whose whole layout (client and peer port of every member) was
+  free a moment ago. It is drawn below the system's ephemeral range (where connect() and
+  port-0 binds pick ports, so other tests cannot take ours) and never near etcd's 2379/2380.
+* `cluster` -- a 3-member cluster started in this process through the Python API, stopped at
+  the end of the test, which also checks that no member process is left.
+* Tests marked ``etcd`` need the real ``etcd`` and ``etcdctl`` binaries: skipped without
+  them, failed under ``KV_REQUIRE_ETCD=1`` (CI), as in ``tests/compat``.
+* A failed test's report ends with the last lines of every member's log.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from kv.cluster import control, processes, supervisor
+from kv.cluster.layout import PORT_STRIDE, Layout, port_in_use
+from kv.cluster.state import load
+from tests.compat.servers import ETCD_BINARY, ETCDCTL_BINARY, INSTALL_HINT
+
+REQUIRE_ENV = "KV_REQUIRE_ETCD"
+#: Base ports are drawn from here: above the well-known ports and etcd's 2379/2380, below
+#: Linux's default ephemeral range (32768-60999).
+PORT_RANGE = (20000, 32000)
+#: Faster than etcd's defaults (100 ms, 1000 ms) so that elections take well under a second;
+#: still ten heartbeats per election timeout, as etcd recommends.
+HEARTBEAT_MS = 50
+ELECTION_MS = 500
+LOG_LINES_IN_REPORT = 25
+
+_LAYOUTS = pytest.StashKey[list[Layout]]()
+
+
+def free_base_port(size: int, rng: random.Random | None = None) -> int:
+    """A base port for ``size`` members whose every port was free a moment ago."""
+    rng = rng or random.Random()
+    for _ in range(200):
+        base = rng.randrange(*PORT_RANGE)
+        ports = [base + PORT_STRIDE * i + offset for i in range(size) for offset in (0, 1)]
+        if not any(port_in_use(port) for port in ports):
+            return base
+    raise RuntimeError(f"no free base port for {size} members in {PORT_RANGE}")
+
+
+@pytest.fixture
+def base_port() -> int:
+    return free_base_port(3)
+
+
+def remember(request: pytest.FixtureRequest, layout: Layout) -> None:
+    """Attach ``layout``'s member logs to the report if the test fails."""
+    request.node.stash.setdefault(_LAYOUTS, []).append(layout)
+
+
+def leftover_members(root: Path) -> list[str]:
+    """The members of the cluster in ``root`` whose last process still runs."""
+    state = load(root)
+    if state is None:
+        return []
+    return [f"{node.name} pid {state.pids[node.name]}" for node in control.running_members(state)]
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest, tmp_path: Path, base_port: int) -> Iterator[Layout]:
+    """A running 3-member cluster (fast timing), started and stopped through the Python API."""
+    layout = Layout(
+        tmp_path / "cluster",
+        size=3,
+        base_port=base_port,
+        heartbeat_interval=HEARTBEAT_MS,
+        election_timeout=ELECTION_MS,
+    )
+    remember(request, layout)
+    supervisor.start(layout)
+    yield layout
+    state = load(layout.root)
+    if state is not None:
+        control.stop_members(state, hurry=lambda: True)
+    processes.reap()
+    assert leftover_members(layout.root) == []
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``etcd`` need the real binaries: skip without them, or fail in CI."""
+    if item.get_closest_marker("etcd") is None:
+        return
+    missing = [b for b in (ETCD_BINARY, ETCDCTL_BINARY) if not os.access(b, os.X_OK)]
+    if not missing:
+        return
+    message = f"{', '.join(missing)} not found: {INSTALL_HINT}"
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{REQUIRE_ENV}=1 and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.when == "call" and report.failed:
+        for layout in item.stash.get(_LAYOUTS, []):
+            for node in layout.nodes:
+                try:
+                    lines = node.log_file.read_text(errors="replace").splitlines()
+                except FileNotFoundError:
+                    continue
+                tail = "\n".join(lines[-LOG_LINES_IN_REPORT:])
+                report.sections.append((f"log of {node.name} ({node.log_file})", tail))
+    return report

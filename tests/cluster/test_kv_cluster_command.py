@@ -1,0 +1,433 @@
+"""``kv cluster``: a local cluster of real ``kv serve`` processes, and the failures played on it.
+
+Every test runs real processes -- no mocks: members are killed with real signals and cut off
+through their real fault hooks. Nothing sleeps for correctness: each expectation ("a new
+leader appears") is polled with a deadline, and a timeout fails with the last status table.
+Elections use 50 ms heartbeats and 500 ms election timeouts (see conftest), so each one takes
+well under a second on an idle machine; the deadlines leave room for a busy one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+import pytest
+
+from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from kv.cli import main
+from kv.cluster import control, faults, processes, status
+from kv.cluster.layout import HOST, ClusterError, Layout, Node
+from kv.cluster.state import load, require
+from tests.cluster.conftest import free_base_port, leftover_members, remember
+from tests.compat.etcdctl import etcdctl
+from tests.compat.servers import REPO_ROOT
+
+T = TypeVar("T")
+
+#: How long an election (or a restart, or a catch-up) may take before the test fails.
+DEADLINE = 20.0
+POLL = 0.05
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def statuses(layout: Layout) -> list[status.MemberStatus]:
+    return status.collect(require(layout.root))
+
+
+def eventually(check: Callable[[], T | None], what: str, layout: Layout) -> T:
+    """Poll ``check`` until it returns something other than None/False; fail at `DEADLINE`."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        result = check()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            table = status.format_table(layout, statuses(layout))
+            raise AssertionError(f"no {what} within {DEADLINE:.0f} s; status:\n{table}")
+        time.sleep(POLL)
+
+
+def agreed_leader(layout: Layout, among: Sequence[str] | None = None) -> Node | None:
+    """The leader, if every member of ``among`` (default: all) serves and agrees on it and on
+    the term, and the leader itself is among them and says it leads."""
+    names = set(among) if among is not None else {node.name for node in layout.nodes}
+    group = [s for s in statuses(layout) if s.node.name in names]
+    if not all(s.serving for s in group):
+        return None
+    if len({s.leader for s in group}) != 1 or len({s.term for s in group}) != 1:
+        return None
+    leader = layout.by_id(group[0].leader)
+    if leader is None or leader.name not in names:
+        return None
+    return leader
+
+
+def one_status(layout: Layout, name: str) -> status.MemberStatus:
+    return next(s for s in statuses(layout) if s.node.name == name)
+
+
+def put(node: Node, key: bytes, value: bytes) -> int:
+    """Put through ``node`` (a follower forwards it to the leader); the revision."""
+    with grpc.insecure_channel(node.endpoint) as channel:
+        answer = rpc_pb2_grpc.KVStub(channel).Put(
+            rpc_pb2.PutRequest(key=key, value=value), timeout=5.0
+        )
+        return int(answer.header.revision)
+
+
+def linearizable_get(node: Node, key: bytes) -> bytes | None:
+    """A linearizable read through ``node`` (ReadIndex): None if it cannot answer yet."""
+    try:
+        with grpc.insecure_channel(node.endpoint) as channel:
+            answer = rpc_pb2_grpc.KVStub(channel).Range(rpc_pb2.RangeRequest(key=key), timeout=2.0)
+    except grpc.RpcError:
+        return None
+    return answer.kvs[0].value if answer.kvs else b""
+
+
+class Foreground:
+    """``python -m kv cluster start`` in a subprocess, its stdout read line by line."""
+
+    def __init__(self, args: Sequence[str]) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD")}
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kv", "cluster", "start", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO_ROOT,
+            env=env,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float = DEADLINE) -> str:
+        """The first line (from here on) that contains ``text``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                output = "\n".join(self.lines)
+                raise AssertionError(f"kv cluster start never printed {text!r}:\n{output}")
+            self.lines.append(line)
+            if text in line:
+                return line
+
+    def stop(self, signum: signal.Signals = signal.SIGINT) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def foreground(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., Foreground]]:
+    """Start ``kv cluster start`` in the foreground of a subprocess; cleaned up after the test."""
+    started: list[tuple[Foreground, Path]] = []
+
+    def start(root: Path, base_port: int, *extra: str) -> Foreground:
+        remember(request, Layout(root, base_port=base_port))
+        args = ["--data-dir", str(root), "--base-port", str(base_port)]
+        process = Foreground([*args, "--heartbeat-interval=50", "--election-timeout=500", *extra])
+        started.append((process, root))
+        return process
+
+    yield start
+    for process, root in started:
+        process.kill()
+        state = load(root)
+        if state is not None:  # the test failed before Ctrl-C: stop what is left
+            control.stop_members(state, hurry=lambda: True)
+
+
+def run_kv(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m kv ARGS`` in a subprocess, as a learner's other terminal would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "kv", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=60,
+        check=False,
+    )
+
+
+# -- a running cluster ------------------------------------------------------------------------
+
+
+def test_start_serves_with_one_leader_and_writes_the_state_file(cluster: Layout) -> None:
+    leader = eventually(lambda: agreed_leader(cluster), "agreed leader", cluster)
+    rows = statuses(cluster)
+    assert [row.state for row in rows].count("leader") == 1
+    assert next(row for row in rows if row.is_leader).node == leader
+    assert all(row.running and row.blocked == () for row in rows)
+
+    written = json.loads((cluster.root / "cluster.json").read_text())
+    assert [member["name"] for member in written["members"]] == ["n1", "n2", "n3"]
+    assert [member["client_url"] for member in written["members"]] == [
+        f"http://{HOST}:{cluster.base_port + 10 * i}" for i in range(3)
+    ]
+    for member, node in zip(written["members"], cluster.nodes, strict=True):
+        assert member["id"] == node.hex_id
+        assert processes.is_running(node, member["pid"])
+        assert node.log_file.exists()
+
+    table = status.format_table(cluster, rows)
+    assert table.splitlines()[0].split()[:3] == ["NAME", "STATE", "PID"]
+    assert [line.split()[:2] for line in table.splitlines()[1:]] == [
+        [node.name, "leader" if node == leader else "follower"] for node in cluster.nodes
+    ]
+
+
+def test_kill_the_leader_a_new_one_is_elected_and_the_old_one_rejoins(cluster: Layout) -> None:
+    old = eventually(lambda: agreed_leader(cluster), "agreed leader", cluster)
+    old_term = one_status(cluster, old.name).term
+    others = [node.name for node in cluster.nodes if node != old]
+
+    assert control.kill(cluster.root, old.name).startswith(f"killed {old.name} (pid ")
+    assert one_status(cluster, old.name).state == "down"
+    new = eventually(lambda: agreed_leader(cluster, others), "new leader", cluster)
+    assert new != old
+    assert one_status(cluster, new.name).term > old_term
+    put(cluster.node(others[0]), b"written-while-down", b"yes")
+
+    message = control.restart(cluster.root, old.name)
+    assert message.startswith(f"restarted {old.name} (pid ")
+    # It rejoined: all three agree on a leader and a term (not necessarily the new leader's:
+    # without PreVote, etcd's default, a member that restarts and times out before the
+    # leader's first heartbeat reaches it starts an election), and a linearizable read
+    # through it (ReadIndex from the leader, then its own log applied) sees the write it missed.
+    eventually(lambda: agreed_leader(cluster), "agreement after the restart", cluster)
+    eventually(
+        lambda: linearizable_get(old, b"written-while-down") == b"yes",
+        "catch-up of the restarted member",
+        cluster,
+    )
+
+
+def test_partition_the_leader_then_heal(cluster: Layout) -> None:
+    old = eventually(lambda: agreed_leader(cluster), "agreed leader", cluster)
+    old_term = one_status(cluster, old.name).term
+    others = [node.name for node in cluster.nodes if node != old]
+
+    assert control.partition(cluster.root, [old.name]) == [
+        f"partitioned: {old.name} | {' '.join(others)}"
+    ]
+    rows = {row.node.name: row for row in statuses(cluster)}
+    assert set(rows[old.name].blocked or ()) == {cluster.node(name).member_id for name in others}
+    assert all(rows[name].blocked == (old.member_id,) for name in others)
+
+    # The majority elects a leader of its own, in a later term...
+    new = eventually(lambda: agreed_leader(cluster, others), "leader of the majority", cluster)
+    assert new != old
+    assert one_status(cluster, new.name).term > old_term
+    # ...and the cut-off leader steps down: CheckQuorum, it has not heard from a quorum.
+    eventually(
+        lambda: not one_status(cluster, old.name).is_leader, "old leader stepping down", cluster
+    )
+
+    assert control.heal(cluster.root)[0].startswith("healed")
+    assert all(row.blocked == () for row in statuses(cluster))
+    eventually(lambda: agreed_leader(cluster), "one leader and term after healing", cluster)
+    assert require(cluster.root).partition == []
+
+
+def test_partition_cuts_the_named_members_off_from_the_rest(tmp_path: Path) -> None:
+    layout = Layout(tmp_path, size=5)
+    ids = {node.name: node.member_id for node in layout.nodes}
+    blocks = faults.plan(layout, ["n2", "n1"])
+    assert sorted(blocks["n1"]) == sorted([ids["n3"], ids["n4"], ids["n5"]])
+    assert sorted(blocks["n2"]) == sorted([ids["n3"], ids["n4"], ids["n5"]])
+    assert all(
+        sorted(blocks[name]) == sorted([ids["n1"], ids["n2"]]) for name in ("n3", "n4", "n5")
+    )
+    assert faults.plan(layout, []) == {name: [] for name in ids}
+    assert faults.describe(layout, ["n1", "n2"]) == "n1 n2 | n3 n4 n5"
+    with pytest.raises(ClusterError, match="two sides"):
+        faults.plan(layout, list(ids))
+    with pytest.raises(ClusterError, match="no member named 'n6'"):
+        faults.plan(layout, ["n6"])
+
+
+def test_restart_on_the_cut_off_side_keeps_the_partition(cluster: Layout) -> None:
+    eventually(lambda: agreed_leader(cluster), "agreed leader", cluster)
+    control.partition(cluster.root, ["n3"])
+    message = control.restart(cluster.root, "n3")
+    assert "without a quorum" in message
+    # A restarted member's fault hook starts empty; restart applies the partition again.
+    rows = {row.node.name: row for row in statuses(cluster)}
+    assert set(rows["n3"].blocked or ()) == {
+        cluster.node("n1").member_id,
+        cluster.node("n2").member_id,
+    }
+    control.heal(cluster.root)
+    eventually(lambda: agreed_leader(cluster), "one leader and term after healing", cluster)
+
+
+# -- the foreground command and the control commands as a learner runs them --------------------
+
+
+def test_foreground_start_survives_kills_and_ctrl_c_stops_every_member(
+    foreground: Callable[..., Foreground], tmp_path: Path
+) -> None:
+    root = tmp_path / "kv-cluster"
+    base = free_base_port(3)
+    shell = foreground(root, base)
+    endpoints = ",".join(f"{HOST}:{base + 10 * i}" for i in range(3))
+    assert shell.wait_for("ETCDCTL_ENDPOINTS=").strip() == (
+        f"export ETCDCTL_API=3 ETCDCTL_ENDPOINTS={endpoints}"
+    )
+    shell.wait_for("Ctrl-C here stops every member.")
+    first = require(root).pids
+
+    killed = run_kv("cluster", "kill", "n2", "--data-dir", str(root))
+    assert killed.returncode == 0, killed.stderr
+    shell.wait_for(f"n2 is down (pid {first['n2']}: killed by SIGKILL)")
+    restarted = run_kv("cluster", "restart", "n2", "--data-dir", str(root))
+    assert restarted.returncode == 0, restarted.stderr
+    second = require(root).pids["n2"]
+    assert second != first["n2"]
+    shell.wait_for(f"n2 is up (pid {second})")
+
+    # Ctrl-C: the foreground process stops every member, the one a control command restarted
+    # (not its own child) included.
+    assert shell.stop(signal.SIGINT) == 0
+    assert shell.lines[-1] == "stopped n1 n2 n3" or shell.wait_for("stopped n1 n2 n3")
+    for name, pid in [("n1", first["n1"]), ("n2", second), ("n3", first["n3"])]:
+        assert processes.process_command(pid) is None, f"{name} (pid {pid}) still runs"
+    assert leftover_members(root) == []
+    gone = run_kv("cluster", "status", "--data-dir", str(root))
+    assert gone.returncode == 1
+    assert gone.stderr == (
+        f"kv cluster: error: no cluster running in {root}: "
+        f"start it with `kv cluster start --data-dir {root}`\n"
+    )
+
+
+@pytest.mark.etcd
+def test_etcdctl_uses_the_printed_endpoints(
+    foreground: Callable[..., Foreground], tmp_path: Path
+) -> None:
+    root = tmp_path / "kv-cluster"
+    shell = foreground(root, free_base_port(3))
+    endpoints = shell.wait_for("ETCDCTL_ENDPOINTS=").split("ETCDCTL_ENDPOINTS=")[1]
+    command = shell.wait_for("endpoint status --cluster -w table").split()
+    assert command[:2] == ["etcdctl", f"--endpoints={endpoints}"]
+
+    layout = require(root).layout
+    eventually(lambda: agreed_leader(layout), "agreed leader", layout)
+    result = etcdctl(endpoints, ["endpoint", "status", "--cluster"])
+    assert result.exit_code == 0, result.stderr
+    seen = {entry["Endpoint"]: entry["Status"] for entry in result.output}
+    assert sorted(seen) == sorted(node.client_url for node in layout.nodes)
+    ids = {entry["header"]["member_id"] for entry in seen.values()}
+    assert ids == {node.member_id for node in layout.nodes}
+    leaders = {entry["leader"] for entry in seen.values()}
+    assert len(leaders) == 1 and leaders <= ids
+    assert shell.stop(signal.SIGTERM) == 0
+
+
+# -- refusals: one line, no traceback ---------------------------------------------------------
+
+
+def test_ports_in_use_are_refused_in_one_line(tmp_path: Path) -> None:
+    base = free_base_port(3)
+    with socket.socket() as squatter:
+        squatter.bind((HOST, base + 11))  # n2's peer port
+        squatter.listen()
+        result = run_kv(
+            "cluster", "start", "--data-dir", str(tmp_path / "c"), "--base-port", str(base)
+        )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"kv cluster: error: port {base + 11} (n2's peer port) is in use: "
+        "choose another --base-port\n"
+    )
+    assert not (tmp_path / "c").exists()
+
+
+NO_CLUSTER = (
+    "no cluster in {root} (no cluster.json): start one with `kv cluster start --data-dir {root}`"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            ["status"],
+            NO_CLUSTER,
+        ),
+        (
+            ["kill", "n1"],
+            NO_CLUSTER,
+        ),
+        (["start", "--size", "0"], "--size must be between 1 and 9, not 0"),
+        (
+            ["start", "--base-port", "65530"],
+            "--base-port 65530 leaves no room for 3 members (they use ports 65530 to 65551)",
+        ),
+    ],
+)
+def test_refusals_without_a_cluster(
+    args: list[str], error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "nothing"
+    assert main(["cluster", *args, "--data-dir", str(root)]) == 1
+    assert capsys.readouterr().err == f"kv cluster: error: {error.format(root=root)}\n"
+
+
+def test_refusals_with_a_cluster(cluster: Layout, capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(cluster.root)
+    cases = [
+        (["kill", "n4"], "no member named 'n4' in this cluster (its members: n1, n2, n3)"),
+        (
+            ["partition", "n1", "n2", "n3"],
+            "name some members, not all of them: a partition needs two sides",
+        ),
+        (
+            ["start", "--base-port", str(cluster.base_port)],
+            f"a cluster is already running in {root} (",
+        ),
+    ]
+    for args, error in cases:
+        assert main(["cluster", *args, "--data-dir", root]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"kv cluster: error: {error}") and err.count("\n") == 1, err
+    control.stop(cluster.root, "n2")
+    assert main(["cluster", "kill", "n2", "--data-dir", root]) == 1
+    assert capsys.readouterr().err == (
+        "kv cluster: error: n2 is not running: `kv cluster restart n2` starts it\n"
+    )
