@@ -134,6 +134,7 @@ def _cover_applied_entries(disk: RaftDisk, backend: Backend) -> None:
     disk.cover(applied, term, ConfState(voters=voters))
 
 
+# --8<-- [start:join]
 async def _join(config: ServerConfig, cluster: Cluster, backend: Backend) -> tuple[Member, int]:
     """Learn the cluster from a peer and find this member in it by its peer URLs."""
     mine = set(config.initial_advertise_peer_urls)
@@ -158,3 +159,6 @@ async def _join(config: ServerConfig, cluster: Cluster, backend: Backend) -> tup
     backend.commit(0)
     log.info("joining cluster %x as member %x", response.header.cluster_id, me.id)
     return me, response.header.cluster_id
+
+
+# --8<-- [end:join]

@@ -163,6 +163,7 @@ class Reconfiguration:
             raise errors.MEMBER_NOT_FOUND
         return member
 
+    # --8<-- [start:strict_checks]
     def _may_remove_voter(self, member_id: int) -> bool:
         """Would the voters this member hears from still make a quorum without it?"""
         voters = [m.id for m in self.replica.members.list() if not m.is_learner]
@@ -189,6 +190,8 @@ class Reconfiguration:
         leader_match = self.replica.last_index
         learner = progress.get(member_id)
         return learner is not None and learner.match >= leader_match * LEARNER_READY_PERCENT
+
+    # --8<-- [end:strict_checks]
 
     async def _forward_promote(
         self, request: rpc_pb2.MemberPromoteRequest
@@ -218,6 +221,7 @@ def valid_urls(urls: Sequence[str]) -> tuple[str, ...]:
     return tuple(urls)
 
 
+# --8<-- [start:ready_to_add_voter]
 def ready_to_add_voter(members: list[Member]) -> bool:
     """etcd's ``IsReadyToAddVotingMember``: after adding one more voter, would the started
     voters (those that published their name) still be a quorum?"""
@@ -227,3 +231,6 @@ def ready_to_add_voter(members: list[Member]) -> bool:
     if started == 1 and total == 2:
         return True  # a one-member cluster may always grow to two
     return started >= total // 2 + 1
+
+
+# --8<-- [end:ready_to_add_voter]

@@ -449,6 +449,7 @@ class Replica:
                 future.set_result(state.index)
         self._wake_applied_waiters()
 
+    # --8<-- [start:leader_changed]
     def _on_soft_state(self, ready: Ready) -> None:
         assert ready.soft_state is not None
         lead = ready.soft_state.lead
@@ -469,6 +470,9 @@ class Replica:
         else:
             log.info("raft.node: %x lost leader at term %d", self.member_id, self.raw.term)
 
+    # --8<-- [end:leader_changed]
+
+    # --8<-- [start:apply_entry]
     def _apply_entry(self, entry: Entry) -> None:
         if entry.type is EntryType.CONF_CHANGE:
             self._apply_conf_change(entry)
@@ -493,6 +497,8 @@ class Replica:
         future = self._conf_changes.pop(change.id, None)
         if future is not None and not future.done():
             future.set_result(None)
+
+    # --8<-- [end:apply_entry]
 
     def _mark_removed(self) -> None:
         if not self.removed:
