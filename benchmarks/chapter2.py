@@ -39,7 +39,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from benchmarks import fsyncs, procstat, report, restart
 from benchmarks.arguments import (
@@ -59,8 +58,6 @@ from benchmarks.servers import (
     running_server,
     server_version,
 )
-
-T = TypeVar("T")
 
 DEFAULT_OUTPUT = Path("benchmarks/results/chapter2.md")
 DEFAULT_RESTART_KEYS = 1_000_000
@@ -280,40 +277,6 @@ def parameters(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def _number(value: float) -> str:
-    """Three significant digits (thousands separated), or a dash if not measured."""
-    if math.isnan(value):
-        return "-"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
-
-
-def _ratio(kv: float, etcd: float) -> str:
-    return _number(kv / etcd) if etcd else "-"
-
-
-#: A row of a kv-beside-etcd table: its label, and its cell for one server's result (a
-#: number, which gets a kv/etcd ratio, or text, which does not).
-Row = tuple[str, Callable[[T], float | str]]
-
-
-def _side_by_side(results: Mapping[str, T], rows: Sequence[Row[T]], ratio: bool) -> str:
-    servers = list(results)
-    with_ratio = ratio and {"kv", "etcd"} <= results.keys()
-    header = ["", *servers, *(["kv/etcd"] if with_ratio else [])]
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
-    for label, cell in rows:
-        values = {server: cell(result) for server, result in results.items()}
-        cells = [value if isinstance(value, str) else _number(value) for value in values.values()]
-        if with_ratio:
-            kv, etcd = values["kv"], values["etcd"]
-            both = not isinstance(kv, str) and not isinstance(etcd, str)
-            cells.append(_ratio(kv, etcd) if both else "")  # type: ignore[arg-type]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 @dataclass(frozen=True, slots=True)
 class _Syncs:
     """One server's two counts of its sync calls: its own, and strace's."""
@@ -343,7 +306,7 @@ def fsync_table(own: Sequence[fsyncs.OwnCount], traced: Sequence[fsyncs.FsyncCou
     ) -> Callable[[_Syncs], float | str]:
         return lambda s: nan if s.traced is None else get(s.traced)
 
-    rows: list[Row[_Syncs]] = []
+    rows: list[report.Row[_Syncs]] = []
     if own:
         rows += [
             ("own counter", mine(lambda c: f"`{c.source}`")),
@@ -355,7 +318,7 @@ def fsync_table(own: Sequence[fsyncs.OwnCount], traced: Sequence[fsyncs.FsyncCou
             ("under strace: put req/s", strace(lambda c: c.requests_per_second)),
             (
                 "... put p50 / p99 ms",
-                strace(lambda c: f"{_number(c.p50_ms)} / {_number(c.p99_ms)}"),
+                strace(lambda c: f"{report.figure(c.p50_ms)} / {report.figure(c.p99_ms)}"),
             ),
             ("... sync calls per write, all files", strace(lambda c: c.per_write())),
             ("... on the log (`member/wal/*.wal`)", strace(lambda c: c.per_write("wal"))),
@@ -370,13 +333,13 @@ def fsync_table(own: Sequence[fsyncs.OwnCount], traced: Sequence[fsyncs.FsyncCou
                 ),
             ),
         ]
-    return _side_by_side(by_server, rows, ratio=False)
+    return report.side_by_side(by_server, rows, ratio=False)
 
 
 def restart_table(restarts: Sequence[restart.RestartResult]) -> str:
     """Load, stop, restart and memory with many keys, for each server."""
     keys = restarts[0].keys
-    rows: list[Row[restart.RestartResult]] = [
+    rows: list[report.Row[restart.RestartResult]] = [
         (f"load {keys:,} keys through the API, s", lambda r: r.load_seconds),
         ("... keys per second", lambda r: r.load_rate),
         ("RSS after loading, MiB", lambda r: r.memory_loaded.rss / MIB),
@@ -391,7 +354,7 @@ def restart_table(restarts: Sequence[restart.RestartResult]) -> str:
         ("**RSS after the count, MiB**", lambda r: r.memory_counted.rss / MIB),
         ("peak RSS of the restarted server (VmHWM), MiB", lambda r: r.peak_rss / MIB),
     ]
-    return _side_by_side({r.server: r for r in restarts}, rows, ratio=True)
+    return report.side_by_side({r.server: r for r in restarts}, rows, ratio=True)
 
 
 def caption(

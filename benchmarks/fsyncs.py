@@ -255,13 +255,23 @@ def read_own_counter(server: Server) -> int:
     prints. etcd is asked for its Prometheus metrics over HTTP on its client URL.
     """
     if server.kind == "etcd":
-        with urllib.request.urlopen(f"http://{server.endpoint}/metrics", timeout=5.0) as page:
-            for line in page.read().decode().splitlines():
-                name, _, value = line.partition(" ")
-                if name == ETCD_WAL_FSYNCS:
-                    return int(float(value))
-        raise LookupError(f"etcd's /metrics has no {ETCD_WAL_FSYNCS}")
+        return int(etcd_metrics(server.endpoint, (ETCD_WAL_FSYNCS,))[ETCD_WAL_FSYNCS])
     return int(kv_counters.read(server.log_path, server.pid)["fsyncs"])
+
+
+def etcd_metrics(endpoint: str, names: Sequence[str]) -> dict[str, float]:
+    """The values of the unlabelled metrics ``names`` on the ``/metrics`` page of the etcd
+    member whose client URL is at ``endpoint``; raise `LookupError` if one is missing."""
+    found: dict[str, float] = {}
+    with urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=5.0) as page:
+        for line in page.read().decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name in names:
+                found[name] = float(value)
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise LookupError(f"etcd's /metrics has no {', '.join(missing)}")
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,11 +43,16 @@ PREFIX = "kv-bench-counters "
 READ_TIMEOUT = 5.0
 
 #: The wrapped functions: stage name -> (module, class or None, function, is a coroutine).
-#: Nested stages: ``persist`` includes ``wal_save`` and ``wal_sync`` (the fsync, awaited in a
-#: worker thread); ``receive`` (a peer's message decoded and stepped) includes ``step``;
+#: ``node_put`` is a client's put inside the server, from the service handing it over to the
+#: answer (a wait), and includes ``quota`` (the space check before it is proposed) and
+#: ``propose``. Nested stages: ``persist`` includes ``wal_save`` and ``wal_sync`` (the fsync,
+#: awaited in a worker thread); ``receive`` (a peer's message) includes ``decode`` (protobuf
+#: to kv.raft's message), ``is_removed`` (is the sender a removed member?) and ``step``;
 #: ``send`` only queues messages, ``encode`` turns each into protobuf on its way out and
 #: ``stream_write`` is the wait for gRPC to take it.
 STAGES: dict[str, tuple[str, str | None, str, bool]] = {
+    "node_put": ("kv.server.node", "Node", "put", True),
+    "quota": ("kv.server.quota", "BackendQuota", "available", False),
     "propose": ("kv.raft", "RawNode", "propose", False),
     "tick": ("kv.raft", "RawNode", "tick", False),
     "ready": ("kv.raft", "RawNode", "ready", False),
@@ -58,6 +63,8 @@ STAGES: dict[str, tuple[str, str | None, str, bool]] = {
     "apply": ("kv.server.replica", "Replica", "_apply", False),
     "advance": ("kv.raft", "RawNode", "advance", False),
     "receive": ("kv.server.peer", "PeerTransport", "receive", False),
+    "decode": ("kv.server.raft_wire", None, "message_from_pb", False),
+    "is_removed": ("kv.server.members", "MemberStore", "is_removed", False),
     "step": ("kv.raft", "RawNode", "step", False),
     "encode": ("kv.server.raft_wire", None, "message_to_pb", False),
     "stream_write": ("grpc.aio._call", "StreamUnaryCall", "write", True),

@@ -17,10 +17,17 @@ samples the server with two profilers that do not stop it:
   event loop. Stacks that end in the event loop running a callback written in C are gRPC's
   Cython core (reading requests, decoding them, sending answers), which perf also counts.
 
+With ``--members 3`` it starts a three-member kv cluster instead (`benchmarks.clusters`,
+as `benchmarks.cluster` does), sends the puts to the leader, and profiles the leader and one
+follower the same way, side by side; py-spy's components then include the Raft loop, the
+Raft core, the peer transport and its message encoding.
+
 Either profiler missing (or not allowed, e.g. perf_event_paranoid) is noted and skipped. The
-result goes to ``--output`` (``benchmarks/results/chapter2-profile.md``) and beside it as JSON::
+result goes to ``--output`` (``benchmarks/results/chapter2-profile.md``, or
+``benchmarks/results/cluster-profile.md`` for a cluster) and beside it as JSON::
 
     python -m benchmarks.profile
+    python -m benchmarks.profile --members 3
     python -m benchmarks.profile --duration 5 --output /tmp/profile.md
 """
 
@@ -40,10 +47,12 @@ from pathlib import Path
 
 from benchmarks import procstat, report
 from benchmarks.arguments import add_load_arguments, check_load_arguments, load_workload
+from benchmarks.clusters import running_cluster
 from benchmarks.load import LoadError, run_phase
 from benchmarks.servers import ServerError, ServerOptions, running_server, server_version
 
 DEFAULT_OUTPUT = Path("benchmarks/results/chapter2-profile.md")
+CLUSTER_OUTPUT = Path("benchmarks/results/cluster-profile.md")
 #: Samples per second of each profiler.
 RATE = 99
 
@@ -61,9 +70,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--data-root", type=Path, default=Path(tempfile.gettempdir()), help="data directories"
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown tables")
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="1: a lone server; 3 or more: a cluster, puts to the leader, the leader and a "
+        "follower profiled",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"markdown tables (default {DEFAULT_OUTPUT}, or {CLUSTER_OUTPUT} for a cluster)",
+    )
     args = parser.parse_args(argv)
     check_load_arguments(parser, args)
+    if args.members != 1 and args.members < 3:
+        parser.error("--members must be 1, or 3 or more")
+    if args.output is None:
+        args.output = DEFAULT_OUTPUT if args.members == 1 else CLUSTER_OUTPUT
     return args
 
 
@@ -165,13 +190,20 @@ def _perf_bucket(frames: Sequence[str]) -> str:
 
 # --- py-spy ----------------------------------------------------------------------------------
 
-#: kv's components by source path (the innermost kv frame of a stack decides).
+_PEER = "kv/server/peer.py"
+#: kv's components by source path (the innermost kv frame of a stack decides; the peer
+#: transport's stacks are split by whether gRPC's stream write is running under it).
 _COMPONENTS = (
     ("kv/wal/group_commit.py", "kv: group commit"),
     ("kv/wal/", "kv: WAL (records, CRC, write)"),
     ("kv/backend.py", "kv: SQLite backend"),
     ("kv/mvcc/", "kv: MVCC store"),
     ("kv/server/durable_log.py", "kv: durable log (entries, apply order)"),
+    ("kv/server/replica.py", "kv: Raft loop (Ready, apply, reads; kv.server.replica)"),
+    ("kv/server/raft_disk.py", "kv: Raft's disk (persist a Ready)"),
+    (_PEER, "kv: peer transport (send, receive)"),
+    ("kv/server/raft_wire.py", "kv: peer messages to and from protobuf"),
+    ("kv/raft/", "kv: Raft core (kv.raft)"),
     ("kv/server/apply.py", "kv: apply"),
     ("kv/server/state_machine.py", "kv: apply"),
     ("kv/server/", "kv: request handling (services, node, validation, quota)"),
@@ -208,9 +240,12 @@ def py_spy_buckets(lines: Iterable[str]) -> Counter[str]:
 
 
 def _py_spy_bucket(frames: Sequence[str]) -> str:
-    for frame in reversed(frames):  # innermost first
+    for depth in range(len(frames) - 1, -1, -1):  # innermost first
         for path, name in _COMPONENTS:
-            if f"/{path}" in frame:
+            if f"/{path}" in frames[depth]:
+                inner = frames[depth + 1 :]
+                if path == _PEER and any("/grpc/" in frame for frame in inner):
+                    return "kv: peer transport, inside gRPC's stream write (one per message)"
                 return name
     leaf = frames[-1]
     if "asyncio/events.py" in leaf and "Handle._run" in leaf:
@@ -229,10 +264,11 @@ def _py_spy_bucket(frames: Sequence[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """One profiled window."""
+    """One profiled window of one server process."""
 
     requests_per_second: float
     server_cpu_us_per_request: float
+    """This process's CPU per put (in a cluster: this member's)."""
     server_cpu_share: float
     other_cpu_share: float
     perf: dict[str, int]
@@ -243,10 +279,27 @@ class Profile:
     """How long py-spy sampled: its samples over this times `RATE` is the share of the time
     some thread held the GIL (if py-spy kept up)."""
     notes: list[str]
+    role: str = ""
+    """In a cluster, which member this is ("leader", "follower"); "" for a lone server."""
+    members_cpu_share: float = math.nan
+    """In a cluster, the share of the machine all members used together."""
 
 
-def profile(args: argparse.Namespace) -> Profile:
-    """Run the load on a fresh kv and profile the window."""
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A process to profile, and where its profilers write."""
+
+    role: str
+    pid: int
+    index: int
+    """Its place among the members (0 for a lone server)."""
+    perf_data: Path
+    spy_data: Path
+
+
+def profile(args: argparse.Namespace) -> list[Profile]:
+    """Run the load on a fresh kv (a cluster of ``--members``: the leader and a follower are
+    profiled) and profile the window."""
     notes = []
     perf_note, spy_note = perf_unavailable(), py_spy_unavailable()
     for note in (perf_note, spy_note):
@@ -254,41 +307,68 @@ def profile(args: argparse.Namespace) -> Profile:
             notes.append(note)
             _progress(note)
     scratch = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    perf_data, spy_data = scratch / "perf.data", scratch / "py-spy.txt"
     profilers: list[subprocess.Popen[bytes]] = []
+    options = ServerOptions(data_root=args.data_root, start_timeout=60.0)
     try:
-        with running_server("kv", ServerOptions(data_root=args.data_root)) as server:
-            _progress(f"kv: started, pid {server.pid}")
+        with contextlib.ExitStack() as stack:
+            if args.members == 1:
+                server = stack.enter_context(running_server("kv", options))
+                endpoint, pids = server.endpoint, [server.pid]
+                targets = [_Target("", server.pid, 0, scratch / "perf", scratch / "spy")]
+            else:
+                cluster = stack.enter_context(running_cluster("kv", options, args.members))
+                leader = cluster.leader()
+                follower = cluster.follower(leader)
+                endpoint, pids = cluster.endpoints[leader], cluster.pids
+                targets = [
+                    _Target(role, pids[index], index, scratch / f"perf-{role}", scratch / role)
+                    for role, index in (("leader", leader), ("follower", follower))
+                ]
+            _progress(f"kv: started, pids {pids}, profiling {[t.pid for t in targets]}")
 
             def on_window() -> None:
                 if profilers:  # the window closes: the profilers stop by themselves
                     return
-                if perf_note is None:
-                    profilers.append(perf_record(server.pid, args.duration, perf_data))
-                if spy_note is None:
-                    profilers.append(py_spy_record(server.pid, args.duration, spy_data))
+                for target in targets:
+                    if perf_note is None:
+                        profilers.append(perf_record(target.pid, args.duration, target.perf_data))
+                    if spy_note is None:
+                        profilers.append(py_spy_record(target.pid, args.duration, target.spy_data))
 
-            phase = run_phase(load_workload(args, "put", server.endpoint), server.pid, on_window)
+            phase = run_phase(load_workload(args, "put", endpoint), pids, on_window)
             for profiler in profilers:
                 profiler.wait(timeout=60)
-        summary = report.summarize("kv", phase, procstat.cores())
-        perf = perf_buckets(perf_data) if perf_data.exists() else Counter()
-        spy = py_spy_buckets(spy_data.open()) if spy_data.exists() else Counter()
+        cores = procstat.cores()
+        summary = report.summarize("kv", phase, cores)
+        results = []
+        for target in targets:
+            perf = perf_buckets(target.perf_data) if target.perf_data.exists() else Counter()
+            spy = py_spy_buckets(target.spy_data.open()) if target.spy_data.exists() else Counter()
+            cpu = (
+                phase.member_cpu_seconds[target.index]
+                if phase.member_cpu_seconds
+                else summary.server_cpu_seconds
+            )
+            results.append(
+                Profile(
+                    requests_per_second=summary.requests_per_second,
+                    server_cpu_us_per_request=cpu * 1e6 / summary.requests,
+                    server_cpu_share=cpu / (phase.wall_seconds * cores),
+                    other_cpu_share=summary.other_cpu_share,
+                    perf=dict(perf.most_common()),
+                    py_spy=dict(spy.most_common()),
+                    py_spy_seconds=math.ceil(args.duration),
+                    notes=notes,
+                    role=target.role,
+                    members_cpu_share=summary.server_cpu_share if target.role else math.nan,
+                )
+            )
     finally:
         for profiler in profilers:
             with contextlib.suppress(OSError):
                 profiler.kill()
         shutil.rmtree(scratch, ignore_errors=True)
-    return Profile(
-        requests_per_second=summary.requests_per_second,
-        server_cpu_us_per_request=summary.server_cpu_us_per_request,
-        server_cpu_share=summary.server_cpu_share,
-        other_cpu_share=summary.other_cpu_share,
-        perf=dict(perf.most_common()),
-        py_spy=dict(spy.most_common()),
-        py_spy_seconds=math.ceil(args.duration),
-        notes=notes,
-    )
+    return results
 
 
 def _shares(samples: dict[str, int], us_per_request: float | None) -> str:
@@ -302,39 +382,65 @@ def _shares(samples: dict[str, int], us_per_request: float | None) -> str:
     return "\n".join(lines)
 
 
-def markdown(result: Profile, env: report.Environment, args: argparse.Namespace) -> str:
-    """The two tables and a caption."""
+def _tables(result: Profile) -> list[str]:
+    whose = f"The {result.role}'s" if result.role else "kv's server"
     parts = []
     if result.perf:
         parts += [
-            "#### kv's server CPU by where it ran (perf, every thread)\n",
+            f"#### {whose} CPU by where it ran (perf, every thread)\n",
             _shares(result.perf, result.server_cpu_us_per_request),
         ]
     if result.py_spy:
         held = sum(result.py_spy.values()) / (RATE * result.py_spy_seconds)
+        interpreter = f"{whose} interpreter" if result.role else "The interpreter's share"
         parts += [
-            "\n#### The interpreter's share, by kv component (py-spy, GIL holder)\n",
+            f"\n#### {interpreter}, by kv component (py-spy, GIL holder)\n",
             _shares(result.py_spy, None),
             f"\nSome thread held the GIL at {held:.0%} of py-spy's samples.",
         ]
-    noise = f"other processes used {result.other_cpu_share:.0%} of the machine"
-    quiet = result.other_cpu_share <= report.NOISE_THRESHOLD
+    return parts
+
+
+def markdown(results: Sequence[Profile], env: report.Environment, args: argparse.Namespace) -> str:
+    """The tables (two per profiled process) and a caption."""
+    parts: list[str] = []
+    for result in results:
+        parts += [*(["\n"] if parts else []), *_tables(result)]
+    first = results[0]
+    noise = f"other processes used {first.other_cpu_share:.0%} of the machine"
+    quiet = first.other_cpu_share <= report.NOISE_THRESHOLD
+    if first.role:
+        where = (
+            f"a cluster of {args.members} kv members on this machine, data directories under "
+            f"{args.data_root}; puts sent to the leader; the leader and one follower profiled"
+        )
+        used = (
+            f"the members used {first.members_cpu_share:.0%} of the machine together; "
+            + ", ".join(
+                f"the {r.role} {r.server_cpu_share:.0%}, {r.server_cpu_us_per_request:.0f} µs "
+                "per put"
+                for r in results
+            )
+        )
+    else:
+        where = f"data directory under {args.data_root}"
+        used = (
+            f"using {first.server_cpu_share:.0%} of the machine, "
+            f"{first.server_cpu_us_per_request:.0f} µs of server CPU per put"
+        )
     caption = [
         f"Measured {env.date} on {env.cores} cores ({env.cpu_model}), {env.python}, grpcio "
         f"{env.grpcio}; {env.versions['kv']}; checkout {env.commit}.",
         f"Load: random puts, {args.clients} in flight from {args.processes} processes "
-        f"({args.value_size}-byte values, {args.keys:,} keys), data directory under "
-        f"{args.data_root}; profiled for {args.duration:g} s after a {args.warmup:g} s "
-        f"warm-up at {RATE} samples per second. kv answered "
-        f"{result.requests_per_second:,.0f} puts per second using "
-        f"{result.server_cpu_share:.0%} of the machine, "
-        f"{result.server_cpu_us_per_request:.0f} µs of server CPU per put; µs per put "
+        f"({args.value_size}-byte values, {args.keys:,} keys), {where}; profiled for "
+        f"{args.duration:g} s after a {args.warmup:g} s warm-up at {RATE} samples per second. "
+        f"kv answered {first.requests_per_second:,.0f} puts per second; {used}; µs per put "
         "splits that by the perf shares.",
         "perf's cpu-clock samples in a virtual machine land where interrupts are enabled "
         "again, so kernel time shows up in the kernel's unlock and task-switch functions: "
         "the system call it belongs to is still right, the function inside it is not.",
         (f"Quiet: {noise}." if quiet else f"{report.PRELIMINARY} ({noise}).")
-        + "".join(f" {note}." for note in result.notes),
+        + "".join(f" {note}." for note in first.notes),
     ]
     items = "\n".join(f"- {line}" for line in caption)
     return "\n".join(parts) + f"\n\n{items}\n"
@@ -344,15 +450,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Profile; 0 on success, 1 if the server or the load failed."""
     args = parse_args(argv)
     try:
-        result = profile(args)
+        results = profile(args)
     except (ServerError, LoadError) as error:
         print(f"profile failed: {error}", file=sys.stderr)
         return 1
     env = report.environment({"kv": server_version("kv")})
-    text = markdown(result, env, args)
+    text = markdown(results, env, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
-    raw = {"environment": asdict(env), "parameters": vars(args), "profile": asdict(result)}
+    raw: dict[str, object] = {"environment": asdict(env), "parameters": vars(args)}
+    if len(results) == 1:
+        raw["profile"] = asdict(results[0])
+    else:
+        raw["profiles"] = [asdict(result) for result in results]
     args.output.with_suffix(".json").write_text(json.dumps(report.finite(raw), indent=2) + "\n")
     _progress(f"wrote {args.output} and {args.output.with_suffix('.json')}")
     print(text, end="")

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import TypeVar
 
 from benchmarks import procstat
 from benchmarks.load import PhaseResult
@@ -26,6 +27,8 @@ from benchmarks.load import PhaseResult
 #: the run "preliminary" in the caption.
 NOISE_THRESHOLD = 0.10
 PRELIMINARY = "preliminary: measured while other work ran on the machine"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +158,7 @@ def _percentiles(ordered: Sequence[float], points: Sequence[int]) -> list[float]
 Column = tuple[str, Callable[[Mapping[str, Summary]], str]]
 
 
-def _columns(servers: Sequence[str]) -> list[Column]:
+def _columns(servers: Sequence[str], p99_ratio: bool = False) -> list[Column]:
     def rate(server: str) -> Column:
         return f"{server} req/s", lambda row: f"{row[server].requests_per_second:,.0f}"
 
@@ -175,6 +178,8 @@ def _columns(servers: Sequence[str]) -> list[Column]:
     if "kv" in servers and "etcd" in servers:
         columns.append(("kv/etcd", lambda row: _number(_ratio(row["kv"], row["etcd"]))))
     columns += [latency(server) for server in servers]
+    if p99_ratio and "kv" in servers and "etcd" in servers:
+        columns.append(("kv/etcd p99", lambda row: _number(_p99_ratio(row["kv"], row["etcd"]))))
     columns += [cpu(server) for server in servers]
     return columns
 
@@ -185,20 +190,27 @@ def _ratio(kv: Summary, etcd: Summary) -> float:
     return kv.requests_per_second / etcd.requests_per_second
 
 
+def _p99_ratio(kv: Summary, etcd: Summary) -> float:
+    if math.isnan(kv.p99_ms) or math.isnan(etcd.p99_ms) or etcd.p99_ms == 0:
+        return math.nan
+    return kv.p99_ms / etcd.p99_ms
+
+
 def _number(value: float) -> str:
     """Three significant digits, or a dash for a number that could not be measured."""
     return "-" if math.isnan(value) else f"{value:.3g}"
 
 
-def table(summaries: Sequence[Summary]) -> str:
-    """The markdown table: one row per workload, kv's and etcd's numbers side by side."""
+def table(summaries: Sequence[Summary], *, p99_ratio: bool = False) -> str:
+    """The markdown table: one row per workload, kv's and etcd's numbers side by side (with
+    ``p99_ratio`` also kv's p99 latency divided by etcd's)."""
     servers = list(dict.fromkeys(summary.server for summary in summaries))
     workloads = list(dict.fromkeys(summary.workload for summary in summaries))
     rows = {
         workload: {s.server: s for s in summaries if s.workload == workload}
         for workload in workloads
     }
-    columns = _columns(servers)
+    columns = _columns(servers, p99_ratio)
     lines = [
         "| workload | " + " | ".join(header for header, _ in columns) + " |",
         "| --- |" + " ---: |" * len(columns),
@@ -315,3 +327,42 @@ def finite(value: object) -> object:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+# --- tables of figures, one column per server ----------------------------------------------
+
+
+def figure(value: float) -> str:
+    """Three significant digits (thousands separated), or a dash if not measured."""
+    if math.isnan(value):
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _figure_ratio(kv: float, etcd: float) -> str:
+    return figure(kv / etcd) if etcd else "-"
+
+
+#: A row of a kv-beside-etcd table: its label, and its cell for one server's result (a
+#: number, which gets a kv/etcd ratio, or text, which does not).
+Row = tuple[str, Callable[[T], float | str]]
+
+
+def side_by_side(results: Mapping[str, T], rows: Sequence[Row[T]], ratio: bool) -> str:
+    """A table with a column per server (in ``results``' order), a row per ``rows`` entry,
+    and with ``ratio`` a kv/etcd column for the rows whose cells are numbers."""
+    servers = list(results)
+    with_ratio = ratio and {"kv", "etcd"} <= results.keys()
+    header = ["", *servers, *(["kv/etcd"] if with_ratio else [])]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    for label, cell in rows:
+        values = {server: cell(result) for server, result in results.items()}
+        cells = [value if isinstance(value, str) else figure(value) for value in values.values()]
+        if with_ratio:
+            kv, etcd = values["kv"], values["etcd"]
+            both = not isinstance(kv, str) and not isinstance(etcd, str)
+            cells.append(_figure_ratio(kv, etcd) if both else "")  # type: ignore[arg-type]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
