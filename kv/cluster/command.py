@@ -13,6 +13,7 @@ so ``kv --version`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -142,7 +143,10 @@ def _control(command: str, root: Path, names: list[str]) -> list[str]:
 
             lines.append(f"partition: {describe(state.layout, state.partition)}")
         if not control.supervisor_running(state):
-            lines.append(f"no `kv cluster start` runs for it: `{_prog()} stop` stops the members")
+            lines.append(
+                f"no `kv cluster start` runs for it any more: "
+                f"`{_prog()} cluster stop --data-dir {root}` stops its members"
+            )
         return lines
     if command == "kill":
         return [control.kill(root, name) for name in names]
@@ -164,15 +168,20 @@ def _prog() -> str:
 
 
 def _start(layout: Layout, data_dir: str, *, fresh: bool) -> int:
-    """``kv cluster start``: start, print how to use it, watch, stop on Ctrl-C or SIGTERM."""
+    """``kv cluster start``: start, print how to use it, watch, stop on Ctrl-C (or SIGTERM, or
+    SIGHUP)."""
     from kv.cluster import processes, supervisor
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too: a closed terminal stops the cluster instead of leaving its members behind
+    # (they run in sessions of their own, so the hangup does not reach them).
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    handlers = {signum: signal.getsignal(signum) for signum in stop_signals}
     try:
-        signal.signal(signal.SIGTERM, interrupt)  # while starting, SIGTERM aborts like Ctrl-C
+        for signum in stop_signals[1:]:  # while starting, they abort as Ctrl-C does
+            signal.signal(signum, interrupt)
         me = (os.getpid(), processes.process_command(os.getpid()) or "")
         say(f"starting {layout.size} members in {layout.root} ...")
         try:
@@ -185,8 +194,8 @@ def _start(layout: Layout, data_dir: str, *, fresh: bool) -> int:
         def request_stop(signum: int, frame: FrameType | None) -> None:
             requests.append(signum)
 
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
+        for signum in stop_signals:
+            signal.signal(signum, request_stop)
         say(_banner(started.state.pids, layout, data_dir, resumed=started.resumed))
         supervisor.supervise(
             layout,
@@ -204,7 +213,9 @@ def _start(layout: Layout, data_dir: str, *, fresh: bool) -> int:
 
 
 def say(text: str) -> None:
-    print(text, flush=True)
+    """Print a line now; a terminal that was closed (SIGHUP) must not stop the stopping."""
+    with contextlib.suppress(OSError):
+        print(text, flush=True)
 
 
 def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resumed: bool) -> str:
