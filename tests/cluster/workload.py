@@ -21,6 +21,7 @@ import itertools
 import random
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kv.client import KVClient
@@ -51,7 +52,7 @@ class History:
 
     recorder: Recorder[KvInput, KvOutput] = field(default_factory=Recorder)
     acknowledged: list[tuple[str, str, float]] = field(default_factory=list)
-    values = itertools.count(1)
+    values: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def now(self) -> float:
         return time.monotonic()
