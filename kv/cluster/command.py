@@ -197,13 +197,15 @@ def _start(layout: Layout, data_dir: str, *, fresh: bool) -> int:
         for signum in stop_signals:
             signal.signal(signum, request_stop)
         say(_banner(started.state.pids, layout, data_dir, resumed=started.resumed))
-        supervisor.supervise(
-            layout,
-            lambda line: say(f"[{time.strftime('%H:%M:%S')}] {line}"),
-            lambda: bool(requests),
-        )
-        say("stopping every member (Ctrl-C again to kill them at once) ...")
-        stopped = supervisor.stop_all(layout, hurry=lambda: len(requests) > 1)
+        try:
+            supervisor.supervise(
+                layout,
+                lambda line: say(f"[{time.strftime('%H:%M:%S')}] {line}"),
+                lambda: bool(requests),
+            )
+        finally:  # whatever ended the watch, no member is left behind
+            say("stopping every member (Ctrl-C again to kill them at once) ...")
+            stopped = supervisor.stop_all(layout, hurry=lambda: len(requests) > 1)
         names = " ".join(node.name for node in stopped)
         say(f"stopped {names or 'nothing (every member was down)'}")
         return 0
