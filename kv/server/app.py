@@ -19,6 +19,7 @@ import logging
 import signal
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 
@@ -98,6 +99,7 @@ async def serve(
     server = grpc.aio.server(options=grpc_options(config.max_request_bytes))
     peer_server = grpc.aio.server(options=PEER_GRPC_OPTIONS)
     started = False
+    watch_removal: asyncio.Task[None] | None = None
     with contextlib.ExitStack() as handlers:
         if handle_signals:  # before listening, so no signal can catch us half-started
             handlers.enter_context(_signal_handlers(loop, stop_signal))
@@ -107,9 +109,17 @@ async def serve(
                 log.info("listening for peers on %s", _listen(peer_server, url))
             await peer_server.start()
             replica.start()
+            watch_removal = loop.create_task(_until_removed(replica, stop_signal))
             # etcd serves clients only once the member has published itself through the log
-            # (ReadyNotify): by then a leader is known and writes can be taken.
-            await replica.publish_attributes(config.name, config.advertise_client_urls)
+            # (ReadyNotify): by then a leader is known and writes can be taken. A signal (or
+            # the member's removal) stops the wait: without a quorum it could be forever.
+            publish = replica.publish_attributes(config.name, config.advertise_client_urls)
+            waiting: list[asyncio.Future[Any]] = [publish, stop_signal]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if stop_signal.done():
+                publish.cancel()
+                log.info("%s", stop_signal.result())
+                return
             await add_services(server, node)
             addresses = [_listen(server, url) for url in config.listen_client_urls]
             await server.start()
@@ -122,11 +132,11 @@ async def serve(
             log.info("ready to serve client requests")
             if ready is not None:
                 ready.set()
-            watch_removal = loop.create_task(_until_removed(replica, stop_signal))
             # Without signal handlers only cancellation or removal ends serve().
             log.info("%s", await stop_signal)
-            watch_removal.cancel()
         finally:
+            if watch_removal is not None:
+                watch_removal.cancel()
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
             await server.stop(GRACE_SECONDS)
             if started:

@@ -412,19 +412,21 @@ class Replica:
     async def _publish(
         self, request: InternalRaftRequest, name: str, client_urls: tuple[str, ...]
     ) -> None:
+        # Every start publishes, even with the same attributes as last time (etcd does):
+        # the member is ready once its own entry is applied, so by then it knows a leader
+        # and has applied the log up to that entry.
         while True:
-            known = self.members.get(self.member_id)
-            if known is not None and known.name == name and known.client_urls == client_urls:
-                return
-            if not self.raw.lead:  # a proposal would be dropped: wait for a leader
+            if not self.raw.lead:  # a proposal would wait for one anyway
                 await asyncio.sleep(0.01)
                 continue
             try:
                 await self.propose(request)
-                log.info("published %s %s to the cluster", name, ",".join(client_urls))
             except EtcdError as error:
                 log.debug("publish not done yet: %s", error)
                 await asyncio.sleep(self.timing.tick_seconds)
+                continue
+            log.info("published %s %s to the cluster", name, ",".join(client_urls))
+            return
 
     # -- applying -----------------------------------------------------------------------
 
