@@ -23,10 +23,22 @@ of kv's put path::
 They use Debian's ``strace`` and ``linux-perf`` and PyPI's ``py-spy`` where installed
 (``apt-get install strace linux-perf``, ``pip install py-spy``), and say so where not.
 
+From chapter 4 on, kv forms Raft clusters with etcd's flags, and a third run compares
+three-member clusters (about six minutes; ``--quick`` about two): puts and linearizable and
+serializable ranges to the leader and to a follower, the members' own counters over the put
+windows, and the time from killing the leader to the first committed write; the profile has
+a cluster mode that samples the leader and a follower::
+
+    python -m benchmarks.cluster                # writes benchmarks/results/cluster.md
+    python -m benchmarks.profile --members 3    # writes benchmarks/results/cluster-profile.md
+
 Modules:
 
 - `benchmarks.servers`: start and stop a server of either kind, same flags (optionally under
   another command, or again on a stopped one's data).
+- `benchmarks.clusters`: start a cluster of either kind, same flags; find its leader, kill a
+  member, restart it.
+- `benchmarks.arguments`: the command-line flags of the load, shared by every run.
 - `benchmarks.load`: the worker processes and one measured phase.
 - `benchmarks.procstat`: CPU time and memory of a process and CPU of the machine, from /proc.
 - `benchmarks.report`: aggregation, the markdown table and its caption, the JSON.
@@ -34,7 +46,11 @@ Modules:
 - `benchmarks.chapter2`: chapter 2's run and its tables.
 - `benchmarks.fsyncs`: sync calls counted with strace, the servers' own fsync counters, a probe
   of the disk's fdatasync.
-- `benchmarks.kv_counters`: ``kv serve`` printing its group commit counters on SIGUSR1.
+- `benchmarks.kv_counters`: ``kv serve`` printing its own counters on SIGUSR1 (log fsyncs,
+  the time spent in each step of its Raft loop).
 - `benchmarks.restart`: load many keys, restart, time it, read the memory.
-- `benchmarks.profile`: perf and py-spy on kv's server under put load.
+- `benchmarks.profile`: perf and py-spy on kv's server under put load (or on a cluster's
+  leader and a follower).
+- `benchmarks.cluster`: the three-member run and its tables.
+- `benchmarks.failover`: the leader-kill test.
 """

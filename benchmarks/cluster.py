@@ -387,6 +387,49 @@ def kill_table(kills: Mapping[str, KillRun]) -> str:
     return report.side_by_side(summaries, rows, ratio=True)
 
 
+def cpu_table(phases: Sequence[PhaseRecord]) -> str:
+    """CPU per request of the whole cluster, and of the leader and of a follower."""
+    servers = list(dict.fromkeys(r.summary.server for r in phases))
+    rows = {
+        workload: {r.summary.server: r for r in phases if r.summary.workload == workload}
+        for workload in dict.fromkeys(r.summary.workload for r in phases)
+    }
+    with_ratio = {"kv", "etcd"} <= set(servers)
+    header = [
+        "workload",
+        *(f"{server}: all members" for server in servers),
+        *(["kv/etcd"] if with_ratio else []),
+        *(f"{server}: leader / followers" for server in servers),
+    ]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    for workload, by_server in rows.items():
+        if set(servers) - by_server.keys():
+            continue
+        totals = {server: by_server[server].summary.server_cpu_us_per_request for server in servers}
+        cells = [report.figure(totals[server]) for server in servers]
+        if with_ratio:
+            cells.append(report.figure(totals["kv"] / totals["etcd"]))
+        for server in servers:
+            leader, followers = _member_cpu_us(by_server[server])
+            each = ", ".join(report.figure(value) for value in followers)
+            cells.append(f"{report.figure(leader)} / {each}")
+        lines.append(f"| {workload} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _member_cpu_us(record: PhaseRecord) -> tuple[float, list[float]]:
+    """The leader's CPU µs per request, and each follower's (the one the load went to
+    first)."""
+    scale = 1e6 / record.summary.requests if record.summary.requests else math.nan
+    cpu = record.member_cpu_seconds
+    followers = sorted(
+        (member for member in cpu if member != record.leader_before),
+        key=lambda member: member != record.member,
+    )
+    leader = cpu.get(record.leader_before, math.nan)
+    return leader * scale, [cpu[member] * scale for member in followers]
+
+
 def _mean(values: Sequence[float]) -> float:
     finite = [value for value in values if not math.isnan(value)]
     return statistics.fmean(finite) if finite else math.nan
@@ -565,7 +608,9 @@ def caption(
         "from the member's own store at once. kv/etcd is kv's requests per second divided by "
         "etcd's; kv/etcd p99 is kv's p99 latency divided by etcd's. CPU: client is the load "
         "generator, server is all members together, as shares of the whole machine (100% = "
-        f"all {env.cores} cores).",
+        f"all {env.cores} cores); per request, the CPU time of all members together, of the "
+        "leader and of each follower (the one the load went to first), over the requests "
+        "answered.",
     ]
     if results.counters:
         lines.append(
@@ -631,6 +676,7 @@ def markdown(
     performance page includes it under its own)."""
     summaries = [record.summary for record in results.phases]
     parts = ["#### Puts and ranges\n", report.table(summaries, p99_ratio=True)]
+    parts += ["\n#### CPU per request, µs\n", cpu_table(results.phases)]
     if results.kills:
         parts += ["\n#### Leader killed\n", kill_table(results.kills)]
     if results.counters:

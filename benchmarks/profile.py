@@ -405,7 +405,7 @@ def markdown(results: Sequence[Profile], env: report.Environment, args: argparse
     """The tables (two per profiled process) and a caption."""
     parts: list[str] = []
     for result in results:
-        parts += [*(["\n"] if parts else []), *_tables(result)]
+        parts += [*([""] if parts else []), *_tables(result)]
     first = results[0]
     noise = f"other processes used {first.other_cpu_share:.0%} of the machine"
     quiet = first.other_cpu_share <= report.NOISE_THRESHOLD

@@ -336,7 +336,7 @@ def figure(value: float) -> str:
     """Three significant digits (thousands separated), or a dash if not measured."""
     if math.isnan(value):
         return "-"
-    if abs(value) >= 1000:
+    if abs(value) >= 999.5:  # rounds to four digits or more: no exponent
         return f"{value:,.0f}"
     return f"{value:.3g}"
 
