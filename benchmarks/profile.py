@@ -434,7 +434,8 @@ def markdown(results: Sequence[Profile], env: report.Environment, args: argparse
         f"Load: random puts, {args.clients} in flight from {args.processes} processes "
         f"({args.value_size}-byte values, {args.keys:,} keys), {where}; profiled for "
         f"{args.duration:g} s after a {args.warmup:g} s warm-up at {RATE} samples per second. "
-        f"kv answered {first.requests_per_second:,.0f} puts per second; {used}; µs per put "
+        f"kv answered {first.requests_per_second:,.0f} puts per second"
+        f"{'; ' if first.role else ' '}{used}; µs per put "
         "splits that by the perf shares.",
         "perf's cpu-clock samples in a virtual machine land where interrupts are enabled "
         "again, so kernel time shows up in the kernel's unlock and task-switch functions: "
