@@ -619,7 +619,8 @@ def caption(
             "prints its counters on SIGUSR1; etcd: `etcd_disk_wal_fsync_duration_seconds` on "
             "`/metrics`) divided by the puts acknowledged in the window; followers: the mean "
             "of the followers. kv's Raft loop: `benchmarks.kv_counters` also times each step "
-            "of the loop (a few clock readings per call): CPU of the thread that ran it, or "
+            "of the loop (about a microsecond per call, a few percent of a member's CPU): CPU of "
+            "the thread that ran it, or "
             "for waits (persist, which awaits the fsync in a worker thread; a stream write) "
             "the wall time."
         )
