@@ -102,7 +102,7 @@ FLAGS = (
     Flag(
         "--listen-peer-urls",
         split_urls,
-        "List of URLs to listen on for peer traffic (used from chapter 3).",
+        "List of URLs to listen on for peer traffic (chapter 4).",
         "http://localhost:2380",
     ),
     Flag(

@@ -113,6 +113,10 @@ async def serve(
             # etcd serves clients only once the member has published itself through the log
             # (ReadyNotify): by then a leader is known and writes can be taken. A signal (or
             # the member's removal) stops the wait: without a quorum it could be forever.
+            # The client URLs are bound first, so that one that cannot be is found before the
+            # member tells the cluster about it.
+            await add_services(server, node)
+            addresses = [_listen(server, url) for url in config.listen_client_urls]
             publish = replica.publish_attributes(config.name, config.advertise_client_urls)
             waiting: list[asyncio.Future[Any]] = [publish, stop_signal]
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -120,8 +124,6 @@ async def serve(
                 publish.cancel()
                 log.info("%s", stop_signal.result())
                 return
-            await add_services(server, node)
-            addresses = [_listen(server, url) for url in config.listen_client_urls]
             await server.start()
             started = True
             for address in addresses:
@@ -140,9 +142,9 @@ async def serve(
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
             await server.stop(GRACE_SECONDS)
             if started:
-                await replica.hand_over_leadership()
-            await replica.stop()
+                await replica.hand_over_leadership()  # needs the peers: before they go
             await peer_server.stop(0)
+            await replica.stop()
             if started:
                 log.info("stopped serving client requests")
 

@@ -131,11 +131,7 @@ class Node:
         return response
 
     def _refuse_on_learner(self) -> None:
-        """A learner serves only Status and serializable reads (etcd 3.4): it is not a
-        voting member, so it can neither confirm a read nor take a write for clients."""
-        me = self.replica.members.get(self.member_id)
-        if me is not None and me.is_learner:
-            raise errors.NOT_SUPPORTED_FOR_LEARNER
+        self.replica.check_not_learner()
 
     # --8<-- [start:write]
     async def _write(self, request: InternalRaftRequest) -> Message:
@@ -188,6 +184,7 @@ class Node:
 
     def hash(self) -> rpc_pb2.HashResponse:
         """etcd's Maintenance.Hash: a checksum of the whole backend (`Backend.hash`)."""
+        self._refuse_on_learner()
         return rpc_pb2.HashResponse(
             header=self.header(self.store.current_revision), hash=self.backend.hash()
         )
@@ -222,6 +219,7 @@ class Node:
         etcd 3.4 logs even a GET (``EtcdServer.Alarm``), so the list is the one at a point of
         the log; and it answers without a header.
         """
+        self._refuse_on_learner()
         alarms.check_request(request)
         response = await self._propose(InternalRaftRequest(alarm=request))
         assert isinstance(response, rpc_pb2.AlarmResponse)
@@ -235,6 +233,7 @@ class Node:
         batch is committed before the loop runs anything else. Like etcd's, it holds up every
         other request while it runs.
         """
+        self._refuse_on_learner()
         log.info("starting to defragment the storage backend...")
         try:
             self.backend.defragment()
@@ -260,6 +259,7 @@ class Node:
         commit, never half a batch), into a file beside the backend that is removed when the
         stream ends, however it ends.
         """
+        self._refuse_on_learner()
         backend = self.backend
         descriptor, name = tempfile.mkstemp(
             prefix=SNAPSHOT_COPY_PREFIX, suffix=SNAPSHOT_COPY_SUFFIX, dir=backend.path.parent

@@ -9,12 +9,15 @@ proposing, a member checks what etcd checks (``etcdserver/server.go``,
 on, its default), so that an operator cannot talk a healthy cluster into losing its quorum:
 
 * a new *voter* is refused unless enough members have started (published their name) to
-  keep a quorum while it catches up; a *learner* is always welcome (it does not vote), up to
-  etcd's limit of one;
+  keep a quorum while it catches up; any new member, learner or voter, is refused unless
+  every voter has been heard from lately; learners are limited to etcd's one;
 * removing a voter is refused if the members this one hears from would then be too few;
-* a learner is promoted only when its log is within 90% of the leader's, and only the leader
-  can tell: a follower forwards the request to the leader (etcd forwards over its peer URLs;
-  kv calls the leader's client URL).
+* a learner is promoted only when its log is within 90% of the leader's.
+
+Only the leader can tell who is connected and how far each member's log is, so a follower
+forwards MemberAdd, MemberRemove and MemberPromote to the leader (kv calls the leader's client
+URL; etcd checks add and remove on whichever member is asked, with the connections that
+member's transport keeps to every peer, and forwards promote over its peer URLs).
 
 A new member's id is etcd's: SHA-1 of its peer URLs and the time, so the same URLs added
 again after a removal get a new id (a removed id never comes back).
@@ -27,10 +30,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
-from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from kv.api.etcdserverpb import rpc_pb2
 from kv.membership import Member
 from kv.raft import ConfChange, ConfChangeType
 from kv.server import errors
@@ -41,6 +46,8 @@ from kv.server.peer import dial_target
 from kv.server.replica import Replica
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
 
 #: etcd 3.4 allows one learner at a time (etcdserver/api/membership: maxLearners).
 MAX_LEARNERS = 1
@@ -72,17 +79,20 @@ class Reconfiguration:
 
     # --8<-- [start:member_add]
     async def member_add(self, request: rpc_pb2.MemberAddRequest) -> rpc_pb2.MemberAddResponse:
+        self.replica.check_not_learner()
         urls = valid_urls(request.peerURLs)
+        if not self.replica.is_leader:  # only the leader knows whom it hears from
+            return await self._forward("MemberAdd", request, rpc_pb2.MemberAddResponse)
         members = self.replica.members.list()
+        # etcd's strict checks, in its order (mayAddMember), then what it checks on apply.
+        if not request.isLearner and not ready_to_add_voter(members):
+            raise errors.NOT_ENOUGH_STARTED_MEMBERS
         if not self._voters_connected(members):
             raise errors.UNHEALTHY
         if any(set(urls) & set(member.peer_urls) for member in members):
             raise errors.PEER_URL_EXIST
-        if request.isLearner:
-            if sum(member.is_learner for member in members) >= MAX_LEARNERS:
-                raise errors.TOO_MANY_LEARNERS
-        elif not ready_to_add_voter(members):
-            raise errors.NOT_ENOUGH_STARTED_MEMBERS
+        if request.isLearner and sum(m.is_learner for m in members) >= MAX_LEARNERS:
+            raise errors.TOO_MANY_LEARNERS
         member = Member(
             id=new_member_id(urls, time.time()),
             name="",
@@ -104,15 +114,19 @@ class Reconfiguration:
     async def member_remove(
         self, request: rpc_pb2.MemberRemoveRequest
     ) -> rpc_pb2.MemberRemoveResponse:
+        self.replica.check_not_learner()
         member = self._existing(request.ID)
-        if not member.is_learner and not self._may_remove_voter(member.id):
-            raise errors.NOT_ENOUGH_STARTED_MEMBERS
+        if not self.replica.is_leader:
+            return await self._forward("MemberRemove", request, rpc_pb2.MemberRemoveResponse)
+        if not member.is_learner:
+            self._check_may_remove_voter(member.id)
         await self.replica.propose_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, member.id))
         return rpc_pb2.MemberRemoveResponse(header=self._header(), members=self._members())
 
     async def member_update(
         self, request: rpc_pb2.MemberUpdateRequest
     ) -> rpc_pb2.MemberUpdateResponse:
+        self.replica.check_not_learner()
         member = self._existing(request.ID)
         # etcd 3.4 accepts empty or invalid URLs here, and every member then panics applying
         # them; kv refuses them as MemberAdd does (a deliberate difference).
@@ -125,11 +139,12 @@ class Reconfiguration:
     async def member_promote(
         self, request: rpc_pb2.MemberPromoteRequest
     ) -> rpc_pb2.MemberPromoteResponse:
+        self.replica.check_not_learner()
         member = self._existing(request.ID)
         if not member.is_learner:
             raise errors.MEMBER_NOT_LEARNER
         if not self.replica.is_leader:
-            return await self._forward_promote(request)
+            return await self._forward("MemberPromote", request, rpc_pb2.MemberPromoteResponse)
         if not self._learner_ready(member.id):
             raise errors.LEARNER_NOT_READY
         voter = Member(member.id, member.name, member.peer_urls, member.client_urls, False)
@@ -141,6 +156,7 @@ class Reconfiguration:
     async def move_leader(self, request: rpc_pb2.MoveLeaderRequest) -> rpc_pb2.MoveLeaderResponse:
         """Hand leadership to ``targetID`` (Raft thesis §3.10) and wait until it leads."""
         replica = self.replica
+        replica.check_not_learner()
         replica.check_leader()
         target = replica.members.get(request.targetID)
         if target is None or target.is_learner:
@@ -164,17 +180,22 @@ class Reconfiguration:
         return member
 
     # --8<-- [start:strict_checks]
-    def _may_remove_voter(self, member_id: int) -> bool:
-        """Would the voters this member hears from still make a quorum without it?"""
-        voters = [m.id for m in self.replica.members.list() if not m.is_learner]
-        remaining = [voter for voter in voters if voter != member_id]
-        if not remaining:
-            return False
+    def _check_may_remove_voter(self, member_id: int) -> None:
+        """etcd's ``mayRemoveMember``: enough started voters must remain, and unless the
+        voter is already unreachable (removing it changes nothing for the quorum), the
+        voters this leader hears from must still be a majority without it."""
+        voters = [m for m in self.replica.members.list() if not m.is_learner]
+        remaining = [voter for voter in voters if voter.id != member_id]
+        started = sum(1 for voter in remaining if voter.name)
+        if not remaining or started < len(remaining) // 2 + 1:
+            raise errors.NOT_ENOUGH_STARTED_MEMBERS
         active = self.replica.transport.active_peers(HEALTH_INTERVAL_SECONDS)
-        active_remaining = sum(
-            1 for voter in remaining if voter == self.replica.member_id or voter in active
-        )
-        return active_remaining >= len(remaining) // 2 + 1
+        active.add(self.replica.member_id)
+        if member_id not in active:
+            return
+        connected = sum(1 for voter in voters if voter.id in active)
+        if connected - 1 < 1 + (len(voters) - 1) // 2:
+            raise errors.UNHEALTHY
 
     def _voters_connected(self, members: list[Member]) -> bool:
         """etcd's strict check before any add: every other voter was heard from lately."""
@@ -193,19 +214,24 @@ class Reconfiguration:
 
     # --8<-- [end:strict_checks]
 
-    async def _forward_promote(
-        self, request: rpc_pb2.MemberPromoteRequest
-    ) -> rpc_pb2.MemberPromoteResponse:
+    async def _forward(self, method: str, request: Message, response_type: type[M]) -> M:
+        """Send a Cluster call to the leader and relay its answer (etcd forwards some of
+        them over its peer URLs; kv calls the leader's client URL). The header names the
+        member that was asked, as etcd's does."""
         leader = self.replica.members.get(self.replica.leader)
         if leader is None or not leader.client_urls:
             raise errors.NO_LEADER
         async with grpc.aio.insecure_channel(dial_target(leader.client_urls[0])) as channel:
+            call = channel.unary_unary(
+                f"/etcdserverpb.Cluster/{method}",
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=response_type.FromString,
+            )
             try:
-                response: rpc_pb2.MemberPromoteResponse = await rpc_pb2_grpc.ClusterStub(
-                    channel
-                ).MemberPromote(request, timeout=self.replica.timing.request_timeout)
+                response: M = await call(request, timeout=self.replica.timing.request_timeout)
             except grpc.aio.AioRpcError as error:
                 raise EtcdError(error.code(), error.details() or "") from None
+        response.header.CopyFrom(self._header())  # type: ignore[attr-defined]
         return response
 
 

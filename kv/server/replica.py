@@ -34,6 +34,8 @@ import itertools
 import logging
 import os
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,7 @@ from kv.server.errors import EtcdError
 from kv.server.members import MemberStore
 from kv.server.peer import PeerTransport, RaftInbox
 from kv.server.raft_disk import SNAPSHOT_CATCH_UP_ENTRIES, RaftDisk, received_backend_path
+from kv.server.reads import ReadRounds
 from kv.server.state_machine import Result, StateMachine
 
 log = logging.getLogger(__name__)
@@ -136,14 +139,16 @@ class Replica:
         self.removed = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._request_ids = itertools.count(((self.member_id & 0xFFFF) << 48) + 1)
+        self._request_ids = request_ids(self.member_id, time.time())
         self._writes: dict[int, asyncio.Future[Result]] = {}
         self._conf_changes: dict[int, asyncio.Future[None]] = {}
         self._applied_waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._read_round: asyncio.Future[int] | None = None  # resolves to a read index
-        self._read_round_started = 0.0
-        self._read_contexts = itertools.count(1)
-        self._read_pending: dict[bytes, asyncio.Future[int]] = {}
+        self.reads = ReadRounds(
+            ask=self._ask_read_index,
+            contexts=self._request_ids,  # etcd uses its request ids as contexts too
+            now=lambda: asyncio.get_running_loop().time(),
+            retry_after=2 * timing.tick_seconds,
+        )
         self._last_leader_change = 0.0
         self.leader_changes = 0
         self._campaign_when_applied = False
@@ -176,22 +181,22 @@ class Replica:
         self.backend.close()
 
     def _advance_ticks(self) -> None:
-        """Fast-forward the first election timeout (etcd: --initial-election-tick-advance).
-
-        All but two ticks of it are skipped, leaving a member that just started a moment to
-        hear from a leader already there. A member alone in its configuration does better:
-        it campaigns as soon as it has applied the configuration from its log (Raft refuses
-        to campaign while configuration changes wait to be applied), see `_ready_loop`.
+        """A member alone in its configuration campaigns as soon as it has applied the
+        configuration from its log (Raft refuses to campaign while configuration changes
+        wait to be applied; see `_ready_loop`), instead of after a whole election timeout
+        (etcd: --initial-election-tick-advance). Members of a larger cluster wait the full
+        randomized timeout: started together, they would otherwise time out together and
+        split the vote, and a restarted member would depose a healthy leader before its
+        first heartbeat arrived (without PreVote, etcd 3.4's default).
         """
         self._campaign_when_applied = True
-        for _ in range(max(self.timing.election_ticks - 2, 0)):
-            self.raw.tick()
 
     async def _ticker(self) -> None:
         interval = self.timing.tick_seconds
         while True:
             await asyncio.sleep(interval)
             self.raw.tick()
+            self.reads.retry_if_lost()
             self._wake.set()
 
     # --8<-- [start:ready_loop]
@@ -227,16 +232,13 @@ class Replica:
         waiting: list[asyncio.Future[Any]] = [*self._writes.values()]
         waiting += self._conf_changes.values()
         waiting += [future for _, future in self._applied_waiters]
-        waiting += self._read_pending.values()
-        if self._read_round is not None:
-            waiting.append(self._read_round)
+        self.reads.fail(error)
         for future in waiting:
             if not future.done():
                 future.set_exception(error)
         self._writes.clear()
         self._conf_changes.clear()
         self._applied_waiters.clear()
-        self._read_pending.clear()
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -327,38 +329,25 @@ class Replica:
     async def linearizable_read(self) -> None:
         """Wait until a read served now would be linearizable (Raft thesis §6.4).
 
-        Every read waiting joins the next ReadIndex round; the round's index comes back in a
-        Ready's ``read_states``, and the reads go ahead once this member applied that far.
+        The read joins the next ReadIndex round (`kv.server.reads`); the round's index comes
+        back in a Ready's ``read_states``, and the read goes ahead once this member applied
+        that far.
         """
         self._check_serving()
-        deadline = self.timing.request_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timing.request_timeout
         try:
-            index = await asyncio.wait_for(self._join_read_round(), deadline)
-            await asyncio.wait_for(self.wait_applied(index), deadline)
+            # Shielded: one read giving up must not cancel the round for the others.
+            index = await asyncio.wait_for(
+                asyncio.shield(self.reads.join()), deadline - loop.time()
+            )
+            await asyncio.wait_for(self.wait_applied(index), deadline - loop.time())
         except TimeoutError:
             raise errors.TIMEOUT from None
 
-    async def _join_read_round(self) -> int:
-        loop = asyncio.get_running_loop()
-        while True:
-            # A round that got no answer for a heartbeat interval was lost: Raft drops a
-            # ReadIndex when no leader is known, and messages get lost. Ask again.
-            stale = loop.time() - self._read_round_started > self.timing.tick_seconds * 2
-            if self._read_round is None or self._read_round.done() or stale:
-                self._read_round = self._start_read_round()
-                self._read_round_started = loop.time()
-            round_ = self._read_round
-            # Shielded: one reader giving up must not cancel the round for the others.
-            with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(asyncio.shield(round_), self.timing.tick_seconds * 2)
-
-    def _start_read_round(self) -> asyncio.Future[int]:
-        context = next(self._read_contexts).to_bytes(8, "big")
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._read_pending[context] = future
+    def _ask_read_index(self, context: bytes) -> None:
         self.raw.read_index(context)
         self._wake.set()
-        return future
 
     # --8<-- [end:read_index]
 
@@ -446,9 +435,7 @@ class Replica:
             commit_applied(self.backend, self.machine)
             self._maybe_snapshot()
         for state in ready.read_states:
-            future = self._read_pending.pop(state.request_ctx, None)
-            if future is not None and not future.done():
-                future.set_result(state.index)
+            self.reads.answered(state.request_ctx, state.index)
         self._wake_applied_waiters()
 
     # --8<-- [start:leader_changed]
@@ -461,10 +448,7 @@ class Replica:
         self.leader_changes += 1
         # Reads waiting for a ReadIndex answer from the old leader will not get one: tell
         # them (etcd: linearizableReadLoop answers ErrLeaderChanged).
-        for future in self._read_pending.values():
-            if not future.done():
-                future.set_exception(errors.LEADER_CHANGED)
-        self._read_pending.clear()
+        self.reads.leader_changed()
         if lead:
             log.info(
                 "raft.node: %x elected leader %x at term %d", self.member_id, lead, self.raw.term
@@ -624,12 +608,26 @@ class Replica:
     def commit_index(self) -> int:
         return self.raw.raft.log.committed
 
+    def check_not_learner(self) -> None:
+        """A learner serves only Status and serializable reads (etcd 3.4): it is not a
+        voting member, so it can neither confirm a read nor take a request for clients."""
+        me = self.members.get(self.member_id)
+        if me is not None and me.is_learner:
+            raise errors.NOT_SUPPORTED_FOR_LEARNER
+
     def check_leader(self) -> None:
         """Raise etcd's errors for a request only a leader can serve."""
         if not self.raw.lead:
             raise errors.NO_LEADER
         if not self.is_leader:
             raise errors.NOT_LEADER
+
+
+def request_ids(member_id: int, now: float) -> Iterator[int]:
+    """Request ids unique across members and restarts (etcd: ``idutil.Generator``): the
+    member id's low 16 bits, the start time in milliseconds (40 bits), then a counter."""
+    start = (member_id & 0xFFFF) << 48 | (int(now * 1000) & (1 << 40) - 1) << 8
+    return itertools.count(start + 1)
 
 
 def swap_backend(backend: Backend, received: os.PathLike[str] | str) -> Backend:

@@ -89,7 +89,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         return await _answer(context, self.node.hash_kv, request)
 
     async def Hash(self, request, context):  # type: ignore[no-untyped-def]
-        return self.node.hash()
+        return await _answer(context, lambda _: self.node.hash(), request)
 
     async def Alarm(self, request, context):  # type: ignore[no-untyped-def]
         return await _answer(context, self.node.alarm, request)
@@ -114,7 +114,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         self.node = node
 
     async def MemberList(self, request, context):  # type: ignore[no-untyped-def]
-        return self.node.member_list()
+        return await _answer(context, lambda _: self.node.member_list(), request)
 
     async def MemberAdd(self, request, context):  # type: ignore[no-untyped-def]
         return await _answer(context, self.node.reconfiguration.member_add, request)

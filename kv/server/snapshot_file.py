@@ -16,8 +16,10 @@ What restore writes, as etcd does: the backend (the hash checked and cut off, th
 index set to the number of members), and a new log -- the new member's and cluster's ids in
 the log's metadata, a hard state (term 1, commit = number of members), and a snapshot marker
 at that index, in the log and as a ``.snap`` file, that says the backend holds everything up
-to it. etcd also logs one ConfChangeAddNode entry per member below that index; kv's membership
-is not in the log until chapter 5, so kv's log holds no entries. The directory is built
+to it. etcd also logs one ConfChangeAddNode entry per member below that index; kv writes no
+entries: the snapshot's configuration names the voters for Raft, and the backend's member
+table (rewritten with the new cluster's members) names them for the Cluster API. The
+directory is built
 under a temporary name and renamed into place, so a failed restore leaves nothing behind
 (etcd leaves a partial directory).
 """
