@@ -29,13 +29,14 @@ from pathlib import Path
 from kv.backend import Backend
 from kv.membership import Cluster, Member
 from kv.raft import Config, ConfState, RawNode
+from kv.server.applied_state import open_state_machine, swap_backend
 from kv.server.config import ServerConfig
 from kv.server.data_dir import DataDir
 from kv.server.durable_log import SnapshotPolicy
 from kv.server.members import MemberStore, encode_member
 from kv.server.peer import fetch_members
 from kv.server.raft_disk import RaftDisk, received_backend_path
-from kv.server.replica import Replica, Timing, open_state_machine, swap_backend
+from kv.server.replica import Replica, Timing
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ import json
 from dataclasses import replace
 from typing import Protocol
 
+from kv.api.etcdserverpb import rpc_pb2
 from kv.api.membershippb.membership_pb2 import ClusterMemberAttrSetRequest
 from kv.membership import Member
 from kv.raft import ConfChange, ConfChangeType
@@ -65,8 +66,10 @@ class MemberStore:
         self.table = table
 
     def list(self) -> list[Member]:
-        """Every member, in id order."""
-        return [decode_member(record) for _, record in self.table.members()]
+        """Every member, in id order (as numbers: etcd's order)."""
+        return sorted(
+            (decode_member(record) for _, record in self.table.members()), key=lambda m: m.id
+        )
 
     def get(self, member_id: int) -> Member | None:
         for member in self.list():
@@ -104,6 +107,19 @@ class MemberStore:
             self.add(proposed)
 
     # --8<-- [end:apply_conf_change]
+
+    def list_response(self, header: rpc_pb2.ResponseHeader) -> rpc_pb2.MemberListResponse:
+        """The members as etcd's MemberList answers them, in id order."""
+        response = rpc_pb2.MemberListResponse(header=header)
+        for member in self.list():
+            response.members.add(
+                ID=member.id,
+                name=member.name,
+                peerURLs=member.peer_urls,
+                clientURLs=member.client_urls,
+                isLearner=member.is_learner,
+            )
+        return response
 
     def set_attributes(self, request: ClusterMemberAttrSetRequest) -> None:
         """Apply a member's published name and client URLs (ignored for an unknown id)."""

@@ -32,12 +32,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kv.api.etcdserverpb import rpc_pb2
@@ -45,7 +42,6 @@ from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.api.membershippb.membership_pb2 import Attributes, ClusterMemberAttrSetRequest
 from kv.api.raftpb import raft_pb2
 from kv.backend import Backend
-from kv.mvcc import Store
 from kv.raft import (
     ConfChange,
     ConfChangeType,
@@ -61,8 +57,7 @@ from kv.raft import (
     StepPeerNotFoundError,
 )
 from kv.server import errors, raft_wire
-from kv.server.alarms import AlarmStore
-from kv.server.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
+from kv.server.applied_state import copy_backend, open_state_machine, swap_backend
 from kv.server.durable_log import SnapshotPolicy, commit_applied
 from kv.server.errors import EtcdError
 from kv.server.members import MemberStore
@@ -554,17 +549,7 @@ class Replica:
             term=self.raw.raft.log.term(index),
             conf_state=raft_wire.conf_state_to_pb(self.raw.raft.tracker.conf_state()),
         )
-        descriptor, name = tempfile.mkstemp(
-            prefix=SNAPSHOT_COPY_PREFIX, suffix=SNAPSHOT_COPY_SUFFIX, dir=self.backend.path.parent
-        )
-        os.close(descriptor)
-        copy = Path(name)
-        try:
-            await asyncio.to_thread(self.backend.snapshot_to, copy)
-            data = await asyncio.to_thread(copy.read_bytes)
-        finally:
-            copy.unlink(missing_ok=True)
-        return raft_pb2.Snapshot(data=data, metadata=metadata)
+        return raft_pb2.Snapshot(data=await copy_backend(self.backend), metadata=metadata)
 
     # --8<-- [end:merged_snapshot]
 
@@ -572,20 +557,10 @@ class Replica:
 
     def member_list(self) -> rpc_pb2.MemberListResponse:
         """The members as etcd's MemberList shows them (the header has no revision)."""
-        response = rpc_pb2.MemberListResponse(
-            header=rpc_pb2.ResponseHeader(
-                cluster_id=self.cluster_id, member_id=self.member_id, raft_term=self.term
-            )
+        header = rpc_pb2.ResponseHeader(
+            cluster_id=self.cluster_id, member_id=self.member_id, raft_term=self.term
         )
-        for member in self.members.list():
-            response.members.add(
-                ID=member.id,
-                name=member.name,
-                peerURLs=member.peer_urls,
-                clientURLs=member.client_urls,
-                isLearner=member.is_learner,
-            )
-        return response
+        return self.members.list_response(header)
 
     @property
     def term(self) -> int:
@@ -630,26 +605,4 @@ def request_ids(member_id: int, now: float) -> Iterator[int]:
     return itertools.count(start + 1)
 
 
-def swap_backend(backend: Backend, received: os.PathLike[str] | str) -> Backend:
-    """Close ``backend`` and put the file ``received`` in its place (a leader's snapshot)."""
-    path = backend.path
-    backend.close()
-    for suffix in ("-wal", "-shm"):  # SQLite's side files belong to the old database
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
-    os.replace(received, path)
-    return Backend.open(path)
-
-
-def open_state_machine(backend: Backend, at_least: int = 0) -> StateMachine:
-    """The state machine over ``backend``: its store, alarms and members, applied up to the
-    backend's consistent index (or ``at_least``, a snapshot's index, if that is higher)."""
-    store = Store(backend.history, compact_revision=backend.compact_revision)
-    return StateMachine(
-        store,
-        applied_index=max(backend.consistent_index, at_least),
-        alarms=AlarmStore(backend),
-        members=MemberStore(backend),
-    )
-
-
-__all__ = ["RaftError", "Replica", "Timing", "open_state_machine", "swap_backend"]
+__all__ = ["RaftError", "Replica", "Timing"]

@@ -1,0 +1,62 @@
+"""A member's applied state as a whole: opened, copied for a follower, replaced by the
+leader's copy (chapters 2 and 5).
+
+Everything a member has applied lives in its backend (``member/snap/db``): the key space, the
+alarms, the members, and the consistent index that says how far in the log it goes. So a
+snapshot of the state machine is a copy of that one file, and installing a leader's
+snapshot is putting its file in place of ours. `kv.server.replica` does both through these
+functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from kv.backend import Backend
+from kv.mvcc import Store
+from kv.server.alarms import AlarmStore
+from kv.server.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
+from kv.server.members import MemberStore
+from kv.server.state_machine import StateMachine
+
+
+def open_state_machine(backend: Backend, at_least: int = 0) -> StateMachine:
+    """The state machine over ``backend``: its store, alarms and members, applied up to the
+    backend's consistent index (or ``at_least``, a snapshot's index, if that is higher)."""
+    store = Store(backend.history, compact_revision=backend.compact_revision)
+    return StateMachine(
+        store,
+        applied_index=max(backend.consistent_index, at_least),
+        alarms=AlarmStore(backend),
+        members=MemberStore(backend),
+    )
+
+
+async def copy_backend(backend: Backend) -> bytes:
+    """A consistent copy of the backend's last commit, made in a worker thread through a
+    connection of its own (the apply loop goes on meanwhile), in a file beside it that is
+    removed at once (a crash leaves it to be cleaned up on start, like a Snapshot RPC's)."""
+    descriptor, name = tempfile.mkstemp(
+        prefix=SNAPSHOT_COPY_PREFIX, suffix=SNAPSHOT_COPY_SUFFIX, dir=backend.path.parent
+    )
+    os.close(descriptor)
+    copy = Path(name)
+    try:
+        await asyncio.to_thread(backend.snapshot_to, copy)
+        return await asyncio.to_thread(copy.read_bytes)
+    finally:
+        copy.unlink(missing_ok=True)
+        copy.with_name(copy.name + ".part").unlink(missing_ok=True)
+
+
+def swap_backend(backend: Backend, received: os.PathLike[str] | str) -> Backend:
+    """Close ``backend`` and put the file ``received`` in its place (a leader's snapshot)."""
+    path = backend.path
+    backend.close()
+    for suffix in ("-wal", "-shm"):  # SQLite's side files belong to the old database
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    os.replace(received, path)
+    return Backend.open(path)
