@@ -216,6 +216,8 @@ class Results:
     """Launch of the first member to every member answering, by server."""
     disk: fsyncs.DiskProbe | None = None
     load_average: tuple[float, float] = (math.nan, math.nan)
+    log_problems: dict[str, list[str]] = field(default_factory=dict)
+    """Error lines the members logged, by server (see `Cluster.log_problems`)."""
 
 
 def benchmark(args: argparse.Namespace) -> Results:
@@ -238,6 +240,9 @@ def benchmark(args: argparse.Namespace) -> Results:
             _throughput(cluster, args, results)
             if args.kill_trials:
                 results.kills[kind] = _kill_trials(cluster, args)
+            results.log_problems[kind] = cluster.log_problems()
+            for line in results.log_problems[kind]:
+                _progress(f"{kind} log: {line}")
     results.load_average = (results.load_average[0], os.getloadavg()[0])
     return results
 
@@ -736,6 +741,7 @@ def write(
         "disk": asdict(results.disk) if results.disk else None,
         "load_average": list(results.load_average),
         "startup_seconds": results.startup_seconds,
+        "log_problems": results.log_problems,
         "phases": [asdict(record) for record in results.phases],
         "own_counters": [asdict(counters) for counters in results.counters],
         "leader_kills": {

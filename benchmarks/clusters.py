@@ -20,6 +20,7 @@ serves clients.
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -45,6 +46,8 @@ from benchmarks.servers import (
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 
 CLUSTER_TOKEN = "bench-cluster"
+#: A log line that reports a problem: an error, critical or fatal level, a traceback, a panic.
+_PROBLEM = re.compile(r"^\S+ \S+ [ECF] \| |^Traceback |^panic: ")
 #: Seconds one Status call may take before the member counts as not answering.
 STATUS_TIMEOUT = 1.0
 
@@ -148,6 +151,21 @@ class Cluster:
         os.kill(member.pid, signal.SIGKILL)
         member.process.wait()
         return killed_at
+
+    def log_problems(self, limit: int = 20) -> list[str]:
+        """Error lines in the members' logs so far (etcd's and kv's logs share a format:
+        ``date time LEVEL | ...``; levels E, C and F, a Python traceback, a Go panic), each
+        prefixed with its member's name; at most ``limit`` of them."""
+        found = []
+        for index, member in enumerate(self.members):
+            try:
+                text = member.log_path.read_text(errors="replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if _PROBLEM.search(line):
+                    found.append(f"{member_name(index)}: {line.strip()}")
+        return found[:limit]
 
     def restart(self, index: int, timeout: float | None = None) -> Server:
         """Start member ``index`` again on its data directory, with the same command line;
