@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -72,9 +72,20 @@ class ProcessCluster:
 
     @classmethod
     def create(
-        cls, kind: ServerKind, workdir: Path, size: int = 3, extra_flags: tuple[str, ...] = ()
+        cls,
+        kind: ServerKind,
+        workdir: Path,
+        size: int = 3,
+        extra_flags: tuple[str, ...] = (),
+        ports: Sequence[int] | None = None,
     ) -> ProcessCluster:
-        ports = free_ports(2 * size)
+        """``ports``: client and peer port of each member in turn (default: free ones). Two
+        clusters that run at once should have theirs chosen together, so that neither is
+        given a port that the other was just given."""
+        if ports is None:
+            ports = free_ports(2 * size)
+        if len(ports) != 2 * size:
+            raise ValueError(f"{size} members need {2 * size} ports, not {len(ports)}")
         members = [
             Server(
                 kind,
