@@ -52,7 +52,15 @@ from benchmarks.arguments import (
 from benchmarks.clusters import Cluster, Timing, member_name, running_cluster
 from benchmarks.load import LoadError, Operation, fill_key_space, run_phase
 from benchmarks.report import Summary
-from benchmarks.servers import ServerError, ServerOptions, filesystem, server_version
+from benchmarks.servers import (
+    REPOSITORY,
+    ServerError,
+    ServerOptions,
+    filesystem,
+    frozen_sources,
+    server_version,
+    sources_digest,
+)
 
 DEFAULT_OUTPUT = Path("benchmarks/results/cluster.md")
 #: etcd's counters read over the put windows, by the name this module gives them.
@@ -128,6 +136,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=30.0,
         help="seconds a kill trial waits for a new leader and a committed write",
+    )
+    parser.add_argument(
+        "--frozen",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run kv from a copy of this checkout's kv package taken when the run starts, so "
+        "that every member runs the same code even if the working tree changes meanwhile",
     )
     parser.add_argument(
         "--quick",
@@ -220,10 +235,14 @@ class Results:
     """Error lines the members logged, by server (see `Cluster.log_problems`)."""
 
 
-def benchmark(args: argparse.Namespace) -> Results:
-    """Every measurement on a cluster of each server, one cluster at a time."""
+def benchmark(args: argparse.Namespace, sources: Path | None = None) -> Results:
+    """Every measurement on a cluster of each server, one cluster at a time; kv runs from
+    ``sources`` (see `frozen_sources`) if given."""
     options = ServerOptions(
-        data_root=args.data_root, kv_command=fsyncs.KV_COUNTERS_COMMAND, start_timeout=60.0
+        data_root=args.data_root,
+        kv_command=fsyncs.KV_COUNTERS_COMMAND,
+        start_timeout=60.0,
+        cwd=sources,
     )
     timing = Timing(args.heartbeat_interval, args.election_timeout, args.snapshot_count)
     results = Results(load_average=(os.getloadavg()[0], math.nan))
@@ -585,8 +604,13 @@ def caption(
     members = p["members"]
     lines = [
         f"Measured {env.date} on {env.cores} cores ({env.cpu_model}), {env.python}, grpcio "
-        f"{env.grpcio}; {versions}; checkout {env.commit}. One cluster at a time, "
-        f"{members} members each, same flags, same load.",
+        f"{env.grpcio}; {versions}; checkout {env.commit}"
+        + (
+            f" (kv's sources {p['kv_sources']}, copied when the run began)"
+            if p.get("frozen") and "kv_sources" in p
+            else ""
+        )
+        + f". One cluster at a time, {members} members each, same flags, same load.",
         f"**One machine: its {env.cores} cores are shared by the {members} members and the "
         "load generator**, so a member's CPU is also its peers' and the client's; a real "
         "cluster has a machine per member. Members talk over loopback TCP, with etcd's "
@@ -720,6 +744,7 @@ def parameters(args: argparse.Namespace) -> dict[str, Any]:
         "kill_steady": args.kill_steady,
         "kill_attempt_timeout": args.kill_attempt_timeout,
         "kill_timeout": args.kill_timeout,
+        "frozen": args.frozen,
     }
 
 
@@ -761,13 +786,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; 0 on success, 1 if a server or a worker failed."""
     args = parse_args(argv)
     started = time.perf_counter()
+    # When the run starts: the checkout the servers run.
+    env = report.environment({kind: server_version(kind) for kind in args.servers})
+    run_parameters = parameters(args)
     try:
-        results = benchmark(args)
+        with contextlib.ExitStack() as stack:
+            sources = stack.enter_context(frozen_sources()) if args.frozen else None
+            run_parameters["kv_sources"] = sources_digest(sources or REPOSITORY)
+            results = benchmark(args, sources)
     except (ServerError, LoadError) as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
-    env = report.environment({kind: server_version(kind) for kind in args.servers})
-    text = write(args.output, results, env, parameters(args), args.note)
+    text = write(args.output, results, env, run_parameters, args.note)
     _progress(
         f"wrote {args.output} and {args.output.with_suffix('.json')} "
         f"({time.perf_counter() - started:.0f} s in all)"

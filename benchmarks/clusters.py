@@ -173,7 +173,7 @@ class Cluster:
         old = self.members[index]
         if old.process.poll() is None:
             raise ServerError(f"{self.kind} {member_name(index)} is still running")
-        member = _launch(self.kind, self.commands[index], old.workdir, old.endpoint)
+        member = _launch(self.kind, self.commands[index], old.workdir, old.endpoint, self.options)
         self.members[index] = member
         ready_at = wait_until_ready(member, timeout or self.options.start_timeout)
         member = replace(member, ready_at=ready_at)
@@ -190,11 +190,17 @@ def status(endpoint: str, timeout: float = STATUS_TIMEOUT) -> rpc_pb2.StatusResp
         return answer
 
 
-def _launch(kind: ServerKind, command: list[str], workdir: Path, endpoint: str) -> Server:
+def _launch(
+    kind: ServerKind, command: list[str], workdir: Path, endpoint: str, options: ServerOptions
+) -> Server:
     started_at = time.perf_counter()
     with open(workdir / "server.log", "ab") as log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=options.cwd,
         )
     return Server(kind, endpoint, process, workdir, process.pid, True, started_at)
 
@@ -214,7 +220,8 @@ def start_cluster(
             flags = cluster_flags(index, workdir / "data", clients, peers, timing)
             command = server_command(kind, flags, options)
             cluster.commands.append(command)
-            cluster.members.append(_launch(kind, command, workdir, f"{HOST}:{clients[index]}"))
+            endpoint = f"{HOST}:{clients[index]}"
+            cluster.members.append(_launch(kind, command, workdir, endpoint, options))
         for index, member in enumerate(cluster.members):
             ready_at = wait_until_ready(member, options.start_timeout)
             cluster.members[index] = replace(member, ready_at=ready_at)

@@ -49,7 +49,13 @@ from benchmarks import procstat, report
 from benchmarks.arguments import add_load_arguments, check_load_arguments, load_workload
 from benchmarks.clusters import running_cluster
 from benchmarks.load import LoadError, run_phase
-from benchmarks.servers import ServerError, ServerOptions, running_server, server_version
+from benchmarks.servers import (
+    ServerError,
+    ServerOptions,
+    frozen_sources,
+    running_server,
+    server_version,
+)
 
 DEFAULT_OUTPUT = Path("benchmarks/results/chapter2-profile.md")
 CLUSTER_OUTPUT = Path("benchmarks/results/cluster-profile.md")
@@ -297,9 +303,9 @@ class _Target:
     spy_data: Path
 
 
-def profile(args: argparse.Namespace) -> list[Profile]:
+def profile(args: argparse.Namespace, sources: Path | None = None) -> list[Profile]:
     """Run the load on a fresh kv (a cluster of ``--members``: the leader and a follower are
-    profiled) and profile the window."""
+    profiled) and profile the window; kv runs from ``sources`` (`frozen_sources`) if given."""
     notes = []
     perf_note, spy_note = perf_unavailable(), py_spy_unavailable()
     for note in (perf_note, spy_note):
@@ -308,7 +314,7 @@ def profile(args: argparse.Namespace) -> list[Profile]:
             _progress(note)
     scratch = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     profilers: list[subprocess.Popen[bytes]] = []
-    options = ServerOptions(data_root=args.data_root, start_timeout=60.0)
+    options = ServerOptions(data_root=args.data_root, start_timeout=60.0, cwd=sources)
     try:
         with contextlib.ExitStack() as stack:
             if args.members == 1:
@@ -450,12 +456,13 @@ def markdown(results: Sequence[Profile], env: report.Environment, args: argparse
 def main(argv: Sequence[str] | None = None) -> int:
     """Profile; 0 on success, 1 if the server or the load failed."""
     args = parse_args(argv)
+    env = report.environment({"kv": server_version("kv")})
     try:
-        results = profile(args)
+        with frozen_sources() as sources:  # every member runs the same code
+            results = profile(args, sources)
     except (ServerError, LoadError) as error:
         print(f"profile failed: {error}", file=sys.stderr)
         return 1
-    env = report.environment({"kv": server_version("kv")})
     text = markdown(results, env, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)

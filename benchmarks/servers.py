@@ -22,6 +22,7 @@ starts a server on the data directory a stopped one left behind (a restart)::
 """
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -49,6 +50,8 @@ ETCD_BINARY = "etcd"
 #: script does the same thing, but PATH may hold another Python's).
 KV_COMMAND = (sys.executable, "-c", "from kv.cli import main; raise SystemExit(main())", "serve")
 MEMBER_NAME = "bench"
+#: This checkout: the directory that holds the ``kv`` and ``benchmarks`` packages.
+REPOSITORY = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 #: Seconds to wait for a stopped server to exit before killing it.
 STOP_GRACE_SECONDS = 10.0
@@ -71,6 +74,9 @@ class ServerOptions:
     """How to run ``kv serve`` (`benchmarks.kv_counters` runs it with counters on SIGUSR1)."""
     start_timeout: float = 30.0
     """Seconds a server may take from launch to its first answer."""
+    cwd: Path | None = None
+    """The directory servers run in (None: this one). ``kv serve`` imports the ``kv`` package
+    from there first: `frozen_sources` makes one that holds a copy taken at a given moment."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +179,11 @@ def start_server(
     started_at = time.perf_counter()
     with open(workdir / "server.log", "ab") as log:
         process = subprocess.Popen(
-            [*prefix, *command], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            [*prefix, *command],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=options.cwd,
         )
     server = Server(kind, f"{HOST}:{client_port}", process, workdir, process.pid, keep, started_at)
     try:
@@ -269,6 +279,36 @@ def running_server(
         yield server
     finally:
         stop_server(server)
+
+
+@contextlib.contextmanager
+def frozen_sources(prefix: str = "bench-sources-") -> Iterator[Path]:
+    """A temporary directory holding a copy of this checkout's ``kv`` and ``benchmarks``
+    packages as they are now, removed afterwards.
+
+    A run that starts kv servers over several minutes gives every one of them the same code
+    when they run in it (``ServerOptions(cwd=...)``): the working tree may change meanwhile,
+    and a cluster whose members run different versions measures something else. The run's
+    caption names the checkout the copy was taken from.
+    """
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
+        for package in ("kv", "benchmarks"):
+            shutil.copytree(REPOSITORY / package, root / package, ignore=ignore)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def sources_digest(root: Path, package: str = "kv") -> str:
+    """A short SHA-256 over the names and contents of ``package``'s files under ``root``:
+    which code a run's servers ran, even when the checkout had uncommitted changes."""
+    digest = hashlib.sha256()
+    for path in sorted((root / package).rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def filesystem_type(path: Path) -> str:
