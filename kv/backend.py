@@ -94,6 +94,10 @@ CREATE TABLE IF NOT EXISTS member (
     id TEXT PRIMARY KEY,               -- the member id, in hex (etcdctl's form)
     record TEXT NOT NULL               -- etcd's JSON form of the member (kv.server.members)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cluster (
+    name TEXT PRIMARY KEY,             -- clusterVersion (etcd's bucket "cluster")
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS member_removed (
     id TEXT PRIMARY KEY                -- a removed member id: it may never come back
 ) WITHOUT ROWID;
@@ -374,6 +378,16 @@ class Backend:
     def put_member(self, member_id: int, record: str) -> None:
         """Record in the batch that ``member_id`` is a member, described by ``record``."""
         self._write(_PUT_MEMBER, (f"{member_id:x}", record))
+
+    def cluster_version(self) -> str:
+        """The cluster's version once the leader decided it ("" before), as the batch sees it."""
+        row = self._connection.execute(
+            "SELECT value FROM cluster WHERE name = 'clusterVersion'"
+        ).fetchone()
+        return str(row[0]) if row else ""
+
+    def set_cluster_version(self, version: str) -> None:
+        self._write("INSERT OR REPLACE INTO cluster VALUES ('clusterVersion', ?)", (version,))
 
     def forget_members(self) -> None:
         """Record in the batch that there are no members, removed ones included (a restore

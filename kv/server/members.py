@@ -34,6 +34,8 @@ class MemberTable(Protocol):
     def removed_members(self) -> set[int]: ...
     def put_member(self, member_id: int, record: str) -> None: ...
     def remove_member(self, member_id: int) -> None: ...
+    def cluster_version(self) -> str: ...
+    def set_cluster_version(self, version: str) -> None: ...
 
 
 def encode_member(member: Member) -> bytes:
@@ -120,6 +122,14 @@ class MemberStore:
                 isLearner=member.is_learner,
             )
         return response
+
+    @property
+    def cluster_version(self) -> str:
+        """The version the cluster runs ("" until the leader has decided it)."""
+        return self.table.cluster_version()
+
+    def set_cluster_version(self, version: str) -> None:
+        self.table.set_cluster_version(version)
 
     def set_attributes(self, request: ClusterMemberAttrSetRequest) -> None:
         """Apply a member's published name and client URLs (ignored for an unknown id)."""

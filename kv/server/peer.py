@@ -93,6 +93,9 @@ class _Peer:
     urls: tuple[str, ...]
     queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     task: asyncio.Task[None] | None = None
+    #: Keeps the connection up and notes since when it has been (etcd: ActiveSince).
+    watch: asyncio.Task[None] | None = None
+    connected_since: float | None = None
 
 
 class PeerTransport:
@@ -101,9 +104,8 @@ class PeerTransport:
     def __init__(self, member_id: int, inbox: RaftInbox) -> None:
         self.member_id = member_id
         self.inbox = inbox
-        self.blocked: set[int] = set()
-        #: When each peer was last heard from (event loop time).
-        self.last_heard: dict[int, float] = {}
+        self._blocked: set[int] = set()
+        self._unblocked_at: dict[int, float] = {}
         self._peers: dict[int, _Peer] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._snapshot_tasks: set[asyncio.Task[None]] = set()
@@ -119,13 +121,63 @@ class PeerTransport:
             return
         self.remove_peer(member_id)
         peer = _Peer(member_id, urls)
-        peer.task = asyncio.get_running_loop().create_task(self._stream_to(peer))
+        loop = asyncio.get_running_loop()
+        peer.task = loop.create_task(self._stream_to(peer))
+        peer.watch = loop.create_task(self._watch_connection(peer))
         self._peers[member_id] = peer
 
     def remove_peer(self, member_id: int) -> None:
         peer = self._peers.pop(member_id, None)
-        if peer is not None and peer.task is not None:
-            peer.task.cancel()
+        if peer is not None:
+            for task in (peer.task, peer.watch):
+                if task is not None:
+                    task.cancel()
+
+    # -- the fault hook -------------------------------------------------------------------
+
+    @property
+    def blocked(self) -> set[int]:
+        return set(self._blocked)
+
+    @blocked.setter
+    def blocked(self, members: set[int]) -> None:
+        now = asyncio.get_running_loop().time()
+        for member in self._blocked - members:
+            self._unblocked_at[member] = now
+        self._blocked = set(members)
+
+    # -- who is connected (etcd's strict reconfiguration checks ask) ----------------------
+
+    async def _watch_connection(self, peer: _Peer) -> None:
+        """Keep a connection to ``peer`` open even when nothing is sent (a follower sends
+        nothing to other followers), and note since when it has been up: etcd's members
+        keep streams to every peer, and its checks ask since when each has been active."""
+        channel = self._channel(peer)
+        loop = asyncio.get_running_loop()
+        while True:
+            state = channel.get_state(try_to_connect=True)
+            if state is grpc.ChannelConnectivity.READY:
+                if peer.connected_since is None:
+                    peer.connected_since = loop.time()
+            else:
+                peer.connected_since = None
+            await channel.wait_for_state_change(state)
+
+    def connected_since(self, moment: float) -> set[int]:
+        """The peers connected (and not cut off by the fault hook) without a break since
+        ``moment``, event loop time (etcd: ActiveSince before ``moment``)."""
+        connected = set()
+        for member, peer in self._peers.items():
+            if peer.connected_since is None or member in self._blocked:
+                continue
+            since = max(peer.connected_since, self._unblocked_at.get(member, 0.0))
+            if since <= moment:
+                connected.add(member)
+        return connected
+
+    def connected(self) -> set[int]:
+        """The peers connected now (etcd: ActiveSince is not zero)."""
+        return self.connected_since(asyncio.get_running_loop().time())
 
     @property
     def peer_ids(self) -> set[int]:
@@ -138,7 +190,7 @@ class PeerTransport:
         """Queue each message for its peer; never wait (Raft tolerates lost messages)."""
         for message in messages:
             peer = self._peers.get(message.to)
-            if peer is None or message.to in self.blocked:
+            if peer is None or message.to in self._blocked:
                 continue
             if message.type is MessageType.SNAP:
                 task = asyncio.get_running_loop().create_task(self._send_snapshot(peer, message))
@@ -155,13 +207,16 @@ class PeerTransport:
 
     # --8<-- [end:send]
 
-    def _stub(self, peer: _Peer) -> peer_pb2_grpc.PeerAsyncStub:
+    def _channel(self, peer: _Peer) -> grpc.aio.Channel:
         target = dial_target(peer.urls[0])
         channel = self._channels.get(target)
         if channel is None:
             channel = grpc.aio.insecure_channel(target, options=PEER_CHANNEL_OPTIONS)
             self._channels[target] = channel
-        return peer_pb2_grpc.PeerStub(channel)
+        return channel
+
+    def _stub(self, peer: _Peer) -> peer_pb2_grpc.PeerAsyncStub:
+        return peer_pb2_grpc.PeerStub(self._channel(peer))
 
     async def _stream_to(self, peer: _Peer) -> None:
         """Keep a stream open to ``peer`` and write its queue into it, reconnecting on error."""
@@ -172,7 +227,7 @@ class PeerTransport:
                 await call.write(raft_wire.message_to_pb(first))
                 while True:
                     message = await peer.queue.get()
-                    if message.to in self.blocked:
+                    if message.to in self._blocked:
                         continue
                     await call.write(raft_wire.message_to_pb(message))
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
@@ -223,15 +278,9 @@ class PeerTransport:
         message = raft_wire.message_from_pb(wire)
         if self.inbox.is_removed(message.from_):
             raise PermissionError(REMOVED_TEXT)
-        if message.from_ in self.blocked or message.to != self.member_id:
+        if message.from_ in self._blocked or message.to != self.member_id:
             return
-        self.last_heard[message.from_] = asyncio.get_running_loop().time()
         self.inbox.deliver(message)
-
-    def active_peers(self, within_seconds: float) -> set[int]:
-        """The peers heard from in the last ``within_seconds`` (etcd: ActiveSince)."""
-        now = asyncio.get_running_loop().time()
-        return {peer for peer, heard in self.last_heard.items() if now - heard <= within_seconds}
 
 
 class PeerService(peer_pb2_grpc.PeerServicer):

@@ -10,14 +10,14 @@ on, its default), so that an operator cannot talk a healthy cluster into losing 
 
 * a new *voter* is refused unless enough members have started (published their name) to
   keep a quorum while it catches up; any new member, learner or voter, is refused unless
-  every voter has been heard from lately; learners are limited to etcd's one;
-* removing a voter is refused if the members this one hears from would then be too few;
+  every voter has been connected for the last 5 s; learners are limited to etcd's one;
+* removing a voter is refused if the voters connected would then be too few;
 * a learner is promoted only when its log is within 90% of the leader's.
 
-Only the leader can tell who is connected and how far each member's log is, so a follower
-forwards MemberAdd, MemberRemove and MemberPromote to the leader (kv calls the leader's client
-URL; etcd checks add and remove on whichever member is asked, with the connections that
-member's transport keeps to every peer, and forwards promote over its peer URLs).
+"Connected" is the peer transport's view (`kv.server.peer`): every member keeps a connection
+to every peer and knows since when it has been up, so any member can make these checks, as
+in etcd. Only the leader knows how far a learner's log is, so a follower forwards
+MemberPromote to it (kv calls the leader's client URL; etcd forwards over its peer URLs).
 
 A new member's id is etcd's: SHA-1 of its peer URLs and the time, so the same URLs added
 again after a removal get a new id (a removed id never comes back).
@@ -53,7 +53,7 @@ M = TypeVar("M", bound=Message)
 MAX_LEARNERS = 1
 #: A learner may be promoted once its match index is within 90% of the leader's.
 LEARNER_READY_PERCENT = 0.9
-#: A peer counts as active if heard from this recently (etcd: HealthInterval).
+#: How long every voter must have been connected before a change (etcd: HealthInterval).
 HEALTH_INTERVAL_SECONDS = 5.0
 
 
@@ -81,8 +81,6 @@ class Reconfiguration:
     async def member_add(self, request: rpc_pb2.MemberAddRequest) -> rpc_pb2.MemberAddResponse:
         self.replica.check_not_learner()
         urls = valid_urls(request.peerURLs)
-        if not self.replica.is_leader:  # only the leader knows whom it hears from
-            return await self._forward("MemberAdd", request, rpc_pb2.MemberAddResponse)
         members = self.replica.members.list()
         # etcd's strict checks, in its order (mayAddMember), then what it checks on apply.
         if not request.isLearner and not ready_to_add_voter(members):
@@ -116,8 +114,6 @@ class Reconfiguration:
     ) -> rpc_pb2.MemberRemoveResponse:
         self.replica.check_not_learner()
         member = self._existing(request.ID)
-        if not self.replica.is_leader:
-            return await self._forward("MemberRemove", request, rpc_pb2.MemberRemoveResponse)
         if not member.is_learner:
             self._check_may_remove_voter(member.id)
         await self.replica.propose_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, member.id))
@@ -183,23 +179,25 @@ class Reconfiguration:
     def _check_may_remove_voter(self, member_id: int) -> None:
         """etcd's ``mayRemoveMember``: enough started voters must remain, and unless the
         voter is already unreachable (removing it changes nothing for the quorum), the
-        voters this leader hears from must still be a majority without it."""
+        voters connected for the last 5 s must still be a majority without it."""
         voters = [m for m in self.replica.members.list() if not m.is_learner]
         remaining = [voter for voter in voters if voter.id != member_id]
         started = sum(1 for voter in remaining if voter.name)
         if not remaining or started < len(remaining) // 2 + 1:
             raise errors.NOT_ENOUGH_STARTED_MEMBERS
-        active = self.replica.transport.active_peers(HEALTH_INTERVAL_SECONDS)
-        active.add(self.replica.member_id)
-        if member_id not in active:
+        transport = self.replica.transport
+        if member_id != self.replica.member_id and member_id not in transport.connected():
             return
+        active = transport.connected_since(_loop_time() - HEALTH_INTERVAL_SECONDS)
+        active.add(self.replica.member_id)
         connected = sum(1 for voter in voters if voter.id in active)
         if connected - 1 < 1 + (len(voters) - 1) // 2:
             raise errors.UNHEALTHY
 
     def _voters_connected(self, members: list[Member]) -> bool:
-        """etcd's strict check before any add: every other voter was heard from lately."""
-        active = self.replica.transport.active_peers(HEALTH_INTERVAL_SECONDS)
+        """etcd's strict check before any add: every other voter has been connected without
+        a break for the last 5 s (so not right after a restart either)."""
+        active = self.replica.transport.connected_since(_loop_time() - HEALTH_INTERVAL_SECONDS)
         return all(
             member.id in active
             for member in members
@@ -233,6 +231,10 @@ class Reconfiguration:
                 raise EtcdError(error.code(), error.details() or "") from None
         response.header.CopyFrom(self._header())  # type: ignore[attr-defined]
         return response
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def valid_urls(urls: Sequence[str]) -> tuple[str, ...]:

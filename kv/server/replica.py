@@ -39,7 +39,11 @@ from typing import Any
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
-from kv.api.membershippb.membership_pb2 import Attributes, ClusterMemberAttrSetRequest
+from kv.api.membershippb.membership_pb2 import (
+    Attributes,
+    ClusterMemberAttrSetRequest,
+    ClusterVersionSetRequest,
+)
 from kv.api.raftpb import raft_pb2
 from kv.backend import Backend
 from kv.raft import (
@@ -67,6 +71,9 @@ from kv.server.reads import ReadRounds
 from kv.server.state_machine import Result, StateMachine
 
 log = logging.getLogger(__name__)
+
+#: The version a kv cluster reports running: etcd's API version kv implements.
+CLUSTER_VERSION = "3.4.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +154,7 @@ class Replica:
         self._last_leader_change = 0.0
         self.leader_changes = 0
         self._campaign_when_applied = False
+        self._version_task: asyncio.Task[None] | None = None
 
     # -- running ------------------------------------------------------------------------
 
@@ -186,6 +194,14 @@ class Replica:
         """
         self._campaign_when_applied = True
 
+    def _campaign_if_alone(self) -> None:
+        if self.raw.raft.log.has_next_committed_entries():
+            return  # the configuration is not applied yet
+        self._campaign_when_applied = False
+        voters = self.raw.raft.tracker.conf_state().voters
+        if voters == (self.member_id,) and not self.raw.lead:
+            self.raw.campaign()
+
     async def _ticker(self) -> None:
         interval = self.timing.tick_seconds
         while True:
@@ -209,12 +225,10 @@ class Replica:
                     self._stop_writes(error)
                     return
                 self.raw.advance(ready)  # 4. acknowledge
-                if (
-                    self._campaign_when_applied
-                    and not self.raw.raft.log.has_next_committed_entries()
-                ):
-                    self._campaign_when_applied = False
-                    self.raw.campaign()
+                for event in self.raw.take_events():  # "n2 became candidate at term 3"
+                    log.debug("raft: %s", event)
+                if self._campaign_when_applied:
+                    self._campaign_if_alone()
 
     # --8<-- [end:ready_loop]
 
@@ -429,6 +443,7 @@ class Replica:
         if ready.committed_entries:
             commit_applied(self.backend, self.machine)
             self._maybe_snapshot()
+            self._maybe_decide_cluster_version()
         for state in ready.read_states:
             self.reads.answered(state.request_ctx, state.index)
         self._wake_applied_waiters()
@@ -480,6 +495,27 @@ class Replica:
             future.set_result(None)
 
     # --8<-- [end:apply_entry]
+
+    def _maybe_decide_cluster_version(self) -> None:
+        """A leader records the cluster's version once every voter has published itself
+        (etcd: ``monitorVersions``; every kv member runs the same version)."""
+        if not self.is_leader or self._version_task or self.members.cluster_version:
+            return
+        if all(member.name for member in self.members.list() if not member.is_learner):
+            request = InternalRaftRequest(
+                cluster_version_set=ClusterVersionSetRequest(ver=CLUSTER_VERSION)
+            )
+            task = asyncio.get_running_loop().create_task(self._decide_version(request))
+            self._version_task = task
+
+    async def _decide_version(self, request: InternalRaftRequest) -> None:
+        try:
+            await self.propose(request)
+            log.info("set the cluster version to %s", CLUSTER_VERSION)
+        except EtcdError as error:
+            log.debug("the cluster version is not decided yet: %s", error)
+        finally:
+            self._version_task = None
 
     def _mark_removed(self) -> None:
         if not self.removed:

@@ -14,8 +14,9 @@ Two rules make replay safe (etcd: ``etcdserver/server.go``, ``applyEntryNormal``
   entry it holds the effects of (the *consistent index*), so an entry is never applied twice.
 
 Membership is applied state as well, from chapter 5 on (`kv.server.members`): a
-``ConfChange`` entry adds, promotes or removes a member, and a ``cluster_member_attr_set``
-entry records a member's name and client URLs.
+``ConfChange`` entry adds, promotes or removes a member, a ``cluster_member_attr_set``
+entry records a member's name and client URLs, and a ``cluster_version_set`` entry the
+version the cluster runs.
 
 Alarms are part of the applied state too (`kv.server.alarms`): an ``AlarmRequest`` entry
 raises or clears one, and while NOSPACE or CORRUPT is raised, the entries it refuses fail
@@ -84,6 +85,10 @@ class StateMachine:
         kind = _request_kind(request)
         if kind == "alarm":
             return self.alarms.apply(request.alarm)
+        if kind == "cluster_version_set":
+            if self.members is not None:
+                self.members.set_cluster_version(request.cluster_version_set.ver)
+            return EmptyResponse()
         if kind == "cluster_member_attr_set":
             if self.members is not None:
                 self.members.set_attributes(request.cluster_member_attr_set)

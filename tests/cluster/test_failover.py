@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from kv.api.etcdserverpb import rpc_pb2
 from kv.client import KVClient
 from kv.linearizability import Put
 from kv.server.errors import EtcdError
@@ -216,7 +217,18 @@ async def test_a_member_with_a_lost_data_dir_rejoins_by_remove_add_and_catches_u
     shutil.rmtree(victim.data_dir)
     async with KVClient(leader.endpoint, timeout=5.0) as client:
         await client.member_remove(ids[victim.name])
-        added = await client.member_add([victim.peer_url])
+
+        async def add() -> rpc_pb2.MemberAddResponse | None:
+            # etcd's strict check refuses ("unhealthy cluster") until every voter has been
+            # connected for 5 s: an operator tries again, and so does the test.
+            try:
+                return await client.member_add([victim.peer_url])
+            except EtcdError as error:
+                if error.message != "etcdserver: unhealthy cluster":
+                    raise
+                return None
+
+        added = await wait_for(add, "member add accepted", timeout=15.0)
         for i in range(10):
             await client.put(f"after/{i:02d}", str(i))
     victim.initial_cluster_state = "existing"

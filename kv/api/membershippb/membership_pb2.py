@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$kv/api/membershippb/membership.proto\x12\x0cmembershippb\"/\n\nAttributes\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x63lient_urls\x18\x02 \x03(\t\"e\n\x1b\x43lusterMemberAttrSetRequest\x12\x11\n\tmember_ID\x18\x01 \x01(\x04\x12\x33\n\x11member_attributes\x18\x02 \x01(\x0b\x32\x18.membershippb.Attributesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$kv/api/membershippb/membership.proto\x12\x0cmembershippb\"/\n\nAttributes\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x63lient_urls\x18\x02 \x03(\t\"e\n\x1b\x43lusterMemberAttrSetRequest\x12\x11\n\tmember_ID\x18\x01 \x01(\x04\x12\x33\n\x11member_attributes\x18\x02 \x01(\x0b\x32\x18.membershippb.Attributes\"\'\n\x18\x43lusterVersionSetRequest\x12\x0b\n\x03ver\x18\x01 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ATTRIBUTES']._serialized_end=101
   _globals['_CLUSTERMEMBERATTRSETREQUEST']._serialized_start=103
   _globals['_CLUSTERMEMBERATTRSETREQUEST']._serialized_end=204
+  _globals['_CLUSTERVERSIONSETREQUEST']._serialized_start=206
+  _globals['_CLUSTERVERSIONSETREQUEST']._serialized_end=245
 # @@protoc_insertion_point(module_scope)

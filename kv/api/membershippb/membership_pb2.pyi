@@ -21,3 +21,9 @@ class ClusterMemberAttrSetRequest(_message.Message):
     member_ID: int
     member_attributes: Attributes
     def __init__(self, member_ID: _Optional[int] = ..., member_attributes: _Optional[_Union[Attributes, _Mapping]] = ...) -> None: ...
+
+class ClusterVersionSetRequest(_message.Message):
+    __slots__ = ("ver",)
+    VER_FIELD_NUMBER: _ClassVar[int]
+    ver: str
+    def __init__(self, ver: _Optional[str] = ...) -> None: ...
