@@ -56,6 +56,7 @@ from benchmarks.servers import (
     REPOSITORY,
     ServerError,
     ServerOptions,
+    commit_of,
     filesystem,
     frozen_sources,
     server_version,
@@ -72,6 +73,7 @@ ETCD_COUNTERS = {
     "proposals_committed": "etcd_server_proposals_committed_total",
 }
 Target = Literal["leader", "follower"]
+SOURCES = ("head", "worktree", "live")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +140,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="seconds a kill trial waits for a new leader and a committed write",
     )
     parser.add_argument(
-        "--frozen",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run kv from a copy of this checkout's kv package taken when the run starts, so "
-        "that every member runs the same code even if the working tree changes meanwhile",
+        "--sources",
+        choices=SOURCES,
+        default="head",
+        help="which kv the members run: head, the committed one (copied when the run starts, "
+        "so every member runs the same code even if the working tree changes meanwhile); "
+        "worktree, a copy of the working tree as it is when the run starts; live, the "
+        "checkout itself",
     )
     parser.add_argument(
         "--quick",
@@ -604,11 +608,11 @@ def caption(
     members = p["members"]
     lines = [
         f"Measured {env.date} on {env.cores} cores ({env.cpu_model}), {env.python}, grpcio "
-        f"{env.grpcio}; {versions}; checkout {env.commit}"
+        f"{env.grpcio}; {versions}; "
         + (
-            f" (kv's sources {p['kv_sources']}, copied when the run began)"
-            if p.get("frozen") and "kv_sources" in p
-            else ""
+            f"kv as committed at {p['kv_commit']}"
+            if "kv_commit" in p
+            else f"checkout {env.commit} (kv's sources: {p.get('kv_sources', '?')})"
         )
         + f". One cluster at a time, {members} members each, same flags, same load.",
         f"**One machine: its {env.cores} cores are shared by the {members} members and the "
@@ -744,7 +748,7 @@ def parameters(args: argparse.Namespace) -> dict[str, Any]:
         "kill_steady": args.kill_steady,
         "kill_attempt_timeout": args.kill_attempt_timeout,
         "kill_timeout": args.kill_timeout,
-        "frozen": args.frozen,
+        "sources": args.sources,
     }
 
 
@@ -791,7 +795,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parameters = parameters(args)
     try:
         with contextlib.ExitStack() as stack:
-            sources = stack.enter_context(frozen_sources()) if args.frozen else None
+            sources = None
+            if args.sources != "live":
+                revision = "HEAD" if args.sources == "head" else None
+                sources = stack.enter_context(frozen_sources(revision))
+            if args.sources == "head":
+                run_parameters["kv_commit"] = commit_of("HEAD")
             run_parameters["kv_sources"] = sources_digest(sources or REPOSITORY)
             results = benchmark(args, sources)
     except (ServerError, LoadError) as error:

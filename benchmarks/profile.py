@@ -52,6 +52,7 @@ from benchmarks.load import LoadError, run_phase
 from benchmarks.servers import (
     ServerError,
     ServerOptions,
+    commit_of,
     frozen_sources,
     running_server,
     server_version,
@@ -436,7 +437,12 @@ def markdown(results: Sequence[Profile], env: report.Environment, args: argparse
         )
     caption = [
         f"Measured {env.date} on {env.cores} cores ({env.cpu_model}), {env.python}, grpcio "
-        f"{env.grpcio}; {env.versions['kv']}; checkout {env.commit}.",
+        f"{env.grpcio}; {env.versions['kv']}; "
+        + (
+            f"kv as committed at {args.kv_commit}."
+            if getattr(args, "kv_commit", None)
+            else f"checkout {env.commit}."
+        ),
         f"Load: random puts, {args.clients} in flight from {args.processes} processes "
         f"({args.value_size}-byte values, {args.keys:,} keys), {where}; profiled for "
         f"{args.duration:g} s after a {args.warmup:g} s warm-up at {RATE} samples per second. "
@@ -457,8 +463,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Profile; 0 on success, 1 if the server or the load failed."""
     args = parse_args(argv)
     env = report.environment({"kv": server_version("kv")})
+    args.kv_commit = commit_of("HEAD")
     try:
-        with frozen_sources() as sources:  # every member runs the same code
+        with frozen_sources("HEAD") as sources:  # every member runs the same, committed code
             results = profile(args, sources)
     except (ServerError, LoadError) as error:
         print(f"profile failed: {error}", file=sys.stderr)

@@ -23,12 +23,14 @@ starts a server on the data directory a stopped one left behind (a restart)::
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -52,6 +54,8 @@ KV_COMMAND = (sys.executable, "-c", "from kv.cli import main; raise SystemExit(m
 MEMBER_NAME = "bench"
 #: This checkout: the directory that holds the ``kv`` and ``benchmarks`` packages.
 REPOSITORY = Path(__file__).resolve().parents[1]
+#: What a server run from a copy of the checkout needs (`frozen_sources`).
+_PACKAGES = ("kv", "benchmarks")
 HOST = "127.0.0.1"
 #: Seconds to wait for a stopped server to exit before killing it.
 STOP_GRACE_SECONDS = 10.0
@@ -282,23 +286,42 @@ def running_server(
 
 
 @contextlib.contextmanager
-def frozen_sources(prefix: str = "bench-sources-") -> Iterator[Path]:
-    """A temporary directory holding a copy of this checkout's ``kv`` and ``benchmarks``
-    packages as they are now, removed afterwards.
+def frozen_sources(revision: str | None = "HEAD") -> Iterator[Path]:
+    """A temporary directory holding this checkout's ``kv`` and ``benchmarks`` packages as
+    committed at ``revision`` (None: as the working tree has them now), removed afterwards.
 
     A run that starts kv servers over several minutes gives every one of them the same code
-    when they run in it (``ServerOptions(cwd=...)``): the working tree may change meanwhile,
-    and a cluster whose members run different versions measures something else. The run's
-    caption names the checkout the copy was taken from.
+    when they run in it (``ServerOptions(cwd=...)``): the working tree may change meanwhile
+    (someone editing kv), and a cluster whose members run different versions measures
+    something else, if it works at all. A commit is also code someone meant to be whole.
     """
-    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root = Path(tempfile.mkdtemp(prefix="bench-sources-"))
     try:
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
-        for package in ("kv", "benchmarks"):
-            shutil.copytree(REPOSITORY / package, root / package, ignore=ignore)
+        if revision is None:
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
+            for package in _PACKAGES:
+                shutil.copytree(REPOSITORY / package, root / package, ignore=ignore)
+        else:
+            archive = subprocess.run(
+                ["git", "-C", str(REPOSITORY), "archive", "--format=tar", revision, *_PACKAGES],
+                capture_output=True,
+                check=True,
+            ).stdout
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(root, filter="data")
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def commit_of(revision: str = "HEAD") -> str:
+    """The short commit id of ``revision`` in this checkout."""
+    return subprocess.run(
+        ["git", "-C", str(REPOSITORY), "rev-parse", "--short", revision],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def sources_digest(root: Path, package: str = "kv") -> str:
