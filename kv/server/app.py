@@ -24,6 +24,7 @@ from typing import Any
 import grpc
 
 from kv.api.peerpb import peer_pb2_grpc
+from kv.server import duties
 from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address
 from kv.server.node import Node
@@ -117,7 +118,7 @@ async def serve(
             # member tells the cluster about it.
             await add_services(server, node)
             addresses = [_listen(server, url) for url in config.listen_client_urls]
-            publish = replica.publish_attributes(config.name, config.advertise_client_urls)
+            publish = duties.publish(replica, config.name, config.advertise_client_urls)
             waiting: list[asyncio.Future[Any]] = [publish, stop_signal]
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if stop_signal.done():
@@ -142,7 +143,7 @@ async def serve(
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
             await server.stop(GRACE_SECONDS)
             if started:
-                await replica.hand_over_leadership()  # needs the peers: before they go
+                await duties.hand_over_leadership(replica)  # needs the peers: before they go
             await peer_server.stop(0)
             await replica.stop()
             if started:

@@ -39,11 +39,6 @@ from typing import Any
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
-from kv.api.membershippb.membership_pb2 import (
-    Attributes,
-    ClusterMemberAttrSetRequest,
-    ClusterVersionSetRequest,
-)
 from kv.api.raftpb import raft_pb2
 from kv.backend import Backend
 from kv.raft import (
@@ -60,7 +55,7 @@ from kv.raft import (
     Snapshot,
     StepPeerNotFoundError,
 )
-from kv.server import errors, raft_wire
+from kv.server import duties, errors, raft_wire
 from kv.server.applied_state import copy_backend, open_state_machine, swap_backend
 from kv.server.durable_log import SnapshotPolicy, commit_applied
 from kv.server.errors import EtcdError
@@ -71,9 +66,6 @@ from kv.server.reads import ReadRounds
 from kv.server.state_machine import Result, StateMachine
 
 log = logging.getLogger(__name__)
-
-#: The version a kv cluster reports running: etcd's API version kv implements.
-CLUSTER_VERSION = "3.4.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +146,14 @@ class Replica:
         self._last_leader_change = 0.0
         self.leader_changes = 0
         self._campaign_when_applied = False
+        #: The leader's proposal of the cluster version, while it is under way.
         self._version_task: asyncio.Task[None] | None = None
 
     # -- running ------------------------------------------------------------------------
+
+    def add_task(self, task: asyncio.Task[None]) -> None:
+        """A task of this member's that `stop` cancels (`kv.server.duties` starts some)."""
+        self._tasks.append(task)
 
     def start(self) -> None:
         self._advance_ticks()
@@ -367,64 +364,9 @@ class Replica:
         self._applied_waiters.append((index, future))
         await future
 
-    async def hand_over_leadership(self) -> None:
-        """Before a leader stops, hand leadership to the most up-to-date voter and wait (an
-        election timeout at most) until it has it, so that the cluster does not wait an
-        election timeout for a leader that is gone (etcd does this on SIGTERM).
-        """
-        if not self.is_leader or self.failure is not None:
-            return
-        progress = self.raw.status().progress
-        voters = [
-            (peer.match, member)
-            for member, peer in progress.items()
-            if member != self.member_id and not peer.is_learner
-        ]
-        if not voters:
-            return
-        _, transferee = max(voters)
-        log.info("handing leadership over to %x before stopping", transferee)
-        self.transfer_leader(transferee)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timing.election_ms / 1000
-        while self.raw.lead != transferee and loop.time() < deadline:
-            await asyncio.sleep(self.timing.tick_seconds / 4)
-
     def transfer_leader(self, transferee: int) -> None:
         self.raw.transfer_leader(transferee)
         self._wake.set()
-
-    def publish_attributes(self, name: str, client_urls: tuple[str, ...]) -> asyncio.Task[None]:
-        """Propose this member's name and client URLs (etcd: ``publish``), retrying until
-        they are applied; the task returned finishes then."""
-        request = InternalRaftRequest(
-            cluster_member_attr_set=ClusterMemberAttrSetRequest(
-                member_ID=self.member_id,
-                member_attributes=Attributes(name=name, client_urls=client_urls),
-            )
-        )
-        task = asyncio.get_running_loop().create_task(self._publish(request, name, client_urls))
-        self._tasks.append(task)
-        return task
-
-    async def _publish(
-        self, request: InternalRaftRequest, name: str, client_urls: tuple[str, ...]
-    ) -> None:
-        # Every start publishes, even with the same attributes as last time (etcd does):
-        # the member is ready once its own entry is applied, so by then it knows a leader
-        # and has applied the log up to that entry.
-        while True:
-            if not self.raw.lead:  # a proposal would wait for one anyway
-                await asyncio.sleep(0.01)
-                continue
-            try:
-                await self.propose(request)
-            except EtcdError as error:
-                log.debug("publish not done yet: %s", error)
-                await asyncio.sleep(self.timing.tick_seconds)
-                continue
-            log.info("published %s %s to the cluster", name, ",".join(client_urls))
-            return
 
     # -- applying -----------------------------------------------------------------------
 
@@ -443,7 +385,8 @@ class Replica:
         if ready.committed_entries:
             commit_applied(self.backend, self.machine)
             self._maybe_snapshot()
-            self._maybe_decide_cluster_version()
+            if self.is_leader and self._version_task is None:
+                self._version_task = duties.decide_cluster_version(self)
         for state in ready.read_states:
             self.reads.answered(state.request_ctx, state.index)
         self._wake_applied_waiters()
@@ -495,27 +438,6 @@ class Replica:
             future.set_result(None)
 
     # --8<-- [end:apply_entry]
-
-    def _maybe_decide_cluster_version(self) -> None:
-        """A leader records the cluster's version once every voter has published itself
-        (etcd: ``monitorVersions``; every kv member runs the same version)."""
-        if not self.is_leader or self._version_task or self.members.cluster_version:
-            return
-        if all(member.name for member in self.members.list() if not member.is_learner):
-            request = InternalRaftRequest(
-                cluster_version_set=ClusterVersionSetRequest(ver=CLUSTER_VERSION)
-            )
-            task = asyncio.get_running_loop().create_task(self._decide_version(request))
-            self._version_task = task
-
-    async def _decide_version(self, request: InternalRaftRequest) -> None:
-        try:
-            await self.propose(request)
-            log.info("set the cluster version to %s", CLUSTER_VERSION)
-        except EtcdError as error:
-            log.debug("the cluster version is not decided yet: %s", error)
-        finally:
-            self._version_task = None
 
     def _mark_removed(self) -> None:
         if not self.removed:
