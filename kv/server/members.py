@@ -66,6 +66,9 @@ class MemberStore:
 
     def __init__(self, table: MemberTable) -> None:
         self.table = table
+        # The peer transport asks about every message it receives: keep the removed ids in
+        # memory (they only grow, and only through `apply_conf_change`).
+        self._removed = table.removed_members()
 
     def list(self) -> list[Member]:
         """Every member, in id order (as numbers: etcd's order)."""
@@ -80,7 +83,7 @@ class MemberStore:
         return None
 
     def is_removed(self, member_id: int) -> bool:
-        return member_id in self.table.removed_members()
+        return member_id in self._removed
 
     def add(self, member: Member) -> None:
         """Record ``member`` (bootstrap, or a joining member learning the cluster)."""
@@ -94,6 +97,7 @@ class MemberStore:
         if change.type is ConfChangeType.REMOVE_NODE:
             if known is not None:
                 self.table.remove_member(change.node_id)
+                self._removed.add(change.node_id)
             return
         if self.is_removed(change.node_id):
             return  # etcd ignores changes to a removed id

@@ -38,7 +38,7 @@ class PeerStub:
         """
         self.Stream = channel.stream_unary(
                 '/kvpeerpb.Peer/Stream',
-                request_serializer=kv_dot_api_dot_raftpb_dot_raft__pb2.Message.SerializeToString,
+                request_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.MessageBatch.SerializeToString,
                 response_deserializer=kv_dot_api_dot_peerpb_dot_peer__pb2.StreamSummary.FromString,
                 _registered_method=True)
         self.SendSnapshot = channel.unary_unary(
@@ -67,7 +67,8 @@ class PeerServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Stream(self, request_iterator, context):
-        """A long-lived stream of Raft messages from one member to another, in order.
+        """A long-lived stream of Raft messages from one member to another, in order; each write
+        carries every message that was waiting (one await per batch, not per message).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,7 +109,7 @@ def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Stream': grpc.stream_unary_rpc_method_handler(
                     servicer.Stream,
-                    request_deserializer=kv_dot_api_dot_raftpb_dot_raft__pb2.Message.FromString,
+                    request_deserializer=kv_dot_api_dot_peerpb_dot_peer__pb2.MessageBatch.FromString,
                     response_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.StreamSummary.SerializeToString,
             ),
             'SendSnapshot': grpc.unary_unary_rpc_method_handler(
@@ -157,7 +158,7 @@ class Peer:
             request_iterator,
             target,
             '/kvpeerpb.Peer/Stream',
-            kv_dot_api_dot_raftpb_dot_raft__pb2.Message.SerializeToString,
+            kv_dot_api_dot_peerpb_dot_peer__pb2.MessageBatch.SerializeToString,
             kv_dot_api_dot_peerpb_dot_peer__pb2.StreamSummary.FromString,
             options,
             channel_credentials,

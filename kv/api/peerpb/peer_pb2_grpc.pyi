@@ -37,8 +37,10 @@ class PeerStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PeerAsyncStub: ...
-    Stream: _grpc.StreamUnaryMultiCallable[_raft_pb2.Message, _peer_pb2.StreamSummary]
-    """A long-lived stream of Raft messages from one member to another, in order."""
+    Stream: _grpc.StreamUnaryMultiCallable[_peer_pb2.MessageBatch, _peer_pb2.StreamSummary]
+    """A long-lived stream of Raft messages from one member to another, in order; each write
+    carries every message that was waiting (one await per batch, not per message).
+    """
     SendSnapshot: _grpc.UnaryUnaryMultiCallable[_raft_pb2.Message, _peer_pb2.SnapshotAck]
     """One MsgSnap, with the sender's backend in snapshot.data: answered once the receiver has
     taken it, so the sender can tell Raft whether the snapshot arrived (MsgSnapStatus).
@@ -56,8 +58,10 @@ class PeerStub:
 @_typing.type_check_only
 class PeerAsyncStub(PeerStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Stream: _aio.StreamUnaryMultiCallable[_raft_pb2.Message, _peer_pb2.StreamSummary]  # type: ignore[assignment]
-    """A long-lived stream of Raft messages from one member to another, in order."""
+    Stream: _aio.StreamUnaryMultiCallable[_peer_pb2.MessageBatch, _peer_pb2.StreamSummary]  # type: ignore[assignment]
+    """A long-lived stream of Raft messages from one member to another, in order; each write
+    carries every message that was waiting (one await per batch, not per message).
+    """
     SendSnapshot: _aio.UnaryUnaryMultiCallable[_raft_pb2.Message, _peer_pb2.SnapshotAck]  # type: ignore[assignment]
     """One MsgSnap, with the sender's backend in snapshot.data: answered once the receiver has
     taken it, so the sender can tell Raft whether the snapshot arrived (MsgSnapStatus).
@@ -76,10 +80,12 @@ class PeerServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Stream(
         self,
-        request_iterator: _MaybeAsyncIterator[_raft_pb2.Message],
+        request_iterator: _MaybeAsyncIterator[_peer_pb2.MessageBatch],
         context: _ServicerContext,
     ) -> _typing.Union[_peer_pb2.StreamSummary, _abc.Awaitable[_peer_pb2.StreamSummary]]:
-        """A long-lived stream of Raft messages from one member to another, in order."""
+        """A long-lived stream of Raft messages from one member to another, in order; each write
+        carries every message that was waiting (one await per batch, not per message).
+        """
 
     @_abc_1.abstractmethod
     def SendSnapshot(
