@@ -227,22 +227,29 @@ class PeerTransport:
         leader's appends, heartbeats and answers pile up while a write is in flight, and one
         write for all of them costs what one write for one did.
         """
+        retry: peer_pb2.MessageBatch | None = None
         while True:
-            batch = await self._next_batch(peer)
+            batch = retry if retry is not None else await self._next_batch(peer)
             call = self._stub(peer).Stream(None)  # None: we write() into the call
             try:
                 while True:
                     if batch.messages:
                         await call.write(batch)
+                    retry = None
                     batch = await self._next_batch(peer)
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
                 # The call ended: the peer is down, or it refused us. Its status says which.
                 if call.done() and await call.details() == REMOVED_TEXT:
                     self.inbox.removed()
                 self.inbox.unreachable(peer.member_id)
+                # A stream to a peer that restarted fails on its first write: that batch (a
+                # vote, say) is written once more on a new stream at once, instead of being
+                # lost until Raft's next timeout. Only once: then the peer is really away.
+                retry = batch if retry is None else None
             finally:
                 call.cancel()
-            await asyncio.sleep(RECONNECT_SECONDS)
+            if retry is None:
+                await asyncio.sleep(RECONNECT_SECONDS)
 
     async def _next_batch(self, peer: _Peer) -> peer_pb2.MessageBatch:
         """Wait for a message to ``peer``; take it and every other one already waiting."""
