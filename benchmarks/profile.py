@@ -252,7 +252,7 @@ def _py_spy_bucket(frames: Sequence[str]) -> str:
             if f"/{path}" in frames[depth]:
                 inner = frames[depth + 1 :]
                 if path == _PEER and any("/grpc/" in frame for frame in inner):
-                    return "kv: peer transport, inside gRPC's stream write (one per batch of messages)"
+                    return "kv: peer transport, inside gRPC's stream write (one per batch)"
                 return name
     leaf = frames[-1]
     if "asyncio/events.py" in leaf and "Handle._run" in leaf:
