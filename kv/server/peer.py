@@ -59,6 +59,8 @@ PEER_CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 500),
 ]
 SNAPSHOT_TIMEOUT_SECONDS = 60.0
+#: The gRPC metadata key a member's messages carry its cluster id in (hex).
+CLUSTER_ID_KEY = "kv-cluster-id"
 #: What a member answers a removed member that still sends it messages.
 REMOVED_TEXT = "the member has been permanently removed from the cluster"
 
@@ -103,8 +105,9 @@ class _Peer:
 class PeerTransport:
     """Sends a member's Raft messages to its peers, and receives theirs (`PeerService`)."""
 
-    def __init__(self, member_id: int, inbox: RaftInbox) -> None:
+    def __init__(self, member_id: int, cluster_id: int, inbox: RaftInbox) -> None:
         self.member_id = member_id
+        self.cluster_id = cluster_id
         self.inbox = inbox
         self._blocked: set[int] = set()
         self._unblocked_at: dict[int, float] = {}
@@ -209,6 +212,22 @@ class PeerTransport:
 
     # --8<-- [end:send]
 
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((CLUSTER_ID_KEY, f"{self.cluster_id:x}"),)
+
+    def check_cluster(self, metadata: tuple[tuple[str, str | bytes], ...] | None) -> None:
+        """Refuse a peer of another cluster (etcd's rafthttp checks its X-Etcd-Cluster-ID
+        header the same way): a member started with the wrong --initial-cluster-token, or with
+        ``new`` where it should have joined, must not take part in our elections.
+
+        Raises:
+            PermissionError: etcd's text, naming both ids.
+        """
+        sent = dict(metadata or ()).get(CLUSTER_ID_KEY)
+        want = f"{self.cluster_id:x}"
+        if sent != want:
+            raise PermissionError(f"request cluster ID mismatch (got {sent!s} want {want})")
+
     def _channel(self, peer: _Peer) -> grpc.aio.Channel:
         target = dial_target(peer.urls[0])
         channel = self._channels.get(target)
@@ -230,7 +249,7 @@ class PeerTransport:
         retry: peer_pb2.MessageBatch | None = None
         while True:
             batch = retry if retry is not None else await self._next_batch(peer)
-            call = self._stub(peer).Stream(None)  # None: we write() into the call
+            call = self._stub(peer).Stream(None, metadata=self._metadata())  # we write() to it
             try:
                 while True:
                     if batch.messages:
@@ -271,7 +290,9 @@ class PeerTransport:
                 peer.member_id,
                 len(wire.snapshot.data),
             )
-            await self._stub(peer).SendSnapshot(wire, timeout=SNAPSHOT_TIMEOUT_SECONDS)
+            await self._stub(peer).SendSnapshot(
+                wire, timeout=SNAPSHOT_TIMEOUT_SECONDS, metadata=self._metadata()
+            )
         except Exception as error:  # any failure: Raft probes the peer again later
             log.warning("failed to send a snapshot to %x: %s", peer.member_id, error)
             self.inbox.snapshot_status(peer.member_id, False)
@@ -313,11 +334,13 @@ class PeerService(peer_pb2_grpc.PeerServicer):
     async def Stream(self, request_iterator, context):  # type: ignore[no-untyped-def]
         received = 0
         try:
+            self.transport.check_cluster(context.invocation_metadata())
             async for batch in request_iterator:
                 for wire in batch.messages:
                     self.transport.receive(wire)
                 received += len(batch.messages)
         except PermissionError as error:
+            log.warning("refused a peer stream: %s", error)
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except asyncio.CancelledError:
             pass  # this member is stopping: the sender reconnects to whoever serves next
@@ -325,6 +348,7 @@ class PeerService(peer_pb2_grpc.PeerServicer):
 
     async def SendSnapshot(self, request, context):  # type: ignore[no-untyped-def]
         try:
+            self.transport.check_cluster(context.invocation_metadata())
             self.transport.receive(request)
         except PermissionError as error:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))

@@ -114,6 +114,7 @@ class Replica:
         self.cluster_id = disk.cluster_id
         self.transport = PeerTransport(
             self.member_id,
+            self.cluster_id,
             RaftInbox(
                 deliver=self.deliver,
                 unreachable=self.report_unreachable,

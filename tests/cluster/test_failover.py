@@ -43,7 +43,7 @@ from tests.cluster.workload import (
     etcdctl_writer,
     final_reads,
 )
-from tests.compat.servers import Server
+from tests.compat.servers import Server, free_ports
 
 pytestmark = pytest.mark.etcd
 
@@ -276,3 +276,38 @@ async def test_soak_repeated_leader_kills_and_partitions_lose_nothing(
     seen = await final_reads(leader.endpoint, history, client_id=999)
     assert_no_acknowledged_write_lost(history, seen)
     check_history(history)
+
+
+async def test_a_member_of_another_cluster_is_refused_and_disturbs_nothing(
+    make_cluster: Callable[..., ProcessCluster], tmp_path: Path
+) -> None:
+    """A member started with ``new`` where it should have joined bootstraps a cluster of its
+    own (another cluster id) and campaigns in it; our members refuse its messages, as etcd's
+    refuse a mismatched X-Etcd-Cluster-ID, so our term and leader stay as they were."""
+    cluster = make_cluster()
+    leader, term = await cluster.agreed_leader()
+    (client_port, peer_port) = free_ports(2)
+    stranger = Server(
+        "kv",
+        tmp_path / "stranger",
+        cluster.members[0].options,
+        client_port=client_port,
+        peer_port=peer_port,
+        name="n4",
+    )
+    stranger.initial_cluster = ",".join(
+        [cluster.members[0].initial_cluster, f"n4={stranger.peer_url}"]
+    )
+    stranger.launch()
+    try:
+
+        async def refused() -> bool | None:
+            logs = "".join(m.log_path.read_text() for m in cluster.members)
+            return True if "request cluster ID mismatch" in logs else None
+
+        await wait_for(refused, "our members refuse the stranger's messages", timeout=20.0)
+        # The stranger times out and campaigns again every election timeout or two.
+        await asyncio.sleep(3 * ELECTION_TIMEOUT_S)
+        assert await cluster.agreed_leader() == (leader, term)
+    finally:
+        stranger.stop()
