@@ -60,6 +60,7 @@ async def open_replica(config: ServerConfig) -> Replica:
         _cover_applied_entries(disk, backend)
     elif config.initial_cluster_state == "new":
         me = cluster.member_named(config.name)
+        await _check_not_bootstrapped(config, cluster, me)
         disk = RaftDisk.create(layout.wal, layout.snap, me.id, cluster.id)
         new_cluster = True
     else:
@@ -136,6 +137,31 @@ def _cover_applied_entries(disk: RaftDisk, backend: Backend) -> None:
 
 
 # --8<-- [start:join]
+async def _check_not_bootstrapped(config: ServerConfig, cluster: Cluster, me: Member) -> None:
+    """Refuse to bootstrap a member the running cluster knows as started (it published its
+    client URLs): its data
+    directory was lost, and with it its votes (it could vote twice in a term and help elect
+    two leaders). etcd: ``isMemberBootstrapped``. Peers that cannot be reached mean a new
+    cluster whose other members are not up yet, which is fine.
+
+    Raises:
+        BootstrapError: etcd's message.
+    """
+    others = tuple(url for m in cluster.members if m.id != me.id for url in m.peer_urls)
+    try:
+        response = await fetch_members(others, timeout=1.0)
+    except ConnectionError:
+        return
+    if response.header.cluster_id != cluster.id:
+        return  # another cluster on those URLs: the peer transport keeps us apart
+    if any(me.id == member.ID and member.clientURLs for member in response.members):
+        raise BootstrapError(
+            f"member {me.id:x} has already been bootstrapped (its data directory "
+            f"{config.data_dir} is empty: remove the member and add it again, then start it "
+            "with --initial-cluster-state existing)"
+        )
+
+
 async def _join(config: ServerConfig, cluster: Cluster, backend: Backend) -> tuple[Member, int]:
     """Learn the cluster from a peer and find this member in it by its peer URLs."""
     mine = set(config.initial_advertise_peer_urls)

@@ -366,7 +366,9 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         return self.transport.inbox.members()
 
 
-async def fetch_members(peer_urls: tuple[str, ...]) -> rpc_pb2.MemberListResponse:
+async def fetch_members(
+    peer_urls: tuple[str, ...], timeout: float = 2.0
+) -> rpc_pb2.MemberListResponse:
     """Ask the first peer that answers for the member list (a joining member's first step).
 
     Raises:
@@ -376,5 +378,5 @@ async def fetch_members(peer_urls: tuple[str, ...]) -> rpc_pb2.MemberListRespons
         with contextlib.suppress(grpc.aio.AioRpcError):
             async with grpc.aio.insecure_channel(dial_target(url)) as channel:
                 stub: peer_pb2_grpc.PeerAsyncStub = peer_pb2_grpc.PeerStub(channel)
-                return await stub.GetMembers(peer_pb2.GetMembersRequest(), timeout=2.0)
+                return await stub.GetMembers(peer_pb2.GetMembersRequest(), timeout=timeout)
     raise ConnectionError(f"could not reach any peer of the cluster ({', '.join(peer_urls)})")

@@ -311,3 +311,20 @@ async def test_a_member_of_another_cluster_is_refused_and_disturbs_nothing(
         assert await cluster.agreed_leader() == (leader, term)
     finally:
         stranger.stop()
+
+
+async def test_a_started_member_that_lost_its_data_dir_may_not_bootstrap_again(
+    make_cluster: Callable[..., ProcessCluster],
+) -> None:
+    """Its votes went with its data: starting it as new would let it vote twice in a term.
+    It refuses with etcd's message and exit status 1, and names the way back."""
+    cluster = make_cluster()
+    leader, _ = await cluster.agreed_leader()
+    victim = next(member for member in cluster.members if member is not leader)
+    ids = await cluster.member_ids()
+    cluster.kill(victim)
+    shutil.rmtree(victim.data_dir)
+    victim.launch()
+    assert victim.process is not None
+    assert victim.process.wait(timeout=20) == 1
+    assert f"member {ids[victim.name]:x} has already been bootstrapped" in victim.log_tail()
