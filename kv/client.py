@@ -105,6 +105,13 @@ class KVClient:
     ) -> None:
         await self.close()
 
+    @property
+    def unreachable(self) -> bool:
+        """The channel's last attempt to connect failed: a call now would fail without
+        reaching the server (tests use it to avoid requests that are certain to be lost)."""
+        state = self._channel.get_state(try_to_connect=False)
+        return state is grpc.ChannelConnectivity.TRANSIENT_FAILURE
+
     async def close(self) -> None:
         """Close the channel; calls in flight are cancelled."""
         await self._channel.close()
