@@ -5,14 +5,12 @@
   port-0 binds pick ports, so other tests cannot take ours) and never near etcd's 2379/2380.
 * `cluster` -- a 3-member cluster started in this process through the Python API, stopped at
   the end of the test, which also checks that no member process is left.
-* Tests marked ``etcd`` need the real ``etcd`` and ``etcdctl`` binaries: skipped without
-  them, failed under ``KV_REQUIRE_ETCD=1`` (CI), as in ``tests/compat``.
+* Tests marked ``etcd`` need the real ``etcd`` and ``etcdctl`` (``tests/conftest.py``).
 * A failed test's report ends with the last lines of every member's log.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -22,9 +20,7 @@ import pytest
 from kv.cluster import control, processes, supervisor
 from kv.cluster.layout import PORT_STRIDE, Layout, port_in_use
 from kv.cluster.state import load
-from tests.compat.servers import ETCD_BINARY, ETCDCTL_BINARY, INSTALL_HINT
 
-REQUIRE_ENV = "KV_REQUIRE_ETCD"
 #: Base ports are drawn from here: above the well-known ports and etcd's 2379/2380, below
 #: Linux's default ephemeral range (32768-60999).
 PORT_RANGE = (20000, 32000)
@@ -84,19 +80,6 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path, base_port: int) -> I
         control.stop_members(state, hurry=lambda: True)
     processes.reap()
     assert leftover_members(layout.root) == []
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Tests marked ``etcd`` need the real binaries: skip without them, or fail in CI."""
-    if item.get_closest_marker("etcd") is None:
-        return
-    missing = [b for b in (ETCD_BINARY, ETCDCTL_BINARY) if not os.access(b, os.X_OK)]
-    if not missing:
-        return
-    message = f"{', '.join(missing)} not found: {INSTALL_HINT}"
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{REQUIRE_ENV}=1 and {message}", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -4,7 +4,8 @@ Environment:
     KV_COMPAT_SUBJECT: ``kv`` (default) compares kv with the real etcd; ``etcd`` compares two
         real etcd servers, which checks the harness itself: the normaliser must make them equal
         and must not hide anything else.
-    KV_REQUIRE_ETCD: ``1`` turns "etcd is not installed" from a skip into a failure (CI).
+    KV_REQUIRE_ETCD: ``1`` turns "etcd is not installed" from a skip into a failure (CI;
+        ``tests/conftest.py`` applies it to every test marked ``etcd``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ import pytest
 
 from tests.compat.scenario import ServerPair, StartPair
 from tests.compat.servers import (
-    ETCD_BINARY,
-    ETCDCTL_BINARY,
-    INSTALL_HINT,
     Server,
     ServerKind,
     ServerOptions,
@@ -29,7 +27,6 @@ from tests.compat.servers import (
 )
 
 SUBJECT_ENV = "KV_COMPAT_SUBJECT"
-REQUIRE_ENV = "KV_REQUIRE_ETCD"
 
 _SERVERS = pytest.StashKey[list[Server]]()
 
@@ -45,19 +42,6 @@ def subject_kind() -> ServerKind:
 
 def pytest_report_header() -> str:
     return f"compat: reference etcd vs subject {os.environ.get(SUBJECT_ENV, 'kv')}"
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Tests marked ``etcd`` need the real binaries: skip without them, or fail in CI."""
-    if item.get_closest_marker("etcd") is None:
-        return
-    missing = [b for b in (ETCD_BINARY, ETCDCTL_BINARY) if not os.access(b, os.X_OK)]
-    if not missing:
-        return
-    message = f"{', '.join(missing)} not found: {INSTALL_HINT}"
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{REQUIRE_ENV}=1 and {message}", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.hookimpl(wrapper=True)
