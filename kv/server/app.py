@@ -28,7 +28,7 @@ from kv.server import duties
 from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address
 from kv.server.node import Node
-from kv.server.peer import PEER_GRPC_OPTIONS, PeerService
+from kv.server.peer import PEER_GRPC_OPTIONS, REMOVED_TEXT, PeerService
 from kv.server.quota import MAX_QUOTA_BYTES
 from kv.server.replica import Replica
 from kv.server.services import add_services
@@ -82,7 +82,6 @@ async def serve(
     replica = await open_replica(config)
     node = Node(
         replica=replica,
-        token=config.initial_cluster_token,
         max_request_bytes=config.max_request_bytes,
         quota_backend_bytes=config.quota_backend_bytes,
     )
@@ -155,7 +154,7 @@ async def _until_removed(replica: Replica, stop: asyncio.Future[str]) -> None:
     while not replica.removed:
         await asyncio.sleep(replica.timing.tick_seconds)
     if not stop.done():
-        stop.set_result("the member has been permanently removed from the cluster, shutting down")
+        stop.set_result(f"{REMOVED_TEXT}, shutting down")
 
 
 # --8<-- [end:serve]

@@ -178,9 +178,7 @@ async def _join(config: ServerConfig, cluster: Cluster, backend: Backend) -> tup
             me = member
     if me is None:
         raise BootstrapError(
-            "member count is unequal"
-            if not mine
-            else f"couldn't find local name {config.name!r} in the initial cluster configuration"
+            f"couldn't find local name {config.name!r} in the initial cluster configuration"
             " (was it added with etcdctl member add?)"
         )
     backend.commit(0)

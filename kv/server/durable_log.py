@@ -29,13 +29,11 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from grpc import StatusCode
-
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.api.raftpb import raft_pb2
 from kv.api.walpb import record_pb2
 from kv.backend import Backend
-from kv.server.errors import EtcdError
+from kv.server import errors
 from kv.server.state_machine import Result, StateMachine
 from kv.snap import Snapshotter
 from kv.wal import WAL, GroupCommitter
@@ -46,7 +44,7 @@ SINGLE_MEMBER_TERM = 1
 log = logging.getLogger(__name__)
 
 # etcd's text for a member that no longer serves (its clients map it back by the text).
-SERVER_STOPPED = EtcdError(StatusCode.UNAVAILABLE, "etcdserver: server stopped")
+SERVER_STOPPED = errors.STOPPED
 
 
 @dataclass(frozen=True, slots=True)

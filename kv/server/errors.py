@@ -58,9 +58,7 @@ TIMEOUT_DUE_TO_LEADER_FAIL = _error(
 PROPOSAL_DROPPED = EtcdError(StatusCode.UNKNOWN, "raft proposal dropped")
 # Membership (chapter 5).
 MEMBER_NOT_FOUND = _error(StatusCode.NOT_FOUND, "member not found")
-MEMBER_EXIST = _error(StatusCode.FAILED_PRECONDITION, "member ID already exist")
 PEER_URL_EXIST = _error(StatusCode.FAILED_PRECONDITION, "Peer URLs already exists")
-ID_REMOVED = _error(StatusCode.FAILED_PRECONDITION, "member ID removed")
 MEMBER_NOT_LEARNER = _error(StatusCode.FAILED_PRECONDITION, "can only promote a learner member")
 LEARNER_NOT_READY = _error(
     StatusCode.FAILED_PRECONDITION,

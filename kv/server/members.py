@@ -66,9 +66,10 @@ class MemberStore:
 
     def __init__(self, table: MemberTable) -> None:
         self.table = table
-        # The peer transport asks about every message it receives: keep the removed ids in
-        # memory (they only grow, and only through `apply_conf_change`).
+        # The peer transport asks about every message it receives, and a leader about the
+        # version after every batch it applies: keep both in memory (they change only here).
         self._removed = table.removed_members()
+        self._cluster_version = table.cluster_version()
 
     def list(self) -> list[Member]:
         """Every member, in id order (as numbers: etcd's order)."""
@@ -130,10 +131,11 @@ class MemberStore:
     @property
     def cluster_version(self) -> str:
         """The version the cluster runs ("" until the leader has decided it)."""
-        return self.table.cluster_version()
+        return self._cluster_version
 
     def set_cluster_version(self, version: str) -> None:
         self.table.set_cluster_version(version)
+        self._cluster_version = version
 
     def set_attributes(self, request: ClusterMemberAttrSetRequest) -> None:
         """Apply a member's published name and client URLs (ignored for an unknown id)."""

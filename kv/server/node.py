@@ -52,14 +52,13 @@ class Node:
         self,
         *,
         replica: Replica,
-        token: str,
         max_request_bytes: int,
         quota_backend_bytes: int = 0,
     ) -> None:
         self.replica = replica
         self.quota_bytes = quota.quota_bytes(quota_backend_bytes)
         self.max_request_bytes = max_request_bytes
-        self.reconfiguration = Reconfiguration(replica, token)
+        self.reconfiguration = Reconfiguration(replica)
 
     # The state machine is replaced when a leader's snapshot is installed: always ask the
     # replica for the current one.
@@ -191,7 +190,6 @@ class Node:
 
     def status(self) -> rpc_pb2.StatusResponse:
         replica = self.replica
-        me = replica.members.get(self.member_id)
         return rpc_pb2.StatusResponse(
             header=self.header(self.store.current_revision),
             version=API_VERSION,
@@ -205,7 +203,7 @@ class Node:
             # and says so when this member knows no leader.
             errors=[alarms.alarm_text(alarm) for alarm in self.alarms.get()]
             + ([] if replica.leader else [errors.NO_LEADER.message]),
-            isLearner=me is not None and me.is_learner,
+            isLearner=replica.is_learner,
         )
 
     def member_list(self) -> rpc_pb2.MemberListResponse:

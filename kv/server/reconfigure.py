@@ -67,9 +67,8 @@ def new_member_id(peer_urls: tuple[str, ...], now: float) -> int:
 class Reconfiguration:
     """The Cluster service's changes and MoveLeader, for one member."""
 
-    def __init__(self, replica: Replica, token: str) -> None:
+    def __init__(self, replica: Replica) -> None:
         self.replica = replica
-        self.token = token
 
     def _header(self) -> rpc_pb2.ResponseHeader:
         return self.replica.member_list().header

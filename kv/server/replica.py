@@ -60,7 +60,7 @@ from kv.server.applied_state import copy_backend, open_state_machine, swap_backe
 from kv.server.durable_log import SnapshotPolicy, commit_applied
 from kv.server.errors import EtcdError
 from kv.server.members import MemberStore
-from kv.server.peer import PeerTransport, RaftInbox
+from kv.server.peer import REMOVED_TEXT, PeerTransport, RaftInbox
 from kv.server.raft_disk import SNAPSHOT_CATCH_UP_ENTRIES, RaftDisk, received_backend_path
 from kv.server.reads import ReadRounds
 from kv.server.state_machine import Result, StateMachine
@@ -456,7 +456,7 @@ class Replica:
 
     def _mark_removed(self) -> None:
         if not self.removed:
-            log.warning("the member has been permanently removed from the cluster")
+            log.warning("%s", REMOVED_TEXT)
             self.removed = True
 
     def _sync_peers(self) -> None:
@@ -556,11 +556,16 @@ class Replica:
     def commit_index(self) -> int:
         return self.raw.raft.log.committed
 
+    @property
+    def is_learner(self) -> bool:
+        """Is this member a learner? Asked on every request, so Raft's configuration (in
+        memory) answers; it changes with the member table, in the same applied entry."""
+        return self.raw.raft.is_learner
+
     def check_not_learner(self) -> None:
         """A learner serves only Status and serializable reads (etcd 3.4): it is not a
         voting member, so it can neither confirm a read nor take a request for clients."""
-        me = self.members.get(self.member_id)
-        if me is not None and me.is_learner:
+        if self.is_learner:
             raise errors.NOT_SUPPORTED_FOR_LEARNER
 
     def check_leader(self) -> None:
