@@ -13,6 +13,8 @@ they take the same flags for it, with the same defaults, from here::
 """
 
 import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import cast
 
 from benchmarks.load import CLIENT_KINDS, ClientKind, Operation, Workload
@@ -57,6 +59,50 @@ def add_load_arguments(
         help="kv: the project's KVClient; stub: bare generated stubs, requests built up front",
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of keys, values and choices")
+
+
+def add_report_arguments(
+    parser: argparse.ArgumentParser, default_output: Path, *, quick_help: str | None = None
+) -> None:
+    """Where the tables go (``--output``), lines for the caption (``--note``), and, given
+    ``quick_help``, ``--quick`` (see `apply_quick`)."""
+    if quick_help is not None:
+        parser.add_argument(
+            "--quick", action="store_true", help=f"{quick_help} (explicit flags still win)"
+        )
+    parser.add_argument("--output", type=Path, default=default_output, help="markdown tables")
+    parser.add_argument(
+        "--note", action="append", default=[], help="a line to add to the caption (repeatable)"
+    )
+
+
+def apply_quick(
+    args: argparse.Namespace, argv: Sequence[str], settings: Mapping[str, object]
+) -> None:
+    """Under ``--quick``, set each of ``settings`` (field -> value) the command line did not
+    give explicitly."""
+    if not args.quick:
+        return
+    given = {arg.split("=")[0] for arg in argv}
+    for field, value in settings.items():
+        if "--" + field.replace("_", "-") not in given:
+            setattr(args, field, value)
+
+
+def load_parameters(args: argparse.Namespace) -> dict[str, object]:
+    """The load flags' values, as a run's caption and JSON record them."""
+    return {
+        "servers": args.servers,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "clients": args.clients,
+        "processes": args.processes,
+        "channels": args.channels,
+        "value_size": args.value_size,
+        "keys": args.keys,
+        "client": args.client,
+        "seed": args.seed,
+    }
 
 
 def check_load_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

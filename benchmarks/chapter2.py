@@ -43,8 +43,11 @@ from pathlib import Path
 from benchmarks import fsyncs, procstat, report, restart
 from benchmarks.arguments import (
     add_load_arguments,
+    add_report_arguments,
     add_servers_argument,
+    apply_quick,
     check_load_arguments,
+    load_parameters,
     load_workload,
 )
 from benchmarks.load import LoadError, Operation, fill_key_space, run_phase
@@ -96,24 +99,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--restart-clients", type=int, default=128, help="requests in flight while loading"
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="a short run: 3 s phases after 1 s warm-ups, 100,000 restart keys "
-        "(explicit flags still win)",
-    )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown tables")
-    parser.add_argument(
-        "--note", action="append", default=[], help="a line to add to the caption (repeatable)"
+    add_report_arguments(
+        parser,
+        DEFAULT_OUTPUT,
+        quick_help="a short run: 3 s phases after 1 s warm-ups, 100,000 restart keys",
     )
     if argv is None:
         argv = sys.argv[1:]
     args = parser.parse_args(argv)
-    if args.quick:
-        given = {arg.split("=")[0] for arg in argv}
-        for flag, value in (("duration", 3.0), ("warmup", 1.0), ("restart_keys", 100_000)):
-            if "--" + flag.replace("_", "-") not in given:
-                setattr(args, flag, value)
+    apply_quick(args, argv, {"duration": 3.0, "warmup": 1.0, "restart_keys": 100_000})
     check_load_arguments(parser, args)
     if args.restart_clients < 1:
         parser.error("--restart-clients must be at least 1")
@@ -255,16 +249,7 @@ def _count_fsyncs(
 def parameters(args: argparse.Namespace) -> dict[str, object]:
     """The run's parameters, as the caption and the JSON record them."""
     device, fs_type = filesystem(args.data_root)
-    return {
-        "servers": args.servers,
-        "duration": args.duration,
-        "warmup": args.warmup,
-        "clients": args.clients,
-        "processes": args.processes,
-        "channels": args.channels,
-        "value_size": args.value_size,
-        "keys": args.keys,
-        "client": args.client,
+    return load_parameters(args) | {
         "data_root": str(args.data_root),
         "data_root_device": device,
         "data_root_fs": fs_type,
@@ -273,7 +258,6 @@ def parameters(args: argparse.Namespace) -> dict[str, object]:
         "restart_clients": args.restart_clients,
         "restart_key_size": restart.KEY_SIZE,
         "restart_value_size": restart.VALUE_SIZE,
-        "seed": args.seed,
     }
 
 
@@ -471,15 +455,9 @@ def write(
     notes: Sequence[str] = (),
 ) -> str:
     """Write the markdown to ``output`` and the raw numbers beside it (``.json``)."""
-    import json
 
     text = markdown(results, env, parameters, notes)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    raw = {
-        "environment": asdict(env),
-        "parameters": dict(parameters),
-        "notes": list(notes),
+    raw = report.record(env, parameters, notes) | {
         "disk": asdict(results.disk),
         "load_average": list(results.load_average),
         "results": [asdict(summary) for summary in results.summaries],
@@ -500,7 +478,7 @@ def write(
             {**asdict(result), "load_rate": result.load_rate} for result in results.restarts
         ],
     }
-    output.with_suffix(".json").write_text(json.dumps(report.finite(raw), indent=2) + "\n")
+    report.save(output, text, raw)
     return text
 
 

@@ -29,7 +29,6 @@ numbers beside it as JSON, and prints them. The defaults take about six minutes 
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import resource
@@ -45,8 +44,11 @@ from typing import Any, Literal
 from benchmarks import failover, fsyncs, kv_counters, procstat, report
 from benchmarks.arguments import (
     add_load_arguments,
+    add_report_arguments,
     add_servers_argument,
+    apply_quick,
     check_load_arguments,
+    load_parameters,
     load_workload,
 )
 from benchmarks.clusters import Cluster, Timing, member_name, running_cluster
@@ -148,24 +150,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "worktree, a copy of the working tree as it is when the run starts; live, the "
         "checkout itself",
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="a short run: 3 s phases after 1 s warm-ups, 2 leader kills "
-        "(explicit flags still win)",
-    )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown tables")
-    parser.add_argument(
-        "--note", action="append", default=[], help="a line to add to the caption (repeatable)"
+    add_report_arguments(
+        parser,
+        DEFAULT_OUTPUT,
+        quick_help="a short run: 3 s phases after 1 s warm-ups, 2 leader kills",
     )
     if argv is None:
         argv = sys.argv[1:]
     args = parser.parse_args(argv)
-    if args.quick:
-        given = {arg.split("=")[0] for arg in argv}
-        for flag, value in (("duration", 3.0), ("warmup", 1.0), ("kill_trials", 2)):
-            if "--" + flag.replace("_", "-") not in given:
-                setattr(args, flag, value)
+    apply_quick(args, argv, {"duration": 3.0, "warmup": 1.0, "kill_trials": 2})
     check_load_arguments(parser, args)
     if args.members < 3:
         parser.error("--members must be at least 3 (a follower, and a quorum without the leader)")
@@ -726,18 +719,8 @@ def markdown(
 def parameters(args: argparse.Namespace) -> dict[str, Any]:
     """The run's parameters, as the caption and the JSON record them."""
     device, fs_type = filesystem(args.data_root)
-    return {
-        "servers": args.servers,
+    return load_parameters(args) | {
         "members": args.members,
-        "duration": args.duration,
-        "warmup": args.warmup,
-        "clients": args.clients,
-        "processes": args.processes,
-        "channels": args.channels,
-        "value_size": args.value_size,
-        "keys": args.keys,
-        "client": args.client,
-        "seed": args.seed,
         "data_root": str(args.data_root),
         "data_root_device": device,
         "data_root_fs": fs_type,
@@ -761,12 +744,7 @@ def write(
 ) -> str:
     """Write the markdown to ``output`` and the raw numbers beside it (``.json``)."""
     text = markdown(results, env, parameters, notes)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    raw = {
-        "environment": asdict(env),
-        "parameters": dict(parameters),
-        "notes": list(notes),
+    raw = report.record(env, parameters, notes) | {
         "disk": asdict(results.disk) if results.disk else None,
         "load_average": list(results.load_average),
         "startup_seconds": results.startup_seconds,
@@ -782,7 +760,7 @@ def write(
             for server, run in results.kills.items()
         },
     }
-    output.with_suffix(".json").write_text(json.dumps(report.finite(raw), indent=2) + "\n")
+    report.save(output, text, raw)
     return text
 
 

@@ -304,16 +304,23 @@ def write(
     """Write the markdown to ``output`` and the raw numbers beside it (``.json``); return the
     markdown."""
     text = markdown(summaries, env, parameters, notes)
+    results = {"results": [asdict(summary) for summary in summaries]}
+    save(output, text, record(env, parameters, notes) | results)
+    return text
+
+
+def record(
+    env: Environment, parameters: Mapping[str, object], notes: Sequence[str]
+) -> dict[str, object]:
+    """What every run's JSON starts with: where, with which parameters, and the notes."""
+    return {"environment": asdict(env), "parameters": dict(parameters), "notes": list(notes)}
+
+
+def save(output: Path, text: str, raw: Mapping[str, object]) -> None:
+    """Write a run's markdown to ``output`` and its raw numbers beside it (``.json``)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
-    raw = {
-        "environment": asdict(env),
-        "parameters": dict(parameters),
-        "notes": list(notes),
-        "results": [asdict(summary) for summary in summaries],
-    }
     output.with_suffix(".json").write_text(json.dumps(finite(raw), indent=2) + "\n")
-    return text
 
 
 def finite(value: object) -> object:

@@ -14,8 +14,10 @@ from pathlib import Path
 from benchmarks import procstat, report
 from benchmarks.arguments import (
     add_load_arguments,
+    add_report_arguments,
     add_servers_argument,
     check_load_arguments,
+    load_parameters,
     load_workload,
 )
 from benchmarks.load import OPERATIONS, LoadError, fill_key_space, run_phase
@@ -53,10 +55,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run etcd with --unsafe-no-fsync (hidden from etcd --help; in 3.4 since 3.4.10)",
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown table")
-    parser.add_argument(
-        "--note", action="append", default=[], help="a line to add to the caption (repeatable)"
-    )
+    add_report_arguments(parser, DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     check_load_arguments(parser, args)
     if args.data_root is None:
@@ -95,20 +94,10 @@ def benchmark(args: argparse.Namespace) -> list[report.Summary]:
 
 def parameters(args: argparse.Namespace) -> dict[str, object]:
     """The run's parameters, as the caption and the JSON record them."""
-    return {
-        "servers": args.servers,
-        "duration": args.duration,
-        "warmup": args.warmup,
-        "clients": args.clients,
-        "processes": args.processes,
-        "channels": args.channels,
-        "value_size": args.value_size,
-        "keys": args.keys,
-        "client": args.client,
+    return load_parameters(args) | {
         "data_root": str(args.data_root),
         "data_root_is_tmpfs": filesystem_type(args.data_root) == "tmpfs",
         "etcd_unsafe_no_fsync": args.etcd_unsafe_no_fsync,
-        "seed": args.seed,
     }
 
 
