@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from raft_network import Network, drain, entries, message, new_node, of_type, storage_with_log
 
 from kv.raft import Config, Entry, HardState, MemoryStorage, MessageType, RawNode, Role
+from tests.raftnet import Network, drain, entries, message, new_node, of_type, storage_with_log
 
 M = MessageType
 

@@ -10,7 +10,6 @@ nor count for commitment, so a new member can catch up without weakening the quo
 from __future__ import annotations
 
 import pytest
-from raft_network import Network, drain, new_node
 
 from kv.raft import (
     ConfChange,
@@ -22,6 +21,7 @@ from kv.raft import (
     Role,
 )
 from kv.raft.tracker import ConfChangeError
+from tests.raftnet import Network, drain, new_node
 
 ADD = ConfChangeType.ADD_NODE
 REMOVE = ConfChangeType.REMOVE_NODE

@@ -4,7 +4,6 @@ configuration, and the RawNode contract."""
 from __future__ import annotations
 
 import pytest
-from raft_network import drain, message, new_node
 
 from kv.raft import (
     Config,
@@ -19,6 +18,7 @@ from kv.raft.events import BecameLeader, Committed, VoteGranted, VoteIgnored
 from kv.raft.progress import Inflights, Progress, ProgressState
 from kv.raft.quorum import UNBOUNDED, VoteResult, committed_index, vote_result
 from kv.raft.read_only import ReadOnly
+from tests.raftnet import drain, message, new_node
 
 M = MessageType
 

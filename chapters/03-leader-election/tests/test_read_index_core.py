@@ -7,10 +7,9 @@ part is tested here with the election tests for now.)
 
 from __future__ import annotations
 
-from raft_network import Network, drain, message, new_node, of_type
-
 from kv.raft import MessageType as M
 from kv.raft import ReadOnlyOption, ReadState, Role
+from tests.raftnet import Network, drain, message, new_node, of_type
 
 
 def test_a_leader_confirms_a_read_with_a_heartbeat_round() -> None:

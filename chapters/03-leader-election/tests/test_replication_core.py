@@ -13,7 +13,6 @@ import random
 from collections.abc import Sequence
 
 import pytest
-from raft_network import Network, drain, entries, message, new_node, of_type, storage_with_log
 
 from kv.raft import (
     Entry,
@@ -25,6 +24,7 @@ from kv.raft import (
 )
 from kv.raft.errors import CompactedError, UnavailableError
 from kv.raft.log import RaftLog
+from tests.raftnet import Network, drain, entries, message, new_node, of_type, storage_with_log
 
 M = MessageType
 

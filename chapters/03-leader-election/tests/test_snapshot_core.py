@@ -7,7 +7,6 @@ entry; it sends its snapshot instead, and the follower replaces its log with it.
 from __future__ import annotations
 
 import pytest
-from raft_network import Network, decode_state, drain, encode_state, message, new_node, of_type
 
 from kv.raft import (
     CompactedError,
@@ -22,6 +21,7 @@ from kv.raft import (
     UnavailableError,
 )
 from kv.raft.events import SnapshotRestored, SnapshotSent
+from tests.raftnet import Network, decode_state, drain, encode_state, message, new_node, of_type
 
 M = MessageType
 

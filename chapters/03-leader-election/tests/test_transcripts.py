@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from raft_network import Network
 
 from kv.raft import ConfChange, ConfChangeType, ProposalDroppedError
+from tests.raftnet import Network
 
 TESTDATA = Path(__file__).with_name("testdata")
 TRANSCRIPTS = sorted(TESTDATA.glob("*.txt"))

@@ -1,4 +1,9 @@
-"""A tiny, deterministic, in-memory network of RawNodes for the Raft tests.
+"""A tiny, deterministic, in-memory network of RawNodes for the Raft tests (chapter 3 on).
+
+The tests' counterpart of etcd-io/raft's ``rafttest``: an ordinary module that the core tests
+of chapters 3, 4 and 5 import (``from tests.raftnet import Network``). It lives in ``tests/``,
+not in ``kv/``, because only tests run it; it imports nothing but `kv.raft`, which chapter 3
+introduces, so every Raft chapter may use it.
 
 Each member is a `RawNode` with a `MemoryStorage` and a toy state machine (the list of applied
 commands). `Network.stabilize` runs every member's Ready loop -- persist, send, apply,
