@@ -24,7 +24,7 @@ import contextlib
 import json
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,6 +44,7 @@ from kv.raft import (
     StepPeerNotFoundError,
 )
 from kv.raft.events import Event
+from kv.raft.log import RaftLog
 
 
 def encode_state(commands: list[bytes]) -> bytes:
@@ -336,6 +337,16 @@ def message(kind: MessageType, frm: int, to: int, **fields: Any) -> Message:
 def entries(*terms: int, start: int = 1) -> list[Entry]:
     """Entries with these terms at indexes start, start + 1, ..."""
     return [Entry(term=term, index=start + i) for i, term in enumerate(terms)]
+
+
+def log_with(terms: list[int], unstable: Sequence[int] = ()) -> RaftLog:
+    """A RaftLog whose storage holds entries of ``terms`` and whose unstable tail follows."""
+    storage = MemoryStorage()
+    storage.append(entries(*terms))
+    log = RaftLog(storage)
+    if unstable:
+        log.append(entries(*unstable, start=len(terms) + 1))
+    return log
 
 
 def storage_with_log(voters: Iterable[int], terms: Iterable[int], term: int = 0) -> MemoryStorage:

@@ -1,8 +1,8 @@
 """ReadIndex in the Raft core (thesis §6.4): linearizable reads without log writes.
 
 The read is confirmed by a heartbeat round that a majority acknowledges, and a new leader
-first commits an entry of its own term. (A later chapter serves reads with this; the core's
-part is tested here with the election tests for now.)
+first commits an entry of its own term. (Chapter 4's "Reads"; the server's ReadIndex rounds
+build on this.)
 """
 
 from __future__ import annotations
