@@ -3,7 +3,8 @@
 The tests' counterpart of etcd-io/raft's ``rafttest``: an ordinary module that the core tests
 of chapters 3, 4 and 5 import (``from tests.raftnet import Network``). It lives in ``tests/``,
 not in ``kv/``, because only tests run it; it imports nothing but `kv.raft`, which chapter 3
-introduces, so every Raft chapter may use it.
+introduces, so every Raft chapter may use it
+(``tests/test_chapter_imports.py`` checks what it imports, as if the chapter did).
 
 Each member is a `RawNode` with a `MemoryStorage` and a toy state machine (the list of applied
 commands). `Network.stabilize` runs every member's Ready loop -- persist, send, apply,
