@@ -13,7 +13,11 @@ Modules, in reading order:
 * `read_only` -- ReadIndex bookkeeping.
 * `events` -- the structured event stream ("n2 became candidate at term 3").
 * `config` -- `Config`: ticks, sizes, PreVote, CheckQuorum.
-* `raft` -- `Raft`, the state machine: roles, terms, elections, the follower's side.
+* `roles` -- `Role` and `CampaignType`, the names every role module shares.
+* `raft` -- `Raft`, the state machine: roles, terms, elections; it dispatches each message
+  to the handlers of the node's role, one module per role:
+* `follower` -- the follower's side: the leader's appends, heartbeats and snapshots taken,
+  proposals and reads forwarded to it.
 * `leader` -- the leader's side: appends, heartbeats, commitment, ReadIndex, transfer.
 * `node` -- `RawNode` and `Ready`: the public surface.
 * `errors` -- the errors, with etcd's messages.
@@ -46,8 +50,9 @@ from kv.raft.messages import (
 )
 from kv.raft.node import PeerStatus, RawNode, Ready, SoftState, Status
 from kv.raft.progress import ProgressState
-from kv.raft.raft import RandomSource, Role
+from kv.raft.raft import RandomSource
 from kv.raft.read_only import ReadOnlyOption, ReadState
+from kv.raft.roles import Role
 from kv.raft.storage import MemoryStorage, Storage
 
 __all__ = [

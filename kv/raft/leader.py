@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-A leader keeps one `Progress` per member (Figure 2's nextIndex and matchIndex, plus etcd's
-flow control) and talks to each member in three ways:
+New entries join the leader's log through `append_entry` (a proposal, or the empty entry a
+new leader appends), stamped with its term. A leader keeps one `Progress` per member (Figure
+2's nextIndex and matchIndex, plus etcd's flow control) and talks to each member in three ways:
 
 * **Appends** (`maybe_send_append`): the entries from the member's ``next`` on, anchored at
   the entry before them so the follower can check consistency (Figure 2, AppendEntries). When
@@ -11,8 +12,8 @@ flow control) and talks to each member in three ways:
 * **Heartbeats** (`bcast_heartbeat`, every ``heartbeat_tick``): empty, to keep its authority
   (§5.2), to carry the commit index, and to confirm leadership for ReadIndex (thesis §6.4).
 * **Answers** (`HANDLERS`): an accepted append raises the member's ``match`` and may commit
-  (`kv.raft.raft.Raft.maybe_commit`, only entries of the current term: Figure 8); a rejected
-  one moves ``next`` back, guided by the follower's hint (§5.3).
+  (`maybe_commit`, only entries of the current term: Figure 8); a rejected one moves
+  ``next`` back, guided by the follower's hint (§5.3).
 
 Besides, the leader steps down when a majority has been silent for an election timeout
 (CheckQuorum, thesis §6.2) and hands leadership over on request (thesis §3.10). Every function
@@ -22,7 +23,8 @@ here takes the `kv.raft.raft.Raft` it works on, like etcd's ``stepLeader(r, m)``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kv.raft import events as ev
@@ -36,6 +38,34 @@ if TYPE_CHECKING:
     from kv.raft.raft import Raft
 
 M = MessageType
+
+
+# -- the leader's log ----------------------------------------------------------------------
+
+
+# --8<-- [start:append-entry]
+def append_entry(raft: Raft, entries: Sequence[Entry]) -> None:
+    """Append new entries at the leader's term after its last entry."""
+    last_index = raft.log.last_index()
+    stamped = [
+        replace(entry, term=raft.term, index=last_index + 1 + i) for i, entry in enumerate(entries)
+    ]
+    last_index = raft.log.append(stamped)
+    # The leader's own acknowledgement, stepped once the entries are persisted.
+    raft.send(Message(type=M.APP_RESP, to=raft.id, index=last_index))
+
+
+def maybe_commit(raft: Raft) -> bool:
+    """Advance the commit index to what a majority holds, if that entry is of this term
+    (Raft §5.4.2, Figure 8)."""
+    return raft.log.maybe_commit(raft.tracker.committed(), raft.term)
+
+
+def committed_entry_in_current_term(raft: Raft) -> bool:
+    return raft.log.term_or_zero(raft.log.committed) == raft.term
+
+
+# --8<-- [end:append-entry]
 
 
 # -- sending ------------------------------------------------------------------------------
@@ -170,7 +200,7 @@ def propose(raft: Raft, m: Message) -> None:
             entries[i] = Entry()
         else:
             raft.pending_conf_index = raft.log.last_index() + i + 1
-    raft.append_entry(entries)
+    append_entry(raft, entries)
     bcast_append(raft)
 
 
@@ -183,7 +213,7 @@ def read_index(raft: Raft, m: Message) -> None:
         # The only voter: its commit index is trivially the cluster's.
         answer_read_index(raft, m, raft.log.committed)
         return
-    if not raft.committed_entry_in_current_term():
+    if not committed_entry_in_current_term(raft):
         # A new leader does not know the latest commit index until it commits an entry
         # of its own term (thesis §6.4 step 1). Postpone.
         raft.pending_read_index_messages.append(m)
@@ -214,7 +244,7 @@ def answer_read_index(raft: Raft, request: Message, index: int) -> None:
 
 
 def release_pending_read_index_messages(raft: Raft) -> None:
-    if not raft.pending_read_index_messages or not raft.committed_entry_in_current_term():
+    if not raft.pending_read_index_messages or not committed_entry_in_current_term(raft):
         return
     pending, raft.pending_read_index_messages = raft.pending_read_index_messages, []
     for m in pending:
@@ -259,7 +289,7 @@ def append_response(raft: Raft, m: Message, progress: Progress) -> None:
     elif progress.state is ProgressState.REPLICATE:
         progress.inflights.free_le(m.index)
 
-    if raft.maybe_commit():
+    if maybe_commit(raft):
         release_pending_read_index_messages(raft)
         bcast_append(raft)
     elif was_paused and m.from_ != raft.id:

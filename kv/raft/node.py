@@ -49,8 +49,9 @@ from kv.raft.messages import (
     Snapshot,
 )
 from kv.raft.progress import ProgressState
-from kv.raft.raft import Raft, RandomSource, Role
+from kv.raft.raft import Raft, RandomSource
 from kv.raft.read_only import ReadState
+from kv.raft.roles import Role
 from kv.raft.storage import Storage
 
 

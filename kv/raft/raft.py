@@ -1,4 +1,4 @@
-"""The Raft state machine: one node's roles, terms, votes and replication, with no I/O.
+"""The Raft state machine: one node's roles, terms and elections, with no I/O.
 
 Theory of operation
 -------------------
@@ -14,18 +14,24 @@ Servers", All Servers: "if RPC request or response contains term T > currentTerm
 currentTerm = T, convert to follower"), answers vote requests (RequestVote, Figure 2), and
 then hands the message to the current role's table of handlers:
 
-=================  ===============================================================
-role               handles
-=================  ===============================================================
-FOLLOWER           MsgApp, MsgHeartbeat, MsgSnap from the leader; forwards MsgProp,
-                   MsgReadIndex, MsgTransferLeader to it; MsgTimeoutNow
-PRE_CANDIDATE,     MsgPreVoteResp / MsgVoteResp (tally); MsgApp, MsgHeartbeat, MsgSnap
-CANDIDATE          (someone else won: become follower); drops MsgProp
-LEADER             MsgBeat, MsgCheckQuorum, MsgProp, MsgReadIndex; and from a member
-                   whose progress it tracks: MsgAppResp, MsgHeartbeatResp,
-                   MsgSnapStatus, MsgUnreachable, MsgTransferLeader
-                   (`kv.raft.leader`: replication, commitment, ReadIndex, transfer)
-=================  ===============================================================
+======================  ==========================================================
+role (module)           handles
+======================  ==========================================================
+FOLLOWER                MsgApp, MsgHeartbeat, MsgSnap from the leader; forwards
+(`kv.raft.follower`)    MsgProp, MsgReadIndex, MsgTransferLeader to it;
+                        MsgReadIndexResp; MsgTimeoutNow
+PRE_CANDIDATE,          MsgPreVoteResp / MsgVoteResp (tally); MsgApp, MsgHeartbeat,
+CANDIDATE (here)        MsgSnap (someone else won: become follower); drops MsgProp
+LEADER                  MsgBeat, MsgCheckQuorum, MsgProp, MsgReadIndex; and from a
+(`kv.raft.leader`)      member whose progress it tracks: MsgAppResp,
+                        MsgHeartbeatResp, MsgSnapStatus, MsgUnreachable,
+                        MsgTransferLeader
+======================  ==========================================================
+
+`kv.raft.follower` is the follower's side of replication (appends, heartbeats, snapshots
+taken from the leader, requests forwarded to it); `kv.raft.leader` the leader's (appends sent
+and answered, commitment, ReadIndex, transfer). The candidates' handlers are elections, and
+stay here.
 
 Roles change only through the ``become_*`` methods::
 
@@ -47,13 +53,12 @@ and one-at-a-time membership changes with learners (thesis §4.1-4.2).
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import NoReturn, Protocol
 
 from kv.raft import events as ev
-from kv.raft import leader
+from kv.raft import follower, leader
 from kv.raft.config import Config
 from kv.raft.errors import ProposalDroppedError
 from kv.raft.log import RaftLog
@@ -66,12 +71,12 @@ from kv.raft.messages import (
     HardState,
     Message,
     MessageType,
-    Snapshot,
     vote_response_type,
 )
 from kv.raft.progress import Progress
 from kv.raft.quorum import VoteResult
 from kv.raft.read_only import ReadOnly, ReadState
+from kv.raft.roles import CampaignType, Role
 from kv.raft.storage import Storage
 from kv.raft.tracker import ProgressTracker
 
@@ -82,24 +87,6 @@ class RandomSource(Protocol):
     """Where the election timeout's randomness comes from: a seeded ``random.Random``."""
 
     def randrange(self, start: int, stop: int) -> int: ...
-
-
-class Role(enum.Enum):
-    """A node's role (Figure 4, plus etcd's pre-candidate for PreVote)."""
-
-    FOLLOWER = "follower"
-    PRE_CANDIDATE = "pre-candidate"
-    CANDIDATE = "candidate"
-    LEADER = "leader"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class CampaignType(enum.Enum):
-    PRE_ELECTION = "CampaignPreElection"  # PreVote's first phase
-    ELECTION = "CampaignElection"  # a normal election
-    TRANSFER = "CampaignTransfer"  # an election asked for by the leader (MsgTimeoutNow)
 
 
 #: A vote request carrying this context comes from a leader transfer: voters honour it even
@@ -312,7 +299,7 @@ class Raft:
         # only after everything up to here is applied.
         self.pending_conf_index = self.log.last_index()
         self.emit(ev.BecameLeader(self.id, self.term))
-        self.append_entry([Entry()])
+        leader.append_entry(self, [Entry()])
 
     # --8<-- [end:become-leader]
 
@@ -459,30 +446,6 @@ class Raft:
 
     # --8<-- [end:vote]
 
-    # -- the log, on the leader ------------------------------------------------------------
-
-    # --8<-- [start:append-entry]
-    def append_entry(self, entries: Sequence[Entry]) -> None:
-        """Append new entries at the leader's term after its last entry."""
-        last_index = self.log.last_index()
-        stamped = [
-            replace(entry, term=self.term, index=last_index + 1 + i)
-            for i, entry in enumerate(entries)
-        ]
-        last_index = self.log.append(stamped)
-        # The leader's own acknowledgement, stepped once the entries are persisted.
-        self.send(Message(type=M.APP_RESP, to=self.id, index=last_index))
-
-    def maybe_commit(self) -> bool:
-        """Advance the commit index to what a majority holds, if that entry is of this term
-        (Raft §5.4.2, Figure 8)."""
-        return self.log.maybe_commit(self.tracker.committed(), self.term)
-
-    def committed_entry_in_current_term(self) -> bool:
-        return self.log.term_or_zero(self.log.committed) == self.term
-
-    # --8<-- [end:append-entry]
-
     # -- stepping ---------------------------------------------------------------------------
 
     def step(self, m: Message) -> None:
@@ -562,117 +525,11 @@ class Raft:
 
     # --8<-- [end:lower-term]
 
-    # -- followers ----------------------------------------------------------------------------
-
-    # --8<-- [start:follower-propose]
-    def _forward_to_leader(self, m: Message) -> None:
-        self.send(replace(m, to=self.lead))
-
-    def _follower_propose(self, m: Message) -> None:
-        if self.lead == NONE:
-            self.drop_proposal("no leader")
-        if self.config.disable_proposal_forwarding:
-            self.drop_proposal("proposal forwarding is disabled")
-        self._forward_to_leader(m)
-
-    # --8<-- [end:follower-propose]
+    # -- refusing a proposal (in any role) ----------------------------------------------------
 
     def drop_proposal(self, reason: str) -> NoReturn:
         self.emit(ev.ProposalDropped(self.id, self.term, reason))
         raise ProposalDroppedError(reason)
-
-    # --8<-- [start:from-leader]
-    def _follower_from_leader(self, m: Message) -> None:
-        """MsgApp, MsgHeartbeat, MsgSnap: the leader is alive; restart the election timer."""
-        self.election_elapsed = 0
-        self.lead = m.from_
-        _FROM_LEADER[m.type](self, m)
-
-    # --8<-- [end:from-leader]
-
-    def _follower_forward_if_leader(self, m: Message) -> None:
-        """MsgTransferLeader, MsgReadIndex: the leader decides; without one, drop it."""
-        if self.lead != NONE:
-            self._forward_to_leader(m)
-
-    def _follower_timeout_now(self, m: Message) -> None:
-        # A transfer skips PreVote: the leader asked for it, nothing is partitioned.
-        self.hup(CampaignType.TRANSFER)
-
-    def _follower_read_index_resp(self, m: Message) -> None:
-        if len(m.entries) == 1:
-            self.read_states.append(ReadState(index=m.index, request_ctx=m.entries[0].data))
-
-    # --8<-- [start:append-entries]
-    def handle_append_entries(self, m: Message) -> None:
-        """AppendEntries, receiver implementation (Figure 2).
-
-        On a mismatch the follower does not just say "false": it hints where the logs may
-        match, so the leader can skip a whole divergent term per round trip instead of one
-        entry (Raft §5.3, the optimization the paper sketches; etcd does it both ways).
-        """
-        if m.index < self.log.committed:
-            # Everything up to our commit index is known to match; say so.
-            self.send(Message(type=M.APP_RESP, to=m.from_, index=self.log.committed))
-            return
-        last_new = self.log.maybe_append(m.index, m.log_term, m.commit, m.entries)
-        if last_new is not None:
-            self.send(Message(type=M.APP_RESP, to=m.from_, index=last_new))
-            return
-        hint_index = min(m.index, self.log.last_index())
-        hint_index, hint_term = self.log.find_conflict_by_term(hint_index, m.log_term)
-        self.send(
-            Message(
-                type=M.APP_RESP,
-                to=m.from_,
-                index=m.index,
-                reject=True,
-                reject_hint=hint_index,
-                log_term=hint_term,
-            )
-        )
-
-    # --8<-- [end:append-entries]
-
-    # --8<-- [start:handle-heartbeat]
-    def handle_heartbeat(self, m: Message) -> None:
-        self.log.commit_to(m.commit)
-        self.send(Message(type=M.HEARTBEAT_RESP, to=m.from_, context=m.context))
-
-    # --8<-- [end:handle-heartbeat]
-
-    # --8<-- [start:restore]
-    def handle_snapshot(self, m: Message) -> None:
-        snapshot = m.snapshot if m.snapshot is not None else Snapshot()
-        if self.restore(snapshot):
-            metadata = snapshot.metadata
-            self.emit(ev.SnapshotRestored(self.id, self.term, metadata.index, metadata.term))
-            self.send(Message(type=M.APP_RESP, to=m.from_, index=self.log.last_index()))
-        else:
-            self.send(Message(type=M.APP_RESP, to=m.from_, index=self.log.committed))
-
-    def restore(self, snapshot: Snapshot) -> bool:
-        """InstallSnapshot, receiver side (Raft §7). Returns False if the snapshot is not
-        needed: it is older than our commit index, or our log already holds its last entry
-        (then we only learn that everything up to it is committed)."""
-        metadata = snapshot.metadata
-        if metadata.index <= self.log.committed:
-            return False
-        if self.role is not Role.FOLLOWER:
-            # Cannot happen: only a follower receives snapshots. Be safe anyway.
-            self.become_follower(self.term + 1, NONE)
-            return False
-        conf_state = metadata.conf_state
-        if self.id not in conf_state.voters and self.id not in conf_state.learners:
-            return False
-        if self.log.match_term(metadata.index, metadata.term):
-            self.log.commit_to(metadata.index)
-            return False
-        self.log.restore(snapshot)
-        self.tracker.restore(conf_state, next_index=self.log.last_index())
-        return True
-
-    # --8<-- [end:restore]
 
     # -- candidates ----------------------------------------------------------------------------
 
@@ -682,7 +539,7 @@ class Raft:
     def _candidate_from_leader(self, m: Message) -> None:
         """Someone else won this term (its term equals ours): follow it (Raft §5.2)."""
         self.become_follower(m.term, m.from_)
-        _FROM_LEADER[m.type](self, m)
+        follower.FROM_LEADER[m.type](self, m)
 
     # --8<-- [start:tally]
     def _candidate_vote_response(self, m: Message) -> None:
@@ -738,7 +595,7 @@ class Raft:
             return conf_state
         if self.role is not Role.LEADER or not conf_state.voters:
             return conf_state
-        if self.maybe_commit():
+        if leader.maybe_commit(self):
             # Fewer voters may mean a smaller majority: more may be committed now.
             leader.bcast_append(self)
         else:
@@ -757,23 +614,6 @@ def _conf_change_name(change: ConfChange) -> str:
     return "".join(part.capitalize() for part in change.type.name.split("_"))
 
 
-_FROM_LEADER: dict[MessageType, Handler] = {
-    M.APP: Raft.handle_append_entries,
-    M.HEARTBEAT: Raft.handle_heartbeat,
-    M.SNAP: Raft.handle_snapshot,
-}
-
-_FOLLOWER: dict[MessageType, Handler] = {
-    M.PROP: Raft._follower_propose,
-    M.APP: Raft._follower_from_leader,
-    M.HEARTBEAT: Raft._follower_from_leader,
-    M.SNAP: Raft._follower_from_leader,
-    M.TRANSFER_LEADER: Raft._follower_forward_if_leader,
-    M.TIMEOUT_NOW: Raft._follower_timeout_now,
-    M.READ_INDEX: Raft._follower_forward_if_leader,
-    M.READ_INDEX_RESP: Raft._follower_read_index_resp,
-}
-
 _CANDIDATE: dict[MessageType, Handler] = {
     M.PROP: Raft._candidate_propose,
     M.APP: Raft._candidate_from_leader,
@@ -786,7 +626,7 @@ _CANDIDATE: dict[MessageType, Handler] = {
 
 #: Each role's handlers; a message a role has no handler for is ignored.
 _HANDLERS: dict[Role, dict[MessageType, Handler]] = {
-    Role.FOLLOWER: _FOLLOWER,
+    Role.FOLLOWER: follower.HANDLERS,
     Role.PRE_CANDIDATE: _CANDIDATE,
     Role.CANDIDATE: _CANDIDATE,
     Role.LEADER: leader.HANDLERS,

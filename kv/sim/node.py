@@ -341,7 +341,7 @@ class SimNode:
         snapshot, then compact the log.
 
         A snapshot records the configuration too, and a member added later must find itself
-        in the snapshot the leader sends it, or it refuses it (`kv.raft.raft.Raft.restore`).
+        in the snapshot the leader sends it, or it refuses it (`kv.raft.follower.restore`).
         etcd builds the snapshot it sends afresh, at its applied index, for the same reason.
         """
         every = self.config.snapshot_every

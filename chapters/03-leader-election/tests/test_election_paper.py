@@ -11,9 +11,18 @@ from __future__ import annotations
 import random
 
 import pytest
-from raft_network import Network, drain, entries, message, new_node, of_type, storage_with_log
 
-from kv.raft import Config, Entry, HardState, MemoryStorage, MessageType, RawNode, Role
+from kv.raft import Config, Entry, HardState, MessageType, RawNode, Role
+from tests.raftnet import (
+    Network,
+    drain,
+    entries,
+    log_with,
+    message,
+    new_node,
+    of_type,
+    storage_with_log,
+)
 
 M = MessageType
 
@@ -289,6 +298,18 @@ def test_a_vote_is_refused_to_a_candidate_whose_log_is_less_up_to_date(
     assert node.raft.vote == (2 if granted else 0)
 
 
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [((3, 2), True), ((3, 3), True), ((3, 1), False), ((4, 1), True), ((2, 9), False)],
+)
+def test_is_up_to_date_compares_last_terms_then_lengths(
+    last: tuple[int, int], expected: bool
+) -> None:
+    """§5.4.1's comparison, for a log ending at (index 2, term 3)."""
+    term, index = last
+    assert log_with([1, 3]).is_up_to_date(index, term) is expected
+
+
 def test_a_vote_is_answered_only_after_it_is_persisted() -> None:
     """Figure 2: votedFor is persistent state, "updated on stable storage before responding
     to RPCs" -- else a crash could let the node vote twice in one term."""
@@ -325,16 +346,6 @@ def test_a_vote_resets_the_election_timer() -> None:
     for _ in range(timeout - 1):
         node.tick()
     assert node.role is Role.FOLLOWER
-
-
-def test_a_learner_does_not_campaign() -> None:
-    """Learners receive the log but do not vote and never stand for election (etcd)."""
-    storage = MemoryStorage.with_members([1, 2, 3], learners=[4])
-    node, storage = new_node(4, storage=storage)
-    for _ in range(100):
-        node.tick()
-    assert node.role is Role.FOLLOWER
-    assert node.term == 0
 
 
 # -- the event stream -------------------------------------------------------------------------

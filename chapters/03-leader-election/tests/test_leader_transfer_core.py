@@ -10,9 +10,9 @@ election timeout, the leader gives up and takes requests again.
 from __future__ import annotations
 
 import pytest
-from raft_network import Network
 
 from kv.raft import MessageType, ProposalDroppedError, Role
+from tests.raftnet import Network
 
 M = MessageType
 

@@ -9,10 +9,9 @@ from a live leader ignore vote requests (a "leader lease").
 
 from __future__ import annotations
 
-from raft_network import Network, drain, message, new_node, of_type, storage_with_log
-
 from kv.raft import MessageType, Role
 from kv.raft.events import BecameCandidate, QuorumLost, VoteIgnored
+from tests.raftnet import Network, drain, message, new_node, of_type, storage_with_log
 
 M = MessageType
 

@@ -53,6 +53,8 @@ def test_the_core_has_its_modules() -> None:
         "progress.py",
         "quorum.py",
         "raft.py",
+        "follower.py",
+        "leader.py",
         "read_only.py",
         "node.py",
         "events.py",

@@ -1,16 +1,15 @@
 """ReadIndex in the Raft core (thesis §6.4): linearizable reads without log writes.
 
 The read is confirmed by a heartbeat round that a majority acknowledges, and a new leader
-first commits an entry of its own term. (A later chapter serves reads with this; the core's
-part is tested here with the election tests for now.)
+first commits an entry of its own term. (Chapter 4's "Reads"; the server's ReadIndex rounds
+build on this.)
 """
 
 from __future__ import annotations
 
-from raft_network import Network, drain, message, new_node, of_type
-
 from kv.raft import MessageType as M
 from kv.raft import ReadOnlyOption, ReadState, Role
+from tests.raftnet import Network, drain, message, new_node, of_type
 
 
 def test_a_leader_confirms_a_read_with_a_heartbeat_round() -> None:

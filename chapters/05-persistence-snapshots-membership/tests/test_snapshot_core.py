@@ -7,7 +7,6 @@ entry; it sends its snapshot instead, and the follower replaces its log with it.
 from __future__ import annotations
 
 import pytest
-from raft_network import Network, decode_state, drain, encode_state, message, new_node, of_type
 
 from kv.raft import (
     CompactedError,
@@ -22,6 +21,18 @@ from kv.raft import (
     UnavailableError,
 )
 from kv.raft.events import SnapshotRestored, SnapshotSent
+from kv.raft.log import RaftLog
+from kv.raft.progress import Progress
+from tests.raftnet import (
+    Network,
+    decode_state,
+    drain,
+    encode_state,
+    entries,
+    message,
+    new_node,
+    of_type,
+)
 
 M = MessageType
 
@@ -164,3 +175,28 @@ def test_a_failed_snapshot_is_sent_again_after_the_next_heartbeat() -> None:
     net.heal()
     net.tick(1)
     assert net.applied(follower) == net.applied(1)
+
+
+# -- the log and the leader's progress around a snapshot -------------------------------------
+
+
+def test_the_log_refuses_reads_below_a_compaction() -> None:
+    storage = MemoryStorage()
+    storage.append(entries(1, 1, 2, 2))
+    storage.create_snapshot(2)
+    storage.compact(2)
+    log = RaftLog(storage)
+    assert log.first_index() == 3
+    assert log.term(2) == 1, "the snapshot's term is still known"
+    with pytest.raises(CompactedError):
+        log.term(1)
+    with pytest.raises(CompactedError):
+        log.slice(2, 4)
+
+
+def test_after_a_snapshot_the_follower_is_probed_from_the_snapshot() -> None:
+    progress = Progress(next_index=3, max_inflight=4, match=2)
+    progress.become_snapshot(20)
+    assert progress.is_paused()
+    progress.become_probe()
+    assert (progress.state, progress.next) == (ProgressState.PROBE, 21)

@@ -10,8 +10,10 @@ nor count for commitment, so a new member can catch up without weakening the quo
 from __future__ import annotations
 
 import pytest
-from raft_network import Network, drain, new_node
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kv.api.raftpb import raft_pb2
 from kv.raft import (
     ConfChange,
     ConfChangeType,
@@ -22,6 +24,7 @@ from kv.raft import (
     Role,
 )
 from kv.raft.tracker import ConfChangeError
+from tests.raftnet import Network, drain, new_node
 
 ADD = ConfChangeType.ADD_NODE
 REMOVE = ConfChangeType.REMOVE_NODE
@@ -194,3 +197,34 @@ def test_a_proposal_at_a_removed_leader_is_dropped() -> None:
     node.apply_conf_change(change(REMOVE, 1))
     with pytest.raises(ProposalDroppedError):
         node.propose(b"x")
+
+
+def test_a_learner_does_not_campaign() -> None:
+    """Learners receive the log but do not vote and never stand for election (etcd)."""
+    storage = MemoryStorage.with_members([1, 2, 3], learners=[4])
+    node, storage = new_node(4, storage=storage)
+    for _ in range(100):
+        node.tick()
+    assert node.role is Role.FOLLOWER
+    assert node.term == 0
+
+
+# -- a conf change in etcd's bytes ---------------------------------------------------------
+
+
+conf_changes = st.builds(
+    ConfChange,
+    type=st.sampled_from(ConfChangeType),
+    node_id=st.integers(0, 2**64 - 1),
+    context=st.binary(max_size=40),
+    id=st.integers(0, 2**64 - 1),
+)
+
+
+@given(conf_changes)
+def test_a_conf_change_marshals_to_the_bytes_of_raftpb(change: ConfChange) -> None:
+    expected = raft_pb2.ConfChange(
+        type=int(change.type), node_id=change.node_id, context=change.context, id=change.id
+    )
+    assert change.marshal() == expected.SerializeToString(deterministic=True)
+    assert ConfChange.unmarshal(expected.SerializeToString()) == change

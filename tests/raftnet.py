@@ -1,4 +1,10 @@
-"""A tiny, deterministic, in-memory network of RawNodes for the Raft tests.
+"""A tiny, deterministic, in-memory network of RawNodes for the Raft tests (chapter 3 on).
+
+The tests' counterpart of etcd-io/raft's ``rafttest``: an ordinary module that the core tests
+of chapters 3, 4 and 5 import (``from tests.raftnet import Network``). It lives in ``tests/``,
+not in ``kv/``, because only tests run it; it imports nothing but `kv.raft`, which chapter 3
+introduces, so every Raft chapter may use it
+(``tests/test_chapter_imports.py`` checks what it imports, as if the chapter did).
 
 Each member is a `RawNode` with a `MemoryStorage` and a toy state machine (the list of applied
 commands). `Network.stabilize` runs every member's Ready loop -- persist, send, apply,
@@ -19,7 +25,7 @@ import contextlib
 import json
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,6 +45,7 @@ from kv.raft import (
     StepPeerNotFoundError,
 )
 from kv.raft.events import Event
+from kv.raft.log import RaftLog
 
 
 def encode_state(commands: list[bytes]) -> bytes:
@@ -331,6 +338,16 @@ def message(kind: MessageType, frm: int, to: int, **fields: Any) -> Message:
 def entries(*terms: int, start: int = 1) -> list[Entry]:
     """Entries with these terms at indexes start, start + 1, ..."""
     return [Entry(term=term, index=start + i) for i, term in enumerate(terms)]
+
+
+def log_with(terms: list[int], unstable: Sequence[int] = ()) -> RaftLog:
+    """A RaftLog whose storage holds entries of ``terms`` and whose unstable tail follows."""
+    storage = MemoryStorage()
+    storage.append(entries(*terms))
+    log = RaftLog(storage)
+    if unstable:
+        log.append(entries(*unstable, start=len(terms) + 1))
+    return log
 
 
 def storage_with_log(voters: Iterable[int], terms: Iterable[int], term: int = 0) -> MemoryStorage:

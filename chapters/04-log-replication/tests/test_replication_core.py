@@ -1,45 +1,42 @@
 """Log replication and commitment in the Raft core (Raft §5.3-§5.5, Figures 2, 7 and 8).
 
-These are chapter 4's tests, kept beside chapter 3's election tests until that chapter exists:
-the log's rules (consistency check, conflict truncation, fast backtracking), commitment by
-majority and only in the current term, persistence through the Ready contract, crashes and
-restarts, and a seeded simulation that checks Raft's safety properties (Figure 3).
+Chapter 4's core tests: the log's rules (consistency check, conflict truncation, fast
+backtracking), commitment by majority and only in the current term, persistence through the
+Ready contract, crashes and restarts, and a seeded simulation that checks Raft's safety
+properties (Figure 3). (Reads below a compaction are chapter 5's, in its
+``test_snapshot_core.py``; the up-to-date comparison is chapter 3's.)
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
 
 import pytest
-from raft_network import Network, drain, entries, message, new_node, of_type, storage_with_log
 
 from kv.raft import (
     Entry,
     HardState,
-    MemoryStorage,
     MessageType,
     ProposalDroppedError,
     Role,
 )
-from kv.raft.errors import CompactedError, UnavailableError
-from kv.raft.log import RaftLog
+from kv.raft.errors import UnavailableError
+from tests.raftnet import (
+    Network,
+    drain,
+    entries,
+    log_with,
+    message,
+    new_node,
+    of_type,
+    storage_with_log,
+)
 
 M = MessageType
 
 
 # -- the log ---------------------------------------------------------------------------------
-
-
-def log_with(terms: list[int], unstable: Sequence[int] = ()) -> RaftLog:
-    """A RaftLog whose storage holds entries of ``terms`` and whose unstable tail follows."""
-    storage = MemoryStorage()
-    storage.append(entries(*terms))
-    log = RaftLog(storage)
-    if unstable:
-        log.append(entries(*unstable, start=len(terms) + 1))
-    return log
 
 
 def test_the_log_reads_terms_across_storage_and_the_unstable_tail() -> None:
@@ -49,20 +46,6 @@ def test_the_log_reads_terms_across_storage_and_the_unstable_tail() -> None:
     assert [e.index for e in log.entries(2)] == [2, 3, 4, 5]
     with pytest.raises(UnavailableError):
         log.term(6)
-
-
-def test_the_log_refuses_reads_below_a_compaction() -> None:
-    storage = MemoryStorage()
-    storage.append(entries(1, 1, 2, 2))
-    storage.create_snapshot(2)
-    storage.compact(2)
-    log = RaftLog(storage)
-    assert log.first_index() == 3
-    assert log.term(2) == 1, "the snapshot's term is still known"
-    with pytest.raises(CompactedError):
-        log.term(1)
-    with pytest.raises(CompactedError):
-        log.slice(2, 4)
 
 
 @pytest.mark.parametrize(
@@ -133,18 +116,6 @@ def test_find_conflict_by_term_skips_entries_whose_term_rules_them_out(
     terms: list[int], index: int, term: int, expected: tuple[int, int]
 ) -> None:
     assert log_with(terms).find_conflict_by_term(index, term) == expected
-
-
-@pytest.mark.parametrize(
-    ("last", "expected"),
-    [((3, 2), True), ((3, 3), True), ((3, 1), False), ((4, 1), True), ((2, 9), False)],
-)
-def test_is_up_to_date_compares_last_terms_then_lengths(
-    last: tuple[int, int], expected: bool
-) -> None:
-    """§5.4.1's comparison, for a log ending at (index 2, term 3)."""
-    term, index = last
-    assert log_with([1, 3]).is_up_to_date(index, term) is expected
 
 
 # -- replication -------------------------------------------------------------------------------
