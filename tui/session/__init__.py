@@ -1,0 +1,39 @@
+"""tui.session: the pure model the TUI drives -- a simulated cluster with time travel.
+
+No Textual here: everything is plain, deterministic Python over `kv.sim`, tested with
+pytest. The TUI's screens (``tui.app``) read a `Session` and call its methods.
+
+    from tui.session import Session, actions
+    s = Session.new(nodes=3, seed=7)
+    s.run_for(2_000)                   # a leader by now
+    s.act(actions.RestartLeader())     # RaftScope's r
+    s.run_for(3_000)
+    s.back(); s.seek(100)              # time travel (keyframes, not replay from 0)
+    s.act(actions.ClientPut("k", "v")) # in the past: forks a new timeline
+
+Modules, in reading order:
+
+* `actions` -- what a person can do, as frozen dataclasses (JSON round-trip), each applied
+  through `kv.sim.Cluster`'s public surface and told as a sentence.
+* `narration` -- the event log as lines (the events' own sentences), scrubber `Mark`s,
+  messages in a few words.
+* `timeline` -- one line of history: actions at positions, keyframes, marks, a `Freeze`.
+* `session` -- `Session`: step, run, act, rewind, fork, freeze on a safety violation.
+"""
+
+from tui.session import actions
+from tui.session.narration import Line, Mark, MarkKind, Source
+from tui.session.session import Session
+from tui.session.timeline import Freeze, Recorded, Timeline
+
+__all__ = [
+    "Freeze",
+    "Line",
+    "Mark",
+    "MarkKind",
+    "Recorded",
+    "Session",
+    "Source",
+    "Timeline",
+    "actions",
+]
