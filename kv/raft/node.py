@@ -206,6 +206,18 @@ class RawNode:
         """Start an election now, as if the election timeout had passed."""
         self.raft.step(Message(type=MessageType.HUP))
 
+    def expire_election_in(self, ticks: int) -> None:
+        """Make the election timer fire after ``ticks`` more ticks, unless something resets
+        it first (a leader's message, a vote granted, a role change).
+
+        Raft draws the timeout at random (§5.2) and so does this node; this is for tools that
+        set timers by hand -- the TUI's spread and align timers, after RaftScope's. Only a
+        follower or candidate uses the timer; a leader ignores it.
+        """
+        if ticks < 1:
+            raise ValueError(f"the election timer must fire after at least one tick: {ticks}")
+        self.raft.randomized_election_timeout = self.raft.election_elapsed + ticks
+
     def propose(self, data: bytes) -> None:
         """Propose ``data`` for the log. It may still be lost (leader change): the
         application learns the outcome only when the entry comes back committed.

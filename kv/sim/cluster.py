@@ -31,10 +31,9 @@ proposes through `Cluster.propose_conf_change` and starts new members with `Clus
 
 from __future__ import annotations
 
-import heapq
+import copy
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import partial
 
 from kv.linearizability import Get, KeyValueModel, KvInput, KvOutput, Operation
@@ -48,17 +47,9 @@ from kv.sim.membership import Membership
 from kv.sim.network import Network
 from kv.sim.node import Answer, SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
+from kv.sim.tasks import PendingTask, TaskKind, TaskQueue
 
 _DESCRIBE = KeyValueModel()
-
-
-@dataclass(order=True, slots=True)
-class _Task:
-    time: int
-    seq: int
-    run: Callable[[], None] = field(compare=False)
-    #: For a delivery: the message (so that `Cluster.in_flight` can list them).
-    message: Message | None = field(default=None, compare=False)
 
 
 class Cluster:
@@ -97,8 +88,8 @@ class Cluster:
         self.scenario: list[tuple[int, Fault]] = []
         self.client_rng = self._rng("clients")
         self._timing_rng = self._rng("timing")
-        self._heap: list[_Task] = []
-        self._seq = 0
+        #: Everything still to happen (`kv.sim.tasks`).
+        self.tasks = TaskQueue()
         self._processes = 0
         self._waiting: dict[int, tuple[Client, ClientOp, int]] = {}
         self.nodes: dict[int, SimNode] = {
@@ -136,32 +127,39 @@ class Cluster:
     # -- the clock ------------------------------------------------------------------------
 
     def _schedule(
-        self, delay: int, run: Callable[[], None], message: Message | None = None
-    ) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, _Task(self.now + delay, self._seq, run, message))
+        self,
+        delay: int,
+        run: Callable[[], None],
+        kind: TaskKind,
+        node: int = 0,
+        message: Message | None = None,
+    ) -> int:
+        return self.tasks.push(self.now + delay, run, kind, node, message)
 
     # --8<-- [start:clock]
     def step(self) -> bool:
         """Run the next task (moving the clock to its time). False if there is none."""
-        if not self._heap:
+        task = self.tasks.pop()
+        if task is None:
             return False
-        task = heapq.heappop(self._heap)
         self.now = task.time
+        self._run(task.run)
+        return True
+
+    def _run(self, run: Callable[[], None]) -> None:
         try:
-            task.run()
+            run()
         except SafetyViolation as violation:
             raise SafetyViolation(f"at {self.now}ms: {violation} [{self.describe()}]") from None
-        return True
 
     def next_time(self) -> int | None:
         """When the next task runs (None: nothing left, which only happens if all are down)."""
-        return self._heap[0].time if self._heap else None
+        return self.tasks.next_time()
 
     def run_for(self, ms: int) -> None:
         """Run every task due in the next ``ms`` milliseconds; the clock ends at now + ms."""
         end = self.now + ms
-        while self._heap and self._heap[0].time <= end:
+        while (due := self.tasks.next_time()) is not None and due <= end:
             self.step()
         self.now = end
 
@@ -173,27 +171,34 @@ class Cluster:
         end = self.now + limit_ms
         if predicate(self):
             return True
-        while self._heap and self._heap[0].time <= end:
+        while (due := self.tasks.next_time()) is not None and due <= end:
             self.step()
             if predicate(self):
                 return True
         self.now = end
         return False
 
-    def at(self, time: int, fault: Fault | Callable[[Cluster], None]) -> None:
-        """Do ``fault`` (or call a function with the cluster) at virtual time ``time`` ms."""
+    def at(
+        self,
+        time: int,
+        fault: Fault | Callable[[Cluster], None],
+        kind: TaskKind = TaskKind.FAULT,
+    ) -> None:
+        """Do ``fault`` (or call a function with the cluster) at virtual time ``time`` ms.
+
+        A function must not be a closure or a lambda if the cluster is to be copied
+        (`copy`): use a bound method or a ``functools.partial`` of one."""
         if time < self.now:
             raise ValueError(f"cannot schedule at {time}ms: it is {self.now}ms already")
         if not callable(fault):
             self.scenario.append((time, fault))
-            self._schedule(time - self.now, partial(fault.apply, self))
+            self._schedule(time - self.now, partial(fault.apply, self), kind)
         else:
-            self._schedule(time - self.now, partial(fault, self))
+            self._schedule(time - self.now, partial(fault, self), kind)
 
     def in_flight(self) -> list[tuple[int, Message]]:
         """The messages on the wire: (arrival time, message), earliest first."""
-        deliveries = sorted(task for task in self._heap if task.message is not None)
-        return [(task.time, task.message) for task in deliveries if task.message is not None]
+        return [(task.time, task.message) for task in self.tasks.pending() if task.message]
 
     # -- members --------------------------------------------------------------------------
 
@@ -206,7 +211,8 @@ class Cluster:
             self.monitor.restarted(node_id)
         # Members do not tick in step: each starts at its own phase within a tick.
         phase = self._timing_rng.randint(1, self.config.tick_ms)
-        self._schedule(phase, partial(self._tick, node_id, node.incarnation))
+        first_tick = partial(self._tick, node_id, node.incarnation)
+        self._schedule(phase, first_tick, TaskKind.TICK, node_id)
         self._poke(node)
 
     def _tick(self, node_id: int, incarnation: int) -> None:
@@ -215,7 +221,9 @@ class Cluster:
             return
         node.tick(self.now)
         self._poke(node)
-        self._schedule(self.config.tick_ms, partial(self._tick, node_id, incarnation))
+        self._schedule(
+            self.config.tick_ms, partial(self._tick, node_id, incarnation), TaskKind.TICK, node_id
+        )
 
     def _poke(self, node: SimNode) -> None:
         """Collect what the node said, and start writing its next Ready if it is idle."""
@@ -225,7 +233,8 @@ class Cluster:
             return
         to_disk = bool(ready.entries) or ready.hard_state is not None or ready.snapshot is not None
         delay = self._timing_rng.randint(*self.config.disk_ms) if to_disk else 0
-        self._schedule(delay, partial(self._finish_ready, node.id, node.incarnation))
+        finish = partial(self._finish_ready, node.id, node.incarnation)
+        self._schedule(delay, finish, TaskKind.DISK, node.id)
 
     def _finish_ready(self, node_id: int, incarnation: int) -> None:
         node = self.nodes[node_id]
@@ -236,14 +245,15 @@ class Cluster:
         for message in outcome.messages:
             arrivals = self.network.route(message, self.now)
             for arrival in arrivals:
-                self._schedule(arrival - self.now, partial(self._deliver, message), message)
+                deliver = partial(self._deliver, message)
+                self._schedule(arrival - self.now, deliver, TaskKind.MESSAGE, message.to, message)
             if not arrivals and message.type is MessageType.SNAP:
                 self._report_snapshot(message, failed=True)
         for answer in outcome.answers:
             self._answer(answer)
         for request_id, conf_state in outcome.conf_answers:
             answered = partial(self.membership.answered, request_id, conf_state)
-            self._schedule(self._client_delay(), answered)
+            self._schedule(self._client_delay(), answered, TaskKind.OPERATOR)
         if node.removed:  # it applied its own removal: etcd stops the server
             self._collect(node)
             self._emit(node.leave())
@@ -375,10 +385,17 @@ class Cluster:
         torn = self._timing_rng if self.config.torn_writes else None
         self._emit(self.nodes[node_id].crash(torn))
 
-    def restart(self, node_id: int) -> None:
-        """Start a crashed member again from what it persisted (never a removed one)."""
+    def restart(self, node_id: int, *, wipe_disk: bool = False) -> None:
+        """Start a crashed member again from what it persisted (never a removed one).
+
+        ``wipe_disk``: from an empty disk instead -- *amnesia*, a fault Raft does not
+        survive: the member forgets its term and vote and may vote twice in one term, so two
+        leaders can be elected in it (the TUI uses it to show the safety monitor firing).
+        """
         if self.membership.was_removed(node_id):
             raise ValueError(f"n{node_id} was removed from the cluster: it does not come back")
+        if wipe_disk:
+            self.nodes[node_id].storage = MemoryStorage.with_members(self.genesis)
         self._start(node_id)
 
     def transfer_leader(self, node_id: int) -> None:
@@ -390,6 +407,87 @@ class Cluster:
         if node.raw is not None:
             node.raw.transfer_leader(node_id)
             self._poke(node)
+
+    # -- by hand (the TUI: choose the next event, set timers, copy for time travel) ----------
+
+    def copy(self) -> Cluster:
+        """An independent copy that runs on exactly as this cluster would (for keyframes).
+
+        Sound because every task is a bound method or a partial of one (`kv.sim.tasks`) and
+        every random source is a ``random.Random``, which ``deepcopy`` copies with its state.
+        The events are immutable: the copy's list holds the same ones.
+        """
+        memo: dict[int, object] = {id(self.events): list(self.events)}
+        return copy.deepcopy(self, memo)
+
+    def pending(self) -> list[PendingTask]:
+        """Every task still to run, in order, each with its id (`kv.sim.tasks`)."""
+        return self.tasks.pending()
+
+    def run_task(self, task_id: int) -> None:
+        """Run pending task ``task_id`` now, ahead of its time (deliver a message early, fire
+        a timer now). The clock does not move."""
+        self._run(self.tasks.take(task_id).run)
+
+    def drop_message(self, task_id: int) -> None:
+        """Lose message ``task_id`` on the wire, as the network's own losses do."""
+        message = self._message(task_id)
+        self.tasks.take(task_id)
+        self.network.dropped[message.type] += 1
+        if message.type is MessageType.SNAP:
+            self._report_snapshot(message, failed=True)
+
+    def duplicate_message(self, task_id: int) -> int:
+        """Deliver message ``task_id`` twice: a copy arrives at the same time. Returns the
+        copy's id."""
+        message = self._message(task_id)
+        task = self.tasks.find(task_id)
+        self.network.duplicated[message.type] += 1
+        return self.tasks.push(task.time, task.run, task.kind, task.node, message)
+
+    def delay_task(self, task_id: int, ms: int) -> None:
+        """Make pending task ``task_id`` happen ``ms`` later (it keeps its id)."""
+        if ms < 0:
+            raise ValueError(f"cannot delay by {ms}ms")
+        task = self.tasks.take(task_id)
+        task.time += ms
+        self.tasks.put_back(task)
+
+    def _message(self, task_id: int) -> Message:
+        message = self.tasks.find(task_id).message
+        if message is None:
+            raise KeyError(f"task #{task_id} is not a message")
+        return message
+
+    def set_election_timer(self, node_id: int, at_ms: int) -> None:
+        """Make ``node_id``'s election timer fire at virtual time ``at_ms``, unless something
+        resets it first (RaftScope's spread and align timers). Its ticks move so that one
+        falls at ``at_ms``, and its core is told to time out on that tick
+        (`kv.raft.RawNode.expire_election_in`). Nothing happens to a member that is down."""
+        node = self.nodes[node_id]
+        if node.raw is None:
+            return
+        if at_ms <= self.now:
+            raise ValueError(f"cannot time out at {at_ms}ms: it is {self.now}ms already")
+        tick = self.config.tick_ms
+        ticks = -(-(at_ms - self.now) // tick)
+        first = at_ms - (ticks - 1) * tick
+        self.tasks.cancel(TaskKind.TICK, node_id)
+        next_tick = partial(self._tick, node_id, node.incarnation)
+        self._schedule(first - self.now, next_tick, TaskKind.TICK, node_id)
+        node.raw.expire_election_in(ticks)
+
+    def campaign(self, node_id: int) -> None:
+        """Make ``node_id`` time out now and start an election (RaftScope's "timeout")."""
+        node = self.nodes[node_id]
+        if node.raw is not None:
+            node.raw.campaign()
+            self._poke(node)
+
+    def set_link(self, frm: int, to: int, loss: float, delay_ms: int) -> None:
+        """Messages from ``frm`` to ``to`` are lost with probability ``loss`` and take
+        ``delay_ms`` more (until `heal`)."""
+        self._emit(NetworkChanged(self.network.set_link(frm, to, loss, delay_ms)))
 
     # -- membership (the operator, `kv.sim.membership`, calls these) ----------------------
 
@@ -446,7 +544,7 @@ class Cluster:
         op = ClientOp(client.id, client.process, input, self.now, self.now + timeout)
         self.ops.append(op)
         client.current = op
-        self._schedule(timeout, partial(self._timed_out, client, op))
+        self._schedule(timeout, partial(self._timed_out, client, op), TaskKind.CLIENT)
         self._attempt(client, op)
         return op
 
@@ -461,7 +559,7 @@ class Cluster:
         op.node = node_id
         self._emit(ClientEvent(client.id, node_id, "sent", _describe(op)))
         arrive = partial(self._request_arrives, client, op, op.attempts, node_id)
-        self._schedule(self._client_delay(), arrive)
+        self._schedule(self._client_delay(), arrive, TaskKind.CLIENT, node_id)
 
     def _request_arrives(self, client: Client, op: ClientOp, attempt: int, node_id: int) -> None:
         if op.done:
@@ -486,15 +584,16 @@ class Cluster:
 
     def _refuse(self, client: Client, op: ClientOp, attempt: int, reason: str) -> None:
         """The member refused at once: the client hears so, and tries the next endpoint."""
+        refused = partial(self._refused, client, op, attempt, reason)
+        self._schedule(self._client_delay(), refused, TaskKind.CLIENT)
 
-        def refused() -> None:
-            if op.done or attempt != op.attempts:
-                return
-            self._emit(ClientEvent(client.id, op.node, "refused", f"{_describe(op)}: {reason}"))
-            client.endpoint = (client.endpoint + 1) % len(client.endpoints)
-            self._schedule(self.config.retry_backoff_ms, partial(self._attempt, client, op))
-
-        self._schedule(self._client_delay(), refused)
+    def _refused(self, client: Client, op: ClientOp, attempt: int, reason: str) -> None:
+        if op.done or attempt != op.attempts:
+            return
+        self._emit(ClientEvent(client.id, op.node, "refused", f"{_describe(op)}: {reason}"))
+        client.endpoint = (client.endpoint + 1) % len(client.endpoints)
+        retry = partial(self._attempt, client, op)
+        self._schedule(self.config.retry_backoff_ms, retry, TaskKind.CLIENT)
 
     def _answer(self, answer: Answer) -> None:
         waiting = self._waiting.pop(answer.request_id, None)
@@ -502,17 +601,19 @@ class Cluster:
             return
         client, op, attempt = waiting
         output = to_output(op.input, answer.result)
+        arrives = partial(self._answer_arrives, client, op, attempt, output)
+        self._schedule(self._client_delay(), arrives, TaskKind.CLIENT)
 
-        def arrives() -> None:
-            if op.done or attempt != op.attempts:
-                return  # the client gave up already: the operation stays pending
-            if isinstance(output, str):
-                op.state, op.error = OpState.FAILED, output
-            else:
-                op.state, op.output, op.return_time = OpState.OK, output, self.now
-            self._finish(client, op, "answered")
-
-        self._schedule(self._client_delay(), arrives)
+    def _answer_arrives(
+        self, client: Client, op: ClientOp, attempt: int, output: KvOutput | str
+    ) -> None:
+        if op.done or attempt != op.attempts:
+            return  # the client gave up already: the operation stays pending
+        if isinstance(output, str):
+            op.state, op.error = OpState.FAILED, output
+        else:
+            op.state, op.output, op.return_time = OpState.OK, output, self.now
+        self._finish(client, op, "answered")
 
     def _timed_out(self, client: Client, op: ClientOp) -> None:
         if op.done:

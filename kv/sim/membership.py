@@ -42,7 +42,9 @@ from __future__ import annotations
 import enum
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kv.raft import ConfChange, ConfChangeType, ConfState, MemoryStorage, Role, Status
@@ -50,6 +52,7 @@ from kv.raft.events import name
 from kv.sim.events import MembershipChanged, TimedEvent
 from kv.sim.faults import Fault, Scenario
 from kv.sim.node import SimNode
+from kv.sim.tasks import TaskKind
 
 if TYPE_CHECKING:
     from kv.sim.cluster import Cluster
@@ -231,11 +234,19 @@ class Membership:
         self._attempt(op)
 
     def _later(self, op: MemberOp, delay: int) -> None:
+        self._in_round(op, delay, partial(self._attempt, op))
+
+    def _in_round(self, op: MemberOp, delay: int, then: Callable[[], None]) -> None:
+        """Call ``then`` after ``delay`` ms unless ``op`` moved on to another step meanwhile.
+        (A partial, not a lambda: the cluster can then be copied, `Cluster.copy`.)"""
         op.round += 1
-        expected = op.round
-        self.cluster.at(
-            self.cluster.now + delay, lambda c: self._attempt(op) if op.round == expected else None
-        )
+        step = partial(self._if_round, op, op.round, then)
+        self.cluster.at(self.cluster.now + delay, step, TaskKind.OPERATOR)
+
+    @staticmethod
+    def _if_round(op: MemberOp, expected: int, then: Callable[[], None], cluster: Cluster) -> None:
+        if op.round == expected:
+            then()
 
     def _attempt(self, op: MemberOp) -> None:
         """Send the change to the member that leads now (or wait for one)."""
@@ -249,13 +260,8 @@ class Membership:
         if leader is None:
             self._later(op, cluster.config.tick_ms)
             return
-        op.round += 1
-        expected = op.round
         delay = cluster.client_rng.randint(*cluster.config.client_delay_ms)
-        cluster.at(
-            cluster.now + delay,
-            lambda c: self._arrives(op, leader) if op.round == expected else None,
-        )
+        self._in_round(op, delay, partial(self._arrives, op, leader))
 
     def _arrives(self, op: MemberOp, node_id: int) -> None:
         """The request reached ``node_id``: it checks, then proposes."""
@@ -277,12 +283,8 @@ class Membership:
         op.requests[result] = node_id
         again = " again" if op.attempts > 1 else ""
         self._note(f"{op.describe()}: proposed{again} to {name(node_id)}")
-        op.round += 1
-        expected = op.round
-        cluster.at(
-            cluster.now + cluster.config.request_timeout_ms,
-            lambda c: self._timed_out(op, node_id) if op.round == expected else None,
-        )
+        timeout = partial(self._timed_out, op, node_id)
+        self._in_round(op, cluster.config.request_timeout_ms, timeout)
 
     # --8<-- [start:check]
     def _check(self, op: MemberOp, leader: int, status: Status) -> ConfChange | None:

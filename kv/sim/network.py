@@ -38,6 +38,8 @@ class Network:
         self.rng = rng
         #: Directed links (from, to) that deliver nothing.
         self.cut_links: set[tuple[int, int]] = set()
+        #: Per directed link (from, to): (loss probability, extra delay in ms), until `heal`.
+        self.link_faults: dict[tuple[int, int], tuple[float, int]] = {}
         #: A test's own filter: messages it returns True for are lost when sent (it must be
         #: deterministic, like everything else).
         self.drop_if: Callable[[Message], bool] | None = None
@@ -82,9 +84,22 @@ class Network:
         self.cut_links |= {(a, b) for a in sources for b in targets if a != b}
         return f"{describe_groups([sources])} -/-> {describe_groups([targets])}"
 
+    def set_link(self, frm: int, to: int, loss: float, delay_ms: int) -> str:
+        """One link's own faults: lose a share ``loss`` of what it carries, and add
+        ``delay_ms`` to every delay (``0, 0`` clears them). Returns a description."""
+        if not 0.0 <= loss <= 1.0 or delay_ms < 0:
+            raise ValueError(f"need 0 <= loss <= 1 and delay_ms >= 0: {loss}, {delay_ms}")
+        if loss or delay_ms:
+            self.link_faults[(frm, to)] = (loss, delay_ms)
+        else:
+            self.link_faults.pop((frm, to), None)
+        return f"n{frm} -> n{to} loses {loss:.0%}, {delay_ms}ms slower"
+
     def heal(self) -> None:
-        """Restore every link (the quality of the network stays as it is)."""
+        """Restore every link, and clear the links' own faults (the quality of the network
+        as a whole stays as it is)."""
         self.cut_links.clear()
+        self.link_faults.clear()
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -99,6 +114,12 @@ class Network:
         ):
             self.dropped[message.type] += 1
             return []
+        # Draws for a link's own faults only when it has some: runs without them replay as
+        # they always did.
+        loss, extra = self.link_faults.get((message.from_, message.to), (0.0, 0))
+        if loss and self.rng.random() < loss:
+            self.dropped[message.type] += 1
+            return []
         copies = 1
         if (message.type is not MessageType.PROP or config.duplicate_proposals) and (
             self.rng.random() < config.duplicate_rate
@@ -106,7 +127,7 @@ class Network:
             self.duplicated[message.type] += 1
             copies = 2
         low, high = config.delay_ms
-        return [now + self.rng.randint(low, high) for _ in range(copies)]
+        return [now + extra + self.rng.randint(low, high) for _ in range(copies)]
 
     def total_sent(self, *types: MessageType) -> int:
         """Messages sent so far, of these types (all types if none are named)."""

@@ -452,6 +452,15 @@ class SimNode:
         return self.storage.last_index()
 
     @property
+    def election_timer(self) -> tuple[int, int] | None:
+        """(ticks elapsed, ticks at which it fires) of the election timer (None while down).
+        A leader's counts toward its CheckQuorum instead."""
+        if self.raw is None:
+            return None
+        raft = self.raw.raft
+        return raft.election_elapsed, raft.randomized_election_timeout
+
+    @property
     def store(self) -> Store | None:
         """The state machine's store (None while down)."""
         return self.machine.store if self.machine is not None else None
