@@ -39,7 +39,15 @@ _OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 def describe_error(error: BaseException) -> str:
     """One short line for the members table: gRPC's code and message, or what timed out."""
     if isinstance(error, EtcdError):
-        return f"{error.code.name}: {error.message}"
+        # gRPC's text for a refused connection runs over two lines of a terminal; the last
+        # words are the ones that matter ("... Failed to connect to remote host: Connection
+        # refused").
+        message = (
+            error.message.rsplit(": ", 1)[-1]
+            if "Failed to connect" in error.message
+            else error.message
+        )
+        return f"{error.code.name}: {message}"
     if isinstance(error, TimeoutError):
         return "no answer in time"
     return f"{type(error).__name__}: {error}"

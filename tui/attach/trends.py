@@ -19,7 +19,7 @@ MIN_WIDTH = 8
 
 def trend_line(row: MemberRow, width: int) -> Text:
     """One member's line: name, then term, index and db size trends (or why it is DOWN)."""
-    line = Text(f"{row.name:<6.6}", style="bold")
+    line = Text(f"{row.name:<6.6}", style="bold", no_wrap=True, overflow="ellipsis")
     if row.role is Role.DOWN:
         retry = "" if row.retry_in is None else f" · retrying in {row.retry_in:.0f}s"
         line.append(f"DOWN: {row.error}{retry}", style="red")
