@@ -58,6 +58,9 @@ class KeyBrowser(Vertical):
         self.count = count
         self.pager = Pager(page_size=page_size)
         self.error: str | None = None
+        #: The latest load's token while a page is on its way: paging waits for it (its last
+        #: key is where the next page begins).
+        self.pending: object | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="prefix (enter: search; empty: every key)", id="prefix")
@@ -83,6 +86,7 @@ class KeyBrowser(Vertical):
     async def load(self, request: PageRequest | None = None) -> None:
         """Fetch the current page (a worker: the UI stays live while a member is slow)."""
         request = request or self.pager.request()
+        self.pending = token = object()
         try:
             response = await self.fetch(request)
             if self.pager.page_number == 1:
@@ -91,6 +95,9 @@ class KeyBrowser(Vertical):
             self.error = f"could not read keys: {error}"
             self.refresh_where()
             return
+        finally:
+            if self.pending is token:  # not a newer load's (this one may have been cancelled)
+                self.pending = None
         self.error = None
         self.more = response.more
         self.kvs = list(response.kvs)
@@ -152,11 +159,11 @@ class KeyBrowser(Vertical):
         self.query_one("#prefix", Input).focus()
 
     def action_next_page(self) -> None:
-        if self.more and self.kvs:
+        if self.more and self.kvs and not self.pending:
             self.load(self.pager.next(self.kvs[-1].key))
 
     def action_previous_page(self) -> None:
-        request = self.pager.previous()
+        request = None if self.pending else self.pager.previous()
         if request is not None:
             self.load(request)
 
