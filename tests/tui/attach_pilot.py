@@ -6,13 +6,13 @@ condition on its state again, and fails with what it last saw.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from textual.pilot import Pilot
 from textual.widgets import OptionList
 
+from tests.cluster.processes import WaitTimeout, wait_for
 from tui.attach import AttachApp
 from tui.attach.model import MemberRow, Role
 
@@ -27,21 +27,22 @@ POLL_INTERVAL = 0.1
 async def until(
     pilot: Pilot[None], check: Callable[[], T | None], what: str, timeout: float = DEADLINE
 ) -> T:
-    """Run the app until ``check()`` is neither None nor False; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() > deadline:
-            app = pilot.app
-            shown = (
-                [(r.name, r.role.value, r.error) for r in app.rows]
-                if isinstance(app, AttachApp)
-                else "?"
-            )
-            raise AssertionError(f"no {what} within {timeout:.0f} s; rows: {shown}")
+    """Let the app run (``pilot.pause``) until ``check()`` is neither None nor False; return
+    it. A timeout says what the members table showed last."""
+
+    async def probe() -> T | None:
         await pilot.pause(0.05)
+        result = check()
+        return None if result is False else result
+
+    try:
+        return await wait_for(probe, what, timeout)
+    except WaitTimeout as timeout_error:
+        app = pilot.app
+        if isinstance(app, AttachApp):
+            shown = [(r.name, r.role.value, r.error) for r in app.rows]
+            raise WaitTimeout(f"{timeout_error}; members shown: {shown}") from None
+        raise
 
 
 def row(app: AttachApp, name: str) -> MemberRow | None:

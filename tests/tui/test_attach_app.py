@@ -15,6 +15,7 @@ from tests.compat.servers import free_ports
 from tests.tui.attach_pilot import POLL_INTERVAL, one_leader, until
 from tui.attach import AttachApp
 from tui.attach.keys import KeyBrowser
+from tui.attach.members import MembersTable
 from tui.attach.model import Role
 
 
@@ -144,3 +145,12 @@ async def test_the_command_palette_lists_the_actions_and_no_cluster_controls_her
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert {"Put/delete", "Move leader", "Next page", "Help"} <= titles
         assert not {"Kill", "Restart", "Partition", "Heal"} & titles
+
+
+async def test_at_80_columns_every_column_but_the_member_id_fits(kv_server: str) -> None:
+    app = attach(kv_server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: one_leader(app), "leader")
+        table = app.query_one(MembersTable)
+        widths = {str(key.value): c.get_render_width(table) for key, c in table.columns.items()}
+        assert sum(width for key, width in widths.items() if key != "id") <= 80

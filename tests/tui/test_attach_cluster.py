@@ -8,6 +8,10 @@ kill/restart/partition/heal``. Every expectation is polled with a deadline (`unt
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+from textual.pilot import Pilot
 from textual.widgets import SelectionList
 
 from kv.cluster.layout import Layout
@@ -17,10 +21,14 @@ from tui.attach import AttachApp
 from tui.attach.model import MemberRow, Role
 
 
-def attach(layout: Layout) -> AttachApp:
-    return AttachApp(
+@contextlib.asynccontextmanager
+async def attached(layout: Layout) -> AsyncIterator[tuple[AttachApp, Pilot[None], MemberRow]]:
+    """The TUI attached to ``layout``'s cluster, once it shows one leader: app, pilot, leader."""
+    app = AttachApp(
         layout.endpoints.split(","), cluster_dir=layout.root, poll_interval=POLL_INTERVAL
     )
+    async with app.run_test(size=(100, 30)) as pilot:
+        yield app, pilot, await until(pilot, lambda: one_leader(app), "leader")
 
 
 def leader_after(app: AttachApp, old: MemberRow) -> MemberRow | None:
@@ -33,9 +41,7 @@ def leader_after(app: AttachApp, old: MemberRow) -> MemberRow | None:
 async def test_a_leader_killed_from_the_tui_is_down_and_back_after_a_restart_from_the_tui(
     cluster: Layout,  # noqa: F811
 ) -> None:
-    app = attach(cluster)
-    async with app.run_test(size=(100, 30)) as pilot:
-        leader = await until(pilot, lambda: one_leader(app), "leader")
+    async with attached(cluster) as (app, pilot, leader):
         await pilot.press("k")
         await choose(pilot, leader.name)
         down = await until(
@@ -53,9 +59,7 @@ async def test_a_leader_killed_from_the_tui_is_down_and_back_after_a_restart_fro
 async def test_a_leader_partitioned_from_the_tui_is_replaced_and_heal_reunites_the_cluster(
     cluster: Layout,  # noqa: F811
 ) -> None:
-    app = attach(cluster)
-    async with app.run_test(size=(100, 30)) as pilot:
-        leader = await until(pilot, lambda: one_leader(app), "leader")
+    async with attached(cluster) as (app, pilot, leader):
         await pilot.press("p")
         marks = app.screen.query_one(SelectionList)
         marks.highlighted = ["n1", "n2", "n3"].index(leader.name)
@@ -75,9 +79,7 @@ async def test_a_leader_partitioned_from_the_tui_is_replaced_and_heal_reunites_t
 async def test_leadership_moves_to_the_member_chosen_in_the_tui(
     cluster: Layout,  # noqa: F811
 ) -> None:
-    app = attach(cluster)
-    async with app.run_test(size=(100, 30)) as pilot:
-        leader = await until(pilot, lambda: one_leader(app), "leader")
+    async with attached(cluster) as (app, pilot, leader):
         target = next(r for r in app.rows if r.role is Role.FOLLOWER)
         await pilot.press("x")
         await choose(pilot, target.name)

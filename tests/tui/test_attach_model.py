@@ -1,4 +1,5 @@
-"""Attach mode's pure parts, without Textual or a server: the poll model, the backoff, paging.
+"""Attach mode's pure parts, without Textual or a server: the poll model, the backoff, paging
+(and the poller, once, against a port nobody listens on).
 
 A member's row comes from its own Maintenance.Status; a member that fails is DOWN and asked
 again on an exponential, capped schedule; the key browser pages with ``limit`` and the key
@@ -15,6 +16,7 @@ from kv.api.etcdserverpb import rpc_pb2
 from kv.client import prefix_end
 from kv.cluster.layout import ClusterError, Layout
 from kv.cluster.state import ClusterState, save
+from tests.compat.servers import free_ports
 from tui.attach.browse import Pager, PageRequest, parse_bytes, preview
 from tui.attach.local import belongs, find_cluster
 from tui.attach.model import (
@@ -29,6 +31,7 @@ from tui.attach.model import (
     normalise_endpoint,
     sparkline,
 )
+from tui.attach.poller import Poller
 
 N1, N2 = 0x1111, 0x2222
 
@@ -318,3 +321,26 @@ def test_the_default_kv_cluster_dir_is_used_only_when_the_endpoints_match(
     monkeypatch.chdir(tmp_path)
     assert find_cluster(layout.endpoints.split(","), None) is not None
     assert find_cluster(["127.0.0.1:2379"], None) is None
+
+
+# -- the poller against a port nobody listens on (I/O, but no Textual) ------------------------
+
+
+async def test_a_poll_of_a_closed_port_marks_it_down_and_waits_for_its_backoff() -> None:
+    (port,) = free_ports(1)
+    now = [100.0]
+    poller = Poller(
+        [f"127.0.0.1:{port}"], timeout=0.5, backoff=Backoff(1.0, 2.0, 8.0), clock=lambda: now[0]
+    )
+    try:
+        (row,) = await poller.poll()
+        assert (row.role, row.retry_in) == (Role.DOWN, 1.0)
+        assert row.error is not None and row.error.startswith("UNAVAILABLE")
+        now[0] = 100.5
+        (row,) = await poller.poll()  # not due: not asked, so still one failure
+        assert row.retry_in == 0.5
+        now[0] = 101.0
+        (row,) = await poller.poll()  # due: asked, failed again, the pause doubles
+        assert row.retry_in == 2.0
+    finally:
+        await poller.close()
