@@ -30,7 +30,7 @@ from tui.attach import placeholders
 from tui.attach.browse import PAGE_SIZE, PageRequest, preview
 from tui.attach.choose import ChooseMember, ChooseMembers
 from tui.attach.edit import Edit, EditBox, Operation
-from tui.attach.help import HelpScreen, help_text
+from tui.attach.help import HelpScreen, help_text, key_name
 from tui.attach.keys import KeyBrowser
 from tui.attach.local import LocalCluster, find_cluster
 from tui.attach.members import MembersTable
@@ -311,7 +311,7 @@ class AttachApp(App[None]):
             assert isinstance(binding, Binding)
             name = binding.action.split("(")[0]
             if binding.description and self.check_action(name, ()):
-                help = f"key {binding.key}"
+                help = f"key {key_name(binding.key)}"
                 yield SystemCommand(
                     binding.description, help, partial(self.run_action, binding.action)
                 )
@@ -320,4 +320,4 @@ class AttachApp(App[None]):
             assert isinstance(binding, Binding)
             if browser:
                 action = partial(browser.first().run_action, binding.action)
-                yield SystemCommand(binding.description, f"key {binding.key}", action)
+                yield SystemCommand(binding.description, f"key {key_name(binding.key)}", action)

@@ -15,17 +15,19 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-ABOUT = """\
-kv tui, attached to a real cluster: every number comes from the members' public API.
-
-MEMBERS  one row per member from its own Maintenance.Status: its role as a word (LEADER,
-         follower, learner, no leader, DOWN), term, raft index (the last entry it has),
-         applied index, db size and the part in use, version, seconds since it last
-         answered. A member that does not answer within a second is DOWN and is asked
-         again after a growing pause (0.5 s, 1 s, 2 s ... at most 8 s).
-TRENDS   term, raft index and db size of each member over the last polls.
-KEYS     a prefix, a page of keys at a time: value, version, create and mod revision.
-"""
+ABOUT = "\n\n".join(
+    [
+        "kv tui, attached to a real cluster: every number comes from the members' public API.",
+        "MEMBERS: one row per member from its own Maintenance.Status: its role as a word "
+        "(LEADER, follower, learner, no leader, DOWN), term, raft index (the last entry it "
+        "has), applied index, db size and the part in use, version, seconds since it last "
+        "answered. A member that does not answer within a second is DOWN and is asked again "
+        "after a growing pause (0.5 s, 1 s, 2 s ... at most 8 s).",
+        "TRENDS: term, raft index and db size of each member over the last polls.",
+        "KEYS: a prefix, a page of keys at a time: value, version, create and mod revision.",
+        "",
+    ]
+)
 
 
 def key_name(key: str) -> str:
