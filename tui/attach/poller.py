@@ -34,6 +34,10 @@ T = TypeVar("T")
 POLL_TIMEOUT = 1.0
 #: gRPC channel arguments for a connection of our own (see the module docstring).
 _OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+#: The codes of a member that is away rather than of a cluster that refused (see any_client).
+_AWAY = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
 
 
 def describe_error(error: BaseException) -> str:
@@ -121,17 +125,21 @@ class Poller:
 
     async def any_client(self, call: Callable[[KVClient], Awaitable[T]]) -> T:
         """``call`` with a client of the first member that answers, trying them in turn (the
-        ones last seen up first); the last member's error if none does."""
+        ones last seen up first); the last member's error if none does.
+
+        A member that is away (UNAVAILABLE), too slow (DEADLINE_EXCEEDED) or dropped while it
+        answered (CANCELLED: its channel was closed after a failed poll) passes the call on to
+        the next. For a write that timed out this may apply it twice -- the caveat of every
+        etcd client that retries (clientv3 retries only what it knows is safe); a put or
+        delete typed by a person, shown with its revision, is fine with it.
+        """
         rows = sorted(self.rows(), key=lambda row: not row.up)
         last: BaseException = EtcdError(grpc.StatusCode.UNAVAILABLE, "no endpoint to ask")
         for row in rows:
             try:
                 return await self._bounded(call(self._client(row.endpoint)))
             except EtcdError as error:
-                if error.code not in (
-                    grpc.StatusCode.UNAVAILABLE,
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                ):
+                if error.code not in _AWAY:
                     raise  # the cluster's answer, not a member that is away
                 last = error
             except TimeoutError as error:
