@@ -67,6 +67,16 @@ def prefix_end(prefix: Bytes) -> bytes:
 # --8<-- [end:prefix_end]
 
 
+def key_after(key: Bytes) -> bytes:
+    """The smallest key greater than ``key``: ``key + b"\\x00"``.
+
+    Where the next page of a range begins: ask for ``[key_after(last_key), range_end)`` with
+    the same ``limit`` while the answer says ``more`` (etcdctl's ``--from-key`` paging, and
+    clientv3's ``mirror`` syncer, continue this way).
+    """
+    return _bytes(key) + b"\x00"
+
+
 class KVClient:
     """A connection to one etcd (or kv) endpoint, ``host:port``.
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import grpc
 import pytest
 
-from kv.client import ChannelOption, KVClient, prefix_end
+from kv.client import ChannelOption, KVClient, key_after, prefix_end
 from kv.server.errors import EtcdError
 
 StartServer = Callable[..., Awaitable[str]]  # the `start_server` fixture (root conftest.py)
@@ -39,6 +39,32 @@ def test_prefix_end_of_the_empty_prefix_is_the_end_of_the_key_space() -> None:
 
 def test_prefix_end_accepts_str() -> None:
     assert prefix_end("dir/") == b"dir0"
+
+
+# --- key_after: where the next page of a range begins -------------------------------------------
+
+
+def test_key_after_is_the_key_with_a_zero_byte_appended() -> None:
+    assert key_after(b"foo") == b"foo\x00"
+
+
+def test_no_key_sorts_between_a_key_and_key_after_it() -> None:
+    assert b"foo" < key_after(b"foo") < b"foo\x00\x00" < b"fop"
+
+
+async def test_paging_with_limit_and_key_after_reads_every_key_once(client: KVClient) -> None:
+    keys = [f"page/{i:02}".encode() for i in range(7)]
+    for key in keys:
+        await client.put(key, b"v")
+    seen: list[bytes] = []
+    start, end = b"page/", prefix_end(b"page/")
+    while True:
+        page = await client.range(start, end, limit=3)
+        seen.extend(kv.key for kv in page.kvs)
+        if not page.more:
+            break
+        start = key_after(page.kvs[-1].key)
+    assert seen == keys
 
 
 # --- KV round trips ----------------------------------------------------------------------------
