@@ -18,6 +18,10 @@ Modules, in reading order:
 * `narration` -- the event log as lines (the events' own sentences), scrubber `Mark`s,
   messages in a few words.
 * `timeline` -- one line of history: actions at positions, keyframes, marks, a `Freeze`.
+* `views` -- what the inspectors show: `Pending` tasks (choose the next event), `Change`s
+  since the previous event, the four safety properties (`PropertyStatus`).
+* `trace` -- save and load: JSON of seed, nodes, configuration and timelines' actions; or a
+  failing seed (``kv.sim.Cluster.describe``'s line).
 * `session` -- `Session`: step, run, act, rewind, fork, freeze on a safety violation.
 """
 
@@ -25,12 +29,18 @@ from tui.session import actions
 from tui.session.narration import Line, Mark, MarkKind, Source
 from tui.session.session import Session
 from tui.session.timeline import Freeze, Recorded, Timeline
+from tui.session.views import Change, NodeState, Pending, Property, PropertyStatus
 
 __all__ = [
+    "Change",
     "Freeze",
     "Line",
     "Mark",
     "MarkKind",
+    "NodeState",
+    "Pending",
+    "Property",
+    "PropertyStatus",
     "Recorded",
     "Session",
     "Source",

@@ -26,15 +26,19 @@ event (`run_for` moves it to the end of its slice); replays move it the same way
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from kv.raft.events import BecameCandidate
 from kv.sim import Cluster, SafetyViolation, SimConfig
 from kv.sim.events import TimedEvent
-from tui.session import narration
+from tui.session import narration, trace, views
 from tui.session.actions import Action, ActionTaken
 from tui.session.narration import Line, Mark, MarkKind
 from tui.session.timeline import Freeze, Recorded, Timeline
+from tui.session.views import Change, Pending, PropertyStatus
 
 #: Entries between keyframes: a rewind replays at most this many (the simulator does tens of
 #: thousands a second, and a copy of a small cluster takes a few milliseconds).
@@ -110,6 +114,27 @@ class Session:
     def narration(self, since: int = 0) -> list[Line]:
         """The event log as sentences, from event index ``since`` (`Line.index`)."""
         return narration.lines(self.cluster.events, since)
+
+    def pending(self) -> list[Pending]:
+        """Choose-the-next-event mode: every pending message and timer, in the order they
+        would run; act with `actions.Deliver`, `Drop`, `Duplicate` or `Delay` on an id."""
+        return views.pending(self.cluster)
+
+    def diff(self) -> list[Change]:
+        """What the last entry changed, per node (role, term, vote, commit, applied, log)."""
+        if self.position == 0:
+            return []
+        live, position = self.cluster, self.position
+        try:
+            self.seek(position - 1)
+            before = views.states(self.cluster)
+        finally:
+            self.cluster, self.position = live, position
+        return views.changes(before, views.states(live))
+
+    def safety(self) -> list[PropertyStatus]:
+        """The four safety properties and whether each holds (a violation freezes the run)."""
+        return views.safety(self.cluster, self.frozen)
 
     # -- forward --------------------------------------------------------------------------
 
@@ -207,6 +232,46 @@ class Session:
         timeline.length = max(timeline.length, position)
         timeline.violation = Freeze(position, self.cluster.now, cause, message)
         timeline.marks.append(Mark(position, self.cluster.now, MarkKind.VIOLATION, message))
+
+    # -- traces ---------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the trace (`tui.session.trace`): seed, nodes, configuration, timelines."""
+        data = {
+            "trace": trace.VERSION,
+            "seed": self.seed,
+            "nodes": self.nodes,
+            "config": trace.config_to_json(self.config),
+            "timelines": [trace.timeline_to_json(t) for t in self.timelines],
+            "current": self.current,
+            "position": self.position,
+        }
+        Path(path).write_text(json.dumps(data, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path, *, keyframe_every: int = KEYFRAME_EVERY) -> Session:
+        """The session a trace describes, replayed to where it was saved (a JSON trace, or
+        the line `kv.sim.Cluster.describe` prints)."""
+        return cls.from_trace(trace.read(path), keyframe_every=keyframe_every)
+
+    @classmethod
+    def from_trace(cls, data: dict[str, Any], *, keyframe_every: int = KEYFRAME_EVERY) -> Session:
+        config = trace.config_from_json(data.get("config", {}))
+        session = cls(
+            int(data.get("nodes", 3)), int(data["seed"]), config, keyframe_every=keyframe_every
+        )
+        start = session.timeline.keyframes[0]
+        loaded = [trace.timeline_from_json(t) for t in data.get("timelines", [])]
+        if loaded:
+            session.timelines = [timeline for timeline, _ in loaded]
+        for index, (timeline, length) in enumerate(loaded):
+            timeline.keyframes[0] = start
+            session.current, session.cluster, session.position = index, start.copy(), 0
+            while session.position < length and session.step():
+                pass
+        session.switch(int(data.get("current", 0)))
+        session.seek(int(data.get("position", session.length)))
+        return session
 
     # -- backward -------------------------------------------------------------------------
 
