@@ -22,7 +22,15 @@ Modules, in reading order:
   since the previous event, the four safety properties (`PropertyStatus`).
 * `trace` -- save and load: JSON of seed, nodes, configuration and timelines' actions; or a
   failing seed (``kv.sim.Cluster.describe``'s line).
+* `scenarios` -- scripted scenarios whose steps fire on the model's events, narrated
+  ("step 2 of 3: ..."); `Session.play` / `Session.for_scenario`, ``cue``, `Session.resume`.
 * `session` -- `Session`: step, run, act, rewind, fork, freeze on a safety violation.
+
+Interface notes for the app (beyond issue 9's sketch): a *position* counts entries, each one
+simulator event OR one action (so `Session.back` undoes an action alone); ``frozen`` is a
+`Freeze` (position, time, cause, message); ``pending()`` ids are `kv.sim` task ids;
+``Session.load`` also reads a `kv.sim.Cluster.describe` line. Extra actions: `Timeout(node)`
+(campaign now), `Amnesia(node)` (restart with a wiped disk: breaks safety), `Note(text)`.
 """
 
 from tui.session import actions

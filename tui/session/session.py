@@ -35,8 +35,9 @@ from kv.raft.events import BecameCandidate
 from kv.sim import Cluster, SafetyViolation, SimConfig
 from kv.sim.events import TimedEvent
 from tui.session import narration, trace, views
-from tui.session.actions import Action, ActionTaken
+from tui.session.actions import Action, ActionTaken, Note
 from tui.session.narration import Line, Mark, MarkKind
+from tui.session.scenarios import Cue, Scenario, ScenarioRun
 from tui.session.timeline import Freeze, Recorded, Timeline
 from tui.session.views import Change, Pending, PropertyStatus
 
@@ -67,6 +68,9 @@ class Session:
         self.timelines = [Timeline()]
         self.current = 0
         self.timeline.keyframes[0] = self.cluster.copy()
+        #: The scenario being played (`play`), and the last step's cue for the UI.
+        self.scenario: ScenarioRun | None = None
+        self.cue: Cue | None = None
 
     @classmethod
     def new(
@@ -155,13 +159,14 @@ class Session:
             self._freeze(target, cause_of(recorded, self.cluster), str(violation))
             return True
         self._reached(target, events)
+        self._poll()
         return True
 
     def run_for(self, ms: int) -> None:
         """Advance virtual time by ``ms`` (the UI's timer does this in slices). Stops early
         at a freeze."""
         end = self.cluster.now + ms
-        while self.frozen is None:
+        while self.frozen is None and not (self.cue is not None and self.cue.pause):
             recorded = self.timeline.actions.get(self.position + 1)
             if recorded is not None:
                 if recorded.time_ms > end:
@@ -171,7 +176,7 @@ class Session:
                 if due is None or due > end:
                     break
             self.step()
-        if self.frozen is None and self.cluster.now < end:
+        if self.frozen is None and self.cue is None and self.cluster.now < end:
             self.cluster.now = end  # nothing is due before: the clock just moves
 
     def act(self, action: Action) -> None:
@@ -192,6 +197,37 @@ class Session:
             return
         self._record(recorded)
         self._reached(recorded.position, events)
+
+    # -- scenarios ------------------------------------------------------------------------
+
+    def play(self, scenario: Scenario) -> None:
+        """Play ``scenario`` from here: its steps fire as their conditions come true, each
+        recorded as a `actions.Note` and its actions; `run_for` pauses at a step that says so
+        (``cue``) until `resume`."""
+        self.scenario = ScenarioRun(scenario)
+        self.cue = None
+        self._poll()
+
+    def resume(self) -> None:
+        """Go on after a scenario's pause."""
+        self.cue = None
+
+    def _poll(self) -> None:
+        run = self.scenario
+        if run is None or self.position != self.length or self.frozen is not None:
+            return
+        fired = run.poll(self.cluster)
+        if fired is None:
+            return
+        cue, taken = fired
+        self.scenario = None  # no step fires inside this one's actions
+        try:
+            self.act(Note(str(cue)))
+            for action in taken:
+                self.act(action)
+        finally:
+            self.scenario = run if not run.done else None
+        self.cue = cue
 
     def _record(self, recorded: Recorded) -> None:
         if self.position < self.length:
@@ -247,6 +283,13 @@ class Session:
             "position": self.position,
         }
         Path(path).write_text(json.dumps(data, indent=1) + "\n")
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario) -> Session:
+        """A new session over the scenario's cluster, playing it."""
+        session = cls(scenario.nodes, scenario.seed, scenario.config)
+        session.play(scenario)
+        return session
 
     @classmethod
     def load(cls, path: str | Path, *, keyframe_every: int = KEYFRAME_EVERY) -> Session:
