@@ -135,7 +135,7 @@ class SimApp(App[None]):
         """One slice of simulation (the timer calls this), then a redraw."""
         now = time.perf_counter()
         elapsed, self._last_slice = now - self._last_slice, now
-        if self.paused or self.session.frozen is not None:
+        if self.paused or self.session.frozen is not None or self.at_cue:
             return
         due = self.pacer.due(elapsed)
         deadline = now + SLICE_BUDGET_S
@@ -145,6 +145,19 @@ class SimApp(App[None]):
             session.run_for(chunk)
             due -= chunk
         self.refresh_view()
+
+    def replace_session(self, session: Session) -> None:
+        """Show another session (a scenario's, say), running."""
+        self.session = session
+        self.selected = min(session.cluster.nodes)
+        self.paused = False
+        self.refresh_view()
+
+    @property
+    def at_cue(self) -> bool:
+        """A scenario paused at one of its steps (space goes on)."""
+        cue = self.session.cue
+        return cue is not None and cue.pause
 
     def do(self, action: Action) -> None:
         """Take ``action`` now (in the past: a fork), and show its effect."""
@@ -157,46 +170,49 @@ class SimApp(App[None]):
     # -- reading the session into the widgets -------------------------------------------------
 
     def refresh_view(self) -> None:
+        main = self.screen_stack[0]  # the main screen, also under a modal one
         session = self.session
         cluster = session.cluster
         frozen = session.frozen
         state = "FROZEN" if frozen is not None else ("PAUSED" if self.paused else "RUNNING")
+        if self.at_cue and frozen is None:
+            state = "STEP (space goes on)"
         timeline = ""
         if len(session.timelines) > 1:
             timeline = f"timeline {session.current + 1}/{len(session.timelines)}"
-        self.query_one(StatusLine).status = Status(
+        main.query_one(StatusLine).status = Status(
             session.seed,
             len(cluster.ids),
             cluster.now,
             speed_label(self.pacer.speed),
             state,
             timeline,
+            str(session.cue) if session.cue is not None else "",
         )
         if self.selected not in cluster.nodes:
             self.selected = min(cluster.nodes)
-        nodes = self.query_one(NodesPanel)
+        nodes = main.query_one(NodesPanel)
         nodes.rows = node_rows(cluster)
         nodes.selected = self.selected
-        self.query_one(EventLog).lines = tuple(
+        main.query_one(EventLog).lines = tuple(
             f"{line.time_ms / 1000:.3f} {line.text}"
             for line in session.narration(max(0, len(cluster.events) - NARRATION_TAIL))
         )
-        self.query_one(LogsPanel).show(cluster)
+        main.query_one(LogsPanel).show(cluster)
         in_flight = cluster.in_flight()
         items = wire_items(in_flight, cluster.now, cluster.network.config.delay_ms[1], WIRE_ITEMS)
-        for wire in self.query(WirePane):
+        for wire in main.query(WirePane):
             wire.items, wire.total = items, len(in_flight)
         node = cluster.nodes[self.selected]
         rows = key_rows(node)
-        for keys in self.query(KeysPane):
+        for keys in main.query(KeysPane):
             keys.node, keys.rows, keys.up = self.selected, rows, node.up
-        for safety in self.query(SafetyPanel):
-            safety.violation = frozen.message if frozen is not None else None
-            safety.where = (
-                f"at entry {frozen.position} ({frozen.cause})" if frozen is not None else ""
-            )
+        properties = tuple(session.safety())
+        where = f"at entry {frozen.position} ({frozen.cause})" if frozen is not None else ""
+        for safety in main.query(SafetyPanel):
+            safety.properties, safety.frozen = properties, where
         ticks = tuple(Tick(m.position, m.kind.value, m.label) for m in session.marks)
-        self.query_one(Timeline).state = TimelineState(session.position, session.length, ticks)
+        main.query_one(Timeline).state = TimelineState(session.position, session.length, ticks)
 
     # -- messages from widgets -------------------------------------------------------------------
 
@@ -229,7 +245,11 @@ class SimApp(App[None]):
     # -- the actions the keys run (tui.controls maps keys to these) ---------------------------
 
     def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
+        if self.at_cue:
+            self.session.resume()
+            self.paused = False
+        else:
+            self.paused = not self.paused
         self._last_slice = time.perf_counter()
         self.refresh_view()
 
@@ -250,6 +270,16 @@ class SimApp(App[None]):
 
     def action_select(self, node: int) -> None:
         self.select_node(node)
+
+    def save_trace(self, path: str | None) -> None:
+        if path is None:
+            return
+        try:
+            self.session.save(path)
+        except OSError as error:
+            self.notify(f"could not save: {error}", severity="error")
+            return
+        self.notify(f"saved to {path}: kv tui --load {path} opens it again")
 
     def action_controls(self, name: str) -> None:
         """The keys that need a picker or a screen first (`tui.controls`)."""

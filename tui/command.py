@@ -54,8 +54,11 @@ def run_tui(args: argparse.Namespace) -> int:
     from tui.session import Session
 
     if args.load is not None:
-        print(f"kv tui: error: cannot load {args.load}: not built yet", file=sys.stderr)
-        return 1
+        try:
+            session = Session.load(args.load)
+        except (OSError, ValueError, KeyError) as error:
+            print(f"kv tui: error: cannot load {args.load}: {error}", file=sys.stderr)
+            return 1
     else:
         seed = args.seed if args.seed is not None else _random_seed()
         session = Session.new(

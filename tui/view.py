@@ -7,9 +7,9 @@ small, a value equal to the last one does not redraw (no flicker), and the rules
 shown -- which entry counts as divergent, how far a message got -- are testable without a
 screen.
 
-This module reads a node's Raft state through `kv.sim.SimNode`'s inspection properties and
-`kv.raft.RawNode.status`; the election timer's elapsed and randomized timeout are the one
-thing read from the core's `Raft` object itself (``node.raw.raft``), in `timer_of` only.
+This module reads a node's state through `kv.sim.SimNode`'s inspection properties and
+`kv.raft.RawNode.status`, and a node's log through its `kv.raft.log.RaftLog` (``first_index``
+and ``slice``, so a long log is never copied whole).
 """
 
 from __future__ import annotations
@@ -126,16 +126,15 @@ def role_word(cluster: Cluster, node: SimNode) -> str:
 
 def timer_of(node: SimNode) -> tuple[str, float]:
     """The node's election timer (a follower's, a candidate's) or, on a leader, its
-    check-quorum timer: which one, and how far it has run (0..1)."""
-    raw = node.raw
-    if raw is None:
+    check-quorum round, which the same counter measures (etcd): which one, and how far it
+    has run (0..1)."""
+    timer = node.election_timer
+    if timer is None:
         return ("down", 0.0)
-    raft = raw.raft
-    if raft.role is Role.LEADER:
-        # A leader's election_elapsed counts towards its check-quorum round (etcd).
-        return ("quorum", min(1.0, raft.election_elapsed / max(1, raft.config.election_tick)))
-    timeout = max(1, raft.randomized_election_timeout)
-    return ("election", min(1.0, raft.election_elapsed / timeout))
+    elapsed, fires = timer
+    if node.role is Role.LEADER:
+        return ("quorum", min(1.0, elapsed / max(1, node.config.election_tick)))
+    return ("election", min(1.0, elapsed / max(1, fires)))
 
 
 def node_rows(cluster: Cluster) -> tuple[NodeRow, ...]:

@@ -18,13 +18,14 @@ class Status:
     speed: str
     state: str  # "RUNNING", "PAUSED", "FROZEN", "NEXT-EVENT"
     timeline: str = ""  # "timeline 2/3" once forked
+    cue: str = ""  # a scenario's step: "step 2 of 4: ..."
 
 
 _STATE_STYLES = {
     "RUNNING": "bold green",
     "PAUSED": "bold yellow",
     "FROZEN": "bold white on red",
-    "NEXT-EVENT": "bold cyan",
+    "STEP (space goes on)": "bold cyan",
 }
 
 
@@ -51,5 +52,8 @@ class StatusLine(Widget):
         text.append(s.state, style=_STATE_STYLES.get(s.state, ""))
         if s.timeline:
             text.append(f" · {s.timeline}")
-        text.append("   ? help  ^p commands", style="dim")
+        if s.cue:
+            text.append(f" · {s.cue}", style="bold cyan")
+        else:
+            text.append("   ? help  ^p commands", style="dim")
         return text
