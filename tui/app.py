@@ -68,7 +68,8 @@ class SimApp(App[None]):
     #bottom-wide SafetyPanel { width: 30; }
     #bottom-wide KeysPane { width: 1fr; }
     #bottom-tabs { height: 1fr; }
-    #bottom-tabs TabPane { padding: 0; }
+    #bottom-tabs > ContentSwitcher { height: 1fr; }
+    #bottom-tabs TabPane { padding: 0; height: 100%; }
     Screen.-narrow #bottom-wide { display: none; }
     Screen.-wide #bottom-tabs { display: none; }
     Screen.-narrow #top NodesPanel { width: 50; }
