@@ -75,8 +75,11 @@ async def test_a_violation_freezes_the_run_and_the_safety_panel_names_it() -> No
     app = SimApp(session, run=False, warm_up=False)
     async with app.run_test(size=SIZE) as pilot:
         app.do(actions.Deliver(vote.id))
-        await pilot.press("space")
-        await pilot.pause(0.3)
+        await pilot.press("space")  # run: the timer takes the run into the violation
+        for _ in range(200):
+            if app.session.frozen is not None:
+                break
+            await pilot.pause(0.05)
         frozen = app.session.frozen
         assert frozen is not None, f"seed {SEED}"
         position = app.session.position
@@ -122,10 +125,8 @@ async def test_s_starts_a_scenario_that_pauses_at_its_first_step() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s", "1")
         assert app.session.scenario is not None or app.session.cue is not None
-        for _ in range(50):
-            if app.at_cue:
-                break
-            await pilot.pause(0.1)
+        app.session.run_for(10_000)  # stops at the step's pause, however fast the timer runs
+        app.refresh_view()
         assert app.at_cue, f"seed {app.session.seed}"
         assert "step 1 of" in app.query_one(StatusLine).status.cue
         await pilot.press("space")
