@@ -129,8 +129,9 @@ async def test_s_starts_a_scenario_that_pauses_at_its_first_step() -> None:
         app.refresh_view()
         assert app.at_cue, f"seed {app.session.seed}"
         assert "step 1 of" in app.query_one(StatusLine).status.cue
-        await pilot.press("space")
-        assert not app.at_cue
+        await pilot.press("space")  # goes on: step 1's pause is over (a later step may pause)
+        cue = app.session.cue
+        assert cue is None or cue.number > 1
 
 
 async def test_question_mark_opens_help_listing_every_key() -> None:
