@@ -1,5 +1,6 @@
 """The ``kv`` command: ``kv serve`` with etcd's member flags, ``kv snapshot``, ``kv cluster``
-(a local cluster to play failures against, `kv.cluster`), ``kv --version``.
+(a local cluster to play failures against, `kv.cluster`), ``kv tui`` (the terminal UI,
+`tui.command`), ``kv --version``.
 
 A command line or a systemd unit written for etcd 3.4 should start kv unchanged, so the flags
 have etcd's names (``--listen-client-urls``, also as ``--listen-client-urls=URL``), etcd's
@@ -230,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     _add_snapshot_commands(commands)
     add_cluster_command(commands)
+    from tui.command import add_tui_command  # argparse only: Textual loads when it runs
+
+    add_tui_command(commands)
     return parser
 
 
@@ -316,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_snapshot(args)
     if args.command == "cluster":
         return run_cluster(args)
+    if args.command == "tui":
+        from tui.command import run_tui
+
+        return run_tui(args)
     given = {flag.field: getattr(args, flag.field) for flag in FLAGS}
     return run_serve(given, os.environ)
 
