@@ -109,6 +109,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.sim.faults": 3,
     "kv.sim.network": 3,
     "kv.sim.node": 3,
+    "kv.sim.tasks": 3,
     # Chapter 4: replication -- flow control, ReadIndex, the log's unstable tail, clients and
     # their histories, the linearizability checker, the real cluster.
     "kv.raft.progress": 4,
