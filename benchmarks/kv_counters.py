@@ -10,10 +10,9 @@ per call. etcd's equivalents are on its ``/metrics`` page.
 
 What the line holds:
 
-* ``fsyncs``: the write-ahead log's fsyncs (`kv.wal.WAL.sync` calls), whoever asks for them
-  (chapter 2's group committer, or from chapter 4 on the Raft loop's persist step); and
-  chapter 2's group commit counters ``writes`` and ``records`` (`kv.wal.CommitStats`, summed
-  over the committers the server made; zero once the Raft loop writes the log).
+* ``fsyncs``: the write-ahead log's fsyncs (`kv.wal.WAL.sync` calls): the Raft loop's persist
+  step makes them, one per Ready that must be synced, whatever number of writes it carries
+  (that is kv's group commit).
 * ``stages``: for each step of the Raft loop (chapters 4 and 5), ``[calls, wall seconds, CPU
   seconds of the calling thread]``; CPU is not measured for coroutines (they give the thread
   away while they wait), only their wall time. See `STAGES`.
@@ -73,8 +72,6 @@ STAGES: dict[str, tuple[str, str | None, str, bool]] = {
 #: Stage name -> [calls, wall seconds, thread CPU seconds].
 _stages: dict[str, list[float]] = {}
 _counts: dict[str, int] = {"entries_persisted": 0, "entries_applied": 0, "messages_sent": 0}
-#: Every group committer the server made (chapter 2's `DurableLog` makes one).
-_committers: list[Any] = []
 
 
 def _timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -111,8 +108,7 @@ def _timed_coroutine(name: str, function: Callable[..., Awaitable[Any]]) -> Call
 
 
 def _install() -> None:
-    """Wrap every function of `STAGES` that this kv has (a missing one is left out), and note
-    every group committer made from now on."""
+    """Wrap every function of `STAGES` that this kv has (a missing one is left out)."""
     import importlib
 
     for name, (module_name, class_name, attribute, is_coroutine) in STAGES.items():
@@ -126,17 +122,6 @@ def _install() -> None:
         wrap = _timed_coroutine if is_coroutine else _timed
         setattr(owner, attribute, wrap(name, function))
     _count_items()
-    try:
-        from kv.wal import GroupCommitter
-    except ImportError:
-        return
-    original = GroupCommitter.__init__
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        _committers.append(self)
-
-    GroupCommitter.__init__ = init  # type: ignore[method-assign]
 
 
 def _count_items() -> None:
@@ -170,8 +155,6 @@ def snapshot() -> dict[str, Any]:
     """Every counter now (what the SIGUSR1 line holds); call it on the event loop's thread."""
     wal_sync = _stages.get("wal_sync", [0, 0.0, 0.0])
     return {
-        "writes": sum(c.stats.writes for c in _committers),
-        "records": sum(c.stats.records for c in _committers),
         "fsyncs": int(wal_sync[0]),
         "stages": {name: list(cell) for name, cell in _stages.items()},
         "counts": dict(_counts),

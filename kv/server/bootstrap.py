@@ -32,10 +32,9 @@ from kv.raft import Config, ConfState, RawNode
 from kv.server.applied_state import open_state_machine, swap_backend
 from kv.server.config import ServerConfig
 from kv.server.data_dir import DataDir
-from kv.server.durable_log import SnapshotPolicy
 from kv.server.members import MemberStore, encode_member
 from kv.server.peer import fetch_members
-from kv.server.raft_disk import RaftDisk, received_backend_path
+from kv.server.raft_disk import RaftDisk, SnapshotPolicy, received_backend_path
 from kv.server.replica import Replica, Timing
 
 log = logging.getLogger(__name__)
@@ -45,6 +44,7 @@ class BootstrapError(RuntimeError):
     """The member cannot start from this data directory and these flags."""
 
 
+# --8<-- [start:open_replica]
 async def open_replica(config: ServerConfig) -> Replica:
     """Open (or create) ``config``'s member and return its replica, not yet started."""
     layout = DataDir(Path(config.data_dir))
@@ -67,6 +67,7 @@ async def open_replica(config: ServerConfig) -> Replica:
         me, cluster_id = await _join(config, cluster, backend)
         disk = RaftDisk.create(layout.wal, layout.snap, me.id, cluster_id)
     machine = open_state_machine(backend)
+    # --8<-- [end:open_replica]
     timing = Timing(config.heartbeat_interval, config.election_timeout)
     raft_config = Config(
         id=disk.member_id,

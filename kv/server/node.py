@@ -3,8 +3,8 @@
 A node validates a request, has it carried out, and stamps the answer with a
 `ResponseHeader` saying who answered (cluster and member id), at which revision, in which
 Raft term. Writes go through the member's `kv.server.replica.Replica`: replicated by Raft to
-a majority's disks, applied, answered (chapter 2's `DurableLog` did the same for one member
-with its own fsync; from chapter 4 on a one-member cluster runs Raft too, as etcd does).
+a majority's disks, applied, answered (a member alone is a majority of one: chapter 2's
+durable write path is the same loop, as in etcd).
 Serializable reads are served from the local store at once; linearizable ones (the default)
 first wait for a ReadIndex round. The services in `kv.server.services` only ever talk to
 this class.

@@ -11,9 +11,9 @@ the `kv.raft.Ready` contract demands (etcd: ``etcdserver/raft.go``, ``raftNode.s
    then **applies** its committed entries to the state machine and commits the backend with
    the consistent index, then **advances**.
 
-The chapter 2 `DurableLog` answered a write once *its own* fsync returned. A replica answers
-once the entry is *committed* -- on the disks of a majority -- and applied here. A write
-proposed on a follower is forwarded by the core to the leader (a MsgProp); the follower
+A replica answers a write once its entry is *committed* -- on the disks of a majority (for a
+member alone, its own disk: chapter 2's durable write path is this loop) -- and applied here.
+A write proposed on a follower is forwarded by the core to the leader (a MsgProp); the follower
 answers its client when it applies the entry, recognising it by its request id (etcd's
 ``wait.Wait``).
 
@@ -56,12 +56,21 @@ from kv.raft import (
     StepPeerNotFoundError,
 )
 from kv.server import duties, errors, raft_wire
-from kv.server.applied_state import copy_backend, open_state_machine, swap_backend
-from kv.server.durable_log import SnapshotPolicy, commit_applied
+from kv.server.applied_state import (
+    commit_applied,
+    copy_backend,
+    open_state_machine,
+    swap_backend,
+)
 from kv.server.errors import EtcdError
 from kv.server.members import MemberStore
 from kv.server.peer import REMOVED_TEXT, PeerTransport, RaftInbox
-from kv.server.raft_disk import SNAPSHOT_CATCH_UP_ENTRIES, RaftDisk, received_backend_path
+from kv.server.raft_disk import (
+    SNAPSHOT_CATCH_UP_ENTRIES,
+    RaftDisk,
+    SnapshotPolicy,
+    received_backend_path,
+)
 from kv.server.reads import ReadRounds
 from kv.server.state_machine import Result, StateMachine
 
@@ -479,6 +488,7 @@ class Replica:
 
     # -- snapshots ----------------------------------------------------------------------
 
+    # --8<-- [start:maybe_snapshot]
     def _maybe_snapshot(self) -> None:
         if self.applied - self.disk.snapshot_index < self.policy.snapshot_count:
             return
@@ -490,6 +500,8 @@ class Replica:
             max_snapshots=self.policy.max_snapshots,
             catch_up_entries=self.catch_up_entries,
         )
+
+    # --8<-- [end:maybe_snapshot]
 
     # --8<-- [start:install_snapshot]
     def _install_snapshot(self, snapshot: Snapshot) -> None:
