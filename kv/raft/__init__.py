@@ -15,7 +15,7 @@ Modules, in reading order:
 * `config` -- `Config`: ticks, sizes, PreVote, CheckQuorum.
 * `raft` -- `Raft`, the state machine: roles, terms, elections, the follower's side.
 * `leader` -- the leader's side: appends, heartbeats, commitment, ReadIndex, transfer.
-* `node` -- `RawNode` and `Ready`: the public surface.
+* `node` -- `RawNode` and `Ready`: the public surface (inputs, Readys, read-only accessors).
 * `errors` -- the errors, with etcd's messages.
 """
 

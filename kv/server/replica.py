@@ -202,10 +202,10 @@ class Replica:
         self._campaign_when_applied = True
 
     def _campaign_if_alone(self) -> None:
-        if self.raw.raft.log.has_next_committed_entries():
+        if self.raw.has_committed_to_apply():
             return  # the configuration is not applied yet
         self._campaign_when_applied = False
-        voters = self.raw.raft.tracker.conf_state().voters
+        voters = self.raw.conf_state().voters
         if voters == (self.member_id,) and not self.raw.lead:
             self.raw.campaign()
 
@@ -495,7 +495,7 @@ class Replica:
         self.backend.sync()  # the data first: the log may only be released once it is safe
         self.disk.snapshot(
             self.applied,
-            self.raw.raft.tracker.conf_state(),
+            self.raw.conf_state(),
             max_wals=self.policy.max_wals,
             max_snapshots=self.policy.max_snapshots,
             catch_up_entries=self.catch_up_entries,
@@ -531,8 +531,8 @@ class Replica:
         index = self.applied
         metadata = raft_pb2.SnapshotMetadata(
             index=index,
-            term=self.raw.raft.log.term(index),
-            conf_state=raft_wire.conf_state_to_pb(self.raw.raft.tracker.conf_state()),
+            term=self.raw.term_at(index),
+            conf_state=raft_wire.conf_state_to_pb(self.raw.conf_state()),
         )
         return raft_pb2.Snapshot(data=await copy_backend(self.backend), metadata=metadata)
 
@@ -562,17 +562,17 @@ class Replica:
 
     @property
     def last_index(self) -> int:
-        return self.raw.raft.log.last_index()
+        return self.raw.last_index()
 
     @property
     def commit_index(self) -> int:
-        return self.raw.raft.log.committed
+        return self.raw.commit_index
 
     @property
     def is_learner(self) -> bool:
         """Is this member a learner? Asked on every request, so Raft's configuration (in
         memory) answers; it changes with the member table, in the same applied entry."""
-        return self.raw.raft.is_learner
+        return self.raw.is_learner
 
     def check_not_learner(self) -> None:
         """A learner serves only Status and serializable reads (etcd 3.4): it is not a
