@@ -42,7 +42,7 @@ PREFIX = "kv-bench-counters "
 READ_TIMEOUT = 5.0
 
 #: The wrapped functions: stage name -> (module, class or None, function, is a coroutine).
-#: ``node_put`` is a client's put inside the server, from the service handing it over to the
+#: ``server_put`` is a client's put inside the server, from the service handing it over to the
 #: answer (a wait), and includes ``quota`` (the space check before it is proposed) and
 #: ``propose``. Nested stages: ``persist`` includes ``wal_save`` and ``wal_sync`` (the fsync,
 #: awaited in a worker thread); ``receive`` (a peer's message) includes ``decode`` (protobuf
@@ -50,20 +50,20 @@ READ_TIMEOUT = 5.0
 #: ``send`` only queues messages, ``encode`` turns each into protobuf on its way out and
 #: ``stream_write`` is the wait for gRPC to take it.
 STAGES: dict[str, tuple[str, str | None, str, bool]] = {
-    "node_put": ("kv.server.node", "Node", "put", True),
-    "quota": ("kv.server.quota", "BackendQuota", "available", False),
+    "server_put": ("kv.server.requests.server", "Server", "put", True),
+    "quota": ("kv.server.requests.quota", "BackendQuota", "available", False),
     "propose": ("kv.raft", "RawNode", "propose", False),
     "tick": ("kv.raft", "RawNode", "tick", False),
     "ready": ("kv.raft", "RawNode", "ready", False),
-    "persist": ("kv.server.raft_disk", "RaftDisk", "persist", True),
+    "persist": ("kv.server.disk.raft_disk", "RaftDisk", "persist", True),
     "wal_save": ("kv.wal", "WAL", "save", False),
     "wal_sync": ("kv.wal", "WAL", "sync", False),
-    "send": ("kv.server.peer", "PeerTransport", "send", False),
-    "apply": ("kv.server.replica", "Replica", "_apply", False),
+    "send": ("kv.server.peers.transport", "PeerTransport", "send", False),
+    "apply": ("kv.server.replica.replica", "Replica", "_apply", False),
     "advance": ("kv.raft", "RawNode", "advance", False),
-    "receive": ("kv.server.peer", "PeerTransport", "receive", False),
+    "receive": ("kv.server.peers.transport", "PeerTransport", "receive", False),
     "decode": ("kv.server.raft_wire", None, "message_from_pb", False),
-    "is_removed": ("kv.server.members", "MemberStore", "is_removed", False),
+    "is_removed": ("kv.server.applied.members", "MemberStore", "is_removed", False),
     "step": ("kv.raft", "RawNode", "step", False),
     "encode": ("kv.server.raft_wire", None, "message_to_pb", False),
     "stream_write": ("grpc.aio._call", "StreamUnaryCall", "write", True),
@@ -127,9 +127,9 @@ def _install() -> None:
 def _count_items() -> None:
     """Count what flows through the Raft loop: entries persisted and applied, messages sent."""
     try:
-        from kv.server.peer import PeerTransport
-        from kv.server.raft_disk import RaftDisk
-        from kv.server.replica import Replica
+        from kv.server.disk.raft_disk import RaftDisk
+        from kv.server.peers.transport import PeerTransport
+        from kv.server.replica.replica import Replica
     except ImportError:
         return
     persist, send, apply = RaftDisk.persist, PeerTransport.send, Replica._apply

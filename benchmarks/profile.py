@@ -198,20 +198,23 @@ def _perf_bucket(frames: Sequence[str]) -> str:
 
 # --- py-spy ----------------------------------------------------------------------------------
 
-_PEER = "kv/server/peer.py"
+_PEER = "kv/server/peers/transport.py"
 #: kv's components by source path (the innermost kv frame of a stack decides; the peer
 #: transport's stacks are split by whether gRPC's stream write is running under it).
 _COMPONENTS = (
     ("kv/wal/", "kv: WAL (records, CRC, write)"),
     ("kv/backend.py", "kv: SQLite backend"),
     ("kv/mvcc/", "kv: MVCC store"),
-    ("kv/server/replica.py", "kv: Raft loop (Ready, apply, reads; kv.server.replica)"),
-    ("kv/server/raft_disk.py", "kv: Raft's disk (persist a Ready)"),
+    (
+        "kv/server/replica/replica.py",
+        "kv: Raft loop (Ready, apply, reads; kv.server.replica.replica)",
+    ),
+    ("kv/server/disk/raft_disk.py", "kv: Raft's disk (persist a Ready)"),
     (_PEER, "kv: peer transport (send, receive)"),
     ("kv/server/raft_wire.py", "kv: peer messages to and from protobuf"),
     ("kv/raft/", "kv: Raft core (kv.raft)"),
-    ("kv/server/apply.py", "kv: apply"),
-    ("kv/server/state_machine.py", "kv: apply"),
+    ("kv/server/applied/apply.py", "kv: apply"),
+    ("kv/server/applied/state_machine.py", "kv: apply"),
     ("kv/server/", "kv: request handling (services, node, validation, quota)"),
 )
 

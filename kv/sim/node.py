@@ -6,7 +6,7 @@ A `SimNode` is what one etcd member is, minus the sockets and files:
   unstable tail, a hard state not yet saved) in its memory;
 * a `kv.raft.MemoryStorage` that plays the *disk*: it holds only what the Ready loop
   persisted, and it is all that survives a crash;
-* a `kv.server.state_machine.StateMachine` over an in-memory `kv.mvcc.Store`: the very code
+* a `kv.server.applied.state_machine.StateMachine` over an in-memory `kv.mvcc.Store`: the very code
   the real server applies committed entries with, fed the same ``InternalRaftRequest`` bytes;
 * the server's bookkeeping for clients: proposals waiting to be applied (by request id, as
   etcd's ``wait.Wait``) and linearizable reads waiting for ReadIndex.
@@ -68,9 +68,9 @@ from kv.raft import (
     StepPeerNotFoundError,
 )
 from kv.raft import events as ev
-from kv.server import apply
+from kv.server.applied import apply
+from kv.server.applied.state_machine import StateMachine
 from kv.server.errors import EtcdError
-from kv.server.state_machine import StateMachine
 from kv.sim.config import SimConfig
 from kv.sim.events import NodeCrashed, NodeLeft, NodeRestarted
 

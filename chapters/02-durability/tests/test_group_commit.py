@@ -25,7 +25,7 @@ from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.api.raftpb import raft_pb2
 from kv.client import KVClient
 from kv.server.errors import EtcdError
-from kv.server.node import Node
+from kv.server.requests.server import Server
 from kv.wal import WAL, wal_dir
 
 MakeMember = Callable[..., Awaitable[Any]]  # the `make_member` fixture of ../conftest.py
@@ -77,14 +77,14 @@ class Arrivals:
         self.count = 0
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Wrap `Node.put` with this counter until the test ends."""
-        original = Node.put
+        """Wrap `Server.put` with this counter until the test ends."""
+        original = Server.put
 
-        async def put(node: Node, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
+        async def put(server: Server, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
             self.count += 1
-            return await original(node, request)
+            return await original(server, request)
 
-        monkeypatch.setattr(Node, "put", put)
+        monkeypatch.setattr(Server, "put", put)
 
     async def wait_for(self, count: int) -> None:
         loop = asyncio.get_running_loop()

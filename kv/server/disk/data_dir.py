@@ -9,7 +9,7 @@ The layout is etcd's::
                                                                    it is being sent
 
 How a member comes back from these files is `kv.server.bootstrap` (the backend and its
-consistent index, the state machine over it) and `kv.server.raft_disk` (the newest snapshot
+consistent index, the state machine over it) and `kv.server.disk.raft_disk` (the newest snapshot
 marker, then the write-ahead log after it).
 """
 
