@@ -539,7 +539,7 @@ def raft_loop_table(results: Results) -> str:
         ("messages sent per put", lambda c: c.per_write("messages_sent")),
         (
             "**a put inside the member, wall ms** (handed over by gRPC to answered)",
-            lambda c: c.per_call("node_put.wall", "node_put.calls", 1e3),
+            lambda c: c.per_call("server_put.wall", "server_put.calls", 1e3),
         ),
         (
             "**persist per Ready, wall ms** (fsync included)",

@@ -1,7 +1,8 @@
 """Counting a server's fsyncs from outside, with strace (chapter 2).
 
 Group commit's promise is fewer fsyncs than writes under load. kv counts its own
-(`kv.wal.CommitStats`), but only inside the server, and etcd has no counter that kv shares.
+(`benchmarks.kv_counters` counts `kv.wal.WAL.sync` calls), but only inside the server, and
+etcd has no counter that kv shares.
 So the benchmark counts the same way for both: it runs the server under strace, tracing only
 the calls that flush a file to the disk::
 
@@ -237,7 +238,7 @@ def probe_disk(directory: Path, samples: int = 200, size: int = 4096) -> DiskPro
 
 # --- the servers' own counters -------------------------------------------------------------
 
-#: ``kv serve`` through `benchmarks.kv_counters`: its group commit counters on SIGUSR1.
+#: ``kv serve`` through `benchmarks.kv_counters`: its fsyncs and Raft loop stages on SIGUSR1.
 KV_COUNTERS_COMMAND = (
     sys.executable,
     "-c",

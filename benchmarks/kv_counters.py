@@ -10,10 +10,9 @@ per call. etcd's equivalents are on its ``/metrics`` page.
 
 What the line holds:
 
-* ``fsyncs``: the write-ahead log's fsyncs (`kv.wal.WAL.sync` calls), whoever asks for them
-  (chapter 2's group committer, or from chapter 4 on the Raft loop's persist step); and
-  chapter 2's group commit counters ``writes`` and ``records`` (`kv.wal.CommitStats`, summed
-  over the committers the server made; zero once the Raft loop writes the log).
+* ``fsyncs``: the write-ahead log's fsyncs (`kv.wal.WAL.sync` calls): the Raft loop's persist
+  step makes them, one per Ready that must be synced, whatever number of writes it carries
+  (that is kv's group commit).
 * ``stages``: for each step of the Raft loop (chapters 4 and 5), ``[calls, wall seconds, CPU
   seconds of the calling thread]``; CPU is not measured for coroutines (they give the thread
   away while they wait), only their wall time. See `STAGES`.
@@ -43,7 +42,7 @@ PREFIX = "kv-bench-counters "
 READ_TIMEOUT = 5.0
 
 #: The wrapped functions: stage name -> (module, class or None, function, is a coroutine).
-#: ``node_put`` is a client's put inside the server, from the service handing it over to the
+#: ``server_put`` is a client's put inside the server, from the service handing it over to the
 #: answer (a wait), and includes ``quota`` (the space check before it is proposed) and
 #: ``propose``. Nested stages: ``persist`` includes ``wal_save`` and ``wal_sync`` (the fsync,
 #: awaited in a worker thread); ``receive`` (a peer's message) includes ``decode`` (protobuf
@@ -51,20 +50,20 @@ READ_TIMEOUT = 5.0
 #: ``send`` only queues messages, ``encode`` turns each into protobuf on its way out and
 #: ``stream_write`` is the wait for gRPC to take it.
 STAGES: dict[str, tuple[str, str | None, str, bool]] = {
-    "node_put": ("kv.server.node", "Node", "put", True),
-    "quota": ("kv.server.quota", "BackendQuota", "available", False),
+    "server_put": ("kv.server.requests.server", "Server", "put", True),
+    "quota": ("kv.server.requests.quota", "BackendQuota", "available", False),
     "propose": ("kv.raft", "RawNode", "propose", False),
     "tick": ("kv.raft", "RawNode", "tick", False),
     "ready": ("kv.raft", "RawNode", "ready", False),
-    "persist": ("kv.server.raft_disk", "RaftDisk", "persist", True),
+    "persist": ("kv.server.disk.raft_disk", "RaftDisk", "persist", True),
     "wal_save": ("kv.wal", "WAL", "save", False),
     "wal_sync": ("kv.wal", "WAL", "sync", False),
-    "send": ("kv.server.peer", "PeerTransport", "send", False),
-    "apply": ("kv.server.replica", "Replica", "_apply", False),
+    "send": ("kv.server.peers.transport", "PeerTransport", "send", False),
+    "apply": ("kv.server.replica.replica", "Replica", "_apply", False),
     "advance": ("kv.raft", "RawNode", "advance", False),
-    "receive": ("kv.server.peer", "PeerTransport", "receive", False),
+    "receive": ("kv.server.peers.transport", "PeerTransport", "receive", False),
     "decode": ("kv.server.raft_wire", None, "message_from_pb", False),
-    "is_removed": ("kv.server.members", "MemberStore", "is_removed", False),
+    "is_removed": ("kv.server.applied.members", "MemberStore", "is_removed", False),
     "step": ("kv.raft", "RawNode", "step", False),
     "encode": ("kv.server.raft_wire", None, "message_to_pb", False),
     "stream_write": ("grpc.aio._call", "StreamUnaryCall", "write", True),
@@ -73,8 +72,6 @@ STAGES: dict[str, tuple[str, str | None, str, bool]] = {
 #: Stage name -> [calls, wall seconds, thread CPU seconds].
 _stages: dict[str, list[float]] = {}
 _counts: dict[str, int] = {"entries_persisted": 0, "entries_applied": 0, "messages_sent": 0}
-#: Every group committer the server made (chapter 2's `DurableLog` makes one).
-_committers: list[Any] = []
 
 
 def _timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -111,8 +108,7 @@ def _timed_coroutine(name: str, function: Callable[..., Awaitable[Any]]) -> Call
 
 
 def _install() -> None:
-    """Wrap every function of `STAGES` that this kv has (a missing one is left out), and note
-    every group committer made from now on."""
+    """Wrap every function of `STAGES` that this kv has (a missing one is left out)."""
     import importlib
 
     for name, (module_name, class_name, attribute, is_coroutine) in STAGES.items():
@@ -126,25 +122,14 @@ def _install() -> None:
         wrap = _timed_coroutine if is_coroutine else _timed
         setattr(owner, attribute, wrap(name, function))
     _count_items()
-    try:
-        from kv.wal import GroupCommitter
-    except ImportError:
-        return
-    original = GroupCommitter.__init__
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        _committers.append(self)
-
-    GroupCommitter.__init__ = init  # type: ignore[method-assign]
 
 
 def _count_items() -> None:
     """Count what flows through the Raft loop: entries persisted and applied, messages sent."""
     try:
-        from kv.server.peer import PeerTransport
-        from kv.server.raft_disk import RaftDisk
-        from kv.server.replica import Replica
+        from kv.server.disk.raft_disk import RaftDisk
+        from kv.server.peers.transport import PeerTransport
+        from kv.server.replica.replica import Replica
     except ImportError:
         return
     persist, send, apply = RaftDisk.persist, PeerTransport.send, Replica._apply
@@ -170,8 +155,6 @@ def snapshot() -> dict[str, Any]:
     """Every counter now (what the SIGUSR1 line holds); call it on the event loop's thread."""
     wal_sync = _stages.get("wal_sync", [0, 0.0, 0.0])
     return {
-        "writes": sum(c.stats.writes for c in _committers),
-        "records": sum(c.stats.records for c in _committers),
         "fsyncs": int(wal_sync[0]),
         "stages": {name: list(cell) for name, cell in _stages.items()},
         "counts": dict(_counts),

@@ -13,9 +13,10 @@ samples the server with two profilers that do not stop it:
 * **py-spy** (``pip install py-spy``): ``py-spy record --nonblocking --gil``: the Python stack
   of whichever thread holds the GIL, so only the interpreter's share above, and sorted by
   kv's component (the innermost frame from kv's source decides): gRPC's Python glue, the
-  request handling, the durable log, the WAL, group commit, the SQLite backend, MVCC, the
-  event loop. Stacks that end in the event loop running a callback written in C are gRPC's
-  Cython core (reading requests, decoding them, sending answers), which perf also counts.
+  request handling, the Raft loop (whose Ready batching is kv's group commit), the WAL, the
+  SQLite backend, MVCC, the event loop. Stacks that end in the event loop running a callback
+  written in C are gRPC's Cython core (reading requests, decoding them, sending answers),
+  which perf also counts.
 
 With ``--members 3`` it starts a three-member kv cluster instead (`benchmarks.clusters`,
 as `benchmarks.cluster` does), sends the puts to the leader, and profiles the leader and one
@@ -197,22 +198,23 @@ def _perf_bucket(frames: Sequence[str]) -> str:
 
 # --- py-spy ----------------------------------------------------------------------------------
 
-_PEER = "kv/server/peer.py"
+_PEER = "kv/server/peers/transport.py"
 #: kv's components by source path (the innermost kv frame of a stack decides; the peer
 #: transport's stacks are split by whether gRPC's stream write is running under it).
 _COMPONENTS = (
-    ("kv/wal/group_commit.py", "kv: group commit"),
     ("kv/wal/", "kv: WAL (records, CRC, write)"),
     ("kv/backend.py", "kv: SQLite backend"),
     ("kv/mvcc/", "kv: MVCC store"),
-    ("kv/server/durable_log.py", "kv: durable log (entries, apply order)"),
-    ("kv/server/replica.py", "kv: Raft loop (Ready, apply, reads; kv.server.replica)"),
-    ("kv/server/raft_disk.py", "kv: Raft's disk (persist a Ready)"),
+    (
+        "kv/server/replica/replica.py",
+        "kv: Raft loop (Ready, apply, reads; kv.server.replica.replica)",
+    ),
+    ("kv/server/disk/raft_disk.py", "kv: Raft's disk (persist a Ready)"),
     (_PEER, "kv: peer transport (send, receive)"),
     ("kv/server/raft_wire.py", "kv: peer messages to and from protobuf"),
     ("kv/raft/", "kv: Raft core (kv.raft)"),
-    ("kv/server/apply.py", "kv: apply"),
-    ("kv/server/state_machine.py", "kv: apply"),
+    ("kv/server/applied/apply.py", "kv: apply"),
+    ("kv/server/applied/state_machine.py", "kv: apply"),
     ("kv/server/", "kv: request handling (services, node, validation, quota)"),
 )
 

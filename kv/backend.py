@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS alarm (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS member (
     id TEXT PRIMARY KEY,               -- the member id, in hex (etcdctl's form)
-    record TEXT NOT NULL               -- etcd's JSON form of the member (kv.server.members)
+    record TEXT NOT NULL               -- etcd's JSON form of the member (kv.server.applied.members)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cluster (
     name TEXT PRIMARY KEY,             -- clusterVersion (etcd's bucket "cluster")

@@ -384,7 +384,7 @@ revisions. Flags and defaults are etcdctl 3.4's; the directory must not exist.
 
 def _add_snapshot_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``kv snapshot status`` and ``kv snapshot restore``: etcdctl's, for kv's snapshot files."""
-    from kv.server.snapshot_file import WRITE_OUT
+    from kv.server.disk.snapshot_file import WRITE_OUT
 
     snapshot = commands.add_parser(
         "snapshot",
@@ -450,7 +450,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from kv.backend import BackendError, summarize_file
-    from kv.server.snapshot_file import RestoreConfig, RestoreError, format_status, restore
+    from kv.server.disk.snapshot_file import RestoreConfig, RestoreError, format_status, restore
 
     path = Path(args.file)
     try:

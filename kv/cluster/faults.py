@@ -1,7 +1,7 @@
 """Partitions, through each member's fault hook (``kvpeerpb.Peer/SetFaults``).
 
 etcd has no switch that cuts a member off; kv's peer service has one for tests and for
-learners (`kv.server.peer`): a member told to block some member ids neither sends them
+learners (`kv.server.peers.transport`): a member told to block some member ids neither sends them
 anything nor accepts what they send. A partition is a set of such blocks::
 
     kv cluster partition n1         n1 | n2 n3       (n1 alone; n2 and n3 keep a quorum)

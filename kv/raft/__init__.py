@@ -19,7 +19,7 @@ Modules, in reading order:
 * `follower` -- the follower's side: the leader's appends, heartbeats and snapshots taken,
   proposals and reads forwarded to it.
 * `leader` -- the leader's side: appends, heartbeats, commitment, ReadIndex, transfer.
-* `node` -- `RawNode` and `Ready`: the public surface.
+* `node` -- `RawNode` and `Ready`: the public surface (inputs, Readys, read-only accessors).
 * `errors` -- the errors, with etcd's messages.
 """
 

@@ -25,6 +25,11 @@ forgotten in a crash, and the node could then vote twice or lose a committed ent
 A `Ready` must be advanced before the next one is taken. Messages may be stepped and ticks
 given between `RawNode.ready` and `RawNode.advance`; what they produce waits for the next
 Ready.
+
+Besides inputs and Readys, a driver may read the node's state through read-only accessors
+(`RawNode.commit_index`, `RawNode.last_index`, `RawNode.term_at`, `RawNode.conf_state`,
+`RawNode.has_committed_to_apply`, ...; `RawNode.status` gathers them for a display). They are
+the whole view a driver gets: nothing outside ``kv.raft`` touches ``RawNode.raft``.
 """
 
 from __future__ import annotations
@@ -195,6 +200,70 @@ class RawNode:
     @property
     def lead(self) -> int:
         return self.raft.lead
+
+    # --8<-- [start:accessors]
+    # -- reading the core: what a driver may know of it, read-only -------------------------
+    # A driver (the server's replica, the simulator, the TUI) reads the core only through
+    # these; `raft` itself is the core's inside, and a test fails if a module outside
+    # kv.raft reaches into it.
+
+    @property
+    def commit_index(self) -> int:
+        """The highest index known to be committed (persisted or not here yet)."""
+        return self.raft.log.committed
+
+    @property
+    def applied_index(self) -> int:
+        """The highest index handed out to be applied and acknowledged with `advance`."""
+        return self.raft.log.applied
+
+    @property
+    def is_learner(self) -> bool:
+        """Is this node a learner in its current configuration (it never votes)?"""
+        return self.raft.is_learner
+
+    def first_index(self) -> int:
+        """The first index still in the log (the one after the snapshot)."""
+        return self.raft.log.first_index()
+
+    def last_index(self) -> int:
+        """The last index in the log, persisted or not."""
+        return self.raft.log.last_index()
+
+    def term_at(self, index: int) -> int:
+        """The term of the entry at ``index`` (the snapshot's term at its index).
+
+        Raises:
+            CompactedError: ``index`` is before the snapshot.
+            UnavailableError: ``index`` is past the last entry.
+        """
+        return self.raft.log.term(index)
+
+    def slice(self, lo: int, hi: int) -> list[Entry]:
+        """The entries with indexes in [lo, hi), persisted or not."""
+        return self.raft.log.slice(lo, hi)
+
+    def all_entries(self) -> list[Entry]:
+        """Every entry in the log, persisted or not."""
+        return self.raft.log.all_entries()
+
+    def unpersisted_entries(self) -> tuple[Entry, ...]:
+        """The log's tail that no `advance` has reported persisted yet (a crash loses it)."""
+        return tuple(self.raft.log.unstable.entries)
+
+    def hard_state(self) -> HardState:
+        """Term, vote and commit as they are now (persisted once a Ready carried them)."""
+        return self.raft.hard_state()
+
+    def conf_state(self) -> ConfState:
+        """The configuration in force: voters and learners."""
+        return self.raft.tracker.conf_state()
+
+    def has_committed_to_apply(self) -> bool:
+        """Are there committed entries not yet handed out to be applied?"""
+        return self.raft.log.has_next_committed_entries()
+
+    # --8<-- [end:accessors]
 
     # -- inputs ---------------------------------------------------------------------------
 

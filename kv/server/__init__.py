@@ -1,1 +1,33 @@
-"""kv.server: the asyncio/gRPC side of kv -- services, validation, the apply layer (chapter 1)."""
+"""kv.server: one etcd member as a process -- gRPC in front, Raft in the middle, disk below.
+
+The layers, in the order a request travels through them at run time (and a good reading
+order), each a folder of its own:
+
+* `app` -- ``kv serve``: builds every layer below from a `config.ServerConfig` (etcd's flags)
+  and `bootstrap` (a new member, one joining a cluster, or a restart from its data
+  directory), serves until a signal, stops them in order.
+* `requests` -- what clients send and get back: etcd's gRPC services, the checks a request
+  must pass (validation, size, the space quota), membership changes, and the
+  `requests.server.Server` (etcd's EtcdServer) that answers each request with a header,
+  through the replica below.
+* `replica` -- the member's Raft loop: `replica.replica.Replica` drives the pure core
+  (`kv.raft.RawNode`) with real time, disk and network, in the order a Ready demands
+  (persist, send, apply, advance); the clients waiting on it (`replica.waiters`), ReadIndex
+  rounds (`replica.reads`) and the duties a member does for its cluster (`replica.duties`).
+* `disk`, `peers` -- what the Raft loop persists and sends: Raft's log and snapshots in the
+  WAL and snapshot files (`disk.raft_disk`, laid out by `disk.data_dir`; ``kv snapshot`` in
+  `disk.snapshot_file`) and the gRPC transport to the other members (`peers.transport`).
+  `raft_wire` turns the core's values into etcd's protobufs and back, for both.
+* `applied` -- the applied state: committed entries applied to the store exactly once
+  (`applied.state_machine`, `applied.apply`), the alarms and the member table it keeps, and
+  the backend as a whole (`applied.applied_state`: committed with the consistent index,
+  copied for a follower, replaced by a leader's).
+
+Beside them, used by every layer: `errors` (etcd's errors, code and text byte for byte; the
+client maps them back too), `config`, and `disk.data_dir` (where each file lives). Below them
+are the chapters' building blocks: `kv.mvcc` (the store), `kv.backend` (SQLite), `kv.wal` and
+`kv.snap` (the log and snapshot files). Otherwise a layer imports only from layers below it
+(the replica's duties call back into it, behind ``TYPE_CHECKING``). The subpackages
+re-export nothing, so that importing one module (the client imports `errors`) does not pull
+in the whole server.
+"""

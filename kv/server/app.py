@@ -1,10 +1,10 @@
 """``kv serve``: one member answering etcd's gRPC API until a signal stops it (chapter 1).
 
-`serve` wires the pieces together: the member's `kv.server.replica.Replica` (its Raft loop,
-opened by `kv.server.bootstrap`), the `Node` that answers requests, a grpc.aio server with
+`serve` wires the pieces together: the member's `kv.server.replica.replica.Replica` (its Raft loop,
+opened by `kv.server.bootstrap`), the `Server` that answers requests, a grpc.aio server with
 etcd's services and one listener per ``--listen-client-urls`` entry, and a second server with
-the peer service (`kv.server.peer`) on ``--listen-peer-urls``. It logs what etcd logs at the
-same moments (etcd: ``embed/etcd.go``, ``embed/serve.go``, ``pkg/osutil/interrupt_unix.go``) so
+the peer service (`kv.server.peers.transport`) on ``--listen-peer-urls``. It logs what etcd logs at
+the same moments (etcd: ``embed/etcd.go``, ``embed/serve.go``, ``pkg/osutil/interrupt_unix.go``) so
 an operator who knows etcd's log knows kv's, then runs until SIGINT or SIGTERM, until its task
 is cancelled, or until the member is removed from the cluster, and stops gracefully.
 
@@ -24,14 +24,14 @@ from typing import Any
 import grpc
 
 from kv.api.peerpb import peer_pb2_grpc
-from kv.server import duties
 from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address
-from kv.server.node import Node
-from kv.server.peer import PEER_GRPC_OPTIONS, REMOVED_TEXT, PeerService
-from kv.server.quota import MAX_QUOTA_BYTES
-from kv.server.replica import Replica
-from kv.server.services import add_services
+from kv.server.peers.transport import PEER_GRPC_OPTIONS, REMOVED_TEXT, PeerService
+from kv.server.replica import duties
+from kv.server.replica.replica import Replica
+from kv.server.requests.quota import MAX_QUOTA_BYTES
+from kv.server.requests.server import Server
+from kv.server.requests.services import add_services
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ async def serve(
     """
     _log_config(config)
     replica = await open_replica(config)
-    node = Node(
+    server = Server(
         replica=replica,
         max_request_bytes=config.max_request_bytes,
         quota_backend_bytes=config.quota_backend_bytes,
@@ -96,7 +96,7 @@ async def serve(
 
     loop = asyncio.get_running_loop()
     stop_signal: asyncio.Future[str] = loop.create_future()  # why serve() stops
-    server = grpc.aio.server(options=grpc_options(config.max_request_bytes))
+    client_server = grpc.aio.server(options=grpc_options(config.max_request_bytes))
     peer_server = grpc.aio.server(options=PEER_GRPC_OPTIONS)
     started = False
     watch_removal: asyncio.Task[None] | None = None
@@ -115,8 +115,8 @@ async def serve(
             # the member's removal) stops the wait: without a quorum it could be forever.
             # The client URLs are bound first, so that one that cannot be is found before the
             # member tells the cluster about it.
-            await add_services(server, node)
-            addresses = [_listen(server, url) for url in config.listen_client_urls]
+            await add_services(client_server, server)
+            addresses = [_listen(client_server, url) for url in config.listen_client_urls]
             publish = duties.publish(replica, config.name, config.advertise_client_urls)
             waiting: list[asyncio.Future[Any]] = [publish, stop_signal]
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -124,7 +124,7 @@ async def serve(
                 publish.cancel()
                 log.info("%s", stop_signal.result())
                 return
-            await server.start()
+            await client_server.start()
             started = True
             for address in addresses:
                 log.warning(
@@ -140,7 +140,7 @@ async def serve(
             if watch_removal is not None:
                 watch_removal.cancel()
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
-            await server.stop(GRACE_SECONDS)
+            await client_server.stop(GRACE_SECONDS)
             if started:
                 await duties.hand_over_leadership(replica)  # needs the peers: before they go
             await peer_server.stop(0)

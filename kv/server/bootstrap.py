@@ -4,7 +4,7 @@ Three cases, as etcd tells them apart (``etcdserver/server.go``, ``NewServer``):
 
 * **restart** -- the data directory has a WAL. The member's and the cluster's ids come from
   the WAL's metadata, its Raft state from the newest snapshot and the log after it
-  (`kv.server.raft_disk`), its applied state from the backend. ``--initial-cluster`` is
+  (`kv.server.disk.raft_disk`), its applied state from the backend. ``--initial-cluster`` is
   ignored: what the member was born with wins.
 * **new cluster** (``--initial-cluster-state new``, empty data directory) -- every member
   derives the same ids from ``--initial-cluster`` and ``--initial-cluster-token``
@@ -29,14 +29,13 @@ from pathlib import Path
 from kv.backend import Backend
 from kv.membership import Cluster, Member
 from kv.raft import Config, ConfState, RawNode
-from kv.server.applied_state import open_state_machine, swap_backend
+from kv.server.applied.applied_state import open_state_machine, swap_backend
+from kv.server.applied.members import MemberStore, encode_member
 from kv.server.config import ServerConfig
-from kv.server.data_dir import DataDir
-from kv.server.durable_log import SnapshotPolicy
-from kv.server.members import MemberStore, encode_member
-from kv.server.peer import fetch_members
-from kv.server.raft_disk import RaftDisk, received_backend_path
-from kv.server.replica import Replica, Timing
+from kv.server.disk.data_dir import DataDir
+from kv.server.disk.raft_disk import RaftDisk, SnapshotPolicy, received_backend_path
+from kv.server.peers.transport import PeerTransport, fetch_members
+from kv.server.replica.replica import Replica, Timing
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,7 @@ class BootstrapError(RuntimeError):
     """The member cannot start from this data directory and these flags."""
 
 
+# --8<-- [start:open_replica]
 async def open_replica(config: ServerConfig) -> Replica:
     """Open (or create) ``config``'s member and return its replica, not yet started."""
     layout = DataDir(Path(config.data_dir))
@@ -67,6 +67,7 @@ async def open_replica(config: ServerConfig) -> Replica:
         me, cluster_id = await _join(config, cluster, backend)
         disk = RaftDisk.create(layout.wal, layout.snap, me.id, cluster_id)
     machine = open_state_machine(backend)
+    # --8<-- [end:open_replica]
     timing = Timing(config.heartbeat_interval, config.election_timeout)
     raft_config = Config(
         id=disk.member_id,
@@ -86,6 +87,7 @@ async def open_replica(config: ServerConfig) -> Replica:
     return Replica(
         raw=raw,
         disk=disk,
+        transport=PeerTransport(disk.member_id, disk.cluster_id),
         backend=backend,
         machine=machine,
         timing=timing,

@@ -1,8 +1,8 @@
 """The Raft core's values in etcd's wire format, and back (chapter 4).
 
 The core (`kv.raft`) speaks frozen dataclasses; the disk (the chapter 2 WAL) and the network
-(`kv.server.peer`) speak etcd's ``raftpb`` protobuf messages. These functions translate one to
-the other, field by field, and nothing else: the numbers of message and entry types are
+(`kv.server.peers.transport`) speak etcd's ``raftpb`` protobuf messages. These functions translate
+one to the other, field by field, and nothing else: the numbers of message and entry types are
 etcd's in both, so a conversion is a copy.
 """
 

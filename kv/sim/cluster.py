@@ -284,14 +284,14 @@ class Cluster:
     def _collect(self, node: SimNode) -> None:
         for event in node.take_events():
             self.events.append(TimedEvent(self.now, event))
-            raft = node.raw.raft if node.raw is not None else None
-            if raft is None:
+            raw = node.raw
+            if raw is None:
                 continue
             if isinstance(event, ev.BecameLeader):
-                self.monitor.leader_elected(node.id, event.term, raft.log)
+                self.monitor.leader_elected(node.id, event.term, raw)
             elif isinstance(event, ev.Committed):
                 led = self.monitor.leaders.get(event.term) == node.id
-                self.monitor.commit_advanced(node.id, event.term, led, raft.log, event.index)
+                self.monitor.commit_advanced(node.id, event.term, led, raw, event.index)
 
     def _emit(self, event: SimEvent) -> None:
         self.events.append(TimedEvent(self.now, event))
@@ -346,7 +346,7 @@ class Cluster:
             if (node.commit, node.applied, node.last_index) != (first.commit,) * 3:
                 return False
         # Each member compacts on its own: compare the logs where they all still have them.
-        logs = [node.raw.raft.log for node in nodes if node.raw is not None]
+        logs = [node.raw for node in nodes if node.raw is not None]
         start = max(log.first_index() for log in logs)
         reference = logs[0].slice(start, first.last_index + 1)
         stores = [node.store for node in nodes]

@@ -6,7 +6,7 @@ A `SimNode` is what one etcd member is, minus the sockets and files:
   unstable tail, a hard state not yet saved) in its memory;
 * a `kv.raft.MemoryStorage` that plays the *disk*: it holds only what the Ready loop
   persisted, and it is all that survives a crash;
-* a `kv.server.state_machine.StateMachine` over an in-memory `kv.mvcc.Store`: the very code
+* a `kv.server.applied.state_machine.StateMachine` over an in-memory `kv.mvcc.Store`: the very code
   the real server applies committed entries with, fed the same ``InternalRaftRequest`` bytes;
 * the server's bookkeeping for clients: proposals waiting to be applied (by request id, as
   etcd's ``wait.Wait``) and linearizable reads waiting for ReadIndex.
@@ -68,9 +68,9 @@ from kv.raft import (
     StepPeerNotFoundError,
 )
 from kv.raft import events as ev
-from kv.server import apply
+from kv.server.applied import apply
+from kv.server.applied.state_machine import StateMachine
 from kv.server.errors import EtcdError
-from kv.server.state_machine import StateMachine
 from kv.sim.config import SimConfig
 from kv.sim.events import NodeCrashed, NodeLeft, NodeRestarted
 
@@ -190,14 +190,14 @@ class SimNode:
             self.storage.append(ready.entries[:kept])
             if ready.hard_state is not None and cut == records:
                 self.storage.set_hard_state(ready.hard_state)
-        unstable = raw.raft.log.unstable.entries
+        unstable = raw.unpersisted_entries()
         lost_entries = sum(
             1
             for entry in unstable
             if self.storage.last_index() < entry.index
             or self.storage.term(entry.index) != entry.term
         )
-        lost_hard_state = raw.raft.hard_state() != self.storage.hard_state
+        lost_hard_state = raw.hard_state() != self.storage.hard_state
         event = NodeCrashed(self.id, lost_entries, lost_hard_state, kept)
         self._stop()
         return event
@@ -353,7 +353,7 @@ class SimNode:
         if behind < every and not (self._conf_changed and behind > 0):
             return
         self._conf_changed = False
-        conf_state = raw.raft.tracker.conf_state()
+        conf_state = raw.conf_state()
         with contextlib.suppress(SnapshotOutOfDateError):
             storage.create_snapshot(self.applied, conf_state, encode_state(machine))
         compact_to = self.applied - self.config.snapshot_keep
@@ -424,19 +424,19 @@ class SimNode:
     def commit(self) -> int:
         """The commit index (the persisted one while down)."""
         if self.raw is not None:
-            return self.raw.raft.log.committed
+            return self.raw.commit_index
         return self.storage.hard_state.commit
 
     @property
     def hard_state(self) -> HardState:
         """The hard state in memory (the persisted one while down)."""
-        return self.raw.raft.hard_state() if self.raw is not None else self.storage.hard_state
+        return self.raw.hard_state() if self.raw is not None else self.storage.hard_state
 
     @property
     def log(self) -> list[Entry]:
         """Every entry of the log, persisted or not (only the persisted ones while down)."""
         if self.raw is not None:
-            return self.raw.raft.log.all_entries()
+            return self.raw.all_entries()
         return self.persisted_log
 
     @property
@@ -448,7 +448,7 @@ class SimNode:
     @property
     def last_index(self) -> int:
         if self.raw is not None:
-            return self.raw.raft.log.last_index()
+            return self.raw.last_index()
         return self.storage.last_index()
 
     @property

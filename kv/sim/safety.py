@@ -26,7 +26,7 @@ class SafetyViolation(AssertionError):
 
 
 class LogView(Protocol):
-    """What the monitor reads of a node's log (`kv.raft.log.RaftLog` has it)."""
+    """What the monitor reads of a node's log (`kv.raft.RawNode` has it)."""
 
     def first_index(self) -> int: ...
 

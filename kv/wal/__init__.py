@@ -12,11 +12,8 @@ Modules, in reading order:
 * `wal` -- `WAL`: segment files in ``<data-dir>/member/wal``; `WAL.create`, `WAL.open` (with
   `WalContents`), `WAL.save`, `WAL.sync`, `WAL.save_snapshot`, segment cuts, `WAL.release_to`
   and `WAL.purge`; and the errors.
-* `group_commit` -- `GroupCommitter`: concurrent asyncio writers share one fsync, on any
-  `Log` (a `WAL`, or a test's wrapper of one).
 """
 
-from kv.wal.group_commit import CommitStats, GroupCommitter, Log
 from kv.wal.record import (
     Decoded,
     Encoder,
@@ -47,12 +44,9 @@ __all__ = [
     "DEFAULT_MAX_WALS",
     "SEGMENT_SIZE_BYTES",
     "WAL",
-    "CommitStats",
     "Decoded",
     "Encoder",
     "Frame",
-    "GroupCommitter",
-    "Log",
     "Outcome",
     "RecordType",
     "Segment",

@@ -21,8 +21,8 @@ from kv.backend import SnapshotHashError
 from kv.cli import main
 from kv.client import KVClient
 from kv.membership import cluster_id, member_id
+from kv.server.disk.snapshot_file import RestoreConfig, RestoreError, human_bytes, restore
 from kv.server.errors import EtcdError
-from kv.server.snapshot_file import RestoreConfig, RestoreError, human_bytes, restore
 
 MakeMember = Callable[..., Awaitable[Any]]  # the `make_member` fixture of ../conftest.py
 

@@ -1,16 +1,16 @@
-"""The node: one member's state and the requests it serves (chapters 1, 2, 4 and 5).
+"""The server: one member answering requests, etcd's ``EtcdServer`` (chapters 1, 2, 4 and 5).
 
-A node validates a request, has it carried out, and stamps the answer with a
+The server validates a request, has it carried out, and stamps the answer with a
 `ResponseHeader` saying who answered (cluster and member id), at which revision, in which
-Raft term. Writes go through the member's `kv.server.replica.Replica`: replicated by Raft to
-a majority's disks, applied, answered (chapter 2's `DurableLog` did the same for one member
-with its own fsync; from chapter 4 on a one-member cluster runs Raft too, as etcd does).
+Raft term. Writes go through the member's `kv.server.replica.replica.Replica`: replicated by Raft to
+a majority's disks, applied, answered (a member alone is a majority of one: chapter 2's
+durable write path is the same loop, as in etcd).
 Serializable reads are served from the local store at once; linearizable ones (the default)
-first wait for a ReadIndex round. The services in `kv.server.services` only ever talk to
+first wait for a ReadIndex round. The services in `kv.server.requests.services` only ever talk to
 this class.
 
-Chapter 2 adds maintenance: the space quota and its NOSPACE alarm (`kv.server.quota`,
-`kv.server.alarms`), defragmenting the backend, and streaming a snapshot of it.
+Chapter 2 adds maintenance: the space quota and its NOSPACE alarm (`kv.server.requests.quota`,
+`kv.server.applied.alarms`), defragmenting the backend, and streaming a snapshot of it.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.backend import Backend, BackendError
 from kv.mvcc import MvccError, Store, hash_kv
-from kv.server import alarms, apply, errors, quota, validate
-from kv.server.alarms import AlarmStore
-from kv.server.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
+from kv.server import errors
+from kv.server.applied import alarms, apply
+from kv.server.applied.alarms import AlarmStore
+from kv.server.disk.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
 from kv.server.errors import EtcdError
-from kv.server.reconfigure import Reconfiguration
-from kv.server.replica import Replica
+from kv.server.replica.replica import Replica
+from kv.server.requests import quota, validate
+from kv.server.requests.reconfigure import Reconfiguration
 
 # The etcd API kv implements; clients compare the major.minor of Status.version.
 API_VERSION = "3.4.0"
@@ -45,8 +47,8 @@ SNAPSHOT_CHUNK_BYTES = 32 * 1024
 log = logging.getLogger(__name__)
 
 
-class Node:
-    """A single member serving etcd's KV, Maintenance and Cluster requests."""
+class Server:
+    """One member serving etcd's KV, Maintenance and Cluster requests (etcd: EtcdServer)."""
 
     def __init__(
         self,

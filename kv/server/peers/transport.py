@@ -105,15 +105,32 @@ class _Peer:
 class PeerTransport:
     """Sends a member's Raft messages to its peers, and receives theirs (`PeerService`)."""
 
-    def __init__(self, member_id: int, cluster_id: int, inbox: RaftInbox) -> None:
+    def __init__(self, member_id: int, cluster_id: int) -> None:
         self.member_id = member_id
         self.cluster_id = cluster_id
-        self.inbox = inbox
+        self._inbox: RaftInbox | None = None
         self._blocked: set[int] = set()
         self._unblocked_at: dict[int, float] = {}
         self._peers: dict[int, _Peer] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._snapshot_tasks: set[asyncio.Task[None]] = set()
+
+    def attach(self, inbox: RaftInbox) -> None:
+        """Hand what the peers send to ``inbox``: the member's Raft loop, which is built with
+        this transport and attaches itself (etcd's rafthttp.Transport gets its Raft the same
+        way, after the server it belongs to)."""
+        self._inbox = inbox
+
+    @property
+    def inbox(self) -> RaftInbox:
+        """Where received messages and reports go.
+
+        Raises:
+            RuntimeError: nothing was attached yet.
+        """
+        if self._inbox is None:
+            raise RuntimeError("the peer transport has no inbox: attach the replica first")
+        return self._inbox
 
     # -- who the peers are ------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ on, its default), so that an operator cannot talk a healthy cluster into losing 
 * removing a voter is refused if the voters connected would then be too few;
 * a learner is promoted only when its log is within 90% of the leader's.
 
-"Connected" is the peer transport's view (`kv.server.peer`): every member keeps a connection
-to every peer and knows since when it has been up, so any member can make these checks, as
-in etcd. Only the leader knows how far a learner's log is, so a follower forwards
+"Connected" is the peer transport's view (`kv.server.peers.transport`): every member keeps a
+connection to every peer and knows since when it has been up, so any member can make these checks,
+as in etcd. Only the leader knows how far a learner's log is, so a follower forwards
 MemberPromote to it (kv calls the leader's client URL; etcd forwards over its peer URLs).
 
 A new member's id is etcd's: SHA-1 of its peer URLs and the time, so the same URLs added
@@ -39,11 +39,11 @@ from kv.api.etcdserverpb import rpc_pb2
 from kv.membership import Member
 from kv.raft import ConfChange, ConfChangeType
 from kv.server import errors
+from kv.server.applied.members import encode_member
 from kv.server.config import ConfigError, check_url
 from kv.server.errors import EtcdError
-from kv.server.members import encode_member
-from kv.server.peer import dial_target
-from kv.server.replica import Replica
+from kv.server.peers.transport import dial_target
+from kv.server.replica.replica import Replica
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ travels through the log like any write, so every member holds the same list at t
   etcd's JSON form (``{"id":..., "peerURLs":[...], "isLearner":true}``); applying it adds,
   promotes, updates or removes the member here *and* tells Raft (`RawNode.apply_conf_change`);
 * a member that starts up publishes its name and client URLs in a
-  ``ClusterMemberAttrSetRequest`` entry (etcd 3.5's way; `kv.server.replica` proposes it).
+  ``ClusterMemberAttrSetRequest`` entry (etcd 3.5's way; `kv.server.replica.replica` proposes it).
 
 The records live in the backend's ``member`` table, committed with the consistent index like
 the key space, so they survive restarts and travel inside snapshots. Removed ids are kept too:

@@ -3,7 +3,7 @@
 The store knows revisions and key ranges; the API asks for more: sorting, filtering by
 revision, ``keys_only``, ``prev_kv``, ``ignore_value``. etcd does that work in its applier
 (``etcdserver/apply.go``), between the request and the store, and so do we. Requests arrive
-already validated (`kv.server.validate`), so applying one never fails half-way.
+already validated (`kv.server.requests.validate`), so applying one never fails half-way.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Alarms: how a member says "stop writing" until an operator steps in (chapter 2).
 
 etcd raises an alarm when more writes would make a problem worse: ``NOSPACE`` when the backend
-has outgrown its quota (``--quota-backend-bytes``, see `kv.server.quota`), ``CORRUPT`` when the
-members' data disagree. An alarm is raised and cleared through the log, as an
+has outgrown its quota (``--quota-backend-bytes``, see `kv.server.requests.quota`), ``CORRUPT`` when
+the members' data disagree. An alarm is raised and cleared through the log, as an
 ``AlarmRequest`` entry applied like any write: it is committed to the backend's ``alarm``
 table together with the consistent index, survives a restart, and (from chapter 3 on) reaches
 every member. While one is raised, the apply layer refuses what would make things worse
@@ -15,8 +15,8 @@ every member. While one is raised, the apply layer refuses what would make thing
 
 These refusals happen when an entry is *applied*: a put that fits the quota while NOSPACE is
 raised is logged (etcd's raft index moves too), refused, and refused again on replay. (A put
-that does not fit the quota is refused before it is logged, by `kv.server.quota`, and raises
-NOSPACE if it is not raised yet.) To recover from NOSPACE an operator
+that does not fit the quota is refused before it is logged, by `kv.server.requests.quota`, and
+raises NOSPACE if it is not raised yet.) To recover from NOSPACE an operator
 frees space (``etcdctl compaction``, ``etcdctl defrag``) and clears the alarm with ``etcdctl
 alarm disarm``, which lists the alarms and sends a DEACTIVATE for each one.
 """

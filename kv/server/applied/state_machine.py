@@ -13,12 +13,12 @@ Two rules make replay safe (etcd: ``etcdserver/server.go``, ``applyEntryNormal``
 * An entry at or below the *applied index* is skipped: the backend stores the index of the last
   entry it holds the effects of (the *consistent index*), so an entry is never applied twice.
 
-Membership is applied state as well, from chapter 5 on (`kv.server.members`): a
+Membership is applied state as well, from chapter 5 on (`kv.server.applied.members`): a
 ``ConfChange`` entry adds, promotes or removes a member, a ``cluster_member_attr_set``
 entry records a member's name and client URLs, and a ``cluster_version_set`` entry the
 version the cluster runs.
 
-Alarms are part of the applied state too (`kv.server.alarms`): an ``AlarmRequest`` entry
+Alarms are part of the applied state too (`kv.server.applied.alarms`): an ``AlarmRequest`` entry
 raises or clears one, and while NOSPACE or CORRUPT is raised, the entries it refuses fail
 here, when applied, exactly as they do on replay.
 """
@@ -30,10 +30,10 @@ from google.protobuf.message import Message
 from kv.api.etcdserverpb.raft_internal_pb2 import EmptyResponse, InternalRaftRequest
 from kv.mvcc import Store
 from kv.raft import ConfChange
-from kv.server import apply
-from kv.server.alarms import AlarmStore
+from kv.server.applied import apply
+from kv.server.applied.alarms import AlarmStore
+from kv.server.applied.members import MemberStore
 from kv.server.errors import EtcdError
-from kv.server.members import MemberStore
 
 Result = Message | EtcdError
 

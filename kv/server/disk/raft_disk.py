@@ -49,6 +49,16 @@ log = logging.getLogger(__name__)
 SNAPSHOT_CATCH_UP_ENTRIES = 5000
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotPolicy:
+    """When to snapshot and how much to keep: etcd's --snapshot-count, --max-wals and
+    --max-snapshots (0 keeps every file)."""
+
+    snapshot_count: int = 100_000
+    max_wals: int = 5
+    max_snapshots: int = 5
+
+
 def received_backend_path(snap_dir: Path, index: int) -> Path:
     """Where a backend received in a leader's snapshot waits to be swapped in (etcd's name)."""
     return snap_dir / f"{index:016x}.snap.db"
@@ -64,6 +74,7 @@ class RaftDisk:
     member_id: int
     cluster_id: int
 
+    # --8<-- [start:open]
     @classmethod
     def open(cls, wal_dir: Path, snap_dir: Path) -> RaftDisk:
         """Read back a member's Raft state: the newest snapshot, then the log after it."""
@@ -80,6 +91,8 @@ class RaftDisk:
         storage.set_hard_state(raft_wire.hard_state_from_pb(contents.state))
         metadata = Metadata.FromString(contents.metadata)
         return cls(wal, snapshotter, storage, metadata.NodeID, metadata.ClusterID)
+
+    # --8<-- [end:open]
 
     @classmethod
     def create(cls, wal_dir: Path, snap_dir: Path, member_id: int, cluster_id: int) -> RaftDisk:

@@ -1,6 +1,6 @@
-"""etcd's gRPC services, answered by a `Node` (chapter 1).
+"""etcd's gRPC services, answered by the member's `Server` (chapter 1).
 
-Each servicer method is one line: hand the request to the node, and turn an `EtcdError` into
+Each servicer method is one line: hand the request to the server, and turn an `EtcdError` into
 a gRPC status with etcd's code and message. An RPC of these services that kv does not serve
 yet answers UNIMPLEMENTED naming the chapter that adds it, and a service not registered at all
 (Watch, Lease, Auth) gets gRPC's own UNIMPLEMENTED: a client learns what kv lacks instead of
@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from kv.api.etcdserverpb import rpc_pb2_grpc
 from kv.server.errors import EtcdError
-from kv.server.node import Node
+from kv.server.requests.server import Server
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -54,20 +54,20 @@ def _arrives_in(rpc: str, chapter: int) -> Any:  # Any: it stands in for every R
 class KVService(rpc_pb2_grpc.KVServicer):
     """etcdserverpb.KV: Range, Put, DeleteRange, Compact (Txn arrives in chapter 8)."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, server: Server) -> None:
+        self.server = server
 
     async def Range(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.range, request)
+        return await _answer(context, self.server.range, request)
 
     async def Put(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.put, request)
+        return await _answer(context, self.server.put, request)
 
     async def DeleteRange(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.delete_range, request)
+        return await _answer(context, self.server.delete_range, request)
 
     async def Compact(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.compact, request)
+        return await _answer(context, self.server.compact, request)
 
     Txn = _arrives_in("Txn", 8)
 
@@ -76,31 +76,31 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     """etcdserverpb.Maintenance: Status and HashKV (chapter 1); Alarm, Defragment, Snapshot
     and Hash (chapter 2); MoveLeader (chapter 5)."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, server: Server) -> None:
+        self.server = server
 
     async def Status(self, request, context):  # type: ignore[no-untyped-def]
-        return self.node.status()
+        return self.server.status()
 
     async def MoveLeader(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.reconfiguration.move_leader, request)
+        return await _answer(context, self.server.reconfiguration.move_leader, request)
 
     async def HashKV(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.hash_kv, request)
+        return await _answer(context, self.server.hash_kv, request)
 
     async def Hash(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, lambda _: self.node.hash(), request)
+        return await _answer(context, lambda _: self.server.hash(), request)
 
     async def Alarm(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.alarm, request)
+        return await _answer(context, self.server.alarm, request)
 
     async def Defragment(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, lambda _: self.node.defragment(), request)
+        return await _answer(context, lambda _: self.server.defragment(), request)
 
     async def Snapshot(self, request, context):  # type: ignore[no-untyped-def]
-        # A server-streaming RPC: the blobs as the node yields them, then the hash.
+        # A server-streaming RPC: the blobs as the server yields them, then the hash.
         try:
-            async for response in self.node.snapshot():
+            async for response in self.server.snapshot():
                 yield response
         except EtcdError as error:
             await context.abort(error.code, error.message)
@@ -110,31 +110,31 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
     """etcdserverpb.Cluster: MemberList (chapter 1); MemberAdd, MemberRemove, MemberUpdate
     and MemberPromote (chapter 5)."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, server: Server) -> None:
+        self.server = server
 
     async def MemberList(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, lambda _: self.node.member_list(), request)
+        return await _answer(context, lambda _: self.server.member_list(), request)
 
     async def MemberAdd(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.reconfiguration.member_add, request)
+        return await _answer(context, self.server.reconfiguration.member_add, request)
 
     async def MemberRemove(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.reconfiguration.member_remove, request)
+        return await _answer(context, self.server.reconfiguration.member_remove, request)
 
     async def MemberUpdate(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.reconfiguration.member_update, request)
+        return await _answer(context, self.server.reconfiguration.member_update, request)
 
     async def MemberPromote(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.node.reconfiguration.member_promote, request)
+        return await _answer(context, self.server.reconfiguration.member_promote, request)
 
 
-async def add_services(server: grpc.aio.Server, node: Node) -> None:
-    """Register every service kv answers on ``server``."""
-    rpc_pb2_grpc.add_KVServicer_to_server(KVService(node), server)
-    rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(node), server)
-    rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
+async def add_services(grpc_server: grpc.aio.Server, server: Server) -> None:
+    """Register every service kv answers, each answered by ``server``, on ``grpc_server``."""
+    rpc_pb2_grpc.add_KVServicer_to_server(KVService(server), grpc_server)
+    rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), grpc_server)
+    rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(server), grpc_server)
     # etcd registers the standard health service too; some clients and balancers probe it.
     checker = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    health_pb2_grpc.add_HealthServicer_to_server(checker, grpc_server)
     await checker.set("", health_pb2.HealthCheckResponse.SERVING)

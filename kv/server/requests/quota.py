@@ -11,7 +11,7 @@ The size is the whole database file, free pages included (what ``Status.dbSize``
 so compaction alone does not help: only a defragment gives the free pages back. The cost is
 an estimate, not the bytes the request will really take: a put costs its key and value plus
 256 bytes of overhead, a lease 64. When the check fails the member raises the NOSPACE alarm
-through the log (`kv.server.alarms`) and refuses the request with ResourceExhausted
+through the log (`kv.server.applied.alarms`) and refuses the request with ResourceExhausted
 ``etcdserver: mvcc: database space exceeded``; from then on, puts are refused when applied
 until an operator disarms the alarm.
 

@@ -4,16 +4,16 @@
 `kv.raft.RawNode` does no I/O; this class does all of it, in one asyncio task, in the order
 the `kv.raft.Ready` contract demands (etcd: ``etcdserver/raft.go``, ``raftNode.start``):
 
-1. a timer calls ``tick()`` every ``--heartbeat-interval``; messages from peers (`kv.server.peer`)
-   are stepped as they arrive; clients' writes are proposed;
-2. whenever the core has a Ready, the loop **persists** it (`kv.server.raft_disk`: WAL records,
+1. a timer calls ``tick()`` every ``--heartbeat-interval``; messages from peers
+   (`kv.server.peers.transport`) are stepped as they arrive; clients' writes are proposed;
+2. whenever the core has a Ready, the loop **persists** it (`kv.server.disk.raft_disk`: WAL records,
    fsynced in a worker thread while the event loop goes on), then **sends** its messages,
    then **applies** its committed entries to the state machine and commits the backend with
    the consistent index, then **advances**.
 
-The chapter 2 `DurableLog` answered a write once *its own* fsync returned. A replica answers
-once the entry is *committed* -- on the disks of a majority -- and applied here. A write
-proposed on a follower is forwarded by the core to the leader (a MsgProp); the follower
+A replica answers a write once its entry is *committed* -- on the disks of a majority (for a
+member alone, its own disk: chapter 2's durable write path is this loop) -- and applied here.
+A write proposed on a follower is forwarded by the core to the leader (a MsgProp); the follower
 answers its client when it applies the entry, recognising it by its request id (etcd's
 ``wait.Wait``).
 
@@ -30,12 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
@@ -55,15 +52,26 @@ from kv.raft import (
     Snapshot,
     StepPeerNotFoundError,
 )
-from kv.server import duties, errors, raft_wire
-from kv.server.applied_state import copy_backend, open_state_machine, swap_backend
-from kv.server.durable_log import SnapshotPolicy, commit_applied
+from kv.server import errors, raft_wire
+from kv.server.applied.applied_state import (
+    commit_applied,
+    copy_backend,
+    open_state_machine,
+    swap_backend,
+)
+from kv.server.applied.members import MemberStore
+from kv.server.applied.state_machine import Result, StateMachine
+from kv.server.disk.raft_disk import (
+    SNAPSHOT_CATCH_UP_ENTRIES,
+    RaftDisk,
+    SnapshotPolicy,
+    received_backend_path,
+)
 from kv.server.errors import EtcdError
-from kv.server.members import MemberStore
-from kv.server.peer import REMOVED_TEXT, PeerTransport, RaftInbox
-from kv.server.raft_disk import SNAPSHOT_CATCH_UP_ENTRIES, RaftDisk, received_backend_path
-from kv.server.reads import ReadRounds
-from kv.server.state_machine import Result, StateMachine
+from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
+from kv.server.replica import duties
+from kv.server.replica.reads import ReadRounds
+from kv.server.replica.waiters import IndexWaiters, Waiters, request_ids
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +107,13 @@ class Replica:
         disk: RaftDisk,
         backend: Backend,
         machine: StateMachine,
+        transport: PeerTransport,
         timing: Timing,
         policy: SnapshotPolicy,
         catch_up_entries: int = SNAPSHOT_CATCH_UP_ENTRIES,
     ) -> None:
+        """A replica over ``raw`` and its ``disk``, applying to ``machine`` (over ``backend``),
+        talking to its peers through ``transport``, which it hands what they send."""
         self.raw = raw
         self.disk = disk
         self.backend = backend
@@ -112,9 +123,8 @@ class Replica:
         self.catch_up_entries = catch_up_entries
         self.member_id = raw.id
         self.cluster_id = disk.cluster_id
-        self.transport = PeerTransport(
-            self.member_id,
-            self.cluster_id,
+        self.transport = transport
+        transport.attach(
             RaftInbox(
                 deliver=self.deliver,
                 unreachable=self.report_unreachable,
@@ -123,7 +133,7 @@ class Replica:
                 members=self.member_list,
                 is_removed=lambda member_id: self.members.is_removed(member_id),
                 removed=self._mark_removed,
-            ),
+            )
         )
         #: The index and term of the last entry applied here. etcd stamps responses with
         #: that term (not Raft's current one, which a candidate may have raised).
@@ -135,9 +145,9 @@ class Replica:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._request_ids = request_ids(self.member_id, time.time())
-        self._writes: dict[int, asyncio.Future[Result]] = {}
-        self._conf_changes: dict[int, asyncio.Future[None]] = {}
-        self._applied_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._writes: Waiters[Result] = Waiters()
+        self._conf_changes: Waiters[None] = Waiters()
+        self._applied_waiters = IndexWaiters()
         self.reads = ReadRounds(
             ask=self._ask_read_index,
             contexts=self._request_ids,  # etcd uses its request ids as contexts too
@@ -153,7 +163,7 @@ class Replica:
     # -- running ------------------------------------------------------------------------
 
     def add_task(self, task: asyncio.Task[None]) -> None:
-        """A task of this member's that `stop` cancels (`kv.server.duties` starts some)."""
+        """A task of this member's that `stop` cancels (`kv.server.replica.duties` starts some)."""
         self._tasks.append(task)
 
     def start(self) -> None:
@@ -193,10 +203,10 @@ class Replica:
         self._campaign_when_applied = True
 
     def _campaign_if_alone(self) -> None:
-        if self.raw.raft.log.has_next_committed_entries():
+        if self.raw.has_committed_to_apply():
             return  # the configuration is not applied yet
         self._campaign_when_applied = False
-        voters = self.raw.raft.tracker.conf_state().voters
+        voters = self.raw.conf_state().voters
         if voters == (self.member_id,) and not self.raw.lead:
             self.raw.campaign()
 
@@ -250,16 +260,10 @@ class Replica:
         self._fail_waiters(errors.STOPPED)
 
     def _fail_waiters(self, error: EtcdError) -> None:
-        waiting: list[asyncio.Future[Any]] = [*self._writes.values()]
-        waiting += self._conf_changes.values()
-        waiting += [future for _, future in self._applied_waiters]
         self.reads.fail(error)
-        for future in waiting:
-            if not future.done():
-                future.set_exception(error)
-        self._writes.clear()
-        self._conf_changes.clear()
-        self._applied_waiters.clear()
+        self._writes.fail(error)
+        self._conf_changes.fail(error)
+        self._applied_waiters.fail(error)
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -287,12 +291,11 @@ class Replica:
         await self._wait_for_leader(deadline)
         request_id = next(self._request_ids)
         request.header.ID = request_id
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._writes[request_id] = future
+        future = self._writes.register(request_id)
         try:
             self.raw.propose(request.SerializeToString())
         except ProposalDroppedError as error:
-            del self._writes[request_id]
+            self._writes.forget(request_id)
             raise errors.PROPOSAL_DROPPED from error
         self._wake.set()
         try:
@@ -300,7 +303,7 @@ class Replica:
         except TimeoutError:
             raise self._timeout_error() from None
         finally:
-            self._writes.pop(request_id, None)
+            self._writes.forget(request_id)
 
     async def _wait_for_leader(self, deadline: float) -> None:
         """Hold a proposal until some leader is known, as etcd 3.4 does (its Raft node does
@@ -331,12 +334,11 @@ class Replica:
         self._check_serving()
         change_id = next(self._request_ids)
         change = ConfChange(change.type, change.node_id, change.context, id=change_id)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._conf_changes[change_id] = future
+        future = self._conf_changes.register(change_id)
         try:
             self.raw.propose_conf_change(change)
         except ProposalDroppedError as error:
-            del self._conf_changes[change_id]
+            self._conf_changes.forget(change_id)
             raise errors.PROPOSAL_DROPPED from error
         self._wake.set()
         try:
@@ -344,13 +346,13 @@ class Replica:
         except TimeoutError:
             raise self._timeout_error() from None
         finally:
-            self._conf_changes.pop(change_id, None)
+            self._conf_changes.forget(change_id)
 
     # --8<-- [start:read_index]
     async def linearizable_read(self) -> None:
         """Wait until a read served now would be linearizable (Raft thesis §6.4).
 
-        The read joins the next ReadIndex round (`kv.server.reads`); the round's index comes
+        The read joins the next ReadIndex round (`kv.server.replica.reads`); the round's index comes
         back in a Ready's ``read_states``, and the read goes ahead once this member applied
         that far.
         """
@@ -373,11 +375,8 @@ class Replica:
     # --8<-- [end:read_index]
 
     async def wait_applied(self, index: int) -> None:
-        if self.applied >= index:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._applied_waiters.append((index, future))
-        await future
+        if self.applied < index:
+            await self._applied_waiters.wait(index)
 
     def transfer_leader(self, transferee: int) -> None:
         self.raw.transfer_leader(transferee)
@@ -404,7 +403,7 @@ class Replica:
                 self._version_task = duties.decide_cluster_version(self)
         for state in ready.read_states:
             self.reads.answered(state.request_ctx, state.index)
-        self._wake_applied_waiters()
+        self._applied_waiters.reached(self.applied)
 
     # --8<-- [start:leader_changed]
     def _on_soft_state(self, ready: Ready) -> None:
@@ -433,9 +432,8 @@ class Replica:
         elif entry.data:
             request = InternalRaftRequest.FromString(entry.data)
             result = self.machine.apply(entry.index, request)
-            future = self._writes.pop(request.header.ID, None)
-            if future is not None and result is not None and not future.done():
-                future.set_result(result)
+            if result is not None:  # None: applied before (a replay)
+                self._writes.trigger(request.header.ID, result)
         else:
             self.machine.skip(entry.index)  # a new leader's empty entry
         self.applied = entry.index
@@ -448,9 +446,7 @@ class Replica:
         self._sync_peers()
         if change.type is ConfChangeType.REMOVE_NODE and change.node_id == self.member_id:
             self._mark_removed()
-        future = self._conf_changes.pop(change.id, None)
-        if future is not None and not future.done():
-            future.set_result(None)
+        self._conf_changes.trigger(change.id, None)
 
     # --8<-- [end:apply_entry]
 
@@ -467,29 +463,22 @@ class Replica:
         for member in members.values():
             self.transport.set_peer(member.id, member.peer_urls)
 
-    def _wake_applied_waiters(self) -> None:
-        still: list[tuple[int, asyncio.Future[None]]] = []
-        for index, future in self._applied_waiters:
-            if index <= self.applied:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                still.append((index, future))
-        self._applied_waiters = still
-
     # -- snapshots ----------------------------------------------------------------------
 
+    # --8<-- [start:maybe_snapshot]
     def _maybe_snapshot(self) -> None:
         if self.applied - self.disk.snapshot_index < self.policy.snapshot_count:
             return
         self.backend.sync()  # the data first: the log may only be released once it is safe
         self.disk.snapshot(
             self.applied,
-            self.raw.raft.tracker.conf_state(),
+            self.raw.conf_state(),
             max_wals=self.policy.max_wals,
             max_snapshots=self.policy.max_snapshots,
             catch_up_entries=self.catch_up_entries,
         )
+
+    # --8<-- [end:maybe_snapshot]
 
     # --8<-- [start:install_snapshot]
     def _install_snapshot(self, snapshot: Snapshot) -> None:
@@ -519,8 +508,8 @@ class Replica:
         index = self.applied
         metadata = raft_pb2.SnapshotMetadata(
             index=index,
-            term=self.raw.raft.log.term(index),
-            conf_state=raft_wire.conf_state_to_pb(self.raw.raft.tracker.conf_state()),
+            term=self.raw.term_at(index),
+            conf_state=raft_wire.conf_state_to_pb(self.raw.conf_state()),
         )
         return raft_pb2.Snapshot(data=await copy_backend(self.backend), metadata=metadata)
 
@@ -550,17 +539,17 @@ class Replica:
 
     @property
     def last_index(self) -> int:
-        return self.raw.raft.log.last_index()
+        return self.raw.last_index()
 
     @property
     def commit_index(self) -> int:
-        return self.raw.raft.log.committed
+        return self.raw.commit_index
 
     @property
     def is_learner(self) -> bool:
         """Is this member a learner? Asked on every request, so Raft's configuration (in
         memory) answers; it changes with the member table, in the same applied entry."""
-        return self.raw.raft.is_learner
+        return self.raw.is_learner
 
     def check_not_learner(self) -> None:
         """A learner serves only Status and serializable reads (etcd 3.4): it is not a
@@ -574,13 +563,6 @@ class Replica:
             raise errors.NO_LEADER
         if not self.is_leader:
             raise errors.NOT_LEADER
-
-
-def request_ids(member_id: int, now: float) -> Iterator[int]:
-    """Request ids unique across members and restarts (etcd: ``idutil.Generator``): the
-    member id's low 16 bits, the start time in milliseconds (40 bits), then a counter."""
-    start = (member_id & 0xFFFF) << 48 | (int(now * 1000) & (1 << 40) - 1) << 8
-    return itertools.count(start + 1)
 
 
 __all__ = ["RaftError", "Replica", "Timing"]

@@ -29,7 +29,7 @@ from kv.api.membershippb.membership_pb2 import (
 from kv.server.errors import EtcdError
 
 if TYPE_CHECKING:  # the replica calls into this module: no import cycle at run time
-    from kv.server.replica import Replica
+    from kv.server.replica.replica import Replica
 
 log = logging.getLogger(__name__)
 

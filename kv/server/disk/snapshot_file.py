@@ -1,9 +1,9 @@
 """Snapshot files: ``kv snapshot status`` and ``kv snapshot restore`` (chapter 2).
 
 ``etcdctl snapshot save FILE`` asks a member for a copy of its backend (the Snapshot RPC,
-`kv.server.node.Node.snapshot`) and writes it to FILE followed by its SHA-256. etcdctl's
-``snapshot status`` and ``snapshot restore`` then open FILE as a bbolt database, which a kv
-snapshot is not (it is SQLite), so kv has its own two commands, with etcdctl's flags, defaults,
+`kv.server.requests.server.Server.snapshot`) and writes it to FILE followed by its SHA-256.
+etcdctl's ``snapshot status`` and ``snapshot restore`` then open FILE as a bbolt database, which a
+kv snapshot is not (it is SQLite), so kv has its own two commands, with etcdctl's flags, defaults,
 output and messages:
 
 * `format_status`: ``kv snapshot status FILE [-w simple|table|json]``, etcdctl's four
@@ -39,6 +39,7 @@ from kv.api.walpb import record_pb2
 from kv.backend import Backend, FileSummary
 from kv.fsutil import fsync_dir
 from kv.membership import Cluster
+from kv.server.applied.members import MemberStore
 from kv.server.config import (
     DEFAULT_INITIAL_CLUSTER,
     DEFAULT_NAME,
@@ -46,8 +47,7 @@ from kv.server.config import (
     check_bootstrap,
     go_quote,
 )
-from kv.server.data_dir import DataDir
-from kv.server.members import MemberStore
+from kv.server.disk.data_dir import DataDir
 from kv.snap import Snapshotter
 from kv.wal import WAL
 

@@ -4,8 +4,8 @@ leader's copy (chapters 2 and 5).
 Everything a member has applied lives in its backend (``member/snap/db``): the key space, the
 alarms, the members, and the consistent index that says how far in the log it goes. So a
 snapshot of the state machine is a copy of that one file, and installing a leader's
-snapshot is putting its file in place of ours. `kv.server.replica` does both through these
-functions.
+snapshot is putting its file in place of ours. `kv.server.replica.replica` does both through these
+functions, and commits each applied batch with `commit_applied`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 from kv.backend import Backend
 from kv.mvcc import Store
-from kv.server.alarms import AlarmStore
-from kv.server.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
-from kv.server.members import MemberStore
-from kv.server.state_machine import StateMachine
+from kv.server.applied.alarms import AlarmStore
+from kv.server.applied.members import MemberStore
+from kv.server.applied.state_machine import StateMachine
+from kv.server.disk.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
 
 
 def open_state_machine(backend: Backend, at_least: int = 0) -> StateMachine:
@@ -33,6 +33,23 @@ def open_state_machine(backend: Backend, at_least: int = 0) -> StateMachine:
         alarms=AlarmStore(backend),
         members=MemberStore(backend),
     )
+
+
+# --8<-- [start:commit_applied]
+def commit_applied(backend: Backend, machine: StateMachine) -> None:
+    """Commit the applied entries' effects, the compaction revision and the consistent index.
+
+    Compaction happens inside one backend batch here, so it is recorded as scheduled and
+    finished at once: a crash cannot leave it half done (compare etcd issue #17780).
+    """
+    compacted = machine.store.compact_revision
+    if compacted > backend.compact_revision:
+        backend.schedule_compaction(compacted)
+        backend.finish_compaction(compacted)
+    backend.commit(machine.applied_index)
+
+
+# --8<-- [end:commit_applied]
 
 
 async def copy_backend(backend: Backend) -> bytes:

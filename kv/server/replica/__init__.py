@@ -1,0 +1,17 @@
+"""The member's Raft loop: the pure core driven with real time, disk and network (chapters 2,
+4 and 5).
+
+Modules, in reading order:
+
+* `replica` -- `Replica`: the ticker and the Ready loop (persist, send, apply, advance),
+  proposals, linearizable reads, applying entries and snapshots; `Timing`.
+* `waiters` -- clients waiting for their proposals by request id (etcd's ``wait.Wait``) and
+  for the applied index (``wait.WaitTime``); the request id generator.
+* `reads` -- ReadIndex rounds, batched as etcd batches them.
+* `duties` -- what a member does for its cluster besides replicating: publish itself, settle
+  the cluster version, hand over leadership before it stops.
+
+The loop persists through `kv.server.disk`, sends through `kv.server.peers` (the transport is
+handed to the replica, which attaches itself as the transport's inbox) and applies through
+`kv.server.applied`.
+"""

@@ -1,0 +1,17 @@
+"""What clients send and what they get back: the top layer of `kv.server` (chapters 1, 2, 5).
+
+Modules, in reading order:
+
+* `services` -- etcd's gRPC services (KV, Maintenance, Cluster, health): each RPC is handed
+  to the server, and an `errors.EtcdError` becomes etcd's status code and message.
+* `server` -- `Server` (etcd's EtcdServer): checks a request, has it carried out (a write
+  through the replica's log, a read from the store after a ReadIndex round), and stamps the
+  answer with a header; maintenance (defragment, hash, the snapshot stream).
+* `validate`, `quota` -- what a request must pass before it is proposed: its shape and size,
+  and the space quota (whose refusal raises the NOSPACE alarm).
+* `reconfigure` -- MemberAdd, MemberRemove, MemberUpdate, MemberPromote and MoveLeader, with
+  etcd's strict checks.
+
+etcd's errors, which every layer raises, are `kv.server.errors`. The front door's answers for
+RPCs kv does not serve yet belong here too, beside the services.
+"""
