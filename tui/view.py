@@ -179,7 +179,7 @@ def node_rows(cluster: Cluster) -> tuple[NodeRow, ...]:
 def first_index(node: SimNode) -> int:
     """The first index the node still holds (1 unless it compacted behind a snapshot)."""
     if node.raw is not None:
-        return node.raw.raft.log.first_index()
+        return node.raw.first_index()
     return node.storage.first_index()
 
 
@@ -226,10 +226,10 @@ def highest_index(cluster: Cluster) -> int:
 def _entries(node: SimNode, lo: int, hi: int) -> list[Entry]:
     """The node's entries in [lo, hi) that it still holds."""
     if node.raw is not None:
-        log = node.raw.raft.log
-        lo = max(lo, log.first_index())
-        hi = min(hi, log.last_index() + 1)
-        return log.slice(lo, hi) if lo < hi else []
+        raw = node.raw
+        lo = max(lo, raw.first_index())
+        hi = min(hi, raw.last_index() + 1)
+        return raw.slice(lo, hi) if lo < hi else []
     storage = node.storage
     lo = max(lo, storage.first_index())
     hi = min(hi, storage.last_index() + 1)

@@ -263,6 +263,12 @@ class RawNode:
         """Are there committed entries not yet handed out to be applied?"""
         return self.raft.log.has_next_committed_entries()
 
+    def election_timer(self) -> tuple[int, int]:
+        """(ticks elapsed, ticks at which it fires) of the election timer; a leader's counts
+        toward its CheckQuorum round instead (§6.2 of the thesis: it steps down if a round
+        passes without hearing from a quorum)."""
+        return self.raft.election_elapsed, self.raft.randomized_election_timeout
+
     # --8<-- [end:accessors]
 
     # -- inputs ---------------------------------------------------------------------------

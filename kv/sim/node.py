@@ -457,8 +457,7 @@ class SimNode:
         A leader's counts toward its CheckQuorum instead."""
         if self.raw is None:
             return None
-        raft = self.raw.raft
-        return raft.election_elapsed, raft.randomized_election_timeout
+        return self.raw.election_timer()
 
     @property
     def store(self) -> Store | None:

@@ -96,6 +96,18 @@ def test_conf_state_and_is_learner_follow_applied_configuration_changes() -> Non
     assert node.conf_state() == ConfState(voters=(2,), learners=(1,)) and node.is_learner
 
 
+def test_the_election_timer_counts_ticks_toward_a_timeout_it_can_be_told_to_fire_at() -> None:
+    node, storage = single_node(voters=(1, 2, 3))
+    handle_ready(node, storage)
+    elapsed, fires_at = node.election_timer()
+    assert elapsed == 0 and CONFIG.election_tick <= fires_at < 2 * CONFIG.election_tick
+    node.tick()
+    node.tick()
+    assert node.election_timer() == (2, fires_at)
+    node.expire_election_in(3)
+    assert node.election_timer() == (2, 5)
+
+
 def test_the_status_agrees_with_the_accessors() -> None:
     node, storage = single_node()
     handle_ready(node, storage)
