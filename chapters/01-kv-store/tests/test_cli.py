@@ -83,21 +83,23 @@ class KvProcess:
         return self.process.wait(STOP_DEADLINE)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def start_kv(tmp_path: Path) -> Iterator[Callable[..., KvProcess]]:
-    """``start_kv(*flags, env=...)`` launches ``kv serve`` on a free port; killed at the end."""
+def start_kv(
+    tmp_path: Path, free_ports: Callable[[int], list[int]]
+) -> Iterator[Callable[..., KvProcess]]:
+    """``start_kv(*flags, env=...)`` launches ``kv serve`` on free ports; killed at the end.
+
+    Both of its ports are free ones: the client port, and the peer port that a member listens
+    on even alone (etcd's default, 2380, may be held by a ``kv serve`` or an etcd the reader
+    left running). The member's name, for ``--initial-cluster``, is ``ETCD_NAME`` if ``env``
+    sets it, as in etcd.
+    """
     started: list[KvProcess] = []
 
     def start(*flags: str, env: Mapping[str, str] | None = None) -> KvProcess:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        port, peer_port = free_ports(2)
+        url, peer_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{peer_port}"
+        name = (env or {}).get("ETCD_NAME", "default")
         log_path = tmp_path / f"kv-{port}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
@@ -106,6 +108,9 @@ def start_kv(tmp_path: Path) -> Iterator[Callable[..., KvProcess]]:
                     "serve",
                     f"--listen-client-urls={url}",
                     f"--advertise-client-urls={url}",
+                    f"--listen-peer-urls={peer_url}",
+                    f"--initial-advertise-peer-urls={peer_url}",
+                    f"--initial-cluster={name}={peer_url}",
                     *flags,
                 ],
                 stdin=subprocess.DEVNULL,
