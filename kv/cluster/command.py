@@ -220,6 +220,20 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
+def _etcdctl_lines(layout: Layout) -> list[str]:
+    """How to reach the cluster with etcdctl. With ``ETCDCTL_ENDPOINTS`` exported, etcdctl 3.4
+    refuses ``--endpoints`` ("conflicting environment variable ... is shadowed by corresponding
+    command-line flag"): one member alone is asked by setting the variable for one command."""
+    one = layout.nodes[-1]
+    return [
+        f"  export ETCDCTL_API=3 ETCDCTL_ENDPOINTS={layout.endpoints}",
+        "  etcdctl endpoint status -w table       # every member: leader, term, Raft index",
+        "  etcdctl put greeting hello && etcdctl get greeting",
+        f"  ETCDCTL_ENDPOINTS={one.endpoint} etcdctl get greeting --consistency=s"
+        f"   # {one.name} alone",
+    ]
+
+
 def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resumed: bool) -> str:
     """What ``kv cluster start`` prints once every member serves."""
     rows = [("NAME", "CLIENT URL", "PEER URL", "ID", "PID", "LOG")]
@@ -240,7 +254,6 @@ def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resum
         + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
-    endpoints = layout.endpoints
     prog = f"{_prog()} cluster"
     where = "" if data_dir == DEFAULT_DATA_DIR else f" --data-dir {data_dir}"
     first = layout.nodes[0].name
@@ -262,9 +275,7 @@ def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resum
             "",
             "Talk to it with etcdctl, from another terminal:",
             "",
-            f"  export ETCDCTL_API=3 ETCDCTL_ENDPOINTS={endpoints}",
-            "  etcdctl endpoint status -w table",
-            f"  etcdctl --endpoints={endpoints} endpoint status --cluster -w table",
+            *_etcdctl_lines(layout),
             "",
             "Play failures against it, from another terminal in this directory:",
             "",
