@@ -2,9 +2,9 @@
 
 Each servicer method is one line: hand the request to the node, and turn an `EtcdError` into
 a gRPC status with etcd's code and message. An RPC of these services that kv does not serve
-yet answers UNIMPLEMENTED naming the chapter that adds it, and a service not registered at all
-(Watch, Lease, Auth) gets gRPC's own UNIMPLEMENTED: a client learns what kv lacks instead of
-hanging or crashing it.
+yet answers UNIMPLEMENTED naming the chapter that adds it, and so does every RPC of a service
+kv does not serve yet (Lease, Watch, Lock, Election; Auth, not planned: `kv.server.unimplemented`):
+a client learns what kv lacks instead of hanging or crashing it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from kv.api.etcdserverpb import rpc_pb2_grpc
 from kv.server.errors import EtcdError
 from kv.server.node import Node
+from kv.server.unimplemented import add_not_yet_served
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -138,3 +139,4 @@ async def add_services(server: grpc.aio.Server, node: Node) -> None:
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     await checker.set("", health_pb2.HealthCheckResponse.SERVING)
+    add_not_yet_served(server)  # last: only RPCs no servicer claims (kv.server.unimplemented)
