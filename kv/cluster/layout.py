@@ -89,6 +89,8 @@ class Layout:
     #: Passed to every member when set (``--heartbeat-interval``, ``--election-timeout``, ms).
     heartbeat_interval: int | None = None
     election_timeout: int | None = None
+    #: ``--pre-vote`` for every member (Raft's PreVote, off by default in etcd 3.4 and kv).
+    pre_vote: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= MAX_SIZE:
@@ -162,6 +164,8 @@ class Layout:
             flags.append(f"--heartbeat-interval={self.heartbeat_interval}")
         if self.election_timeout is not None:
             flags.append(f"--election-timeout={self.election_timeout}")
+        if self.pre_vote:
+            flags.append("--pre-vote")
         return flags
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -27,10 +28,16 @@ import pytest
 
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kv.cli import main
-from kv.cluster import control, faults, processes, status
+from kv.cluster import control, faults, processes, status, supervisor
 from kv.cluster.layout import HOST, ClusterError, Layout, Node
 from kv.cluster.state import load, require
-from tests.cluster.conftest import free_base_port, leftover_members, remember
+from tests.cluster.conftest import (
+    ELECTION_MS,
+    HEARTBEAT_MS,
+    free_base_port,
+    leftover_members,
+    remember,
+)
 from tests.compat.servers import ETCDCTL_BINARY, REPO_ROOT
 
 T = TypeVar("T")
@@ -261,6 +268,58 @@ def test_partition_the_leader_then_heal(cluster: Layout) -> None:
     assert all(row.blocked == () for row in statuses(cluster))
     eventually(lambda: agreed_leader(cluster), "one leader and term after healing", cluster)
     assert require(cluster.root).partition == []
+
+
+def test_pre_vote_is_passed_to_every_member(tmp_path: Path) -> None:
+    layout = Layout(tmp_path, size=3, pre_vote=True)
+    assert all("--pre-vote" in layout.serve_flags(node) for node in layout.nodes)
+    assert not any("--pre-vote" in Layout(tmp_path).serve_flags(n) for n in layout.nodes)
+
+
+@pytest.mark.parametrize("pre_vote", [False, True], ids=["pre-vote off", "pre-vote on"])
+def test_a_follower_cut_off_and_healed_disrupts_the_leader_only_without_pre_vote(
+    request: pytest.FixtureRequest, tmp_path: Path, pre_vote: bool
+) -> None:
+    """Chapter 3's heal stall, on real processes: cut off, a follower campaigns; without
+    PreVote each campaign raises its term, and the leader that hears the raised term when the
+    network heals steps down, for a new election. With PreVote the follower's term never
+    moves, and the leader keeps leading at its term. (A member's Status reports the term of
+    its last applied entry, as etcd's does, so the follower's own log tells its term.)"""
+    layout = Layout(
+        tmp_path / "cluster",
+        base_port=free_base_port(3),
+        heartbeat_interval=HEARTBEAT_MS,
+        election_timeout=ELECTION_MS,
+        pre_vote=pre_vote,
+    )
+    remember(request, layout)
+    supervisor.start(layout)
+    try:
+        leader = eventually(lambda: agreed_leader(layout), "agreed leader", layout)
+        term = one_status(layout, leader.name).term
+        follower = next(node for node in layout.nodes if node != leader)
+        log_start = follower.log_file.stat().st_size
+        control.partition(layout.root, [follower.name])
+        # Its election timeout passes without a word from the leader: it campaigns, at a
+        # raised term without PreVote, at its own term with it (a pre-candidate).
+        lost = re.compile(rb"lost leader at term (\d+)")
+        campaign = eventually(
+            lambda: lost.search(follower.log_file.read_bytes()[log_start:]),
+            f"{follower.name} losing its leader",
+            layout,
+        )
+        assert (int(campaign[1]) > term) is not pre_vote
+        control.heal(layout.root)
+        after = eventually(lambda: agreed_leader(layout), "one leader after healing", layout)
+        healed_term = one_status(layout, after.name).term
+        if pre_vote:
+            assert (after, healed_term) == (leader, term)
+        else:
+            assert healed_term > term
+    finally:
+        state = load(layout.root)
+        if state is not None:
+            control.stop_members(state, hurry=lambda: True)
 
 
 def test_partition_cuts_the_named_members_off_from_the_rest(tmp_path: Path) -> None:
