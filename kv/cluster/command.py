@@ -33,7 +33,7 @@ from kv.cluster.layout import (
 _START_HELP = """\
 Start a local cluster of kv members on 127.0.0.1, each a `kv serve` process with etcd's
 flags. Member n<i> listens for clients on BASE+10*(i-1) and for peers on the next port
-(n1: 2379 and 2380, n2: 2389 and 2390, ...). Logs go to DATA_DIR/<name>.log. Stays in the
+(n1: 12379 and 12380, n2: 12389 and 12390, ...). Logs go to DATA_DIR/<name>.log. Stays in the
 foreground: Ctrl-C stops every member. Starting again in the same --data-dir resumes the
 cluster with its data.
 """
