@@ -6,7 +6,8 @@ whole run (the printed falsifying example and ``@reproduce_failure`` replay the 
 
 The server fixtures, for every chapter's server-side tests:
 
-* `free_port` -- a loopback TCP port that was free a moment ago.
+* `free_port` -- a loopback TCP port that was free a moment ago; `free_ports` -- ``free_ports(n)``
+  gives ``n`` distinct ones.
 * `start_server` -- start `kv.server.app.serve` in this test's event loop with a chosen
   configuration (``await start_server(**fields)``); ``await start_server.stop(endpoint)``
   stops one, keeping its data directory. Every server still running is stopped when the
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 
 import pytest
@@ -51,18 +52,37 @@ def pytest_runtest_makereport(
     return report
 
 
+def find_free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that were free a moment ago.
+
+    The OS picks them (bind to port 0); the probes stay bound until all are picked, so no
+    two are the same. Never etcd's fixed 2379/2380: a reader's ``kv serve`` may hold them.
+    """
+    with contextlib.ExitStack() as probes:
+        ports: list[int] = []
+        for _ in range(count):
+            probe = probes.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+        return ports
+
+
 def find_free_port() -> int:
-    """A loopback port that was free a moment ago (the OS picks it: bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A loopback port that was free a moment ago."""
+    return find_free_ports(1)[0]
 
 
 @pytest.fixture
 def free_port() -> int:
     """A free loopback port."""
     return find_free_port()
+
+
+@pytest.fixture
+def free_ports() -> Callable[[int], list[int]]:
+    """``free_ports(n)``: ``n`` distinct free loopback ports (for a process's client and peer
+    ports: every server a test starts takes free ones for both)."""
+    return find_free_ports
 
 
 class ServerStarter:
@@ -80,13 +100,13 @@ class ServerStarter:
         keyword arguments override other `ServerConfig` fields (``max_request_bytes=...``,
         ``name=...``, ``data_dir=...``).
         """
-        port = find_free_port()
+        port, peer_port = find_free_ports(2)
         url = f"http://127.0.0.1:{port}"
         fields.setdefault("data_dir", str(self._tmp_path_factory.mktemp("member") / "data.etcd"))
         fields.setdefault("listen_client_urls", (url,))
         fields.setdefault("advertise_client_urls", (url,))
         if "listen_peer_urls" not in fields:  # a member listens for peers too (chapter 4)
-            peer_url = f"http://127.0.0.1:{find_free_port()}"
+            peer_url = f"http://127.0.0.1:{peer_port}"
             fields["listen_peer_urls"] = (peer_url,)
             if "initial_advertise_peer_urls" not in fields:
                 fields["initial_advertise_peer_urls"] = (peer_url,)

@@ -1,6 +1,7 @@
 """The ``kv`` command: ``kv serve`` with etcd's member flags, ``kv snapshot``, ``kv cluster``
 (a local cluster to play failures against, `kv.cluster`), ``kv tui`` (the terminal UI,
-`tui.command`), ``kv --version``.
+`tui.command`), ``kv docs`` (the book's site, served locally, `kv.docs_command`),
+``kv --version``.
 
 A command line or a systemd unit written for etcd 3.4 should start kv unchanged, so the flags
 have etcd's names (``--listen-client-urls``, also as ``--listen-client-urls=URL``), etcd's
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 from kv import __version__
 from kv.cluster.command import add_cluster_command, run_cluster
+from kv.docs_command import add_docs_command, run_docs
 from kv.server.config import CLUSTER_STATES, LOG_LEVELS, ConfigError, ServerConfig, split_urls
 
 log = logging.getLogger(__name__)
@@ -234,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.command import add_tui_command  # argparse only: Textual loads when it runs
 
     add_tui_command(commands)
+    add_docs_command(commands)
     return parser
 
 
@@ -324,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.command import run_tui
 
         return run_tui(args)
+    if args.command == "docs":
+        return run_docs(args)
     given = {flag.field: getattr(args, flag.field) for flag in FLAGS}
     return run_serve(given, os.environ)
 

@@ -33,7 +33,7 @@ from kv.cluster.layout import (
 _START_HELP = """\
 Start a local cluster of kv members on 127.0.0.1, each a `kv serve` process with etcd's
 flags. Member n<i> listens for clients on BASE+10*(i-1) and for peers on the next port
-(n1: 2379 and 2380, n2: 2389 and 2390, ...). Logs go to DATA_DIR/<name>.log. Stays in the
+(n1: 12379 and 12380, n2: 12389 and 12390, ...). Logs go to DATA_DIR/<name>.log. Stays in the
 foreground: Ctrl-C stops every member. Starting again in the same --data-dir resumes the
 cluster with its data.
 """
@@ -88,6 +88,12 @@ def add_cluster_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--election-timeout", type=int, help="passed to every member (ms; kv serve's default 1000)"
     )
     start.add_argument(
+        "--pre-vote",
+        action="store_true",
+        help="run every member with --pre-vote (Raft's PreVote, chapter 3; off by default, as "
+        "in etcd 3.4): a member cut off and back does not disrupt the leader",
+    )
+    start.add_argument(
         "--fresh", action="store_true", help="delete the data of a cluster that ran here before"
     )
     add("status", "show each member: up or down, pid, leader, term, Raft index, partition")
@@ -119,6 +125,7 @@ def run_cluster(args: argparse.Namespace) -> int:
                 base_port=args.base_port,
                 heartbeat_interval=args.heartbeat_interval,
                 election_timeout=args.election_timeout,
+                pre_vote=args.pre_vote,
             )
             return _start(layout, args.data_dir, fresh=args.fresh)
         for line in _control(args.cluster_command, root, getattr(args, "names", [])):
@@ -220,6 +227,20 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
+def _etcdctl_lines(layout: Layout) -> list[str]:
+    """How to reach the cluster with etcdctl. With ``ETCDCTL_ENDPOINTS`` exported, etcdctl 3.4
+    refuses ``--endpoints`` ("conflicting environment variable ... is shadowed by corresponding
+    command-line flag"): one member alone is asked by setting the variable for one command."""
+    one = layout.nodes[-1]
+    return [
+        f"  export ETCDCTL_API=3 ETCDCTL_ENDPOINTS={layout.endpoints}",
+        "  etcdctl endpoint status -w table       # every member: leader, term, Raft index",
+        "  etcdctl put greeting hello && etcdctl get greeting",
+        f"  ETCDCTL_ENDPOINTS={one.endpoint} etcdctl get greeting --consistency=s"
+        f"   # {one.name} alone",
+    ]
+
+
 def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resumed: bool) -> str:
     """What ``kv cluster start`` prints once every member serves."""
     rows = [("NAME", "CLIENT URL", "PEER URL", "ID", "PID", "LOG")]
@@ -240,7 +261,6 @@ def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resum
         + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
-    endpoints = layout.endpoints
     prog = f"{_prog()} cluster"
     where = "" if data_dir == DEFAULT_DATA_DIR else f" --data-dir {data_dir}"
     first = layout.nodes[0].name
@@ -262,9 +282,7 @@ def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resum
             "",
             "Talk to it with etcdctl, from another terminal:",
             "",
-            f"  export ETCDCTL_API=3 ETCDCTL_ENDPOINTS={endpoints}",
-            "  etcdctl endpoint status -w table",
-            f"  etcdctl --endpoints={endpoints} endpoint status --cluster -w table",
+            *_etcdctl_lines(layout),
             "",
             "Play failures against it, from another terminal in this directory:",
             "",

@@ -6,11 +6,13 @@ from the state file (`kv.cluster.state`) without asking anyone. Member ``n<i>`` 
 from 1) gets two consecutive ports, ten apart from the next member's::
 
     member   client URL (etcdctl)      peer URL (Raft)
-    n1       http://127.0.0.1:2379     http://127.0.0.1:2380
-    n2       http://127.0.0.1:2389     http://127.0.0.1:2390
-    n3       http://127.0.0.1:2399     http://127.0.0.1:2400
+    n1       http://127.0.0.1:12379    http://127.0.0.1:12380
+    n2       http://127.0.0.1:12389    http://127.0.0.1:12390
+    n3       http://127.0.0.1:12399    http://127.0.0.1:12400
 
-With the default base port the first member sits on etcd's own ports, 2379 and 2380. Member
+The default base port is etcd's 2379 plus 10000: etcd's own ports, 2379 and 2380, are where a
+reader's ``kv serve`` (the Quickstart's) or an etcd may already listen, and a cluster started
+beside them must not collide with them. Member
 ids are not random in etcd: they are derived from the peer URLs and the cluster token
 (`kv.membership.member_id`), so the layout knows them before any member runs, exactly as
 ``etcdctl member list`` will show them.
@@ -29,7 +31,7 @@ DEFAULT_SIZE = 3
 #: Nine members is already more than any real etcd cluster should have (etcd recommends 3,
 #: 5 or at most 7): a larger local cluster would only slow the machine down.
 MAX_SIZE = 9
-DEFAULT_BASE_PORT = 2379
+DEFAULT_BASE_PORT = 12379  # etcd's 2379 + 10000: beside a kv serve or an etcd on 2379/2380
 DEFAULT_DATA_DIR = "kv-cluster"
 #: Ports between one member and the next: n1 uses base and base+1, n2 base+10 and base+11.
 PORT_STRIDE = 10
@@ -89,6 +91,8 @@ class Layout:
     #: Passed to every member when set (``--heartbeat-interval``, ``--election-timeout``, ms).
     heartbeat_interval: int | None = None
     election_timeout: int | None = None
+    #: ``--pre-vote`` for every member (Raft's PreVote, off by default in etcd 3.4 and kv).
+    pre_vote: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= MAX_SIZE:
@@ -162,6 +166,8 @@ class Layout:
             flags.append(f"--heartbeat-interval={self.heartbeat_interval}")
         if self.election_timeout is not None:
             flags.append(f"--election-timeout={self.election_timeout}")
+        if self.pre_vote:
+            flags.append("--pre-vote")
         return flags
 
 

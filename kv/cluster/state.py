@@ -60,6 +60,7 @@ class ClusterState:
             "base_port": layout.base_port,
             "heartbeat_interval": layout.heartbeat_interval,
             "election_timeout": layout.election_timeout,
+            "pre_vote": layout.pre_vote,
             "supervisor_pid": self.supervisor_pid,
             "supervisor_command": self.supervisor_command,
             "partition": self.partition,
@@ -85,6 +86,7 @@ class ClusterState:
             base_port=int(data["base_port"]),
             heartbeat_interval=data.get("heartbeat_interval"),
             election_timeout=data.get("election_timeout"),
+            pre_vote=bool(data.get("pre_vote", False)),
         )
         pids = {member["name"]: member.get("pid") for member in data["members"]}
         return cls(

@@ -83,21 +83,23 @@ class KvProcess:
         return self.process.wait(STOP_DEADLINE)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def start_kv(tmp_path: Path) -> Iterator[Callable[..., KvProcess]]:
-    """``start_kv(*flags, env=...)`` launches ``kv serve`` on a free port; killed at the end."""
+def start_kv(
+    tmp_path: Path, free_ports: Callable[[int], list[int]]
+) -> Iterator[Callable[..., KvProcess]]:
+    """``start_kv(*flags, env=...)`` launches ``kv serve`` on free ports; killed at the end.
+
+    Both of its ports are free ones: the client port, and the peer port that a member listens
+    on even alone (etcd's default, 2380, may be held by a ``kv serve`` or an etcd the reader
+    left running). The member's name, for ``--initial-cluster``, is ``ETCD_NAME`` if ``env``
+    sets it, as in etcd.
+    """
     started: list[KvProcess] = []
 
     def start(*flags: str, env: Mapping[str, str] | None = None) -> KvProcess:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        port, peer_port = free_ports(2)
+        url, peer_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{peer_port}"
+        name = (env or {}).get("ETCD_NAME", "default")
         log_path = tmp_path / f"kv-{port}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
@@ -106,6 +108,9 @@ def start_kv(tmp_path: Path) -> Iterator[Callable[..., KvProcess]]:
                     "serve",
                     f"--listen-client-urls={url}",
                     f"--advertise-client-urls={url}",
+                    f"--listen-peer-urls={peer_url}",
+                    f"--initial-advertise-peer-urls={peer_url}",
+                    f"--initial-cluster={name}={peer_url}",
                     *flags,
                 ],
                 stdin=subprocess.DEVNULL,
@@ -132,9 +137,17 @@ def test_version_names_kv_and_the_etcd_api() -> None:
     assert (result.returncode, result.stdout) == (0, f"kv {__version__} (etcd API 3.4)\n")
 
 
-@pytest.mark.skipif(shutil.which("kv") is None, reason="kv is not installed (pip install -e .)")
+#: The ``kv`` console script: beside this Python (a virtual environment's bin/, which need not
+#: be on PATH: the README runs ``.venv/bin/python -m pytest``), or else on PATH.
+KV_SCRIPT = shutil.which(
+    "kv", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+)
+
+
+@pytest.mark.skipif(KV_SCRIPT is None, reason="kv is not installed (pip install -e .)")
 def test_the_kv_console_script_runs_the_same_main() -> None:
-    result = subprocess.run(["kv", "--version"], capture_output=True, text=True, timeout=30)
+    assert KV_SCRIPT is not None
+    result = subprocess.run([KV_SCRIPT, "--version"], capture_output=True, text=True, timeout=30)
     assert (result.returncode, result.stdout) == (0, f"kv {__version__} (etcd API 3.4)\n")
 
 

@@ -4,6 +4,8 @@ Modules, in reading order:
 
 * `services` -- etcd's gRPC services (KV, Maintenance, Cluster, health): each RPC is handed
   to the server, and an `errors.EtcdError` becomes etcd's status code and message.
+* `unimplemented` -- the answer to every RPC kv does not serve yet (Lease, Watch, Lock,
+  Election: UNIMPLEMENTED naming the chapter that adds it; Auth: not planned).
 * `server` -- `Server` (etcd's EtcdServer): checks a request, has it carried out (a write
   through the replica's log, a read from the store after a ReadIndex round), and stamps the
   answer with a header; maintenance (defragment, hash, the snapshot stream).
@@ -12,6 +14,5 @@ Modules, in reading order:
 * `reconfigure` -- MemberAdd, MemberRemove, MemberUpdate, MemberPromote and MoveLeader, with
   etcd's strict checks.
 
-etcd's errors, which every layer raises, are `kv.server.errors`. The front door's answers for
-RPCs kv does not serve yet belong here too, beside the services.
+etcd's errors, which every layer raises, are `kv.server.errors`.
 """

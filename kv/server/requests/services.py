@@ -2,9 +2,10 @@
 
 Each servicer method is one line: hand the request to the server, and turn an `EtcdError` into
 a gRPC status with etcd's code and message. An RPC of these services that kv does not serve
-yet answers UNIMPLEMENTED naming the chapter that adds it, and a service not registered at all
-(Watch, Lease, Auth) gets gRPC's own UNIMPLEMENTED: a client learns what kv lacks instead of
-hanging or crashing it.
+yet answers UNIMPLEMENTED naming the chapter that adds it, and so does every RPC of a service
+kv does not serve yet (Lease, Watch, Lock, Election; Auth, not planned:
+`kv.server.requests.unimplemented`):
+a client learns what kv lacks instead of hanging or crashing it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from kv.api.etcdserverpb import rpc_pb2_grpc
 from kv.server.errors import EtcdError
 from kv.server.requests.server import Server
+from kv.server.requests.unimplemented import add_not_yet_served
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -138,3 +140,4 @@ async def add_services(grpc_server: grpc.aio.Server, server: Server) -> None:
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, grpc_server)
     await checker.set("", health_pb2.HealthCheckResponse.SERVING)
+    add_not_yet_served(grpc_server)  # last: only RPCs no servicer claims (`unimplemented`)

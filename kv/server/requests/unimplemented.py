@@ -1,0 +1,74 @@
+"""What kv answers for an etcd RPC it does not serve yet: UNIMPLEMENTED, naming the chapter.
+
+etcd 3.4's API has services that later chapters add (leases, watches, locks, elections) and one
+kv does not plan (auth). Unregistered, their RPCs would get gRPC's own answer, UNIMPLEMENTED
+"Method not found!", which says nothing about why. Registered *last* on the client server, the
+handler here answers every RPC of those services with UNIMPLEMENTED and a message that says
+which chapter adds it, as the KV service's ``Txn`` does (`kv.server.requests.services`): a client
+learns what kv lacks, and where the book gets to it.
+
+gRPC asks each generic handler in turn, in the order they were added, and the servicers of
+the services kv does serve answer their own methods first; so this one sees only the RPCs
+nothing else claimed. Methods of services not listed here (a typo, another API) still get
+gRPC's "Method not found!". The answer is sent before any request is read, so one stream-stream
+handler serves every kind of RPC: unary (``LeaseGrant``), server streaming (``Observe``) and
+bidirectional (``Watch``, ``LeaseKeepAlive``) alike.
+
+Introduced with chapter 1's server; each entry of `LATER` goes when its chapter arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+
+@dataclass(frozen=True, slots=True)
+class Later:
+    """Why a service's RPCs are not served: the chapter that adds them, or None (not planned)."""
+
+    chapter: int | None
+    reason: str = ""
+
+    def message(self, method: str) -> str:
+        """The UNIMPLEMENTED details for ``method`` (``LeaseGrant``)."""
+        if self.chapter is None:
+            return f"kv: {method} is not planned ({self.reason})"
+        return f"kv: {method} arrives in chapter {self.chapter}"
+
+
+#: etcd 3.4's services that kv does not serve, by full gRPC service name.
+LATER: dict[str, Later] = {
+    "etcdserverpb.Lease": Later(6),
+    "etcdserverpb.Watch": Later(7),
+    "v3lockpb.Lock": Later(9),
+    "v3electionpb.Election": Later(9),
+    "etcdserverpb.Auth": Later(None, "kv has no users, roles or authentication"),
+}
+
+
+class NotYetServed(grpc.GenericRpcHandler):
+    """Answers the RPCs of `LATER`'s services with UNIMPLEMENTED and their chapter."""
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        # "/etcdserverpb.Lease/LeaseGrant" -> ("etcdserverpb.Lease", "LeaseGrant")
+        service, _, method = handler_call_details.method.removeprefix("/").partition("/")
+        later = LATER.get(service)
+        if later is None or not method:
+            return None  # not ours: gRPC answers "Method not found!"
+        details = later.message(method)
+
+        async def refuse(requests: AsyncIterator[bytes], context: Any) -> None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, details)
+
+        return grpc.stream_stream_rpc_method_handler(refuse)
+
+
+def add_not_yet_served(server: grpc.aio.Server) -> None:
+    """Register `NotYetServed` on ``server``; call it after every servicer is added."""
+    server.add_generic_rpc_handlers((NotYetServed(),))

@@ -1,0 +1,1 @@
+"""The book's site: ``kv docs``, the chapter pages, the diagrams (served with the site)."""
