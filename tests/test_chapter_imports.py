@@ -10,8 +10,8 @@ ReadOnlyOption``) counts as the module the package re-exports it from (`kv.raft.
 Which chapter introduces a module is an explicit table, `INTRODUCED_IN`, and not read from the
 modules' docstrings: those are prose for readers and do not say it uniformly (most of
 `kv.raft` and `kv.sim` name no chapter, the `kv.raft` package says "chapters 3-5", and
-`kv/server/requests/server.py` "chapters 1, 2, 4 and 5", because a module may grow over chapters). The
-table says one chapter per module, the chapter whose tests may first import it, and
+`kv/server/requests/server.py` "chapters 1, 2, 4 and 5", because a module may grow over
+chapters). The table says one chapter per module, the chapter whose tests may first import it, and
 `test_every_kv_module_has_a_chapter` fails as soon as a module is added, moved or renamed
 without an entry, so the table cannot silently fall behind the tree.
 
