@@ -51,14 +51,14 @@ def log_line(cluster: Cluster, node_id: int) -> str:
 
 
 def progress_lines(cluster: Cluster) -> list[str]:
-    """The leader's view of each follower (`kv.raft.progress.Progress`)."""
+    """The leader's view of each follower (`kv.raft.progress.PeerStatus`, from its status)."""
     leader = cluster.leader()
     raw = cluster.nodes[leader].raw if leader is not None else None
     if raw is None:
         return []
     return [
-        f"n{leader}'s progress for n{member}: {progress!r}"
-        for member, progress in raw.raft.tracker
+        f"n{leader}'s progress for n{member}: {progress}"
+        for member, progress in raw.status().progress.items()
         if member != leader
     ]
 

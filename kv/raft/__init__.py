@@ -48,8 +48,8 @@ from kv.raft.messages import (
     Snapshot,
     SnapshotMetadata,
 )
-from kv.raft.node import PeerStatus, RawNode, Ready, SoftState, Status
-from kv.raft.progress import ProgressState
+from kv.raft.node import RawNode, Ready, SoftState, Status
+from kv.raft.progress import PeerStatus, ProgressState
 from kv.raft.raft import RandomSource
 from kv.raft.read_only import ReadOnlyOption, ReadState
 from kv.raft.roles import Role

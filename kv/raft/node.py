@@ -53,7 +53,7 @@ from kv.raft.messages import (
     MessageType,
     Snapshot,
 )
-from kv.raft.progress import ProgressState
+from kv.raft.progress import PeerStatus
 from kv.raft.raft import Raft, RandomSource
 from kv.raft.read_only import ReadState
 from kv.raft.roles import Role
@@ -104,17 +104,6 @@ class Ready:
 
 
 # --8<-- [end:ready]
-
-
-@dataclass(frozen=True, slots=True)
-class PeerStatus:
-    """A leader's view of one member (see `kv.raft.progress`)."""
-
-    match: int
-    next: int
-    state: ProgressState
-    is_learner: bool
-    recent_active: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,16 +434,7 @@ class RawNode:
         raft = self.raft
         progress: dict[int, PeerStatus] = {}
         if raft.role is Role.LEADER:
-            progress = {
-                member: PeerStatus(
-                    match=p.match,
-                    next=p.next,
-                    state=p.state,
-                    is_learner=p.is_learner,
-                    recent_active=p.recent_active,
-                )
-                for member, p in raft.tracker
-            }
+            progress = {member: p.status() for member, p in raft.tracker}
         return Status(
             id=raft.id,
             hard_state=raft.hard_state(),

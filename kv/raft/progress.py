@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from dataclasses import dataclass
 
 
 class ProgressState(enum.Enum):
@@ -74,6 +75,31 @@ class Inflights:
 # --8<-- [end:inflights]
 
 
+@dataclass(frozen=True, slots=True)
+class PeerStatus:
+    """A leader's view of one member, frozen: what `Progress` knows, for status displays."""
+
+    match: int
+    next: int
+    state: ProgressState
+    is_learner: bool
+    recent_active: bool
+    #: In SNAPSHOT: the index of the snapshot being sent.
+    pending_snapshot: int = 0
+    #: Appends sent and not yet acknowledged, and whether the window is full.
+    inflight: int = 0
+    inflight_full: bool = False
+
+    def __str__(self) -> str:
+        learner = " learner" if self.is_learner else ""
+        snapshot = f" pending_snapshot={self.pending_snapshot}" if self.pending_snapshot else ""
+        full = "[full]" if self.inflight_full else ""
+        return (
+            f"{self.state} match={self.match} next={self.next}{learner}{snapshot}"
+            f" inflight={self.inflight}{full}"
+        )
+
+
 class Progress:
     """A leader's view of one follower (or learner, or of itself)."""
 
@@ -94,13 +120,21 @@ class Progress:
         self.inflights = Inflights(max_inflight)
         self.is_learner = is_learner
 
-    def __repr__(self) -> str:
-        learner = " learner" if self.is_learner else ""
-        snapshot = f" pending_snapshot={self.pending_snapshot}" if self.pending_snapshot else ""
-        return (
-            f"{self.state} match={self.match} next={self.next}{learner}{snapshot}"
-            f" inflight={len(self.inflights)}{'[full]' if self.inflights.full() else ''}"
+    def status(self) -> PeerStatus:
+        """This view as a frozen value, for status displays (`kv.raft.node.Status`)."""
+        return PeerStatus(
+            match=self.match,
+            next=self.next,
+            state=self.state,
+            is_learner=self.is_learner,
+            recent_active=self.recent_active,
+            pending_snapshot=self.pending_snapshot,
+            inflight=len(self.inflights),
+            inflight_full=self.inflights.full(),
         )
+
+    def __repr__(self) -> str:
+        return str(self.status())
 
     def _reset_state(self, state: ProgressState) -> None:
         self.probe_sent = False
