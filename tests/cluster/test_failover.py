@@ -382,8 +382,16 @@ async def test_a_learner_catches_up_serves_only_status_and_serializable_reads_un
                 assert caught.value.message == "etcdserver: rpc not supported for learner"
         async with KVClient(leader.endpoint, timeout=5.0) as client:
             await client.member_promote(added.member.ID)
+
+        # MemberPromote answers once the leader applied the change; the learner applies it a
+        # moment later (as in etcd), and only then serves everything.
+        async def promoted() -> rpc_pb2.StatusResponse | None:
+            async with KVClient(learner.endpoint, timeout=1.0) as client:
+                status = await client.status()
+                return None if status.isLearner else status
+
+        await wait_for(promoted, "the learner applies its promotion", timeout=15.0)
         async with KVClient(learner.endpoint, timeout=5.0) as client:
             await client.put("k", "v")
-            assert not (await client.status()).isLearner
     finally:
         learner.stop()
