@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kv.raft import Role
 from tests.tui.pilot import SEED, SIZE, paused_app
+from tui.session import PropertyStatus
 from tui.speed import SPEEDS
 
 
@@ -180,3 +181,34 @@ def test_a_follower_is_shown_as_a_follower() -> None:
     for node_id, node in app.session.cluster.nodes.items():
         if node.role is Role.FOLLOWER:
             assert roles[node_id] == "follower"
+
+
+async def test_capital_n_asks_for_a_seed_and_starts_a_new_run_from_it() -> None:
+    app = paused_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("N")
+        await pilot.press(*["backspace"] * 10, "4", "2", "enter")
+        session = app.session
+        assert session.seed == 42 and session.nodes == 3
+        assert session.config == paused_app().session.config, "the same settings"
+        assert session.cluster.leader() is not None, "seed 42: warmed up to a leader"
+
+
+async def test_the_safety_panel_is_computed_again_only_when_the_position_changes() -> None:
+    app = paused_app()
+    async with app.run_test(size=SIZE) as pilot:
+        calls = []
+        session = app.session
+        real = session.safety
+
+        def counted() -> list[PropertyStatus]:
+            calls.append(session.position)
+            return real()
+
+        session.safety = counted  # type: ignore[method-assign]
+        app.refresh_view()
+        app.refresh_view()
+        assert calls == []
+        await pilot.press("full_stop")
+        app.refresh_view()
+        assert calls == [session.position]
