@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kv.raft import Role
 from tests.tui.pilot import SEED, SIZE, paused_app
+from tui.app import SimApp
 from tui.session import PropertyStatus
 from tui.speed import SPEEDS
 
@@ -149,13 +150,49 @@ async def test_m_adds_a_learner() -> None:
         assert 4 in app.session.cluster.nodes, f"seed {SEED}"
 
 
-async def test_t_spreads_and_a_aligns_the_election_timers() -> None:
+async def test_m_then_p_promotes_a_learner_that_caught_up() -> None:
     app = paused_app()
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m", "a")
+        cluster = app.session.cluster
+        assert app.session.cluster.run_until(lambda c: 4 in c.membership.learners, 5_000)
+        app.session.run_for(2_000)  # it catches up
+        await pilot.press("m", "p")
+        app.session.run_for(2_000)
+        cluster = app.session.cluster
+        assert 4 in cluster.ids and not cluster.membership.learners, f"seed {SEED}"
+
+
+async def test_m_then_a_number_removes_that_member() -> None:
+    app = paused_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m", "3")
+        app.session.run_for(2_000)
+        assert 3 not in app.session.cluster.ids, f"seed {SEED}"
+
+
+def ticks_left(app: SimApp) -> list[int]:
+    """How many ticks each running follower has before its election timer fires."""
+    left = []
+    for node in app.session.cluster.nodes.values():
+        timer = node.election_timer
+        if timer is not None and node.role is not Role.LEADER:
+            left.append(timer[1] - timer[0])
+    return sorted(left)
+
+
+async def test_a_aligns_the_election_timers_and_t_spreads_them() -> None:
+    app = paused_app()
+    async with app.run_test(size=SIZE) as pilot:
+        leader = app.session.cluster.leader()
+        assert leader is not None
+        await pilot.press("k", str(leader), "a")
+        aligned = ticks_left(app)
+        assert len(aligned) == 2 and aligned[0] == aligned[1], aligned
         await pilot.press("t")
-        assert "spread the election timers" in app.session.cluster.event_lines()[-1]
-        await pilot.press("a")
-        assert "align the election timers" in app.session.cluster.event_lines()[-1]
+        spread = ticks_left(app)
+        election_tick = app.session.config.election_tick
+        assert spread[1] - spread[0] >= election_tick // 2, spread
 
 
 async def test_a_number_selects_the_node_the_keys_pane_shows() -> None:
