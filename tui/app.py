@@ -25,6 +25,7 @@ timeline, which is the way out.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from typing import ClassVar
@@ -143,19 +144,22 @@ class SimApp(App[None]):
 
     # -- running ------------------------------------------------------------------------------
 
-    def advance(self) -> None:
-        """One slice of simulation (the timer calls this), then a redraw."""
+    async def advance(self) -> None:
+        """One slice of simulation (the timer calls this), then a redraw.
+
+        It yields to the event loop after every chunk, so a key pressed during the slice is
+        handled at once, between two chunks, where the session is whole; the slice stops if
+        the key paused the run or put another session up.
+        """
         now = time.perf_counter()
         elapsed, self._last_slice = now - self._last_slice, now
-        if not self.is_running:  # shutting down: the widgets are going away
-            return
-        if self.paused or self.session.frozen is not None or self.at_cue:
+        if not self._can_run():
             return
         pacer, session = self.pacer, self.session
         pacer.give(elapsed)
         deadline = now + SLICE_BUDGET_S
         checks = pacer.fast_forward and pacer.speed != SPEEDS[-1]
-        while time.perf_counter() < deadline and session.frozen is None and not self.at_cue:
+        while time.perf_counter() < deadline and self._can_run() and self.session is session:
             quiet = checks and is_quiet(session.cluster)
             chunk = pacer.allowance(quiet)
             if chunk <= 0:
@@ -163,7 +167,18 @@ class SimApp(App[None]):
             session.run_for(chunk)
             pacer.spend(chunk, quiet)
             self.fast_forwarding = quiet
-        self.refresh_view()
+            await asyncio.sleep(0)
+        if self.is_running:
+            self.refresh_view()
+
+    def _can_run(self) -> bool:
+        # Not while shutting down (the widgets are going away), paused, frozen or at a cue.
+        return (
+            self.is_running
+            and not self.paused
+            and self.session.frozen is None
+            and (not self.at_cue)
+        )
 
     def replace_session(self, session: Session, *, run: bool = True) -> None:
         """Show another session (a scenario's, a new seed's): at the speed at which its
