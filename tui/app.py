@@ -26,6 +26,7 @@ timeline, which is the way out.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Iterable
 from typing import ClassVar
@@ -108,6 +109,7 @@ class SimApp(App[None]):
         self._last_slice = time.perf_counter()
         self._timer: Timer | None = None
         self._shown: tuple[object, ...] = ()
+        self._keyframes = 0
         if warm_up:
             run_to_first_leader(session)
 
@@ -136,6 +138,19 @@ class SimApp(App[None]):
     def on_mount(self) -> None:
         self.refresh_view()
         self._timer = self.set_interval(SLICE_INTERVAL_S, self.advance)
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # `_keep_gc_short`: give the process its collector back
+
+    def _keep_gc_short(self) -> None:
+        """After a new keyframe, move everything alive into the collector's permanent
+        generation (`gc.freeze`): keyframes live as long as the session, and a full
+        collection walks every object there is, so without this its pause grows with the
+        run (tens of ms after ten seconds at max speed) and holds up key presses."""
+        keyframes = len(self.session.timeline.keyframes)
+        if keyframes != self._keyframes:
+            self._keyframes = keyframes
+            gc.freeze()
 
     @property
     def cluster(self) -> object:
@@ -169,6 +184,7 @@ class SimApp(App[None]):
             self.fast_forwarding = quiet
             await asyncio.sleep(0)
         if self.is_running:
+            self._keep_gc_short()
             self.refresh_view()
 
     def _can_run(self) -> bool:
@@ -187,6 +203,8 @@ class SimApp(App[None]):
         self.selected = min(session.cluster.nodes)
         self.paused = not run
         self.pacer.speed = watch_speed(session.config.network)
+        gc.unfreeze()  # the old session may go now (`_keep_gc_short`)
+        self._keyframes = 0
         self.jumped()
 
     def jumped(self) -> None:
