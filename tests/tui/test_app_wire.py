@@ -69,7 +69,7 @@ async def test_a_dropped_message_is_drawn_struck_out_and_said_lost() -> None:
         pane = app.query_one("#wire-wide", WirePane)
         text = pane.render()
         line = next(line for line in text.split() if "lost" in line.plain)
-        assert line.plain.startswith("n3 ") and "✗" in line.plain and "n2 vote" in line.plain
+        assert line.plain.startswith("n3 ") and "✗" in line.plain and "n2 lost vote" in line.plain
         assert any("strike" in str(span.style) for span in line.spans)
         assert "1 lost" in str(pane.border_subtitle)
 

@@ -63,8 +63,8 @@ class WirePane(Widget):
             if item.lost:
                 track = "─" * dot + "✗" + "┄" * (TRACK - 1 - dot)
                 text.append(f"n{item.frm} {track}▷ n{item.to} ", style="red")
+                text.append("lost ", style="bold red")
                 text.append(item.label, style=f"{style} strike")
-                text.append(" lost", style="bold red")
                 continue
             track = "─" * dot + "●" + "─" * (TRACK - 1 - dot)
             text.append(f"n{item.frm} {track}▶ n{item.to} ")
