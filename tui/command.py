@@ -8,9 +8,12 @@ is built, so ``kv --version`` and ``kv serve`` stay fast.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 MAX_NODES = 7
 
@@ -40,25 +43,62 @@ def add_tui_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
         default=None,
         help="attach to a real cluster: comma-separated client URLs (kv or etcd)",
     )
+    tui.add_argument(
+        "--cluster-dir",
+        type=Path,
+        default=None,
+        help="with --endpoints: the directory of the `kv cluster` they belong to, so that "
+        "kill, restart, partition and heal work from the TUI",
+    )
     tui.add_argument("--no-pre-vote", action="store_true", help="members campaign without PreVote")
     tui.add_argument(
         "--no-check-quorum", action="store_true", help="leaders do not step down without a quorum"
     )
 
 
+class TuiError(Exception):
+    """The command line asks for something that cannot be opened (the exit status, and
+    why)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def run_tui(args: argparse.Namespace) -> int:
     """``kv tui``: run the app until the user quits; the exit status."""
+    try:
+        app = make_app(args)
+    except TuiError as error:
+        print(f"kv tui: error: {error}", file=sys.stderr)
+        return error.status
+    app.run()
+    return 0
+
+
+def make_app(args: argparse.Namespace) -> App[None]:
+    """The app ``kv tui`` runs for these arguments: attach mode with ``--endpoints``, else
+    the embedded simulator (a new run, or a loaded one).
+
+    Raises:
+        TuiError: the arguments do not go together, or the trace cannot be read.
+    """
     if args.endpoints:
-        return _attach([url for url in args.endpoints.split(",") if url])
+        from tui.attach import AttachApp
+
+        endpoints = [url for url in args.endpoints.split(",") if url]
+        return AttachApp(endpoints, cluster_dir=args.cluster_dir)
+    if args.cluster_dir is not None:
+        raise TuiError(2, "--cluster-dir goes with --endpoints")
     from tui.app import SimApp
     from tui.session import Session
+    from tui.speed import tui_config
 
     if args.load is not None:
         try:
             session = Session.load(args.load)
         except (OSError, ValueError, KeyError) as error:
-            print(f"kv tui: error: cannot load {args.load}: {error}", file=sys.stderr)
-            return 1
+            raise TuiError(1, f"cannot load {args.load}: {error}") from None
     else:
         seed = args.seed if args.seed is not None else _random_seed()
         session = Session.new(
@@ -66,9 +106,9 @@ def run_tui(args: argparse.Namespace) -> int:
             seed=seed,
             pre_vote=not args.no_pre_vote,
             check_quorum=not args.no_check_quorum,
+            config=tui_config(),
         )
-    SimApp(session).run()
-    return 0
+    return SimApp(session)
 
 
 def _random_seed() -> int:
@@ -76,15 +116,3 @@ def _random_seed() -> int:
     import random
 
     return random.SystemRandom().randrange(1000)
-
-
-def _attach(endpoints: list[str]) -> int:
-    # Attach mode is its own package (tui.attach); found by name so that this command works
-    # (and says so) in a build without it.
-    try:
-        attach = importlib.import_module("tui.attach")
-    except ImportError:
-        print("kv tui: error: attach mode (--endpoints) is not in this build yet", file=sys.stderr)
-        return 1
-    attach.AttachApp(endpoints).run()
-    return 0

@@ -8,6 +8,7 @@ number picks that node.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -47,8 +48,31 @@ CONTROLS = (
     Control(
         "comma", ",", "step_back", "back", "Run", "One event back (pauses): time travel.", True
     ),
-    Control("plus,equals_sign", "+", "speed(1)", "faster", "Run", "Run faster (up to max)."),
+    Control(
+        "plus,equals_sign",
+        "+",
+        "speed(1)",
+        "faster",
+        "Run",
+        "Run faster (up to max): the speed while something is under way.",
+    ),
     Control("minus", "-", "speed(-1)", "slower", "Run", "Run slower (down to x0.01)."),
+    Control(
+        "F",
+        "F",
+        "fast_forward",
+        "fast-forward on/off",
+        "Run",
+        "Skip fast through quiet stretches (only timers and heartbeats pending), or not.",
+    ),
+    Control(
+        "N",
+        "N",
+        _picker("new_seed"),
+        "new run from a seed…",
+        "Run",
+        "Start again on a new cluster from a seed you choose (the same nodes and settings).",
+    ),
     Control("c", "c", _picker("put"), "client put", "Clients", "A client puts a key.", True),
     Control(
         "r",
@@ -221,10 +245,29 @@ def run(app: SimApp, name: str) -> None:
         _ask(app, "Transfer leadership to?", targets, lambda n: do(actions.TransferLeader(n)))
     elif name == "membership":
         _membership(app)
+    elif name == "new_seed":
+        _ask_seed(app)
     else:
         from tui.screens import open_screen
 
         open_screen(app, name)
+
+
+def _ask_seed(app: SimApp) -> None:
+    from tui.screens.ask import AskScreen
+
+    def start(text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            seed = int(text)
+        except ValueError:
+            app.notify(f"a seed is a whole number, not {text!r}", severity="warning")
+            return
+        app.new_run(seed)
+
+    suggestion = str(random.SystemRandom().randrange(1000))
+    app.push_screen(AskScreen("Start a new run from seed (enter starts):", suggestion), start)
 
 
 def _two_nodes(app: SimApp, what: str, then: Callable[[int, int], None]) -> None:

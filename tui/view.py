@@ -17,9 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from kv.raft import Entry, Message, Role
+from kv.raft import Entry, Role
 from kv.sim import Cluster, SimNode
-from tui.session.narration import describe_message
 
 
 class CellKind(enum.Enum):
@@ -97,8 +96,10 @@ class WireItem:
     frm: int
     to: int
     label: str  # `tui.session.narration.describe_message`: "append t3 [11..13] ..."
-    #: How far it got, 0..1 (1: arrived).
+    #: How far it got, 0..1 (1: arrived); for a lost one, where it died.
     progress: float
+    #: Lost on the way (`tui.traffic`): drawn struck out where it died.
+    lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,27 +235,6 @@ def _entries(node: SimNode, lo: int, hi: int) -> list[Entry]:
     lo = max(lo, storage.first_index())
     hi = min(hi, storage.last_index() + 1)
     return storage.entries(lo, hi) if lo < hi else []
-
-
-# -- the wire ----------------------------------------------------------------------------------
-
-
-def wire_items(
-    in_flight: list[tuple[int, Message]], now: int, max_delay: int, max_items: int
-) -> tuple[WireItem, ...]:
-    """The messages on the wire, earliest arrival first, with how far each got.
-
-    The simulator keeps a message's arrival time, not its send time, so how far it got is
-    measured against the network's longest delay: a message due in ``max_delay`` ms has just
-    left, one due now has arrived. That is exact for the slowest message and never moves a
-    message backwards, which is what the eye follows.
-    """
-    items = []
-    span = max(1, max_delay)
-    for arrival, message in in_flight[:max_items]:
-        progress = min(1.0, max(0.0, 1 - (arrival - now) / span))
-        items.append(WireItem(message.from_, message.to, describe_message(message), progress))
-    return tuple(items)
 
 
 # -- keys --------------------------------------------------------------------------------------

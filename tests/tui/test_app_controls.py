@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from kv.raft import Role
 from tests.tui.pilot import SEED, SIZE, paused_app
+from tui.app import SimApp
+from tui.session import PropertyStatus
 from tui.speed import SPEEDS
 
 
@@ -148,13 +150,49 @@ async def test_m_adds_a_learner() -> None:
         assert 4 in app.session.cluster.nodes, f"seed {SEED}"
 
 
-async def test_t_spreads_and_a_aligns_the_election_timers() -> None:
+async def test_m_then_p_promotes_a_learner_that_caught_up() -> None:
     app = paused_app()
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m", "a")
+        cluster = app.session.cluster
+        assert app.session.cluster.run_until(lambda c: 4 in c.membership.learners, 5_000)
+        app.session.run_for(2_000)  # it catches up
+        await pilot.press("m", "p")
+        app.session.run_for(2_000)
+        cluster = app.session.cluster
+        assert 4 in cluster.ids and not cluster.membership.learners, f"seed {SEED}"
+
+
+async def test_m_then_a_number_removes_that_member() -> None:
+    app = paused_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m", "3")
+        app.session.run_for(2_000)
+        assert 3 not in app.session.cluster.ids, f"seed {SEED}"
+
+
+def ticks_left(app: SimApp) -> list[int]:
+    """How many ticks each running follower has before its election timer fires."""
+    left = []
+    for node in app.session.cluster.nodes.values():
+        timer = node.election_timer
+        if timer is not None and node.role is not Role.LEADER:
+            left.append(timer[1] - timer[0])
+    return sorted(left)
+
+
+async def test_a_aligns_the_election_timers_and_t_spreads_them() -> None:
+    app = paused_app()
+    async with app.run_test(size=SIZE) as pilot:
+        leader = app.session.cluster.leader()
+        assert leader is not None
+        await pilot.press("k", str(leader), "a")
+        aligned = ticks_left(app)
+        assert len(aligned) == 2 and aligned[0] == aligned[1], aligned
         await pilot.press("t")
-        assert "spread the election timers" in app.session.cluster.event_lines()[-1]
-        await pilot.press("a")
-        assert "align the election timers" in app.session.cluster.event_lines()[-1]
+        spread = ticks_left(app)
+        election_tick = app.session.config.election_tick
+        assert spread[1] - spread[0] >= election_tick // 2, spread
 
 
 async def test_a_number_selects_the_node_the_keys_pane_shows() -> None:
@@ -180,3 +218,34 @@ def test_a_follower_is_shown_as_a_follower() -> None:
     for node_id, node in app.session.cluster.nodes.items():
         if node.role is Role.FOLLOWER:
             assert roles[node_id] == "follower"
+
+
+async def test_capital_n_asks_for_a_seed_and_starts_a_new_run_from_it() -> None:
+    app = paused_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("N")
+        await pilot.press(*["backspace"] * 10, "4", "2", "enter")
+        session = app.session
+        assert session.seed == 42 and session.nodes == 3
+        assert session.config == paused_app().session.config, "the same settings"
+        assert session.cluster.leader() is not None, "seed 42: warmed up to a leader"
+
+
+async def test_the_safety_panel_is_computed_again_only_when_the_position_changes() -> None:
+    app = paused_app()
+    async with app.run_test(size=SIZE) as pilot:
+        calls = []
+        session = app.session
+        real = session.safety
+
+        def counted() -> list[PropertyStatus]:
+            calls.append(session.position)
+            return real()
+
+        session.safety = counted  # type: ignore[method-assign]
+        app.refresh_view()
+        app.refresh_view()
+        assert calls == []
+        await pilot.press("full_stop")
+        app.refresh_view()
+        assert calls == [session.position]

@@ -26,10 +26,13 @@ def open_screen(app: SimApp, name: str) -> None:
     elif name == "timelines":
         _timelines(app)
     elif name == "save":
-        from tui.screens.save import SaveScreen
+        from tui.screens.ask import AskScreen
 
+        # The trace (`tui.session.trace`): seed, nodes, configuration and every action on
+        # every timeline, which ``kv tui --load`` opens again exactly as it was.
         default = f"kv-tui-seed{app.session.seed}.json"
-        app.push_screen(SaveScreen(default), lambda path: app.save_trace(path))
+        question = "Save the run to (enter saves, escape cancels):"
+        app.push_screen(AskScreen(question, default), app.save_trace)
     elif name == "scenarios":
         from tui.screens.scenarios import open_scenarios
 
@@ -55,6 +58,6 @@ def _timelines(app: SimApp) -> None:
         if index is not None:
             app.paused = True
             session.switch(index)
-            app.refresh_view()
+            app.jumped()
 
     app.push_screen(ChoiceScreen("Timelines (acting in the past forks one)", choices), switch)

@@ -15,10 +15,14 @@ from textual.widgets import Static
 from tui.controls import CONTROLS
 
 INTRO = (
-    "kv tui runs a simulated kv cluster: every number on screen is the simulator's. "
-    "Crash the leader (r) and watch the others elect a new one; step (.) and step back (,) "
-    "one event at a time; acting in the past forks a new timeline. 1-7 choose a node "
-    "(the keys pane shows its state). Ctrl+P lists every action by name."
+    "Press r to crash the leader: the others' election timers run out, and they elect a "
+    "new leader in a later term (watch NODES and WHAT HAPPENED; it comes back as a "
+    "follower). Every number on screen is the simulator's. While votes or entries are on "
+    "the wire the run goes slowly enough to follow a message (+ and - change that speed); "
+    "quiet stretches, with only timers and heartbeats pending, fast-forward, and the status "
+    "line says so. space pauses; . and , step one event forward and back; acting in the "
+    "past forks a new timeline. s plays a narrated scenario. 1-7 choose a node. Ctrl+P "
+    "lists every action by name."
 )
 
 

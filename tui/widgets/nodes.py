@@ -76,7 +76,7 @@ class NodesPanel(Widget):
             return
         text.append(" term ")
         text.append(f"{row.term:<3}", style=term_colour(row.term))
-        text.append(f"vote {vote:<3} commit {row.commit:<4} app {row.applied:<4}")
+        text.append(f"vote {vote:<3} commit {row.commit:<4} app {row.applied}")
 
     def _timer(self, text: Text, row: NodeRow, short: bool) -> None:
         if not row.up:

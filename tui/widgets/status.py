@@ -1,5 +1,5 @@
-"""The status line at the top: mode, seed, nodes, virtual time, speed, and whether the run
-is RUNNING, PAUSED or FROZEN (the TUI)."""
+"""The status line at the top: mode, seed, nodes, virtual time, speed, whether the run is
+RUNNING, PAUSED or FROZEN, and whether a quiet stretch is being fast-forwarded (the TUI)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Status:
     state: str  # "RUNNING", "PAUSED", "FROZEN", "NEXT-EVENT"
     timeline: str = ""  # "timeline 2/3" once forked
     cue: str = ""  # a scenario's step: "step 2 of 4: ..."
+    fast: str = ""  # "fast-forward x2 (quiet)" while a quiet stretch is skipped through
 
 
 _STATE_STYLES = {
@@ -30,7 +31,7 @@ _STATE_STYLES = {
 
 
 class StatusLine(Widget):
-    """One line: ``kv tui · simulator · seed 7 · 3 nodes · t=12.340 s · x1 · RUNNING``."""
+    """One line: ``kv tui · simulator · seed 7 · 3 nodes · t=12.340 s · x0.05 · RUNNING``."""
 
     DEFAULT_CSS = """
     StatusLine {
@@ -50,6 +51,8 @@ class StatusLine(Widget):
         text.append(f"t={s.time_ms / 1000:.3f} s", style="bold")
         text.append(f" · {s.speed} · ")
         text.append(s.state, style=_STATE_STYLES.get(s.state, ""))
+        if s.fast:
+            text.append(f" · {s.fast}", style="bold magenta")
         if s.timeline:
             text.append(f" · {s.timeline}")
         if s.cue:

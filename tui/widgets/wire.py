@@ -1,7 +1,8 @@
 """ON THE WIRE: the messages between the nodes, each moving along its line (the TUI).
 
 A message is drawn from its sender to its receiver with a ``●`` at how far it got
-(`tui.view.wire_items`); slow the run down (``-``) or step it (``.``) to watch one travel.
+(`tui.traffic`); slow the run down (``-``) or step it (``.``) to watch one travel. A lost one
+is drawn struck out with a ``✗`` where it died, and says "lost", for a moment.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class WirePane(Widget):
     items: reactive[tuple[WireItem, ...]] = reactive(())
     #: How many messages are on the wire in all (more than fit, sometimes).
     total: reactive[int] = reactive(0)
+    #: How many messages the network lost so far (`kv.sim.Network.dropped`).
+    lost: reactive[int] = reactive(0)
 
     def on_mount(self) -> None:
         self.border_title = "ON THE WIRE"
@@ -56,11 +59,26 @@ class WirePane(Widget):
             if i:
                 text.append("\n")
             dot = min(TRACK - 1, int(item.progress * TRACK))
-            track = "─" * dot + "●" + "─" * (TRACK - 1 - dot)
             style = next((s for word, s in _KIND_STYLES if item.label.startswith(word)), "")
+            if item.lost:
+                track = "─" * dot + "✗" + "┄" * (TRACK - 1 - dot)
+                text.append(f"n{item.frm} {track}▷ n{item.to} ", style="red")
+                text.append("lost ", style="bold red")
+                text.append(item.label, style=f"{style} strike")
+                continue
+            track = "─" * dot + "●" + "─" * (TRACK - 1 - dot)
             text.append(f"n{item.frm} {track}▶ n{item.to} ")
             text.append(item.label, style=style)
         return text
 
-    def watch_total(self, total: int) -> None:
-        self.border_subtitle = f"{total} in flight" if total else ""
+    def watch_total(self) -> None:
+        self._subtitle()
+
+    def watch_lost(self) -> None:
+        self._subtitle()
+
+    def _subtitle(self) -> None:
+        parts = [f"{self.total} in flight"] if self.total else []
+        if self.lost:
+            parts.append(f"{self.lost} lost")
+        self.border_subtitle = " · ".join(parts)

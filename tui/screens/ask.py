@@ -1,6 +1,5 @@
-"""Save the run (``w``): a file name, then `tui.session.Session.save` writes the trace --
-seed, nodes, configuration and every action on every timeline -- which ``kv tui --load``
-opens again exactly as it was (the TUI)."""
+"""A one-line question in a small modal: a file to save to (``w``), a seed to start from
+(``N``); enter answers, escape cancels (the TUI)."""
 
 from __future__ import annotations
 
@@ -13,25 +12,28 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 
-class SaveScreen(ModalScreen[str | None]):
-    """Ask for a path; dismisses with it (None if cancelled)."""
+class AskScreen(ModalScreen[str | None]):
+    """Ask ``question``, offering ``default``; dismisses with the answer (None if cancelled
+    or empty)."""
 
     DEFAULT_CSS = """
-    SaveScreen { align: center middle; }
-    SaveScreen > Vertical {
-        width: 70; height: auto; border: round $accent; background: $surface; padding: 0 1;
+    AskScreen { align: center middle; }
+    AskScreen > Vertical {
+        width: 70; max-width: 100%; height: auto;
+        border: round $accent; background: $surface; padding: 0 1;
     }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, default: str) -> None:
+    def __init__(self, question: str, default: str) -> None:
         super().__init__()
+        self.question = question
         self.default = default
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Save the run to (enter saves, escape cancels):")
+            yield Label(self.question)
             yield Input(value=self.default)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
