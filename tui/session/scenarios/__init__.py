@@ -13,10 +13,11 @@ Modules, in reading order:
 * `steps` -- `Step`, `Scenario`, `Cue`, `ScenarioRun`; conditions and scripts as data.
 * `elections` -- leader crash (1), split vote (2), partitioned leader with PreVote and
   CheckQuorum (4) and without (5).
+* `figure8` -- the Raft paper's Figure 8, ending (d) overwritten (3) or (e) committed (9).
 * `members` -- lagging follower caught up by snapshot (6), learner added and promoted (7),
   leader removed (8).
 
-Every scenario is also a test (tests/tui/test_scenarios.py) that checks its outcome.
+Every scenario is also a test (tests/tui/test_scenarios*.py) that checks its outcome.
 """
 
 from dataclasses import replace
@@ -27,6 +28,7 @@ from tui.session.scenarios.elections import (
     PARTITIONED_LEADER_BARE,
     SPLIT_VOTE,
 )
+from tui.session.scenarios.figure8 import FIGURE_8, FIGURE_8_COMMITTED
 from tui.session.scenarios.members import LEADER_REMOVED, LEARNER, SNAPSHOT_CATCH_UP
 from tui.session.scenarios.steps import Cue, Scenario, ScenarioRun, Step
 
@@ -35,11 +37,13 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         LEADER_CRASH,
         SPLIT_VOTE,
+        FIGURE_8,
         PARTITIONED_LEADER,
         PARTITIONED_LEADER_BARE,
         SNAPSHOT_CATCH_UP,
         LEARNER,
         LEADER_REMOVED,
+        FIGURE_8_COMMITTED,
     )
 }
 """Every scenario by its key (``s`` then the key, in the TUI)."""
@@ -50,6 +54,8 @@ def with_seed(scenario: Scenario, seed: int) -> Scenario:
 
 
 __all__ = [
+    "FIGURE_8",
+    "FIGURE_8_COMMITTED",
     "LEADER_CRASH",
     "LEADER_REMOVED",
     "LEARNER",
