@@ -314,13 +314,11 @@ class Session:
         )
         start = session.timeline.keyframes[0]
         loaded = [trace.timeline_from_json(t) for t in data.get("timelines", [])]
+        for timeline, length in loaded:
+            # Replayed when first shown (`switch`): a huge trace loads its current timeline.
+            timeline.keyframes[0], timeline.length, timeline.replayed = start, length, False
         if loaded:
             session.timelines = [timeline for timeline, _ in loaded]
-        for index, (timeline, length) in enumerate(loaded):
-            timeline.keyframes[0] = start
-            session.current, session.cluster, session.position = index, start.copy(), 0
-            while session.position < length and session.step():
-                pass
         session.switch(int(data.get("current", 0)))
         session.seek(int(data.get("position", session.length)))
         return session
@@ -348,10 +346,22 @@ class Session:
         if not 0 <= index < len(self.timelines):
             raise IndexError(f"no timeline {index}")
         self.current = index
+        if not self.timeline.replayed:
+            self._replay_loaded()
+            return
         keyframe = self.timeline.keyframe_before(self.timeline.length)
         self.cluster = self.timeline.keyframes[keyframe].copy()
         self.position = keyframe
         self.seek(self.timeline.length)
+
+    def _replay_loaded(self) -> None:
+        """Replay the current timeline, loaded from a trace, from the start to its length
+        (the marks, keyframes and a freeze are found again on the way)."""
+        timeline = self.timeline
+        end, timeline.length, timeline.replayed = timeline.length, 0, True
+        self.cluster, self.position = timeline.keyframes[0].copy(), 0
+        while self.position < end and self.step():
+            pass
 
 
 def cause_of(recorded: Recorded | None, cluster: Cluster) -> str:

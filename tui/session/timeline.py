@@ -99,6 +99,10 @@ class Timeline:
     #: The terms with an election mark already (`tui.session.narration.marks`).
     elections: set[int] = field(default_factory=set)
     violation: Freeze | None = None
+    #: False for a timeline loaded from a trace and not replayed yet: ``length`` is the
+    #: trace's, and the caches (keyframes but 0, marks, violation) fill in on the replay
+    #: (`tui.session.Session.switch`).
+    replayed: bool = True
 
     def recorded(self) -> list[Recorded]:
         """The actions in order."""
