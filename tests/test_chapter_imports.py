@@ -105,10 +105,12 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.raft.tracker": 3,
     "kv.sim.cluster": 3,
     "kv.sim.config": 3,
+    "kv.sim.control": 3,
     "kv.sim.events": 3,
     "kv.sim.faults": 3,
     "kv.sim.network": 3,
     "kv.sim.node": 3,
+    "kv.sim.tasks": 3,
     # Chapter 4: replication -- flow control, ReadIndex, the log's unstable tail, clients and
     # their histories, the linearizability checker, the real cluster.
     "kv.raft.progress": 4,
