@@ -105,6 +105,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.raft.tracker": 3,
     "kv.sim.cluster": 3,
     "kv.sim.config": 3,
+    "kv.sim.control": 3,
     "kv.sim.events": 3,
     "kv.sim.faults": 3,
     "kv.sim.network": 3,

@@ -1,4 +1,7 @@
-"""kv.sim: a deterministic simulator of a whole kv cluster (chapters 4-5, and the TUI).
+"""kv.sim: a deterministic simulator of a whole kv cluster (chapters 3-5, and the TUI).
+
+Chapter 3 introduces it (its demo runs elections in it); chapter 4 adds clients, workloads
+and the linearizability check; chapter 5 crashes, snapshots and membership changes.
 
 N members -- each a Raft core (`kv.raft.RawNode`), a disk that keeps only what was
 persisted, and the real server's state machine -- talk over a simulated network on a virtual
@@ -32,6 +35,10 @@ The surface, in short (`Cluster`):
   ``nodes[i]`` (`SimNode`: ``role``, ``term``, ``lead``, ``log``, ``commit``, ``applied``,
   ``store``, ``up``), ``leader()``, ``in_flight()`` (messages on the wire), ``network``
   (links and message counts), ``converged()``, ``describe()`` (what to replay).
+* by hand (the TUI) -- ``control`` (`Control`): ``pending()`` tasks by id, ``run_task``,
+  ``drop_message``, ``duplicate_message``, ``delay_task``, ``campaign(n)``,
+  ``set_election_timer(n, at_ms)``; ``set_link(frm, to, loss, delay_ms)``,
+  ``restart(n, wipe_disk=True)``; ``copy()`` for time travel.
 
 Modules, in reading order:
 
@@ -43,13 +50,16 @@ Modules, in reading order:
 * `membership` -- `Membership`, the operator: members added as learners, promoted, removed.
 * `safety` -- `SafetyMonitor`: Raft's safety properties checked as the run goes.
 * `events` -- the simulator's events and `TimedEvent`, the stream with the core's.
+* `tasks` -- the timeline as data: `TaskQueue`, pending tasks with stable ids and kinds.
 * `cluster` -- `Cluster`: the timeline that drives everything; the public surface.
+* `control` -- `Control` (``cluster.control``): choose the next event, move timers by hand.
 * `workload` -- random client workloads, run and checked for linearizability by seed.
 """
 
 from kv.sim.clients import Client, ClientOp, OpState
 from kv.sim.cluster import Cluster
 from kv.sim.config import UNRELIABLE, NetworkConfig, SimConfig
+from kv.sim.control import Control
 from kv.sim.events import (
     ClientEvent,
     MembershipChanged,
@@ -102,6 +112,7 @@ __all__ = [
     "ClientEvent",
     "ClientOp",
     "Cluster",
+    "Control",
     "Crash",
     "CrashLeader",
     "Cut",

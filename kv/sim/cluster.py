@@ -26,6 +26,9 @@ election, commit and apply, and raises `kv.sim.safety.SafetyViolation` at once.
 
 Membership changes are `kv.sim.membership`'s (the operator, ``Cluster.membership``): it
 proposes through `Cluster.propose_conf_change` and starts new members with `Cluster.add_node`.
+A person's hands on the timeline -- run, drop, duplicate or delay one pending task, make a
+member time out -- are `kv.sim.control`'s (``Cluster.control``); `Cluster.copy` makes the
+TUI's keyframes.
 ``ids`` is the members as the operator's record has them; ``nodes``, every member there was.
 """
 
@@ -41,13 +44,14 @@ from kv.raft import ConfChange, MemoryStorage, Message, MessageType, Role
 from kv.raft import events as ev
 from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
 from kv.sim.config import NetworkConfig, SimConfig
+from kv.sim.control import Control
 from kv.sim.events import ClientEvent, NetworkChanged, NodeJoined, SimEvent, TimedEvent
 from kv.sim.faults import Fault, Scenario
 from kv.sim.membership import Membership
 from kv.sim.network import Network
 from kv.sim.node import Answer, SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
-from kv.sim.tasks import PendingTask, TaskKind, TaskQueue
+from kv.sim.tasks import TaskKind, TaskQueue
 
 _DESCRIBE = KeyValueModel()
 
@@ -84,6 +88,9 @@ class Cluster:
         self.monitor = SafetyMonitor()
         #: The operator that adds, promotes and removes members (`kv.sim.membership`).
         self.membership = Membership(self)
+        #: A person's hands on the timeline: choose the next event, move timers
+        #: (`kv.sim.control`).
+        self.control = Control(self)
         #: Every fault scheduled so far (the scenario and `at` calls), for `describe`.
         self.scenario: list[tuple[int, Fault]] = []
         self.client_rng = self._rng("clients")
@@ -374,6 +381,11 @@ class Cluster:
         self.network.heal()
         self._emit(NetworkChanged("healed"))
 
+    def set_link(self, frm: int, to: int, loss: float, delay_ms: int) -> None:
+        """Messages from ``frm`` to ``to`` are lost with probability ``loss`` and take
+        ``delay_ms`` more (until `heal`)."""
+        self._emit(NetworkChanged(self.network.set_link(frm, to, loss, delay_ms)))
+
     def set_network(self, config: NetworkConfig) -> None:
         """Change delays, loss and duplication from now on."""
         self.network.config = config
@@ -408,7 +420,7 @@ class Cluster:
             node.raw.transfer_leader(node_id)
             self._poke(node)
 
-    # -- by hand (the TUI: choose the next event, set timers, copy for time travel) ----------
+    # -- time travel (the TUI's keyframes) ------------------------------------------------
 
     def copy(self) -> Cluster:
         """An independent copy that runs on exactly as this cluster would (for keyframes).
@@ -419,75 +431,6 @@ class Cluster:
         """
         memo: dict[int, object] = {id(self.events): list(self.events)}
         return copy.deepcopy(self, memo)
-
-    def pending(self) -> list[PendingTask]:
-        """Every task still to run, in order, each with its id (`kv.sim.tasks`)."""
-        return self.tasks.pending()
-
-    def run_task(self, task_id: int) -> None:
-        """Run pending task ``task_id`` now, ahead of its time (deliver a message early, fire
-        a timer now). The clock does not move."""
-        self._run(self.tasks.take(task_id).run)
-
-    def drop_message(self, task_id: int) -> None:
-        """Lose message ``task_id`` on the wire, as the network's own losses do."""
-        message = self._message(task_id)
-        self.tasks.take(task_id)
-        self.network.dropped[message.type] += 1
-        if message.type is MessageType.SNAP:
-            self._report_snapshot(message, failed=True)
-
-    def duplicate_message(self, task_id: int) -> int:
-        """Deliver message ``task_id`` twice: a copy arrives at the same time. Returns the
-        copy's id."""
-        message = self._message(task_id)
-        task = self.tasks.find(task_id)
-        self.network.duplicated[message.type] += 1
-        return self.tasks.push(task.time, task.run, task.kind, task.node, message)
-
-    def delay_task(self, task_id: int, ms: int) -> None:
-        """Make pending task ``task_id`` happen ``ms`` later (it keeps its id)."""
-        if ms < 0:
-            raise ValueError(f"cannot delay by {ms}ms")
-        task = self.tasks.take(task_id)
-        task.time += ms
-        self.tasks.put_back(task)
-
-    def _message(self, task_id: int) -> Message:
-        message = self.tasks.find(task_id).message
-        if message is None:
-            raise KeyError(f"task #{task_id} is not a message")
-        return message
-
-    def set_election_timer(self, node_id: int, at_ms: int) -> None:
-        """Make ``node_id``'s election timer fire at virtual time ``at_ms``, unless something
-        resets it first (RaftScope's spread and align timers). Its ticks move so that one
-        falls at ``at_ms``, and its core is told to time out on that tick
-        (`kv.raft.RawNode.expire_election_in`). Nothing happens to a member that is down."""
-        node = self.nodes[node_id]
-        if node.raw is None:
-            return
-        if at_ms <= self.now:
-            raise ValueError(f"cannot time out at {at_ms}ms: it is {self.now}ms already")
-        tick = self.config.tick_ms
-        ticks = -(-(at_ms - self.now) // tick)
-        first = at_ms - (ticks - 1) * tick
-        self.tasks.cancel(TaskKind.TICK, node_id)
-        next_tick = partial(self._tick, node_id, node.incarnation)
-        self._schedule(first - self.now, next_tick, TaskKind.TICK, node_id)
-        node.raw.expire_election_in(ticks)
-
-    def campaign(self, node_id: int) -> None:
-        """Make ``node_id`` time out now and start an election (RaftScope's "timeout")."""
-        node = self.nodes[node_id]
-        if node.raw is not None:
-            node.raw.campaign()
-            self._poke(node)
-
-    def set_link(self, frm: int, to: int, loss: float, delay_ms: int) -> None:
-        """Messages from ``frm`` to ``to`` are lost with probability ``loss`` and take
-        ``delay_ms`` more (until `heal`)."""
-        self._emit(NetworkChanged(self.network.set_link(frm, to, loss, delay_ms)))
 
     # -- membership (the operator, `kv.sim.membership`, calls these) ----------------------
 

@@ -6,7 +6,7 @@ message's arrival, the end of a disk write, a client's request, a scheduled faul
 scheduled, so it is as deterministic as the run: the same seed and the same actions give the
 same ids. That makes a task something a person (or a trace) can name: the TUI's
 choose-the-next-event mode (DSLabs' visual debugger does the same) lists `PendingTask`s and
-delivers, drops, duplicates or delays one by its id (`Cluster.run_task`, ...).
+delivers, drops, duplicates or delays one by its id (`kv.sim.control.Control`).
 
 A task's ``run`` is a bound method or a ``functools.partial`` of one, never a closure, so
 that ``copy.deepcopy`` of a cluster copies its future too (a closure would keep pointing at

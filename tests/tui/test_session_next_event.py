@@ -13,7 +13,7 @@ def first_message(session: Session, kind: MessageType, frm: int, to: int) -> Pen
     for _ in range(1_000):
         for pending in session.pending():
             message = next(
-                (t.message for t in session.cluster.pending() if t.id == pending.id), None
+                (t.message for t in session.cluster.control.pending() if t.id == pending.id), None
             )
             if message is not None and (message.type, message.from_, message.to) == (
                 kind,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from kv.sim import Cluster
 from tui.session import Session, actions
 
@@ -35,25 +33,6 @@ def test_stepping_behind_the_end_replays_the_recorded_action() -> None:
     assert session.step()
     assert not session.cluster.nodes[2].up and session.position == at
     assert len(session.timelines) == 1
-
-
-def test_a_rewind_replays_from_the_nearest_keyframe_not_from_the_start(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    session = Session.new(nodes=3, seed=7, keyframe_every=100)
-    session.run_for(20_000)
-    assert session.length > 1_000
-    steps = 0
-    original = Cluster.step
-
-    def counting(cluster: Cluster) -> bool:
-        nonlocal steps
-        steps += 1
-        return original(cluster)
-
-    monkeypatch.setattr(Cluster, "step", counting)
-    session.seek(session.length - 5)
-    assert steps < 100
 
 
 def test_acting_in_the_past_forks_a_new_timeline_and_keeps_the_old_one() -> None:

@@ -31,6 +31,27 @@ def test_a_saved_session_loads_with_the_same_timelines_and_events(tmp_path: Path
     assert loaded.cluster.nodes[1].get("k") == "v"
 
 
+def test_loading_replays_only_the_current_timeline_and_the_others_when_switched_to(
+    tmp_path: Path,
+) -> None:
+    session = Session.new(nodes=3, seed=7)
+    session.run_for(3_000)
+    session.seek(session.position // 2)
+    session.act(actions.Crash(1))
+    session.run_for(500)
+    session.save(tmp_path / "run.json")
+    session.switch(0)
+    first = [str(line) for line in session.narration()]
+    loaded = Session.load(tmp_path / "run.json")
+    other = loaded.timelines[0]
+    assert (other.replayed, list(other.keyframes), other.marks) == (False, [0], [])
+    assert other.length == session.timelines[0].length  # what the timeline list shows
+    loaded.switch(0)
+    assert other.replayed and [str(line) for line in loaded.narration()] == first
+    assert other.marks == session.timelines[0].marks
+    assert loaded.position == loaded.length == session.timelines[0].length
+
+
 def test_a_failing_seed_loads_from_a_seed_alone_or_from_describe(tmp_path: Path) -> None:
     cluster = Cluster.create(5, seed=42, config=SimConfig(pre_vote=False, tick_ms=50))
     described = tmp_path / "failure.txt"

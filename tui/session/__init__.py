@@ -23,7 +23,8 @@ Modules, in reading order:
 * `trace` -- save and load: JSON of seed, nodes, configuration and timelines' actions; or a
   failing seed (``kv.sim.Cluster.describe``'s line).
 * `scenarios` -- scripted scenarios whose steps fire on the model's events, narrated
-  ("step 2 of 3: ..."); `Session.play` / `Session.for_scenario`, ``cue``, `Session.resume`.
+  ("step 2 of 3: ..."), steps as data (`scenarios.steps`), Raft's Figure 8 among them;
+  `Session.play` / `Session.for_scenario`, ``cue``, `Session.resume`.
 * `session` -- `Session`: step, run, act, rewind, fork, freeze on a safety violation.
 
 Interface notes for the app (beyond issue 9's sketch): a *position* counts entries, each one

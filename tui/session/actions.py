@@ -197,7 +197,7 @@ class Timeout:
     node: int
 
     def apply(self, cluster: Cluster) -> None:
-        cluster.campaign(self.node)
+        cluster.control.campaign(self.node)
 
     def __str__(self) -> str:
         return f"time {name(self.node)} out: it campaigns"
@@ -257,7 +257,9 @@ class SpreadTimers:
         electors = _electors(cluster)
         timeout = cluster.config.election_timeout_ms
         for k, node in enumerate(electors):
-            cluster.set_election_timer(node, cluster.now + timeout + k * timeout // len(electors))
+            cluster.control.set_election_timer(
+                node, cluster.now + timeout + k * timeout // len(electors)
+            )
 
     def __str__(self) -> str:
         return "spread the election timers"
@@ -270,7 +272,7 @@ class AlignTimers:
     def apply(self, cluster: Cluster) -> None:
         at = cluster.now + cluster.config.election_timeout_ms
         for node in _electors(cluster):
-            cluster.set_election_timer(node, at)
+            cluster.control.set_election_timer(node, at)
 
     def __str__(self) -> str:
         return "align the election timers"
@@ -286,7 +288,7 @@ class Deliver:
     id: int
 
     def apply(self, cluster: Cluster) -> None:
-        cluster.run_task(self.id)
+        cluster.control.run_task(self.id)
 
     def __str__(self) -> str:
         return f"deliver #{self.id} now"
@@ -297,7 +299,7 @@ class Drop:
     id: int
 
     def apply(self, cluster: Cluster) -> None:
-        cluster.drop_message(self.id)
+        cluster.control.drop_message(self.id)
 
     def __str__(self) -> str:
         return f"drop message #{self.id}"
@@ -308,7 +310,7 @@ class Duplicate:
     id: int
 
     def apply(self, cluster: Cluster) -> None:
-        cluster.duplicate_message(self.id)
+        cluster.control.duplicate_message(self.id)
 
     def __str__(self) -> str:
         return f"duplicate message #{self.id}"
@@ -320,7 +322,7 @@ class Delay:
     ms: int
 
     def apply(self, cluster: Cluster) -> None:
-        cluster.delay_task(self.id, self.ms)
+        cluster.control.delay_task(self.id, self.ms)
 
     def __str__(self) -> str:
         return f"delay #{self.id} by {self.ms}ms"

@@ -13,8 +13,10 @@ time: an entry is either one simulator event (`kv.sim.Cluster.step`) or one acti
 * An action (`act`) is applied now and recorded at the next position; behind the end of the
   timeline, that *forks* a new timeline, and the old one stays listed (RaftScope's slider).
 * Backward (`back`, `seek`): the nearest keyframe at or before the target (a `Cluster.copy`
-  taken every ``keyframe_every`` entries) is copied and replayed forward to the target, so a
-  rewind costs at most ``keyframe_every`` entries whatever the length of the run.
+  taken every ``keyframe_every`` entries, thinned out with age:
+  `tui.session.timeline.KeyframePolicy`) is copied and replayed forward to the target, so a
+  rewind costs at most ``keyframe_every`` entries near the end of the run and 32 times that
+  (a fraction of a second) further back, while a long run keeps few keyframes.
 * Safety: `kv.sim.SafetyMonitor` raises `kv.sim.SafetyViolation` inside the entry that
   broke a property; the session catches it, records a `Freeze` on the timeline (position,
   time, what the entry was) and stops there: ``frozen`` is set, `step` and `run_for` refuse
@@ -38,12 +40,15 @@ from tui.session import narration, trace, views
 from tui.session.actions import Action, ActionTaken, Note
 from tui.session.narration import Line, Mark, MarkKind
 from tui.session.scenarios import Cue, Scenario, ScenarioRun
-from tui.session.timeline import Freeze, Recorded, Timeline
+from tui.session.timeline import Freeze, KeyframePolicy, Recorded, Timeline
 from tui.session.views import Change, Pending, PropertyStatus
 
-#: Entries between keyframes: a rewind replays at most this many (the simulator does tens of
-#: thousands a second, and a copy of a small cluster takes a few milliseconds).
+#: Entries between the newest keyframes: a rewind near the end replays at most this many (the
+#: simulator does tens of thousands a second, and a copy of a small cluster takes a few
+#: milliseconds); older keyframes are up to 32 times sparser (`KeyframePolicy`).
 KEYFRAME_EVERY = 500
+#: The most keyframes a timeline keeps (a 3-node cluster's copy is ~30 kB).
+KEYFRAME_CAP = 1024
 
 
 class Session:
@@ -56,6 +61,7 @@ class Session:
         config: SimConfig | None = None,
         *,
         keyframe_every: int = KEYFRAME_EVERY,
+        keyframe_cap: int = KEYFRAME_CAP,
     ) -> None:
         if not 1 <= nodes <= 7:
             raise ValueError(f"a session runs 1 to 7 nodes, not {nodes}")
@@ -63,6 +69,9 @@ class Session:
         self.seed = seed
         self.config = config if config is not None else SimConfig()
         self.keyframe_every = keyframe_every
+        self.keyframes = KeyframePolicy(
+            every=keyframe_every, max_spacing=32 * keyframe_every, cap=keyframe_cap
+        )
         self.cluster = Cluster.create(nodes, seed=seed, config=self.config)
         self.position = 0
         self.timelines = [Timeline()]
@@ -82,11 +91,12 @@ class Session:
         check_quorum: bool = True,
         config: SimConfig | None = None,
         keyframe_every: int = KEYFRAME_EVERY,
+        keyframe_cap: int = KEYFRAME_CAP,
     ) -> Session:
         """A session over a new cluster of ``nodes`` members (1..7) from ``seed``."""
         base = config if config is not None else SimConfig()
         config = replace(base, pre_vote=pre_vote, check_quorum=check_quorum)
-        return cls(nodes, seed, config, keyframe_every=keyframe_every)
+        return cls(nodes, seed, config, keyframe_every=keyframe_every, keyframe_cap=keyframe_cap)
 
     # -- where we are ---------------------------------------------------------------------
 
@@ -259,8 +269,7 @@ class Session:
             timeline.length = position
             new_events = self.cluster.events[events_before:]
             timeline.marks.extend(narration.marks(position, new_events, timeline.elections))
-        if position % self.keyframe_every == 0 and position not in timeline.keyframes:
-            timeline.keyframes[position] = self.cluster.copy()
+        timeline.keep_keyframe(position, self.cluster, self.keyframes)
 
     def _freeze(self, position: int, cause: str, message: str) -> None:
         self.position = position
@@ -305,13 +314,11 @@ class Session:
         )
         start = session.timeline.keyframes[0]
         loaded = [trace.timeline_from_json(t) for t in data.get("timelines", [])]
+        for timeline, length in loaded:
+            # Replayed when first shown (`switch`): a huge trace loads its current timeline.
+            timeline.keyframes[0], timeline.length, timeline.replayed = start, length, False
         if loaded:
             session.timelines = [timeline for timeline, _ in loaded]
-        for index, (timeline, length) in enumerate(loaded):
-            timeline.keyframes[0] = start
-            session.current, session.cluster, session.position = index, start.copy(), 0
-            while session.position < length and session.step():
-                pass
         session.switch(int(data.get("current", 0)))
         session.seek(int(data.get("position", session.length)))
         return session
@@ -339,10 +346,22 @@ class Session:
         if not 0 <= index < len(self.timelines):
             raise IndexError(f"no timeline {index}")
         self.current = index
+        if not self.timeline.replayed:
+            self._replay_loaded()
+            return
         keyframe = self.timeline.keyframe_before(self.timeline.length)
         self.cluster = self.timeline.keyframes[keyframe].copy()
         self.position = keyframe
         self.seek(self.timeline.length)
+
+    def _replay_loaded(self) -> None:
+        """Replay the current timeline, loaded from a trace, from the start to its length
+        (the marks, keyframes and a freeze are found again on the way)."""
+        timeline = self.timeline
+        end, timeline.length, timeline.replayed = timeline.length, 0, True
+        self.cluster, self.position = timeline.keyframes[0].copy(), 0
+        while self.position < end and self.step():
+            pass
 
 
 def cause_of(recorded: Recorded | None, cluster: Cluster) -> str:

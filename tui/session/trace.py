@@ -9,8 +9,8 @@ A trace is JSON a person can read and share (``kv tui --load run.json``)::
      "current": 0, "position": 412}
 
 Only the configuration fields that differ from `kv.sim.SimConfig`'s defaults are written.
-Loading replays every timeline (the run is a pure function of the trace), so what the
-person saw comes back event for event.
+Loading replays the current timeline (the run is a pure function of the trace), so what the
+person saw comes back event for event; the others are replayed when first switched to.
 
 A failing `kv.sim` seed opens too: a trace of just ``{"seed": 7, "nodes": 3}``, or the line
 `kv.sim.Cluster.describe` prints in a failure message (``seed=7 size=3 config=(pre_vote=False)

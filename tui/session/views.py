@@ -37,7 +37,7 @@ class Pending:
 
 def pending(cluster: Cluster) -> list[Pending]:
     """Every pending task, in the order the simulator would run them."""
-    return [_pending(cluster, task) for task in cluster.pending()]
+    return [_pending(cluster, task) for task in cluster.control.pending()]
 
 
 def _pending(cluster: Cluster, task: PendingTask) -> Pending:
