@@ -88,7 +88,7 @@ def is_quiet(cluster: Cluster) -> bool:
     # A client task further off than a trip to a member (or a retry) is the request's
     # timeout, which stays pending after the answer came.
     horizon = cluster.now + max(config.client_delay_ms[1], config.retry_backoff_ms)
-    for task in cluster.pending():
+    for task in cluster.control.pending():
         if task.kind in (TaskKind.TICK, TaskKind.FAULT):
             continue
         if task.kind is TaskKind.CLIENT and task.time > horizon:

@@ -69,7 +69,7 @@ class Traffic:
         now = cluster.now
         if now < self._now:
             self.reset()
-        messages = {t.id: t for t in cluster.pending() if t.message is not None}
+        messages = {t.id: t for t in cluster.control.pending() if t.message is not None}
         dropped = cluster.network.dropped.total()
         if self._dropped is not None:
             budget = dropped - self._dropped

@@ -36,7 +36,7 @@ def test_a_cluster_with_only_heartbeats_and_timers_pending_is_quiet() -> None:
     session = Session.new(nodes=3, seed=SEED, config=tui_config())
     assert session.cluster.run_until(lambda c: c.leader() is not None, 10_000)
     session.run_for(1_000)  # the first entry is committed everywhere: only heartbeats now
-    kinds = {t.message.type for t in session.cluster.pending() if t.message is not None}
+    kinds = {t.message.type for t in session.cluster.control.pending() if t.message is not None}
     assert kinds <= {MessageType.HEARTBEAT, MessageType.HEARTBEAT_RESP}, kinds
     assert is_quiet(session.cluster), f"seed {SEED}"
 
@@ -49,7 +49,7 @@ def test_a_client_put_on_its_way_is_not_quiet_and_its_timeout_alone_is() -> None
     assert not is_quiet(session.cluster)
     session.run_for(500)  # answered; the request's timeout stays pending, a mere timer
     assert session.cluster.nodes[1].get("k") == "v", f"seed {SEED}"
-    assert is_quiet(session.cluster), [str(t) for t in session.cluster.pending()]
+    assert is_quiet(session.cluster), [str(t) for t in session.cluster.control.pending()]
 
 
 def test_a_vote_on_the_wire_is_not_quiet() -> None:

@@ -51,7 +51,9 @@ def test_a_message_to_a_crashed_node_is_lost_at_its_door_and_then_goes() -> None
     traffic = Traffic()
     traffic.update(session.cluster, 0.0)
     session.act(actions.Crash(2))
-    while any(t.message is not None and t.message.to == 2 for t in session.cluster.pending()):
+    while any(
+        t.message is not None and t.message.to == 2 for t in session.cluster.control.pending()
+    ):
         assert session.step(), f"seed {session.seed}"
     traffic.update(session.cluster, 0.1)
     lost = [i for i in traffic.items(session.now, 20) if i.lost]
