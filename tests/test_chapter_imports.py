@@ -132,6 +132,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.cluster.supervisor": 4,
     "kv.server.transport": 4,
     "kv.server.raft_wire": 4,
+    "kv.server.proposals": 4,
     "kv.server.reads": 4,
     "kv.server.replica": 4,
     "kv.server.waiters": 4,
@@ -142,6 +143,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.members": 5,
     "kv.server.raft_disk": 5,
     "kv.server.reconfigure": 5,
+    "kv.server.snapshots": 5,
 }
 
 #: Modules found by their last name wherever they sit below this package (see above).
