@@ -137,6 +137,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.replica": 4,
     "kv.server.waiters": 4,
     # Chapter 5: persistence, snapshots, membership.
+    "kv.raft.conf_change": 5,
     "kv.sim.membership": 5,
     "kv.server.bootstrap": 5,
     "kv.server.duties": 5,
