@@ -146,6 +146,8 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.raft_disk": 5,
     "kv.server.reconfigure": 5,
     "kv.server.snapshots": 5,
+    # Chapter 6: transactions.
+    "kv.server.txn": 6,
 }
 
 #: Modules found by their last name wherever they sit below this package (see above).
