@@ -1,14 +1,16 @@
-"""Chapter 1's Try it, run as printed with the real etcdctl: the revisions it claims, and what
-a restart keeps.
+"""Chapters 1 and 2's Try its, run as printed with the real etcdctl: the revisions chapter 1
+claims and what a restart keeps; chapter 2's write that survives a SIGKILL, its snapshot, and a
+terminal left without the variables it set.
 
-The commands are read from ``chapters/01-kv-store/chapter.md`` and run with bash; only the
-chapter's ports and data directory are replaced, by free ports and a temporary directory (a
-test never binds a fixed port).
+The commands are read from the chapters' ``chapter.md`` and run with bash
+(`tests.docs.shell`); only the chapters' ports and files are replaced, by free ports and a
+temporary directory (a test never binds a fixed port).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -85,3 +87,35 @@ def test_chapter_one_try_it_gives_the_revisions_it_claims_and_a_restart_keeps_th
     assert after["header"]["revision"] == 7  # type: ignore[index]
     assert after["kvs"][0]["value"] == "Ymx1ZQ=="  # type: ignore[index]  # blue
     assert "required revision has been compacted" in output
+
+
+def test_chapter_two_try_it_keeps_a_write_through_sigkill_and_leaves_no_variables_behind(
+    tmp_path: Path, free_ports: Callable[[int], list[int]]
+) -> None:
+    _, block = sh_blocks("02-durability", "## Try it")
+    client, peer = free_ports(2)
+    reader = Reader(
+        tmp_path,
+        {
+            "22379": str(client),
+            "22380": str(peer),
+            "/tmp/kv-chapter2": str(tmp_path / "kv-chapter2"),
+            "/tmp/backup.db": str(tmp_path / "backup.db"),
+        },
+    )
+    # The reader waits for "ready to serve client requests" after each start; so does this.
+    ready = (
+        "until etcdctl endpoint health >/dev/null 2>&1; do kill -0 $! || exit 1; sleep 0.1; done"
+    )
+    lines = [
+        f"{line}\n{ready}" if line.startswith("python3 -m kv serve") else line
+        for line in block.splitlines()
+    ]
+    assert sum(line.startswith("python3 -m kv serve") for line in lines) == 2
+    left = "echo \"left: $(env | grep -cE '^(ETCD_|ETCDCTL_ENDPOINTS=)')\""
+    code, output = reader.run("\n".join([*lines, left]))
+    assert code == 0, output
+    assert "greeting\nhello\n" in output, output  # the put survived the SIGKILL
+    assert "Snapshot saved at" in output, output
+    assert re.search(r"\|\s+[0-9a-f]{8} \|\s+2 \|", output), output  # the snapshot's revision
+    assert "left: 0" in output, output  # the last lines unset the variables that set ports

@@ -174,7 +174,7 @@ def test_chapter_four_and_five_try_it_run_as_printed(reader: Reader) -> None:
     code, output = reader.run(take_over)
     assert code == 0, output
     assert "promoted" in output and "Leadership transferred from" in output, output
-    assert re.search(r"Member [0-9a-f]+ removed from cluster", output), output
+    assert re.search(r"Member +[0-9a-f]+ removed from cluster", output), output
     rows = tables(output)[-1]
     assert {endpoint(row) for row in rows} == {n2, n3, n4}, output
     assert [endpoint(row) for row in rows if row["IS LEADER"] == "true"] == [n4], output
