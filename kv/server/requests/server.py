@@ -139,7 +139,7 @@ class Server:
         validate.check_txn(request, self.max_txn_ops)
         if txn.is_read_only(request):  # etcd: isTxnReadonly, served without the log
             if not txn.is_serializable(request):
-                await self.replica.linearizable_read()  # ReadIndex, as for a Range
+                await self.replica.proposals.linearizable_read()  # ReadIndex, as for a Range
             response = txn.apply_txn(self.store, request)
             response.header.CopyFrom(self.header(response.header.revision))
             return response
