@@ -41,6 +41,8 @@ from google.protobuf.message import Message as ProtoMessage
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.linearizability import (
+    CompareAndSet,
+    CompareAndSetResult,
     Delete,
     DeleteResult,
     Get,
@@ -155,6 +157,10 @@ class Client:
     def delete(self, key: str) -> ClientOp:
         return self.cluster.start_request(self, Delete(key))
 
+    def compare_and_set(self, key: str, expected: str | None, new: str) -> ClientOp:
+        """A one-key Txn (chapter 6): put ``new`` if ``key`` holds ``expected`` (None: absent)."""
+        return self.cluster.start_request(self, CompareAndSet(key, expected, new))
+
 
 def to_request(input: KvInput) -> InternalRaftRequest | bytes:
     """A write as the ``InternalRaftRequest`` the member proposes, or a read's key."""
@@ -165,6 +171,8 @@ def to_request(input: KvInput) -> InternalRaftRequest | bytes:
             return InternalRaftRequest(delete_range=rpc_pb2.DeleteRangeRequest(key=_bytes(key)))
         case Get(key):
             return _bytes(key)
+        case CompareAndSet(key, expected, new):
+            return InternalRaftRequest(txn=_compare_and_set(_bytes(key), expected, _bytes(new)))
     raise TypeError(f"the simulator's clients do not send {input!r}")
 
 
@@ -180,8 +188,21 @@ def to_output(input: KvInput, result: ProtoMessage | EtcdError) -> KvOutput | st
         case Get(), rpc_pb2.RangeResponse():
             value = result.kvs[0].value.decode() if result.kvs else None
             return GetResult(value, revision=result.header.revision)
+        case CompareAndSet(), rpc_pb2.TxnResponse():
+            return CompareAndSetResult(result.succeeded, revision=result.header.revision)
     raise TypeError(f"{type(result).__name__} does not answer {input!r}")
 
 
 def _bytes(text: str | bytes) -> bytes:
     return text.encode() if isinstance(text, str) else text
+
+
+def _compare_and_set(key: bytes, expected: str | bytes | None, new: bytes) -> rpc_pb2.TxnRequest:
+    """``if value(key) == expected then put(key, new)``; "absent" is ``create_revision == 0``."""
+    compare = rpc_pb2.Compare(key=key, result=rpc_pb2.Compare.EQUAL)
+    if expected is None:
+        compare.target, compare.create_revision = rpc_pb2.Compare.CREATE, 0
+    else:
+        compare.target, compare.value = rpc_pb2.Compare.VALUE, _bytes(expected)
+    put = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key, value=new))
+    return rpc_pb2.TxnRequest(compare=[compare], success=[put])

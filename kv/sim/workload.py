@@ -39,11 +39,14 @@ class Workload:
     think_ms: tuple[int, int] = (0, 40)
     read_ratio: float = 0.5
     delete_ratio: float = 0.1
+    #: Compare-and-set txns (chapter 6), expecting the key's latest value put or absent.
+    cas_ratio: float = 0.0
 
     def __str__(self) -> str:
         return (
             f"{self.clients} clients + {self.readers} readers, {self.keys} keys, "
             f"{self.duration_ms}ms, {self.read_ratio:.0%} reads, {self.delete_ratio:.0%} deletes"
+            + (f", {self.cas_ratio:.0%} compare-and-sets" if self.cas_ratio else "")
         )
 
 
@@ -127,6 +130,7 @@ def run_workload(
     stop_at = started_at + workload.duration_ms
     rng = random.Random(f"{seed}/workload")
     counters = [0] * (workload.clients + workload.readers + 1)
+    latest: dict[str, str] = {}  # the value last sent for each key (a CAS expects it)
 
     def next_request(client: Client) -> None:
         if cluster.now >= stop_at or client.busy:
@@ -137,9 +141,16 @@ def run_workload(
             client.get(key)
         elif draw < workload.read_ratio + workload.delete_ratio:
             client.delete(key)
+        elif draw < workload.read_ratio + workload.delete_ratio + workload.cas_ratio:
+            counters[client.id] += 1
+            expected = latest.get(key) if rng.random() < 0.8 else None
+            new = f"{client.id}-{counters[client.id]}"
+            latest[key] = new
+            client.compare_and_set(key, expected, new)
         else:
             counters[client.id] += 1
-            client.put(key, f"{client.id}-{counters[client.id]}")
+            latest[key] = f"{client.id}-{counters[client.id]}"
+            client.put(key, latest[key])
 
     def after(client: Client) -> None:
         cluster.at(cluster.now + rng.randint(*workload.think_ms), lambda c: next_request(client))

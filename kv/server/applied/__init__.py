@@ -1,11 +1,12 @@
-"""The applied state: what a member's committed entries made of its backend (chapters 1, 2
-and 5).
+"""The applied state: what a member's committed entries made of its backend (chapters 1, 2,
+5 and 6).
 
 Modules, in reading order:
 
 * `state_machine` -- `StateMachine`: log entries applied to the store in order, exactly once.
-* `apply` -- etcd's KV requests carried out on the MVCC store (ranges, puts, deletes, txns,
+* `apply` -- etcd's KV requests carried out on the MVCC store (ranges, puts, deletes,
   compaction), with etcd's answers.
+* `txn` -- transactions (chapter 6): compares decided first, then one branch at one revision.
 * `alarms` -- `AlarmStore`: NOSPACE and CORRUPT, raised and cleared through the log; what an
   alarm refuses.
 * `members` -- `MemberStore`: the member table (names, URLs, learners) beside Raft's ids.
