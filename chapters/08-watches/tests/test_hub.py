@@ -3,6 +3,8 @@ Watch section of ``LEASE-WATCH-TXN-FACTS.md``, item by item)."""
 
 from __future__ import annotations
 
+import pytest
+
 from kv.mvcc import KeyValue, Store
 from kv.watch import (
     FROM_KEY,
@@ -249,6 +251,19 @@ def test_a_start_at_the_compaction_revision_is_fine() -> None:
     stream = hub.open_stream()
     stream.create(WatchRequest(b"a", start_revision=3))
     assert events_of(drain(hub, stream)) == [(EventType.PUT, b"a", 3)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="etcd #18089: compaction at a delete's revision drops its tombstone (kv.mvcc)",
+)
+def test_a_watch_from_the_compaction_revision_sees_a_delete_there_etcd_18089() -> None:
+    store, hub = hub_with((b"a", b"1"))
+    store.delete_range(b"a")
+    store.compact(3)
+    stream = hub.open_stream()
+    stream.create(WatchRequest(b"a", start_revision=3))
+    assert events_of(drain(hub, stream)) == [(EventType.DELETE, b"a", 3)]
 
 
 def test_a_synced_watcher_is_never_cancelled_by_compaction() -> None:
