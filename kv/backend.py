@@ -115,6 +115,7 @@ _DELETE = "DELETE FROM kv WHERE main = ? AND sub = ?"
 _CONTAINS = "SELECT 1 FROM kv WHERE main = ? AND sub = ?"
 _KEYS = "SELECT main, sub FROM kv ORDER BY main, sub"
 _ROWS = f"SELECT main, sub, {_COLUMNS} FROM kv ORDER BY main, sub"
+_ROWS_FROM = f"SELECT main, sub, {_COLUMNS} FROM kv WHERE main >= ? ORDER BY main, sub"
 _VALUES = f"SELECT {_COLUMNS} FROM kv ORDER BY main, sub"
 _GET_META = "SELECT value FROM meta WHERE name = ?"
 _SET_META = "UPDATE meta SET value = ? WHERE name = ?"
@@ -218,6 +219,13 @@ class History(MutableMapping[Revision, HistoryEntry]):
 
     def values(self) -> ValuesView[HistoryEntry]:
         return _Values(self)
+
+    def items_from(self, main: int) -> Iterator[tuple[Revision, HistoryEntry]]:
+        """The rows from main revision ``main`` on, by one query that starts there (a watch
+        catching up reads only the history it missed: chapter 8)."""
+        # fetchall: the apply loop may write to the table before a lazy reader resumes.
+        for row_main, sub, *columns in self._connection.execute(_ROWS_FROM, (main,)).fetchall():
+            yield Revision(row_main, sub), _entry(tuple(columns))
 
     def _rows(self) -> Iterator[tuple[Revision, HistoryEntry]]:
         for main, sub, *columns in self._connection.execute(_ROWS):

@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from kv import __version__
 from kv.cluster.command import add_cluster_command, run_cluster
 from kv.docs_command import add_docs_command, run_docs
-from kv.server.config import CLUSTER_STATES, LOG_LEVELS, ConfigError, ServerConfig, split_urls
+from kv.server.config import (
+    CLUSTER_STATES,
+    LOG_LEVELS,
+    ConfigError,
+    ServerConfig,
+    parse_duration,
+    split_urls,
+)
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +198,12 @@ FLAGS = (
         "Number of entries for a slow follower to catch-up after compacting the raft storage "
         "entries (chapter 5; etcd 3.5's flag).",
         "5000",
+    ),
+    Flag(
+        "--experimental-watch-progress-notify-interval",
+        parse_duration,
+        "Duration of periodical watch progress notification (chapter 8).",
+        "10m",
     ),
 )
 # --8<-- [end:flags]

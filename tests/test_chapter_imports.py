@@ -148,6 +148,11 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.snapshots": 5,
     # Chapter 6: transactions.
     "kv.server.txn": 6,
+    # Chapter 8: watches.
+    "kv.watch.events": 8,
+    "kv.watch.stream": 8,
+    "kv.watch.hub": 8,
+    "kv.server.watch_service": 8,
 }
 
 #: Modules found by their last name wherever they sit below this package (see above).

@@ -25,9 +25,10 @@ on disk handed in by the server (the store itself still does no I/O).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol, runtime_checkable
 
 from kv.mvcc.errors import CompactedError, FutureRevisionError
 from kv.mvcc.revision import Revision
@@ -66,6 +67,20 @@ class RangeResult:
     revision: int  # the store's current revision, also for a historic read
 
 
+#: One stored change as the store wrote it: where, and what (chapter 8's watches read these).
+Change = tuple[Revision, HistoryEntry]
+#: Told of every write request that changed something: its revision and its changes in order.
+WriteObserver = Callable[[int, Sequence[Change]], None]
+
+
+@runtime_checkable
+class SeekableHistory(Protocol):
+    """A history that can start iterating at a revision without reading what comes before
+    (chapter 2's table on disk); a plain dict is read from its start."""
+
+    def items_from(self, main: int) -> Iterator[Change]: ...
+
+
 class Store:
     """An in-memory MVCC key-value store with etcd's revision semantics."""
 
@@ -86,6 +101,7 @@ class Store:
         self.history: MutableMapping[Revision, HistoryEntry] = {} if history is None else history
         self._current_revision = FIRST_REVISION
         self._compact_revision = compact_revision
+        self._observers: list[WriteObserver] = []
         for stored, entry in self.history.items():
             if entry.tombstone:
                 self.index.tombstone(entry.kv.key, stored)
@@ -154,12 +170,35 @@ class Store:
 
     # --8<-- [end:compact]
 
-    def changes(self, up_to: int) -> Iterator[tuple[Revision, HistoryEntry]]:
-        """Every stored change with a main revision <= ``up_to``, in revision order."""
-        for stored, entry in self.history.items():
+    def changes(self, up_to: int, since: int = 0) -> Iterator[Change]:
+        """Every stored change with ``since`` <= main revision <= ``up_to``, in revision order."""
+        rows = (
+            self.history.items_from(since)
+            if isinstance(self.history, SeekableHistory)
+            else iter(self.history.items())
+        )
+        for stored, entry in rows:
             if stored.main > up_to:
                 return
-            yield stored, entry
+            if stored.main >= since:
+                yield stored, entry
+
+    # --8<-- [start:observe]
+    def observe(self, observer: WriteObserver) -> None:
+        """Tell ``observer`` of every write request that changes something, as it ends.
+
+        This is the one seam between the store and chapter 8's watches (etcd:
+        ``watchableStoreTxnWrite.End`` hands ``Changes()`` to ``notify``): every write -- a put,
+        a delete, a transaction's operations in order, a lease's keys revoked -- goes through a
+        `WriteTxn`, so every write reaches the watchers, on every member that applies it.
+        """
+        self._observers.append(observer)
+
+    def forget(self, observer: WriteObserver) -> None:
+        """Stop telling ``observer`` (a store being replaced by a leader's snapshot)."""
+        self._observers.remove(observer)
+
+    # --8<-- [end:observe]
 
     # --8<-- [start:range]
     def _range(
@@ -199,6 +238,7 @@ class WriteTxn:
         self._store = store
         self._begin = store.current_revision
         self._changes = 0
+        self._written: list[Change] = []
 
     def __enter__(self) -> WriteTxn:
         return self
@@ -213,6 +253,13 @@ class WriteTxn:
         # validates everything before it writes, so reaching here with one is a bug.
         if self._changes:
             self._store._current_revision = self._begin + 1
+            for observer in self._store._observers:
+                observer(self._begin + 1, self._written)
+
+    @property
+    def changes(self) -> Sequence[Change]:
+        """What this request wrote so far, in order (etcd: ``Changes()``)."""
+        return self._written
 
     @property
     def revision(self) -> int:
@@ -241,10 +288,10 @@ class WriteTxn:
         else:
             created, version = previous.created.main, previous.version + 1
         stored = self._next_revision()
-        self._store.history[stored] = HistoryEntry(
-            KeyValue(key, value, created, main, version, lease), tombstone=False
-        )
+        entry = HistoryEntry(KeyValue(key, value, created, main, version, lease), tombstone=False)
+        self._store.history[stored] = entry
         self._store.index.put(key, stored)
+        self._written.append((stored, entry))
 
     # --8<-- [end:put]
 
@@ -254,10 +301,10 @@ class WriteTxn:
         doomed = self._store.index.range(key, range_end, self.revision)
         for doomed_key, _ in doomed:
             stored = self._next_revision()
-            self._store.history[stored] = HistoryEntry(
-                KeyValue(doomed_key, b"", 0, 0, 0), tombstone=True
-            )
+            entry = HistoryEntry(KeyValue(doomed_key, b"", 0, 0, 0), tombstone=True)
+            self._store.history[stored] = entry
             self._store.index.tombstone(doomed_key, stored)
+            self._written.append((stored, entry))
         return len(doomed)
 
     # --8<-- [end:delete]

@@ -84,6 +84,7 @@ async def serve(
         replica=replica,
         max_request_bytes=config.max_request_bytes,
         max_txn_ops=config.max_txn_ops,
+        watch_progress_interval=config.experimental_watch_progress_notify_interval,
         quota_backend_bytes=config.quota_backend_bytes,
     )
     if config.quota_backend_bytes > MAX_QUOTA_BYTES:  # etcd: etcdserver/quota.go

@@ -18,6 +18,7 @@ where kv refuses something etcd accepts (TLS, unix sockets), the message starts 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
@@ -40,6 +41,20 @@ _URL_SCHEMES = ("http", "https", "unix", "unixs")
 
 class ConfigError(ValueError):
     """A flag value that etcd, or kv, refuses. The message names the flag and the reason."""
+
+
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_DURATION = re.compile(r"(\d+(?:\.\d*)?)(h|ms|m|s|us|µs|ns)")
+
+
+def parse_duration(text: str) -> float:
+    """A Go duration (``10m``, ``1m30s``, ``200ms``; ``0``) in seconds, as etcd's flags take it."""
+    if text == "0":
+        return 0.0
+    parts = _DURATION.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise ValueError(f"time: invalid duration {text!r}")
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
 
 
 # --8<-- [start:config]
@@ -75,6 +90,8 @@ class ServerConfig:
     pre_vote: bool = False
     # Chapter 5: entries a leader keeps behind a snapshot for slow followers (etcd 3.5's flag).
     experimental_snapshot_catchup_entries: int = 5000
+    # Chapter 8: how often a watch that asked for progress notifications gets one (seconds).
+    experimental_watch_progress_notify_interval: float = 600.0
 
     def __post_init__(self) -> None:
         # object.__setattr__: the dataclass is frozen, and these are still being initialised.

@@ -32,11 +32,6 @@ NOT_YET: list[tuple[str, Callable[[grpc.aio.Channel], object], str]] = [
         "kv: LeaseKeepAlive arrives in chapter 7",
     ),
     (
-        "bidirectional Watch",
-        lambda ch: rpc_pb2_grpc.WatchStub(ch).Watch().read(),
-        "kv: Watch arrives in chapter 8",
-    ),
-    (
         "unary Lock",
         lambda ch: v3lock_pb2_grpc.LockStub(ch).Lock(v3lock_pb2.LockRequest(name=b"l")),
         "kv: Lock arrives in chapter 9",

@@ -56,6 +56,7 @@ from kv.server.disk.raft_disk import (
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
 from kv.server.replica import duties, snapshots
 from kv.server.replica.proposals import Proposals
+from kv.watch import WatchHub
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,9 @@ class Replica:
         )
         self.leader_changes = 0
         self._campaign_when_applied = False
+        #: The member's watchers (chapter 8): the store hands them every write it applies,
+        #: so a watch on any member sees every write, whoever took it.
+        self.watches = WatchHub(machine.store)
         #: The leader's proposal of the cluster version, while it is under way.
         self._version_task: asyncio.Task[None] | None = None
 
@@ -350,6 +354,7 @@ class Replica:
         if received.exists():
             self.backend = swap_backend(self.backend, received)
         self.machine = open_state_machine(self.backend, at_least=index)
+        self.watches.restore(self.machine.store)  # watchers read on from the new history
         self.applied = index
         self.applied_term = snapshot.metadata.term
         self._sync_peers()

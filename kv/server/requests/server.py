@@ -58,8 +58,11 @@ class Server:
         max_request_bytes: int,
         quota_backend_bytes: int = 0,
         max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
+        watch_progress_interval: float = 600.0,
     ) -> None:
         self.replica = replica
+        #: Seconds between progress notifications to watches that asked (chapter 8).
+        self.watch_progress_interval = watch_progress_interval
         self.quota_bytes = quota.quota_bytes(quota_backend_bytes)
         self.max_request_bytes = max_request_bytes
         self.max_txn_ops = max_txn_ops

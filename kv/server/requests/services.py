@@ -3,7 +3,7 @@
 Each servicer method is one line: hand the request to the server, and turn an `EtcdError` into
 a gRPC status with etcd's code and message. An RPC of these services that kv does not serve
 yet answers UNIMPLEMENTED naming the chapter that adds it, and so does every RPC of a service
-kv does not serve yet (Lease, Watch, Lock, Election; Auth, not planned:
+kv does not serve yet (Lease, Lock, Election; Auth, not planned:
 `kv.server.requests.unimplemented`):
 a client learns what kv lacks instead of hanging or crashing it.
 """
@@ -21,6 +21,7 @@ from kv.api.etcdserverpb import rpc_pb2_grpc
 from kv.server.errors import EtcdError
 from kv.server.requests.server import Server
 from kv.server.requests.unimplemented import add_not_yet_served
+from kv.server.requests.watch_service import WatchService
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -124,6 +125,7 @@ async def add_services(grpc_server: grpc.aio.Server, server: Server) -> None:
     rpc_pb2_grpc.add_KVServicer_to_server(KVService(server), grpc_server)
     rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), grpc_server)
     rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(server), grpc_server)
+    rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(server), grpc_server)  # chapter 8
     # etcd registers the standard health service too; some clients and balancers probe it.
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, grpc_server)

@@ -11,7 +11,7 @@ the services kv does serve answer their own methods first; so this one sees only
 nothing else claimed. Methods of services not listed here (a typo, another API) still get
 gRPC's "Method not found!". The answer is sent before any request is read, so one stream-stream
 handler serves every kind of RPC: unary (``LeaseGrant``), server streaming (``Observe``) and
-bidirectional (``Watch``, ``LeaseKeepAlive``) alike.
+bidirectional (``LeaseKeepAlive``) alike.
 
 Introduced with chapter 1's server; each entry of `LATER` goes when its chapter arrives.
 """
@@ -46,7 +46,6 @@ class Later:
 #: etcd 3.4's services that kv does not serve, by full gRPC service name.
 LATER: dict[str, Later] = {
     "etcdserverpb.Lease": Later(7),
-    "etcdserverpb.Watch": Later(8),
     "v3lockpb.Lock": Later(9),
     "v3electionpb.Election": Later(9),
     "etcdserverpb.Auth": Later(None, "kv has no users, roles or authentication"),

@@ -1,0 +1,269 @@
+"""Watches against the real etcd 3.4 and kv (chapter 8): ``etcdctl watch`` and the Watch RPC.
+
+``etcdctl watch`` runs until stopped, so each check starts it as a process, reads the lines it
+prints, and stops it; the normalised lines must be the same for etcd and kv. The gRPC checks
+send the same Watch requests to both on one stream each and compare every reply (header ids
+normalised). Watches start at a revision given up front, so what they print does not depend on
+when the stream happened to open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+import pytest
+
+from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from tests.compat.etcdctl import etcdctl
+from tests.compat.normalise import normalise_outcome, normalise_value
+from tests.compat.scenario import ServerPair, StartPair
+from tests.compat.servers import ETCDCTL_BINARY, Server, ServerOptions
+
+pytestmark = pytest.mark.etcd
+
+TIMEOUT = 15.0
+Create = rpc_pb2.WatchCreateRequest
+
+
+class EtcdctlWatch:
+    """A running ``etcdctl -w json watch ARGS``; `lines` reads what it printed."""
+
+    def __init__(self, server: Server, args: Sequence[str]) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
+        env["ETCDCTL_API"] = "3"
+        self.server = server
+        self.process = subprocess.Popen(
+            [ETCDCTL_BINARY, f"--endpoints={server.endpoint}", "-w", "json", "watch", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line.rstrip("\n"))
+
+    def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def lines(self, count: int) -> list[Any]:
+        """The next ``count`` lines, JSON parsed where they are JSON, ids normalised."""
+        taken = [self._lines.get(timeout=TIMEOUT) for _ in range(count)]
+        return [normalise_value(_parsed(line), self.server) for line in taken]
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def _parsed(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return line
+
+
+def same_on_both(pair: ServerPair, args: Sequence[str], count: int) -> list[Any]:
+    """Run ``etcdctl watch ARGS`` on both servers, read ``count`` lines: they must be equal."""
+    printed = []
+    for server in (pair.reference, pair.subject):
+        watch = EtcdctlWatch(server, args)
+        try:
+            printed.append(watch.lines(count))
+        finally:
+            watch.stop()
+    assert printed[1] == printed[0]
+    return printed[0]
+
+
+def write(pair: ServerPair, *commands: Sequence[str]) -> None:
+    for server in (pair.reference, pair.subject):
+        for command in commands:
+            assert etcdctl(server.endpoint, command).exit_code == 0, command
+
+
+def events(line: dict[str, Any]) -> list[tuple[str, int]]:
+    return [(e.get("type", 0), e["kv"].get("mod_revision")) for e in line["Events"]]
+
+
+# -- etcdctl watch ----------------------------------------------------------------------------
+
+
+def test_watch_rev_replays_history_in_one_reply(pair: ServerPair) -> None:
+    """--rev in the past: one reply with every event since, at the current revision."""
+    write(pair, ["put", "foo", "1"], ["put", "bar", "x"], ["put", "foo", "2"], ["del", "foo"])
+    (line,) = same_on_both(pair, ["foo", "--rev=1"], 1)
+    assert events(line) == [(0, 2), (0, 4), (1, 5)]
+    assert line["Header"]["revision"] == 5
+
+
+def test_watch_prefix_with_prev_kv(pair: ServerPair) -> None:
+    """--prefix --prev-kv: the range's events, each with the key as it was before."""
+    write(pair, ["put", "p/a", "1"], ["put", "q", "x"], ["put", "p/a", "2"], ["del", "p/a"])
+    (line,) = same_on_both(pair, ["p/", "--prefix", "--prev-kv", "--rev=2"], 1)
+    assert [("prev_kv" in e) for e in line["Events"]] == [False, True, True]
+
+
+def test_watch_sees_later_writes_each_in_its_own_reply(pair: ServerPair) -> None:
+    """A live watch: one reply per revision, with the write's own revision."""
+    for server in (pair.reference, pair.subject):
+        watch = EtcdctlWatch(server, ["k", "--rev=2"])
+        try:
+            server_lines = []
+            for value in ("1", "2"):  # the second put after the first reply: the watch is live
+                assert etcdctl(server.endpoint, ["put", "k", value]).exit_code == 0
+                server_lines += watch.lines(1)
+        finally:
+            watch.stop()
+        assert [line["Header"]["revision"] for line in server_lines] == [2, 3]
+        assert [events(line) for line in server_lines] == [[(0, 2)], [(0, 3)]]
+
+
+def test_interactive_progress_prints_the_current_revision(pair: ServerPair) -> None:
+    """``watch -i``: ``progress`` asks for a progress reply; etcdctl prints it."""
+    write(pair, ["put", "foo", "1"], ["put", "foo", "2"])
+    printed = []
+    for server in (pair.reference, pair.subject):
+        watch = EtcdctlWatch(server, ["-i"])
+        try:
+            watch.send("watch foo --rev=1")
+            caught_up = watch.lines(1)
+            watch.send("progress")
+            printed.append(caught_up + watch.lines(2))
+        finally:
+            watch.stop()
+    assert printed[1] == printed[0]
+    assert printed[0][1] == "progress notify: 3"
+
+
+def test_watch_below_the_compaction_is_cancelled(pair: ServerPair) -> None:
+    """A start below the compaction revision: canceled, with compact_revision."""
+    write(pair, ["put", "foo", "1"], ["put", "foo", "2"], ["compaction", "3"])
+    (line,) = same_on_both(pair, ["foo", "--rev=2"], 1)
+    assert (line["Canceled"], line["CompactRevision"]) == (True, 3)
+    assert "revision" not in line["Header"]
+
+
+# -- the Watch RPC ------------------------------------------------------------------------------
+
+
+class GrpcWatch:
+    """One Watch stream to one server."""
+
+    def __init__(self, channel: grpc.aio.Channel, server: Server) -> None:
+        self.server = server
+        self._requests: asyncio.Queue[rpc_pb2.WatchRequest] = asyncio.Queue()
+        self.call = rpc_pb2_grpc.WatchStub(channel).Watch(self._outgoing())
+
+    async def _outgoing(self) -> AsyncIterator[rpc_pb2.WatchRequest]:
+        while True:
+            yield await self._requests.get()
+
+    def send(self, request: rpc_pb2.WatchRequest) -> None:
+        self._requests.put_nowait(request)
+
+    async def replies(self, count: int) -> list[dict[str, Any]]:
+        got = []
+        for _ in range(count):
+            reply = await asyncio.wait_for(self.call.read(), TIMEOUT)
+            got.append(normalise_outcome(reply, self.server))
+        return got
+
+
+async def compare_streams(
+    pair: ServerPair, script: Sequence[tuple[rpc_pb2.WatchRequest, int]]
+) -> list[dict[str, Any]]:
+    """Send each request of ``script`` on a Watch stream to both servers, reading the given
+    number of replies after each; every reply must be the same."""
+    seen: list[list[dict[str, Any]]] = []
+    for server in (pair.reference, pair.subject):
+        async with grpc.aio.insecure_channel(server.endpoint) as channel:
+            watch = GrpcWatch(channel, server)
+            replies = []
+            for request, count in script:
+                watch.send(request)
+                replies += await watch.replies(count)
+            watch.call.cancel()
+        seen.append(replies)
+    assert seen[1] == seen[0]
+    return seen[0]
+
+
+def create(**fields: Any) -> rpc_pb2.WatchRequest:
+    return rpc_pb2.WatchRequest(create_request=Create(**fields))
+
+
+def cancel(watch_id: int) -> rpc_pb2.WatchRequest:
+    return rpc_pb2.WatchRequest(cancel_request=rpc_pb2.WatchCancelRequest(watch_id=watch_id))
+
+
+async def test_watch_ids_count_up_skip_chosen_ones_and_refuse_duplicates(pair: ServerPair) -> None:
+    replies = await compare_streams(
+        pair,
+        [
+            (create(key=b"a"), 1),
+            (create(key=b"a", watch_id=7), 1),
+            (create(key=b"a", watch_id=1), 1),
+            (create(key=b"a"), 1),
+            (cancel(0), 1),
+            (create(key=b"a"), 1),
+            (create(key=b"a", watch_id=7), 1),
+            (cancel(42), 0),
+            (create(key=b"b", range_end=b"a"), 1),
+        ],
+    )
+    ids = [r.get("watch_id", "0") for r in replies]
+    assert ids == ["0", "7", "1", "2", "0", "3", "-1", "-1"]
+    assert replies[6]["cancel_reason"] == "mvcc: duplicate watch ID provided on the WatchStream"
+    assert replies[7]["cancel_reason"] == "mvcc: watcher range is empty"
+
+
+async def test_filters_and_compaction_cancel_over_grpc(pair: ServerPair) -> None:
+    write(pair, ["put", "a", "1"], ["del", "a"], ["put", "a", "2"], ["compaction", "3"])
+    replies = await compare_streams(
+        pair,
+        [
+            (create(key=b"a", start_revision=3, filters=[Create.NOPUT]), 1),
+            (create(key=b"a", start_revision=3, filters=[Create.NODELETE], prev_kv=True), 2),
+            (create(key=b"a", start_revision=2), 2),
+        ],
+    )
+    assert replies[-1]["compact_revision"] == "3" and replies[-1]["canceled"]
+
+
+async def test_a_progress_request_answers_minus_one_at_the_current_revision(
+    pair: ServerPair,
+) -> None:
+    write(pair, ["put", "a", "1"])
+    progress = rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest())
+    (reply,) = await compare_streams(pair, [(progress, 1)])
+    assert (reply["watch_id"], reply["header"]["revision"]) == ("-1", "2")
+
+
+async def test_fragment_splits_a_big_catch_up_reply(start_pair: StartPair) -> None:
+    """With fragment, a reply of max-request-bytes + 512 KiB or more comes in pieces."""
+    pair = start_pair(ServerOptions(max_request_bytes=400_000))
+    for server in (pair.reference, pair.subject):
+        async with grpc.aio.insecure_channel(server.endpoint) as channel:
+            for number in range(4):
+                put = rpc_pb2.PutRequest(key=b"k%d" % number, value=b"x" * 350_000)
+                await rpc_pb2_grpc.KVStub(channel).Put(put)
+    replies = await compare_streams(
+        pair, [(create(key=b"k", range_end=b"l", start_revision=1, fragment=True), 3)]
+    )
+    assert [r.get("fragment", False) for r in replies[1:]] == [True, False]
