@@ -142,6 +142,12 @@ FLAGS = (
         "1572864",
     ),
     Flag(
+        "--max-txn-ops",
+        int,
+        "Maximum number of operations permitted in a transaction (chapter 6).",
+        "128",
+    ),
+    Flag(
         "--log-level",
         str,
         "Configures log level. Only supports debug, info, warn, error, panic, or fatal.",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 
@@ -226,6 +226,20 @@ class KVClient:
         request = rpc_pb2.CompactionRequest(revision=revision, physical=physical)
         return await self._call(self._kv.Compact, request, timeout)
 
+    async def txn(
+        self,
+        compare: Sequence[rpc_pb2.Compare] = (),
+        success: Sequence[rpc_pb2.RequestOp] = (),
+        failure: Sequence[rpc_pb2.RequestOp] = (),
+        *,
+        timeout: float | None = None,
+    ) -> rpc_pb2.TxnResponse:
+        """If every compare holds, run ``success``, else ``failure``: one revision (chapter 6).
+
+        Build the parts with `compare`, `range_op`, `put_op`, `delete_op` and `txn_op`.
+        """
+        return await self._call(self._kv.Txn, txn_request(compare, success, failure), timeout)
+
     # --- Maintenance and Cluster -----------------------------------------------------------
 
     async def status(self, *, timeout: float | None = None) -> rpc_pb2.StatusResponse:
@@ -327,3 +341,76 @@ class KVClient:
         move-leader`` finds it first)."""
         request = rpc_pb2.MoveLeaderRequest(targetID=target_id)
         return await self._call(self._maintenance.MoveLeader, request, timeout)
+
+
+# --- Transactions (chapter 6): the parts of a TxnRequest -----------------------------------
+
+#: ``compare``'s targets and relations, named as etcdctl's txn syntax names them.
+COMPARE_TARGETS = {
+    "version": rpc_pb2.Compare.VERSION,
+    "create": rpc_pb2.Compare.CREATE,
+    "mod": rpc_pb2.Compare.MOD,
+    "value": rpc_pb2.Compare.VALUE,
+    "lease": rpc_pb2.Compare.LEASE,
+}
+COMPARE_RESULTS = {
+    "=": rpc_pb2.Compare.EQUAL,
+    "!=": rpc_pb2.Compare.NOT_EQUAL,
+    ">": rpc_pb2.Compare.GREATER,
+    "<": rpc_pb2.Compare.LESS,
+}
+#: The ``target_union`` member each target's operand goes in.
+_OPERANDS = {"version": "version", "create": "create_revision", "mod": "mod_revision"}
+
+
+def compare(
+    key: Bytes, target: str, result: str, operand: int | Bytes, *, range_end: Bytes = b""
+) -> rpc_pb2.Compare:
+    """``compare("k", "value", "=", "v1")``, ``compare("k", "create", "=", 0)`` (k is absent),
+    ``compare("p", "mod", "<", 9, range_end=prefix_end("p"))`` (every key under p)."""
+    built = rpc_pb2.Compare(
+        key=_bytes(key),
+        range_end=_bytes(range_end),
+        target=COMPARE_TARGETS[target],
+        result=COMPARE_RESULTS[result],
+    )
+    if isinstance(operand, int):
+        setattr(built, _OPERANDS.get(target, target), operand)
+    else:
+        built.value = _bytes(operand)
+    return built
+
+
+def range_op(key: Bytes, range_end: Bytes = b"", **fields: Any) -> rpc_pb2.RequestOp:
+    """A range in a txn; ``fields`` are `RangeRequest`'s (``revision=3``, ``limit=1``...)."""
+    request = rpc_pb2.RangeRequest(key=_bytes(key), range_end=_bytes(range_end), **fields)
+    return rpc_pb2.RequestOp(request_range=request)
+
+
+def put_op(key: Bytes, value: Bytes, **fields: Any) -> rpc_pb2.RequestOp:
+    """A put in a txn; ``fields`` are `PutRequest`'s (``prev_kv=True``...)."""
+    request = rpc_pb2.PutRequest(key=_bytes(key), value=_bytes(value), **fields)
+    return rpc_pb2.RequestOp(request_put=request)
+
+
+def delete_op(key: Bytes, range_end: Bytes = b"", **fields: Any) -> rpc_pb2.RequestOp:
+    """A delete in a txn; ``fields`` are `DeleteRangeRequest`'s (``prev_kv=True``)."""
+    request = rpc_pb2.DeleteRangeRequest(key=_bytes(key), range_end=_bytes(range_end), **fields)
+    return rpc_pb2.RequestOp(request_delete_range=request)
+
+
+def txn_op(
+    compare: Sequence[rpc_pb2.Compare] = (),
+    success: Sequence[rpc_pb2.RequestOp] = (),
+    failure: Sequence[rpc_pb2.RequestOp] = (),
+) -> rpc_pb2.RequestOp:
+    """A txn nested in a txn's branch."""
+    return rpc_pb2.RequestOp(request_txn=txn_request(compare, success, failure))
+
+
+def txn_request(
+    compare: Sequence[rpc_pb2.Compare] = (),
+    success: Sequence[rpc_pb2.RequestOp] = (),
+    failure: Sequence[rpc_pb2.RequestOp] = (),
+) -> rpc_pb2.TxnRequest:
+    return rpc_pb2.TxnRequest(compare=compare, success=success, failure=failure)

@@ -142,6 +142,8 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.members": 5,
     "kv.server.raft_disk": 5,
     "kv.server.reconfigure": 5,
+    # Chapter 6: transactions.
+    "kv.server.txn": 6,
 }
 
 #: Modules found by their last name wherever they sit below this package (see above).

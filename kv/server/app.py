@@ -83,6 +83,7 @@ async def serve(
     server = Server(
         replica=replica,
         max_request_bytes=config.max_request_bytes,
+        max_txn_ops=config.max_txn_ops,
         quota_backend_bytes=config.quota_backend_bytes,
     )
     if config.quota_backend_bytes > MAX_QUOTA_BYTES:  # etcd: etcdserver/quota.go

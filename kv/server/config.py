@@ -33,6 +33,8 @@ MAX_ELECTION_MS = 50000
 # panic, or fatal."); an unknown level makes etcd panic, kv refuses it with a message.
 LOG_LEVELS = ("debug", "info", "warn", "error", "panic", "fatal")
 CLUSTER_STATES = ("new", "existing")
+#: etcd's --max-txn-ops: the most compares, or operations in one branch, of a txn (chapter 6).
+DEFAULT_MAX_TXN_OPS = 128
 _URL_SCHEMES = ("http", "https", "unix", "unixs")
 
 
@@ -62,6 +64,7 @@ class ServerConfig:
     heartbeat_interval: int = 100  # milliseconds
     election_timeout: int = 1000  # milliseconds
     max_request_bytes: int = 1572864  # 1.5 MiB
+    max_txn_ops: int = DEFAULT_MAX_TXN_OPS  # chapter 6
     log_level: str = "info"
     # Chapter 2: durability and space.
     snapshot_count: int = 100000
@@ -219,6 +222,7 @@ def _check_limits(config: ServerConfig) -> None:
     # etcd's flags are unsigned: a negative value fails to parse there.
     for flag, value in (
         ("--max-request-bytes", config.max_request_bytes),
+        ("--max-txn-ops", config.max_txn_ops),
         ("--snapshot-count", config.snapshot_count),
         ("--max-snapshots", config.max_snapshots),
         ("--max-wals", config.max_wals),

@@ -35,6 +35,9 @@ LEASE_PROVIDED = _error(StatusCode.INVALID_ARGUMENT, "lease is provided")
 INVALID_SORT_OPTION = _error(StatusCode.INVALID_ARGUMENT, "invalid sort option")
 REQUEST_TOO_LARGE = _error(StatusCode.INVALID_ARGUMENT, "request is too large")
 LEASE_NOT_FOUND = _error(StatusCode.NOT_FOUND, "requested lease not found")
+# Transactions (chapter 6).
+TOO_MANY_OPS = _error(StatusCode.INVALID_ARGUMENT, "too many operations in txn request")
+DUPLICATE_KEY = _error(StatusCode.INVALID_ARGUMENT, "duplicate key given in txn request")
 # Raised alarms (chapter 2, kv.server.applied.alarms).
 NO_SPACE = _error(StatusCode.RESOURCE_EXHAUSTED, "mvcc: database space exceeded")
 CORRUPT = _error(StatusCode.DATA_LOSS, "corrupt cluster")

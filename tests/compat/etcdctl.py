@@ -24,17 +24,22 @@ class EtcdctlResult(NamedTuple):
     stderr: str
 
 
-def etcdctl(endpoint: str, args: Sequence[str], *, timeout: float = 20.0) -> EtcdctlResult:
+def etcdctl(
+    endpoint: str, args: Sequence[str], *, timeout: float = 20.0, stdin: str | None = None
+) -> EtcdctlResult:
     """Run ``etcdctl --endpoints=ENDPOINT -w json ARGS...`` with ETCDCTL_API=3.
 
     Other ``ETCDCTL_*`` variables of the caller's environment are removed so they cannot change
     what is sent. `timeout` bounds the whole process (etcdctl's own command timeout is 5 s).
+    ``stdin`` is the text etcdctl reads (``etcdctl txn`` reads its request there); none by
+    default.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
     env["ETCDCTL_API"] = "3"
     completed = subprocess.run(
         [ETCDCTL_BINARY, f"--endpoints={endpoint}", "-w", "json", *args],
-        stdin=subprocess.DEVNULL,
+        input=None if stdin is None else stdin.encode(),
+        stdin=subprocess.DEVNULL if stdin is None else None,
         capture_output=True,
         env=env,
         timeout=timeout,

@@ -32,16 +32,16 @@ def kv(tmp_path: Path) -> Iterator[Server]:
         (
             ["lease", "grant", "10"],
             "Error: failed to grant lease (rpc error: code = Unimplemented "
-            "desc = kv: LeaseGrant arrives in chapter 6)",
+            "desc = kv: LeaseGrant arrives in chapter 7)",
         ),
         (
             ["watch", "greeting"],
             "watch was canceled (rpc error: code = Unimplemented desc = kv: Watch arrives in "
-            "chapter 7)",
+            "chapter 8)",
         ),
         (
             ["lock", "mutex"],  # a lock holds a lease: the first RPC it needs is LeaseGrant
-            "Error: rpc error: code = Unimplemented desc = kv: LeaseGrant arrives in chapter 6",
+            "Error: rpc error: code = Unimplemented desc = kv: LeaseGrant arrives in chapter 7",
         ),
         (
             ["auth", "enable"],

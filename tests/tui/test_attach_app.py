@@ -121,10 +121,10 @@ async def test_the_watch_and_lease_tabs_say_which_chapter_brings_them(kv_server:
     async with app.run_test() as pilot:
         await pilot.press("w")
         assert app.query_one(TabbedContent).active == "watch"
-        assert "arrives in chapter 7" in str(app.query_one("#watch-feed").render())
+        assert "arrives in chapter 8" in str(app.query_one("#watch-feed").render())
         await pilot.press("l")
         assert app.query_one(TabbedContent).active == "leases"
-        assert "arrives in chapter 6" in str(app.query_one("#lease-list").render())
+        assert "arrives in chapter 7" in str(app.query_one("#lease-list").render())
 
 
 async def test_help_lists_the_keys_and_closes_again(kv_server: str) -> None:

@@ -19,7 +19,7 @@ Reading order, pure parts first:
 `tui.attach.keys`              widget: the key browser
 `tui.attach.edit`              modal: the put/delete box
 `tui.attach.choose`            modal: choosing one member, or several
-`tui.attach.placeholders`      the watch feed and leases tabs, until chapters 7 and 6
+`tui.attach.placeholders`      the watch feed and leases tabs, until chapters 8 and 7
 `tui.attach.help`              the help screen, from the bindings
 `tui.attach.app`               `AttachApp`: the tabs, the poll worker, the actions
 =============================  ==============================================================

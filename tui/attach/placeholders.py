@@ -29,7 +29,7 @@ class Arrives(Static):
 def watch_feed() -> Arrives:
     return Arrives(
         "Watch feed",
-        7,
+        8,
         "It will show every change to the keys as the cluster applies it (etcd's Watch API): "
         "revision, PUT or DELETE, key and value, live.",
         id="watch-feed",
@@ -39,7 +39,7 @@ def watch_feed() -> Arrives:
 def leases() -> Arrives:
     return Arrives(
         "Leases",
-        6,
+        7,
         "It will list every lease with its granted TTL, the time left counting down, and the "
         "keys attached to it (etcd's Lease API).",
         id="lease-list",

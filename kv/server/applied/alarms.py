@@ -8,7 +8,7 @@ table together with the consistent index, survives a restart, and (from chapter 
 every member. While one is raised, the apply layer refuses what would make things worse
 (etcd: ``etcdserver/apply.go``, ``applierV3Capped`` and ``applierV3Corrupt``):
 
-* NOSPACE refuses puts (and, in later chapters, a Txn that puts and LeaseGrant) with
+* NOSPACE refuses puts, a Txn that puts (chapter 6) and LeaseGrant (chapter 7) with
   ResourceExhausted ``etcdserver: mvcc: database space exceeded``. Reads, deletes,
   compaction, defragment and snapshots still work: they are how space is won back.
 * CORRUPT refuses every write with DataLoss ``etcdserver: corrupt cluster``; reads work.
@@ -46,8 +46,8 @@ REFUSED: dict[Alarm, tuple[frozenset[str], EtcdError]] = {
         frozenset({"put", "delete_range", "txn", "compaction", "lease_grant", "lease_revoke"}),
         errors.CORRUPT,
     ),
-    # etcd also refuses a Txn with a put in it (chapter 8): its cost is above zero.
-    AlarmType.NOSPACE: (frozenset({"put", "lease_grant"}), errors.NO_SPACE),
+    # A Txn only if it adds data (chapter 6): a put in one of its branches gives it a cost.
+    AlarmType.NOSPACE: (frozenset({"put", "txn", "lease_grant"}), errors.NO_SPACE),
 }
 # --8<-- [end:refused]
 
@@ -96,10 +96,16 @@ class AlarmStore:
     def is_raised(self, alarm: Alarm) -> bool:
         return any(kind == alarm for _, kind in self._raised)
 
-    def refusal(self, kind: str | None) -> EtcdError | None:
-        """The error an entry of this kind gets while the alarms now raised stay raised."""
+    def refusal(self, kind: str | None, *, adds_data: bool = True) -> EtcdError | None:
+        """The error an entry of this kind gets while the alarms now raised stay raised.
+
+        NOSPACE refuses only entries that add data: not a txn without a put of its own (etcd:
+        ``applierV3Capped.Txn`` refuses a txn whose quota cost is above zero).
+        """
         for alarm in (AlarmType.CORRUPT, AlarmType.NOSPACE):
             refused, error = REFUSED[alarm]
+            if alarm == AlarmType.NOSPACE and not adds_data:
+                continue
             if kind in refused and self.is_raised(alarm):
                 return error
         return None

@@ -112,7 +112,7 @@ def apply_range(reader: Reader, request: RangeRequest) -> rpc_pb2.RangeResponse:
 def apply_put(txn: WriteTxn, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
     """Put with ``prev_kv``, ``ignore_value`` and ``ignore_lease``."""
     if request.lease:
-        # etcd looks the lease up before anything else. Leases arrive in chapter 6; until
+        # etcd looks the lease up before anything else. Leases arrive in chapter 7; until
         # then no lease exists, as on a fresh etcd.
         raise errors.LEASE_NOT_FOUND
     response = rpc_pb2.PutResponse()

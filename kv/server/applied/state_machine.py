@@ -33,6 +33,7 @@ from kv.raft import ConfChange
 from kv.server.applied import apply
 from kv.server.applied.alarms import AlarmStore
 from kv.server.applied.members import MemberStore
+from kv.server.applied.txn import apply_txn, puts_data
 from kv.server.errors import EtcdError
 
 Result = Message | EtcdError
@@ -93,7 +94,9 @@ class StateMachine:
             if self.members is not None:
                 self.members.set_attributes(request.cluster_member_attr_set)
             return EmptyResponse()
-        refusal = self.alarms.refusal(kind)  # etcd: applierV3Capped, applierV3Corrupt
+        # etcd: applierV3Capped, applierV3Corrupt
+        adds_data = kind != "txn" or puts_data(request.txn)
+        refusal = self.alarms.refusal(kind, adds_data=adds_data)
         if refusal is not None:
             raise refusal
         if kind == "put":
@@ -102,6 +105,8 @@ class StateMachine:
         if kind == "delete_range":
             with self.store.write() as txn:
                 return apply.apply_delete_range(txn, request.delete_range)
+        if kind == "txn":  # chapter 6
+            return apply_txn(self.store, request.txn)
         if kind == "compaction":
             return apply.apply_compact(self.store, request.compaction)
         raise ValueError(f"kv cannot apply a log entry of kind {kind!r}")

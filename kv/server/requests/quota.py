@@ -31,7 +31,7 @@ DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024
 MAX_QUOTA_BYTES = 8 * 1024 * 1024 * 1024
 #: The estimated cost of a stored key beyond its key and value bytes (etcd: kvOverhead).
 KV_OVERHEAD = 256
-#: The estimated cost of a lease (etcd: leaseOverhead); LeaseGrant arrives in chapter 6.
+#: The estimated cost of a lease (etcd: leaseOverhead); LeaseGrant arrives in chapter 7.
 LEASE_OVERHEAD = 64
 
 
@@ -50,6 +50,16 @@ def quota_bytes(configured: int) -> int:
 def cost_put(request: rpc_pb2.PutRequest) -> int:
     """What a put is estimated to add to the backend (etcd: ``costPut``)."""
     return KV_OVERHEAD + len(request.key) + len(request.value)
+
+
+def cost_txn(request: rpc_pb2.TxnRequest) -> int:
+    """What a txn is estimated to add: the costlier branch's puts (etcd: ``costTxnReq``; the
+    puts of nested txns are not counted). Chapter 6."""
+    success, failure = (
+        sum(cost_put(op.request_put) for op in ops if op.WhichOneof("request") == "request_put")
+        for ops in (request.success, request.failure)
+    )
+    return max(success, failure)
 
 
 # --8<-- [start:quota]

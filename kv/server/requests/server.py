@@ -1,4 +1,4 @@
-"""The server: one member answering requests, etcd's ``EtcdServer`` (chapters 1, 2, 4 and 5).
+"""The server: one member answering requests, etcd's ``EtcdServer`` (chapters 1, 2, 4, 5, 6).
 
 The server validates a request, has it carried out, and stamps the answer with a
 `ResponseHeader` saying who answered (cluster and member id), at which revision, in which
@@ -31,8 +31,9 @@ from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.backend import Backend, BackendError
 from kv.mvcc import MvccError, Store, hash_kv
 from kv.server import errors
-from kv.server.applied import alarms, apply
+from kv.server.applied import alarms, apply, txn
 from kv.server.applied.alarms import AlarmStore
+from kv.server.config import DEFAULT_MAX_TXN_OPS
 from kv.server.disk.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
 from kv.server.errors import EtcdError
 from kv.server.replica.replica import Replica
@@ -56,10 +57,12 @@ class Server:
         replica: Replica,
         max_request_bytes: int,
         quota_backend_bytes: int = 0,
+        max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
     ) -> None:
         self.replica = replica
         self.quota_bytes = quota.quota_bytes(quota_backend_bytes)
         self.max_request_bytes = max_request_bytes
+        self.max_txn_ops = max_txn_ops
         self.reconfiguration = Reconfiguration(replica)
 
     # The state machine is replaced when a leader's snapshot is installed: always ask the
@@ -123,6 +126,29 @@ class Server:
         response = await self._write(InternalRaftRequest(delete_range=request))
         assert isinstance(response, rpc_pb2.DeleteRangeResponse)
         return response
+
+    # --8<-- [start:txn]
+    async def txn(self, request: rpc_pb2.TxnRequest) -> rpc_pb2.TxnResponse:
+        """A transaction (chapter 6): a read-only one is served here, others go through the log.
+
+        etcd's order: a learner refuses every txn; the quota is checked first (even for a
+        read-only txn: etcd wraps the whole Txn RPC); then the form of both branches.
+        """
+        self._refuse_on_learner()
+        await self._check_quota(quota.cost_txn(request))
+        validate.check_txn(request, self.max_txn_ops)
+        if txn.is_read_only(request):  # etcd: isTxnReadonly, served without the log
+            if not txn.is_serializable(request):
+                await self.replica.linearizable_read()  # ReadIndex, as for a Range
+            response = txn.apply_txn(self.store, request)
+            response.header.CopyFrom(self.header(response.header.revision))
+            return response
+        validate.check_request_size(request, self.max_request_bytes)
+        written = await self._write(InternalRaftRequest(txn=request))
+        assert isinstance(written, rpc_pb2.TxnResponse)
+        return written
+
+    # --8<-- [end:txn]
 
     async def compact(self, request: rpc_pb2.CompactionRequest) -> rpc_pb2.CompactionResponse:
         self._refuse_on_learner()

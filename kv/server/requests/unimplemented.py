@@ -4,8 +4,7 @@ etcd 3.4's API has services that later chapters add (leases, watches, locks, ele
 kv does not plan (auth). Unregistered, their RPCs would get gRPC's own answer, UNIMPLEMENTED
 "Method not found!", which says nothing about why. Registered *last* on the client server, the
 handler here answers every RPC of those services with UNIMPLEMENTED and a message that says
-which chapter adds it, as the KV service's ``Txn`` does (`kv.server.requests.services`): a client
-learns what kv lacks, and where the book gets to it.
+which chapter adds it: a client learns what kv lacks, and where the book gets to it.
 
 gRPC asks each generic handler in turn, in the order they were added, and the servicers of
 the services kv does serve answer their own methods first; so this one sees only the RPCs
@@ -42,8 +41,8 @@ class Later:
 
 #: etcd 3.4's services that kv does not serve, by full gRPC service name.
 LATER: dict[str, Later] = {
-    "etcdserverpb.Lease": Later(6),
-    "etcdserverpb.Watch": Later(7),
+    "etcdserverpb.Lease": Later(7),
+    "etcdserverpb.Watch": Later(8),
     "v3lockpb.Lock": Later(9),
     "v3electionpb.Election": Later(9),
     "etcdserverpb.Auth": Later(None, "kv has no users, roles or authentication"),
