@@ -205,10 +205,7 @@ _COMPONENTS = (
     ("kv/wal/", "kv: WAL (records, CRC, write)"),
     ("kv/backend.py", "kv: SQLite backend"),
     ("kv/mvcc/", "kv: MVCC store"),
-    (
-        "kv/server/replica/replica.py",
-        "kv: Raft loop (Ready, apply, reads; kv.server.replica.replica)",
-    ),
+    ("kv/server/replica/", "kv: Raft loop (Ready, apply, proposals, reads; kv.server.replica)"),
     ("kv/server/disk/raft_disk.py", "kv: Raft's disk (persist a Ready)"),
     (_PEER, "kv: peer transport (send, receive)"),
     ("kv/server/raft_wire.py", "kv: peer messages to and from protobuf"),

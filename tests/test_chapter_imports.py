@@ -132,16 +132,19 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.cluster.supervisor": 4,
     "kv.server.transport": 4,
     "kv.server.raft_wire": 4,
+    "kv.server.proposals": 4,
     "kv.server.reads": 4,
     "kv.server.replica": 4,
     "kv.server.waiters": 4,
     # Chapter 5: persistence, snapshots, membership.
+    "kv.raft.conf_change": 5,
     "kv.sim.membership": 5,
     "kv.server.bootstrap": 5,
     "kv.server.duties": 5,
     "kv.server.members": 5,
     "kv.server.raft_disk": 5,
     "kv.server.reconfigure": 5,
+    "kv.server.snapshots": 5,
     # Chapter 6: transactions.
     "kv.server.txn": 6,
 }

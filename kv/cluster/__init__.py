@@ -36,7 +36,7 @@ Modules, one concept each:
 The modules that talk gRPC are not imported here, so the ``kv`` command stays quick to start.
 """
 
-from kv.cluster.layout import ClusterError, Layout, Node
+from kv.cluster.layout import ClusterError, Layout, LocalMember
 from kv.cluster.state import ClusterState
 
-__all__ = ["ClusterError", "ClusterState", "Layout", "Node"]
+__all__ = ["ClusterError", "ClusterState", "Layout", "LocalMember"]

@@ -141,7 +141,7 @@ def _control(command: str, root: Path, names: list[str]) -> list[str]:
     from kv.cluster.state import require
 
     for name in names:  # every name checked before anything is done
-        require(root).layout.node(name)
+        require(root).layout.member(name)
     if command == "status":
         state = control.require_running(root)
         lines = [status.format_table(state.layout, status.collect(state))]
@@ -213,7 +213,7 @@ def _start(layout: Layout, data_dir: str, *, fresh: bool) -> int:
         finally:  # whatever ended the watch, no member is left behind
             say("stopping every member (Ctrl-C again to kill them at once) ...")
             stopped = supervisor.stop_all(layout, hurry=lambda: len(requests) > 1)
-        names = " ".join(node.name for node in stopped)
+        names = " ".join(member.name for member in stopped)
         say(f"stopped {names or 'nothing (every member was down)'}")
         return 0
     finally:
@@ -231,7 +231,7 @@ def _etcdctl_lines(layout: Layout) -> list[str]:
     """How to reach the cluster with etcdctl. With ``ETCDCTL_ENDPOINTS`` exported, etcdctl 3.4
     refuses ``--endpoints`` ("conflicting environment variable ... is shadowed by corresponding
     command-line flag"): one member alone is asked by setting the variable for one command."""
-    one = layout.nodes[-1]
+    one = layout.members[-1]
     return [
         f"  export ETCDCTL_API=3 ETCDCTL_ENDPOINTS={layout.endpoints}",
         "  etcdctl endpoint status -w table       # every member: leader, term, Raft index",
@@ -244,15 +244,15 @@ def _etcdctl_lines(layout: Layout) -> list[str]:
 def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resumed: bool) -> str:
     """What ``kv cluster start`` prints once every member serves."""
     rows = [("NAME", "CLIENT URL", "PEER URL", "ID", "PID", "LOG")]
-    for node in layout.nodes:
+    for member in layout.members:
         rows.append(
             (
-                node.name,
-                node.client_url,
-                node.peer_url,
-                node.hex_id,
-                str(pids.get(node.name)),
-                str(Path(data_dir) / node.log_file.name),
+                member.name,
+                member.client_url,
+                member.peer_url,
+                member.hex_id,
+                str(pids.get(member.name)),
+                str(Path(data_dir) / member.log_file.name),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -263,7 +263,7 @@ def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resum
     ]
     prog = f"{_prog()} cluster"
     where = "" if data_dir == DEFAULT_DATA_DIR else f" --data-dir {data_dir}"
-    first = layout.nodes[0].name
+    first = layout.members[0].name
     controls = [
         (f"{prog} status{where}", "each member: up or down, leader, term, Raft index"),
         (f"{prog} kill {first}{where}", f"SIGKILL {first} (a crash)"),

@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 
 from kv.cluster import faults, processes
-from kv.cluster.layout import ClusterError, Node, check_ports_free
+from kv.cluster.layout import ClusterError, LocalMember, check_ports_free
 from kv.cluster.state import ClusterState, locked, require, save
 
 #: How long ``kill`` waits for the killed process to be gone.
@@ -35,9 +35,11 @@ def supervisor_running(state: ClusterState) -> bool:
     return processes.process_command(pid) == state.supervisor_command
 
 
-def running_members(state: ClusterState) -> list[Node]:
+def running_members(state: ClusterState) -> list[LocalMember]:
     return [
-        node for node in state.layout.nodes if processes.is_running(node, state.pids.get(node.name))
+        member
+        for member in state.layout.members
+        if processes.is_running(member, state.pids.get(member.name))
     ]
 
 
@@ -60,11 +62,11 @@ def require_running(root: Path) -> ClusterState:
     return state
 
 
-def _running_pid(state: ClusterState, node: Node) -> int:
-    pid = state.pids.get(node.name)
-    if pid is None or not processes.is_running(node, pid):
+def _running_pid(state: ClusterState, member: LocalMember) -> int:
+    pid = state.pids.get(member.name)
+    if pid is None or not processes.is_running(member, pid):
         raise ClusterError(
-            f"{node.name} is not running: `kv cluster restart {node.name}` starts it"
+            f"{member.name} is not running: `kv cluster restart {member.name}` starts it"
         )
     return pid
 
@@ -73,11 +75,11 @@ def kill(root: Path, name: str) -> str:
     """SIGKILL member ``name``: a crash, with no chance to finish anything."""
     with locked(root):
         state = require_running(root)
-        node = state.layout.node(name)
-        pid = _running_pid(state, node)
-        processes.send_signal(node, pid, signal.SIGKILL)
+        member = state.layout.member(name)
+        pid = _running_pid(state, member)
+        processes.send_signal(member, pid, signal.SIGKILL)
         deadline = time.monotonic() + KILL_WAIT_SECONDS
-        while processes.is_running(node, pid) and time.monotonic() < deadline:
+        while processes.is_running(member, pid) and time.monotonic() < deadline:
             time.sleep(processes.POLL_SECONDS)
     return f"killed {name} (pid {pid}, SIGKILL)"
 
@@ -86,9 +88,9 @@ def stop(root: Path, name: str) -> str:
     """SIGTERM member ``name`` and wait for it to exit (SIGKILL after a grace period)."""
     with locked(root):
         state = require_running(root)
-        node = state.layout.node(name)
-        pid = _running_pid(state, node)
-        processes.stop([(node, pid)])
+        member = state.layout.member(name)
+        pid = _running_pid(state, member)
+        processes.stop([(member, pid)])
     return f"stopped {name} (pid {pid}, SIGTERM)"
 
 
@@ -102,27 +104,27 @@ def restart(root: Path, name: str, timeout: float = processes.READY_TIMEOUT_SECO
     with locked(root):
         state = require_running(root)
         layout = state.layout
-        node = layout.node(name)
+        member = layout.member(name)
         old = state.pids.get(name)
-        if processes.is_running(node, old):
-            processes.stop([(node, old)])
-        check_ports_free(layout, (node,), hint=f"{name} cannot start")
-        pid, offset = processes.spawn(layout, node)
+        if processes.is_running(member, old):
+            processes.stop([(member, old)])
+        check_ports_free(layout, (member,), hint=f"{name} cannot start")
+        pid, offset = processes.spawn(layout, member)
         state.pids[name] = pid
         save(state)
         blocked = faults.plan(layout, state.partition)[name]
         if blocked:
             try:
-                faults.set_faults(node, blocked, timeout=timeout, wait=True)
+                faults.set_faults(member, blocked, timeout=timeout, wait=True)
             except grpc.RpcError as error:
                 raise ClusterError(
                     f"{name} (pid {pid}) did not take the partition: {error.code().name} "
-                    f"(log: {node.log_file})"
+                    f"(log: {member.log_file})"
                 ) from None
         side = (
             state.partition
             if name in state.partition
-            else [other.name for other in layout.nodes if other.name not in state.partition]
+            else [other.name for other in layout.members if other.name not in state.partition]
         )
         if len(side) <= layout.size // 2:
             return (
@@ -130,8 +132,8 @@ def restart(root: Path, name: str, timeout: float = processes.READY_TIMEOUT_SECO
                 f"({faults.describe(layout, state.partition)}): it rejoins the cluster after "
                 "`kv cluster heal`"
             )
-        processes.wait_ready([(node, pid, offset)], timeout)
-    return f"restarted {name} (pid {pid}): serving on {node.endpoint}"
+        processes.wait_ready([(member, pid, offset)], timeout)
+    return f"restarted {name} (pid {pid}): serving on {member.endpoint}"
 
 
 def partition(root: Path, names: list[str]) -> list[str]:
@@ -140,7 +142,7 @@ def partition(root: Path, names: list[str]) -> list[str]:
         state = require_running(root)
         layout = state.layout
         blocks = faults.plan(layout, names)
-        cut = [node.name for node in layout.nodes if node.name in names]
+        cut = [member.name for member in layout.members if member.name in names]
         notes = _apply(state, blocks)
         state.partition = cut
         save(state)
@@ -160,23 +162,25 @@ def heal(root: Path) -> list[str]:
 def _apply(state: ClusterState, blocks: dict[str, list[int]]) -> list[str]:
     """Set each running member's block list; notes on the members that could not be told."""
     notes = []
-    for node in state.layout.nodes:
-        if not processes.is_running(node, state.pids.get(node.name)):
+    for member in state.layout.members:
+        if not processes.is_running(member, state.pids.get(member.name)):
             notes.append(
-                f"note: {node.name} is down; the others' side of the cut holds for it, and "
+                f"note: {member.name} is down; the others' side of the cut holds for it, and "
                 "`kv cluster restart` applies its own"
             )
             continue
         try:
-            faults.set_faults(node, blocks[node.name])
+            faults.set_faults(member, blocks[member.name])
         except grpc.RpcError as error:
-            notes.append(f"note: {node.name} did not answer its fault hook ({error.code().name})")
+            notes.append(f"note: {member.name} did not answer its fault hook ({error.code().name})")
     return notes
 
 
-def stop_members(state: ClusterState, hurry: processes.Hurry = processes.never) -> list[Node]:
+def stop_members(
+    state: ClusterState, hurry: processes.Hurry = processes.never
+) -> list[LocalMember]:
     """Stop every running member of ``state``, record them stopped; return those stopped."""
-    targets = [(node, state.pids.get(node.name)) for node in state.layout.nodes]
+    targets = [(member, state.pids.get(member.name)) for member in state.layout.members]
     stopped = processes.stop(targets, hurry=hurry)
     state.pids = dict.fromkeys(state.pids)
     state.partition = []
@@ -198,4 +202,4 @@ def stop_cluster(root: Path, timeout: float = processes.STOP_GRACE_SECONDS + 5.0
         return f"stopped the cluster in {root} (its kv cluster start, pid {pid}, exited)"
     with locked(root):
         stopped = stop_members(require(root))
-    return f"stopped {' '.join(node.name for node in stopped) or 'nothing'} in {root}"
+    return f"stopped {' '.join(member.name for member in stopped) or 'nothing'} in {root}"

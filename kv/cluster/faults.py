@@ -19,7 +19,7 @@ from __future__ import annotations
 import grpc
 
 from kv.api.peerpb import peer_pb2, peer_pb2_grpc
-from kv.cluster.layout import ClusterError, Layout, Node
+from kv.cluster.layout import ClusterError, Layout, LocalMember
 
 #: Seconds one fault-hook call may take (the peer service answers at once when it is up).
 CALL_TIMEOUT_SECONDS = 2.0
@@ -33,24 +33,28 @@ def plan(layout: Layout, cut_off: list[str]) -> dict[str, list[int]]:
     Raises:
         ClusterError: an unknown name, or every member named (nobody left to cut off from).
     """
-    side = {layout.node(name).name for name in cut_off}
+    side = {layout.member(name).name for name in cut_off}
     if side and len(side) == layout.size:
         raise ClusterError("name some members, not all of them: a partition needs two sides")
     blocks: dict[str, list[int]] = {}
-    for node in layout.nodes:
-        mine = node.name in side
-        blocks[node.name] = [
+    for member in layout.members:
+        mine = member.name in side
+        blocks[member.name] = [
             other.member_id
-            for other in layout.nodes
-            if side and other.name != node.name and (other.name in side) != mine
+            for other in layout.members
+            if side and other.name != member.name and (other.name in side) != mine
         ]
     return blocks
 
 
 def set_faults(
-    node: Node, blocked: list[int], *, timeout: float = CALL_TIMEOUT_SECONDS, wait: bool = False
+    member: LocalMember,
+    blocked: list[int],
+    *,
+    timeout: float = CALL_TIMEOUT_SECONDS,
+    wait: bool = False,
 ) -> None:
-    """Tell ``node`` which member ids to block (replacing its list).
+    """Tell ``member`` which member ids to block (replacing its list).
 
     ``wait``: keep trying until the deadline while the peer port is not listening yet (a
     member that is starting).
@@ -58,15 +62,15 @@ def set_faults(
     Raises:
         grpc.RpcError: the member did not answer.
     """
-    with grpc.insecure_channel(node.peer_endpoint) as channel:
+    with grpc.insecure_channel(member.peer_endpoint) as channel:
         stub = peer_pb2_grpc.PeerStub(channel)
         stub.SetFaults(peer_pb2.Faults(blocked=blocked), timeout=timeout, wait_for_ready=wait)
 
 
-def get_faults(node: Node, *, timeout: float = CALL_TIMEOUT_SECONDS) -> list[int] | None:
-    """The member ids ``node`` blocks, or None if it did not answer."""
+def get_faults(member: LocalMember, *, timeout: float = CALL_TIMEOUT_SECONDS) -> list[int] | None:
+    """The member ids ``member`` blocks, or None if it did not answer."""
     try:
-        with grpc.insecure_channel(node.peer_endpoint) as channel:
+        with grpc.insecure_channel(member.peer_endpoint) as channel:
             stub = peer_pb2_grpc.PeerStub(channel)
             return list(stub.GetFaults(peer_pb2.GetFaultsRequest(), timeout=timeout).blocked)
     except grpc.RpcError:
@@ -75,5 +79,5 @@ def get_faults(node: Node, *, timeout: float = CALL_TIMEOUT_SECONDS) -> list[int
 
 def describe(layout: Layout, cut_off: list[str]) -> str:
     """``n1 | n2 n3``: the two sides of a partition."""
-    rest = [node.name for node in layout.nodes if node.name not in cut_off]
+    rest = [member.name for member in layout.members if member.name not in cut_off]
     return f"{' '.join(cut_off)} | {' '.join(rest)}"

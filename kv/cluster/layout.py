@@ -45,7 +45,7 @@ class ClusterError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Node:
+class LocalMember:
     """One member of the local cluster: its name, ports and files."""
 
     name: str
@@ -106,13 +106,13 @@ class Layout:
         object.__setattr__(self, "root", self.root.absolute())
 
     @property
-    def nodes(self) -> tuple[Node, ...]:
-        return tuple(self._node(i) for i in range(self.size))
+    def members(self) -> tuple[LocalMember, ...]:
+        return tuple(self._member(i) for i in range(self.size))
 
-    def _node(self, index: int) -> Node:
+    def _member(self, index: int) -> LocalMember:
         name = f"n{index + 1}"
         client_port = self.base_port + PORT_STRIDE * index
-        return Node(
+        return LocalMember(
             name=name,
             client_port=client_port,
             peer_port=client_port + 1,
@@ -120,44 +120,44 @@ class Layout:
             log_file=self.root / f"{name}.log",
         )
 
-    def node(self, name: str) -> Node:
+    def member(self, name: str) -> LocalMember:
         """The member called ``name``.
 
         Raises:
             ClusterError: no member has that name.
         """
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        names = ", ".join(node.name for node in self.nodes)
+        for member in self.members:
+            if member.name == name:
+                return member
+        names = ", ".join(member.name for member in self.members)
         raise ClusterError(f"no member named {name!r} in this cluster (its members: {names})")
 
-    def by_id(self, member: int) -> Node | None:
-        return next((node for node in self.nodes if node.member_id == member), None)
+    def by_id(self, member_id: int) -> LocalMember | None:
+        return next((member for member in self.members if member.member_id == member_id), None)
 
     @property
     def initial_cluster(self) -> str:
-        return ",".join(f"{node.name}={node.peer_url}" for node in self.nodes)
+        return ",".join(f"{member.name}={member.peer_url}" for member in self.members)
 
     @property
     def endpoints(self) -> str:
         """Every client endpoint, comma-separated, as ``--endpoints`` wants them."""
-        return ",".join(node.endpoint for node in self.nodes)
+        return ",".join(member.endpoint for member in self.members)
 
-    def serve_flags(self, node: Node) -> list[str]:
-        """The ``kv serve`` flags for ``node``: etcd's own, as for a real etcd cluster.
+    def serve_flags(self, member: LocalMember) -> list[str]:
+        """The ``kv serve`` flags for ``member``: etcd's own, as for a real etcd cluster.
 
         Always ``--initial-cluster-state new``: a member whose data directory already holds a
         log ignores the initial-cluster flags (etcd and kv alike), so the same command line
         both bootstraps a member and restarts it.
         """
         flags = [
-            f"--name={node.name}",
-            f"--data-dir={node.data_dir}",
-            f"--listen-client-urls={node.client_url}",
-            f"--advertise-client-urls={node.client_url}",
-            f"--listen-peer-urls={node.peer_url}",
-            f"--initial-advertise-peer-urls={node.peer_url}",
+            f"--name={member.name}",
+            f"--data-dir={member.data_dir}",
+            f"--listen-client-urls={member.client_url}",
+            f"--advertise-client-urls={member.client_url}",
+            f"--listen-peer-urls={member.peer_url}",
+            f"--initial-advertise-peer-urls={member.peer_url}",
             f"--initial-cluster={self.initial_cluster}",
             f"--initial-cluster-token={TOKEN}",
             "--initial-cluster-state=new",
@@ -187,7 +187,7 @@ def port_in_use(port: int) -> bool:
 
 def check_ports_free(
     layout: Layout,
-    nodes: tuple[Node, ...] | None = None,
+    members: tuple[LocalMember, ...] | None = None,
     *,
     hint: str = "choose another --base-port",
 ) -> None:
@@ -196,7 +196,7 @@ def check_ports_free(
     Raises:
         ClusterError: the first port in use, and whose it was meant to be.
     """
-    for node in layout.nodes if nodes is None else nodes:
-        for port, use in ((node.client_port, "client"), (node.peer_port, "peer")):
+    for member in layout.members if members is None else members:
+        for port, use in ((member.client_port, "client"), (member.peer_port, "peer")):
             if port_in_use(port):
-                raise ClusterError(f"port {port} ({node.name}'s {use} port) is in use: {hint}")
+                raise ClusterError(f"port {port} ({member.name}'s {use} port) is in use: {hint}")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import kv
-from kv.cluster.layout import ClusterError, Layout, Node
+from kv.cluster.layout import ClusterError, Layout, LocalMember
 
 #: The line ``kv serve`` logs once it answers clients (kv.server.app, as etcd's embed).
 READY_LINE = b"ready to serve client requests"
@@ -71,13 +71,13 @@ def process_command(pid: int) -> str | None:
     return line.split(None, 1)[1] if " " in line else None
 
 
-def data_dir_marker(node: Node) -> str:
+def data_dir_marker(member: LocalMember) -> str:
     """The part of a member's command line that only that member's process has."""
-    return f"--data-dir={node.data_dir}"
+    return f"--data-dir={member.data_dir}"
 
 
-def is_running(node: Node, pid: int | None) -> bool:
-    """Is ``pid`` a live ``kv serve`` process for ``node``?"""
+def is_running(member: LocalMember, pid: int | None) -> bool:
+    """Is ``pid`` a live ``kv serve`` process for ``member``?"""
     if pid is None:
         return False
     reap()
@@ -85,18 +85,18 @@ def is_running(node: Node, pid: int | None) -> bool:
     if child is not None:
         # Our own child: its return code says it all. (Its command line is no help right
         # after it started: the kernel shows an empty one while execve is under way.)
-        return child[1] == data_dir_marker(node)
+        return child[1] == data_dir_marker(member)
     command = process_command(pid)
-    return command is not None and data_dir_marker(node) in command.split()
+    return command is not None and data_dir_marker(member) in command.split()
 
 
-def spawn(layout: Layout, node: Node) -> tuple[int, int]:
-    """Start ``node``'s ``kv serve``; return its pid and where its log stood before.
+def spawn(layout: Layout, member: LocalMember) -> tuple[int, int]:
+    """Start ``member``'s ``kv serve``; return its pid and where its log stood before.
 
     The child runs this very kv (``PYTHONPATH`` names this checkout first) with this
     interpreter, so a cluster started from a source tree needs no installation.
     """
-    node.data_dir.parent.mkdir(parents=True, exist_ok=True)
+    member.data_dir.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     source = str(Path(kv.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
@@ -104,10 +104,10 @@ def spawn(layout: Layout, node: Node) -> tuple[int, int]:
     # etcd's environment variables would change the members' flags (or clash with them).
     for name in [name for name in env if name.startswith("ETCD_")]:
         del env[name]
-    with open(node.log_file, "ab") as log:
+    with open(member.log_file, "ab") as log:
         offset = log.tell()
         child = subprocess.Popen(
-            [sys.executable, "-m", "kv", "serve", *layout.serve_flags(node)],
+            [sys.executable, "-m", "kv", "serve", *layout.serve_flags(member)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -115,7 +115,7 @@ def spawn(layout: Layout, node: Node) -> tuple[int, int]:
             env=env,
             start_new_session=True,
         )
-    _children[child.pid] = (child, data_dir_marker(node))
+    _children[child.pid] = (child, data_dir_marker(member))
     return child.pid, offset
 
 
@@ -144,10 +144,10 @@ def describe_exit(code: int) -> str:
     return f"exit status {code}"
 
 
-def last_line(node: Node, offset: int = 0) -> str:
-    """The last non-empty line ``node`` logged after ``offset`` (for error messages)."""
+def last_line(member: LocalMember, offset: int = 0) -> str:
+    """The last non-empty line ``member`` logged after ``offset`` (for error messages)."""
     try:
-        with open(node.log_file, "rb") as log:
+        with open(member.log_file, "rb") as log:
             log.seek(offset)
             lines = [line for line in log.read().decode(errors="replace").splitlines() if line]
     except FileNotFoundError:
@@ -156,9 +156,9 @@ def last_line(node: Node, offset: int = 0) -> str:
 
 
 def wait_ready(
-    waiting: Iterable[tuple[Node, int, int]], timeout: float = READY_TIMEOUT_SECONDS
+    waiting: Iterable[tuple[LocalMember, int, int]], timeout: float = READY_TIMEOUT_SECONDS
 ) -> None:
-    """Wait until every ``(node, pid, log offset)`` logged `READY_LINE` after its offset.
+    """Wait until every ``(member, pid, log offset)`` logged `READY_LINE` after its offset.
 
     Raises:
         ClusterError: a member exited first (its last log line says why), or the deadline
@@ -168,29 +168,29 @@ def wait_ready(
     deadline = time.monotonic() + timeout
     while pending:
         for item in list(pending):
-            node, pid, offset = item
-            with open(node.log_file, "rb") as log:
+            member, pid, offset = item
+            with open(member.log_file, "rb") as log:
                 log.seek(offset)
                 if READY_LINE in log.read():
                     pending.remove(item)
                     continue
-            if not is_running(node, pid):
-                why = last_line(node, offset) or "no output"
+            if not is_running(member, pid):
+                why = last_line(member, offset) or "no output"
                 raise ClusterError(
-                    f"{node.name} exited while starting: {why} (log: {node.log_file})"
+                    f"{member.name} exited while starting: {why} (log: {member.log_file})"
                 )
         if pending and time.monotonic() > deadline:
-            names = ", ".join(node.name for node, _, _ in pending)
+            names = ", ".join(member.name for member, _, _ in pending)
             raise ClusterError(
                 f"{names} did not serve clients within {timeout:.0f} s "
-                f"(logs: {', '.join(str(node.log_file) for node, _, _ in pending)})"
+                f"(logs: {', '.join(str(member.log_file) for member, _, _ in pending)})"
             )
         time.sleep(POLL_SECONDS)
 
 
-def send_signal(node: Node, pid: int | None, signum: signal.Signals) -> bool:
-    """Signal ``node``'s process if it is still that member's; False if it was not running."""
-    if pid is None or not is_running(node, pid):
+def send_signal(member: LocalMember, pid: int | None, signum: signal.Signals) -> bool:
+    """Signal ``member``'s process if it is still that member's; False if it was not running."""
+    if pid is None or not is_running(member, pid):
         return False
     try:
         os.kill(pid, signum)
@@ -200,24 +200,24 @@ def send_signal(node: Node, pid: int | None, signum: signal.Signals) -> bool:
 
 
 def stop(
-    targets: Iterable[tuple[Node, int | None]],
+    targets: Iterable[tuple[LocalMember, int | None]],
     grace: float = STOP_GRACE_SECONDS,
     *,
     hurry: Hurry = never,
-) -> list[Node]:
+) -> list[LocalMember]:
     """SIGTERM each running member, wait up to ``grace`` seconds, then SIGKILL the rest.
 
     Members are signalled together, so stopping a cluster takes one grace period, not one per
     member. Once ``hurry()`` says so (a second Ctrl-C), the rest are killed at once. Returns
     the members that were running.
     """
-    running = [(node, pid) for node, pid in targets if send_signal(node, pid, signal.SIGTERM)]
+    running = [(member, pid) for member, pid in targets if send_signal(member, pid, signal.SIGTERM)]
     deadline = time.monotonic() + grace
     killed = False
-    while any(is_running(node, pid) for node, pid in running):
+    while any(is_running(member, pid) for member, pid in running):
         if not killed and (time.monotonic() > deadline or hurry()):
-            for node, pid in running:
-                send_signal(node, pid, signal.SIGKILL)
+            for member, pid in running:
+                send_signal(member, pid, signal.SIGKILL)
             killed = True
         time.sleep(POLL_SECONDS)
-    return [node for node, _ in running]
+    return [member for member, _ in running]

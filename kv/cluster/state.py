@@ -66,15 +66,15 @@ class ClusterState:
             "partition": self.partition,
             "members": [
                 {
-                    "name": node.name,
-                    "pid": self.pids.get(node.name),
-                    "id": node.hex_id,
-                    "client_url": node.client_url,
-                    "peer_url": node.peer_url,
-                    "data_dir": str(node.data_dir),
-                    "log": str(node.log_file),
+                    "name": member.name,
+                    "pid": self.pids.get(member.name),
+                    "id": member.hex_id,
+                    "client_url": member.client_url,
+                    "peer_url": member.peer_url,
+                    "data_dir": str(member.data_dir),
+                    "log": str(member.log_file),
                 }
-                for node in layout.nodes
+                for member in layout.members
             ],
         }
 

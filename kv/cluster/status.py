@@ -17,7 +17,7 @@ import grpc
 
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kv.cluster import faults, processes
-from kv.cluster.layout import Layout, Node
+from kv.cluster.layout import Layout, LocalMember
 from kv.cluster.state import ClusterState
 
 #: Seconds a member may take to answer Status before it counts as not serving.
@@ -28,7 +28,7 @@ STATUS_TIMEOUT_SECONDS = 1.0
 class MemberStatus:
     """One member's row of ``kv cluster status``."""
 
-    node: Node
+    member: LocalMember
     pid: int | None
     running: bool
     #: It answered Maintenance.Status; the fields below come from that answer.
@@ -42,7 +42,7 @@ class MemberStatus:
 
     @property
     def is_leader(self) -> bool:
-        return self.serving and self.leader == self.node.member_id
+        return self.serving and self.leader == self.member.member_id
 
     @property
     def state(self) -> str:
@@ -55,19 +55,19 @@ class MemberStatus:
         return "leader" if self.is_leader else "follower"
 
 
-def member_status(node: Node, pid: int | None) -> MemberStatus:
+def member_status(member: LocalMember, pid: int | None) -> MemberStatus:
     """Ask one member about itself."""
-    if not processes.is_running(node, pid):
-        return MemberStatus(node, pid, running=False)
-    blocked = faults.get_faults(node)
+    if not processes.is_running(member, pid):
+        return MemberStatus(member, pid, running=False)
+    blocked = faults.get_faults(member)
     try:
-        with grpc.insecure_channel(node.endpoint) as channel:
+        with grpc.insecure_channel(member.endpoint) as channel:
             stub = rpc_pb2_grpc.MaintenanceStub(channel)
             answer = stub.Status(rpc_pb2.StatusRequest(), timeout=STATUS_TIMEOUT_SECONDS)
     except grpc.RpcError:
-        return MemberStatus(node, pid, running=True, blocked=_ids(blocked))
+        return MemberStatus(member, pid, running=True, blocked=_ids(blocked))
     return MemberStatus(
-        node,
+        member,
         pid,
         running=True,
         serving=True,
@@ -84,17 +84,19 @@ def _ids(blocked: list[int] | None) -> tuple[int, ...] | None:
 
 def collect(state: ClusterState) -> list[MemberStatus]:
     """Every member's status, asked in parallel (a member that hangs costs one timeout)."""
-    nodes = state.layout.nodes
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        return list(pool.map(lambda node: member_status(node, state.pids.get(node.name)), nodes))
+    members = state.layout.members
+    with ThreadPoolExecutor(max_workers=len(members)) as pool:
+        return list(
+            pool.map(lambda member: member_status(member, state.pids.get(member.name)), members)
+        )
 
 
 def format_table(layout: Layout, statuses: list[MemberStatus]) -> str:
     """The statuses as an aligned table, one member per row."""
 
-    def name_of(member: int) -> str:
-        node = layout.by_id(member)
-        return node.name if node is not None else f"{member:x}"
+    def name_of(member_id: int) -> str:
+        member = layout.by_id(member_id)
+        return member.name if member is not None else f"{member_id:x}"
 
     header = ("NAME", "STATE", "PID", "ID", "ENDPOINT", "LEADER", "TERM", "INDEX", "CUT OFF FROM")
     rows = [header]
@@ -106,11 +108,11 @@ def format_table(layout: Layout, statuses: list[MemberStatus]) -> str:
             cut = ",".join(name_of(member) for member in status.blocked) or "-"
         rows.append(
             (
-                status.node.name,
+                status.member.name,
                 status.state,
                 str(status.pid) if status.running else "-",
-                status.node.hex_id,
-                status.node.endpoint,
+                status.member.hex_id,
+                status.member.endpoint,
                 (name_of(status.leader) if status.leader else "none") if serving else "",
                 str(status.term) if serving else "",
                 str(status.raft_index) if serving else "",

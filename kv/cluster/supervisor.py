@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kv.cluster import control, faults, processes
-from kv.cluster.layout import ClusterError, Layout, Node, check_ports_free
+from kv.cluster.layout import ClusterError, Layout, LocalMember, check_ports_free
 from kv.cluster.state import STATE_FILE, ClusterState, load, locked, save
 
 #: How often the supervisor looks at its members.
@@ -65,7 +65,8 @@ def start(
         old = load(root)
         if old is not None and control.is_running(old):
             pids = ", ".join(
-                f"{node.name} pid {old.pids[node.name]}" for node in control.running_members(old)
+                f"{member.name} pid {old.pids[member.name]}"
+                for member in control.running_members(old)
             )
             raise ClusterError(
                 f"a cluster is already running in {root}"
@@ -83,22 +84,22 @@ def start(
                 f"{old.layout.base_port}: start it with those --size and --base-port to resume "
                 "it, or add --fresh to delete its data"
             )
-        elif old is None and (existing := [n for n in layout.nodes if n.data_dir.exists()]):
+        elif old is None and (existing := [m for m in layout.members if m.data_dir.exists()]):
             raise ClusterError(
                 f"{existing[0].data_dir} exists but {root} holds no cluster.json: choose another "
                 "--data-dir, or add --fresh to delete it"
             )
-        resumed = any(node.data_dir.exists() for node in layout.nodes)
+        resumed = any(member.data_dir.exists() for member in layout.members)
         check_ports_free(layout)
-        state = ClusterState(layout, dict.fromkeys(node.name for node in layout.nodes))
+        state = ClusterState(layout, dict.fromkeys(member.name for member in layout.members))
         if supervisor is not None:
             state.supervisor_pid, state.supervisor_command = supervisor
-        waiting: list[tuple[Node, int, int]] = []
+        waiting: list[tuple[LocalMember, int, int]] = []
         try:
-            for node in layout.nodes:
-                pid, offset = processes.spawn(layout, node)
-                state.pids[node.name] = pid
-                waiting.append((node, pid, offset))
+            for member in layout.members:
+                pid, offset = processes.spawn(layout, member)
+                state.pids[member.name] = pid
+                waiting.append((member, pid, offset))
             save(state)
             processes.wait_ready(waiting, timeout)
         except BaseException:  # a failed member, or Ctrl-C while waiting: stop every one
@@ -109,10 +110,10 @@ def start(
 
 def _delete_members(layout: Layout, old: ClusterState | None) -> None:
     """Delete the data directories and logs of the members of ``layout`` and ``old``."""
-    nodes = list(layout.nodes) + (list(old.layout.nodes) if old is not None else [])
-    for node in nodes:
-        shutil.rmtree(node.data_dir, ignore_errors=True)
-        node.log_file.unlink(missing_ok=True)
+    members = list(layout.members) + (list(old.layout.members) if old is not None else [])
+    for member in members:
+        shutil.rmtree(member.data_dir, ignore_errors=True)
+        member.log_file.unlink(missing_ok=True)
 
 
 def supervise(
@@ -126,17 +127,17 @@ def supervise(
     partition: list[str] = []
     state = load(root)
     while state is not None and not stopping():
-        for node in state.layout.nodes:
-            pid = state.pids.get(node.name)
-            now = pid if processes.is_running(node, pid) else None
-            before = seen.get(node.name, now)
+        for member in state.layout.members:
+            pid = state.pids.get(member.name)
+            now = pid if processes.is_running(member, pid) else None
+            before = seen.get(member.name, now)
             if now is None and before is not None:
                 code = processes.exit_code(before)
                 why = "" if code is None else f": {processes.describe_exit(code)}"
-                report(f"{node.name} is down (pid {before}{why})")
+                report(f"{member.name} is down (pid {before}{why})")
             elif now is not None and before != now:
-                report(f"{node.name} is up (pid {now})")
-            seen[node.name] = now
+                report(f"{member.name} is up (pid {now})")
+            seen[member.name] = now
         if state.partition != partition:
             partition = state.partition
             report(f"partitioned: {faults.describe(layout, partition)}" if partition else "healed")
@@ -144,7 +145,7 @@ def supervise(
         state = load(root)
 
 
-def stop_all(layout: Layout, hurry: processes.Hurry) -> list[Node]:
+def stop_all(layout: Layout, hurry: processes.Hurry) -> list[LocalMember]:
     """Stop every member the state file lists (the supervisor's Ctrl-C)."""
     with locked(layout.root):
         state = load(layout.root)

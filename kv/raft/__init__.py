@@ -19,6 +19,8 @@ Modules, in reading order:
 * `follower` -- the follower's side: the leader's appends, heartbeats and snapshots taken,
   proposals and reads forwarded to it.
 * `leader` -- the leader's side: appends, heartbeats, commitment, ReadIndex, transfer.
+* `conf_change` -- membership changes: a committed `ConfChange` applied (one member at a
+  time, voters and learners), and why a node with one pending does not campaign.
 * `node` -- `RawNode` and `Ready`: the public surface (inputs, Readys, read-only accessors).
 * `errors` -- the errors, with etcd's messages.
 """

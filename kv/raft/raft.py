@@ -48,7 +48,7 @@ application has persisted them (`kv.raft.node.RawNode.advance`).
 
 Beyond Figure 2 this is etcd's Raft (``raft/raft.go``): PreVote (thesis §9.6), CheckQuorum
 (thesis §6.2), ReadIndex (thesis §6.4), leader transfer (thesis §3.10), snapshots (Raft §7)
-and one-at-a-time membership changes with learners (thesis §4.1-4.2).
+and one-at-a-time membership changes with learners (thesis §4.1-4.2; `kv.raft.conf_change`).
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import NoReturn, Protocol
 
+from kv.raft import conf_change, follower, leader
 from kv.raft import events as ev
-from kv.raft import follower, leader
 from kv.raft.config import Config
 from kv.raft.errors import ProposalDroppedError
 from kv.raft.log import RaftLog
@@ -67,7 +67,6 @@ from kv.raft.messages import (
     ConfChange,
     ConfState,
     Entry,
-    EntryType,
     HardState,
     Message,
     MessageType,
@@ -364,21 +363,12 @@ class Raft:
             return
         if not self.promotable():
             return
-        if self._has_unapplied_conf_changes():
+        if conf_change.has_unapplied(self):
             # The configuration it would campaign in may be about to change.
             return
         self.campaign(campaign_type)
 
     # --8<-- [end:hup]
-
-    def _has_unapplied_conf_changes(self) -> bool:
-        lo = max(self.log.applied + 1, self.log.first_index())
-        if lo > self.log.committed:
-            return False
-        return any(
-            entry.type is EntryType.CONF_CHANGE
-            for entry in self.log.slice(lo, self.log.committed + 1)
-        )
 
     # --8<-- [start:campaign]
     def campaign(self, campaign_type: CampaignType) -> None:
@@ -566,52 +556,14 @@ class Raft:
     def abort_leader_transfer(self) -> None:
         self.lead_transferee = NONE
 
-    # -- configuration ----------------------------------------------------------------------
+    # -- configuration (the changes are in kv.raft.conf_change) ---------------------------
 
-    # --8<-- [start:apply-conf-change]
     def apply_conf_change(self, change: ConfChange) -> ConfState:
         """Apply a committed configuration change (it takes effect when applied)."""
         try:
-            return self._apply_conf_change(change)
+            return conf_change.apply(self, change)
         finally:
             self._report_commit()
-
-    def _apply_conf_change(self, change: ConfChange) -> ConfState:
-        self.tracker.apply_change(change, next_index=self.log.last_index())
-        conf_state = self.tracker.conf_state()
-        self.emit(
-            ev.ConfChangeApplied(
-                self.id,
-                self.term,
-                f"{_conf_change_name(change)} n{change.node_id}",
-                conf_state.voters,
-                conf_state.learners,
-            )
-        )
-        own = self.tracker.progress.get(self.id)
-        if self.role is Role.LEADER and (own is None or own.is_learner):
-            # A leader removed (or demoted) steps down; the others elect a new one.
-            self.become_follower(self.term, NONE)
-            return conf_state
-        if self.role is not Role.LEADER or not conf_state.voters:
-            return conf_state
-        if leader.maybe_commit(self):
-            # Fewer voters may mean a smaller majority: more may be committed now.
-            leader.bcast_append(self)
-        else:
-            # Probe new members right away rather than at the next proposal.
-            for member in self.tracker.ids():
-                if member != self.id:
-                    leader.maybe_send_append(self, member, send_if_empty=False)
-        if self.lead_transferee != NONE and self.lead_transferee not in self.tracker.voters:
-            self.abort_leader_transfer()
-        return conf_state
-
-    # --8<-- [end:apply-conf-change]
-
-
-def _conf_change_name(change: ConfChange) -> str:
-    return "".join(part.capitalize() for part in change.type.name.split("_"))
 
 
 _CANDIDATE: dict[MessageType, Handler] = {

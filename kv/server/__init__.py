@@ -12,8 +12,10 @@ order), each a folder of its own:
   through the replica below.
 * `replica` -- the member's Raft loop: `replica.replica.Replica` drives the pure core
   (`kv.raft.RawNode`) with real time, disk and network, in the order a Ready demands
-  (persist, send, apply, advance); the clients waiting on it (`replica.waiters`), ReadIndex
-  rounds (`replica.reads`) and the duties a member does for its cluster (`replica.duties`).
+  (persist, send, apply, advance); the clients proposing to it and waiting on it
+  (`replica.proposals`, `replica.waiters`), ReadIndex rounds (`replica.reads`), the snapshots
+  it makes (`replica.snapshots`) and the duties a member does for its cluster
+  (`replica.duties`).
 * `disk`, `peers` -- what the Raft loop persists and sends: Raft's log and snapshots in the
   WAL and snapshot files (`disk.raft_disk`, laid out by `disk.data_dir`; ``kv snapshot`` in
   `disk.snapshot_file`) and the gRPC transport to the other members (`peers.transport`).
@@ -27,7 +29,7 @@ Beside them, used by every layer: `errors` (etcd's errors, code and text byte fo
 client maps them back too), `config`, and `disk.data_dir` (where each file lives). Below them
 are the chapters' building blocks: `kv.mvcc` (the store), `kv.backend` (SQLite), `kv.wal` and
 `kv.snap` (the log and snapshot files). Otherwise a layer imports only from layers below it
-(the replica's duties call back into it, behind ``TYPE_CHECKING``). The subpackages
+(the replica's duties and snapshots call back into it, behind ``TYPE_CHECKING``). The subpackages
 re-export nothing, so that importing one module (the client imports `errors`) does not pull
 in the whole server.
 """

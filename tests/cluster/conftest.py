@@ -59,7 +59,9 @@ def leftover_members(root: Path) -> list[str]:
     state = load(root)
     if state is None:
         return []
-    return [f"{node.name} pid {state.pids[node.name]}" for node in control.running_members(state)]
+    return [
+        f"{member.name} pid {state.pids[member.name]}" for member in control.running_members(state)
+    ]
 
 
 @pytest.fixture
@@ -89,11 +91,11 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     if report.when == "call" and report.failed:
         for layout in item.stash.get(_LAYOUTS, []):
-            for node in layout.nodes:
+            for member in layout.members:
                 try:
-                    lines = node.log_file.read_text(errors="replace").splitlines()
+                    lines = member.log_file.read_text(errors="replace").splitlines()
                 except FileNotFoundError:
                     continue
                 tail = "\n".join(lines[-LOG_LINES_IN_REPORT:])
-                report.sections.append((f"log of {node.name} ({node.log_file})", tail))
+                report.sections.append((f"log of {member.name} ({member.log_file})", tail))
     return report

@@ -29,7 +29,7 @@ import pytest
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kv.cli import main
 from kv.cluster import control, faults, processes, status, supervisor
-from kv.cluster.layout import HOST, ClusterError, Layout, Node
+from kv.cluster.layout import HOST, ClusterError, Layout, LocalMember
 from kv.cluster.state import load, require
 from tests.cluster.conftest import (
     ELECTION_MS,
@@ -67,11 +67,11 @@ def eventually(check: Callable[[], T | None], what: str, layout: Layout) -> T:
         time.sleep(POLL)
 
 
-def agreed_leader(layout: Layout, among: Sequence[str] | None = None) -> Node | None:
+def agreed_leader(layout: Layout, among: Sequence[str] | None = None) -> LocalMember | None:
     """The leader, if every member of ``among`` (default: all) serves and agrees on it and on
     the term, and the leader itself is among them and says it leads."""
-    names = set(among) if among is not None else {node.name for node in layout.nodes}
-    group = [s for s in statuses(layout) if s.node.name in names]
+    names = set(among) if among is not None else {member.name for member in layout.members}
+    group = [s for s in statuses(layout) if s.member.name in names]
     if not all(s.serving for s in group):
         return None
     if len({s.leader for s in group}) != 1 or len({s.term for s in group}) != 1:
@@ -83,22 +83,22 @@ def agreed_leader(layout: Layout, among: Sequence[str] | None = None) -> Node | 
 
 
 def one_status(layout: Layout, name: str) -> status.MemberStatus:
-    return next(s for s in statuses(layout) if s.node.name == name)
+    return next(s for s in statuses(layout) if s.member.name == name)
 
 
-def put(node: Node, key: bytes, value: bytes) -> int:
-    """Put through ``node`` (a follower forwards it to the leader); the revision."""
-    with grpc.insecure_channel(node.endpoint) as channel:
+def put(member: LocalMember, key: bytes, value: bytes) -> int:
+    """Put through ``member`` (a follower forwards it to the leader); the revision."""
+    with grpc.insecure_channel(member.endpoint) as channel:
         answer = rpc_pb2_grpc.KVStub(channel).Put(
             rpc_pb2.PutRequest(key=key, value=value), timeout=5.0
         )
         return int(answer.header.revision)
 
 
-def linearizable_get(node: Node, key: bytes) -> bytes | None:
-    """A linearizable read through ``node`` (ReadIndex): None if it cannot answer yet."""
+def linearizable_get(member: LocalMember, key: bytes) -> bytes | None:
+    """A linearizable read through ``member`` (ReadIndex): None if it cannot answer yet."""
     try:
-        with grpc.insecure_channel(node.endpoint) as channel:
+        with grpc.insecure_channel(member.endpoint) as channel:
             answer = rpc_pb2_grpc.KVStub(channel).Range(rpc_pb2.RangeRequest(key=key), timeout=2.0)
     except grpc.RpcError:
         return None
@@ -197,7 +197,7 @@ def test_start_serves_with_one_leader_and_writes_the_state_file(cluster: Layout)
     leader = eventually(lambda: agreed_leader(cluster), "agreed leader", cluster)
     rows = statuses(cluster)
     assert [row.state for row in rows].count("leader") == 1
-    assert next(row for row in rows if row.is_leader).node == leader
+    assert next(row for row in rows if row.is_leader).member == leader
     assert all(row.running and row.blocked == () for row in rows)
 
     written = json.loads((cluster.root / "cluster.json").read_text())
@@ -205,29 +205,29 @@ def test_start_serves_with_one_leader_and_writes_the_state_file(cluster: Layout)
     assert [member["client_url"] for member in written["members"]] == [
         f"http://{HOST}:{cluster.base_port + 10 * i}" for i in range(3)
     ]
-    for member, node in zip(written["members"], cluster.nodes, strict=True):
-        assert member["id"] == node.hex_id
-        assert processes.is_running(node, member["pid"])
-        assert node.log_file.exists()
+    for entry, member in zip(written["members"], cluster.members, strict=True):
+        assert entry["id"] == member.hex_id
+        assert processes.is_running(member, entry["pid"])
+        assert member.log_file.exists()
 
     table = status.format_table(cluster, rows)
     assert table.splitlines()[0].split()[:3] == ["NAME", "STATE", "PID"]
     assert [line.split()[:2] for line in table.splitlines()[1:]] == [
-        [node.name, "leader" if node == leader else "follower"] for node in cluster.nodes
+        [member.name, "leader" if member == leader else "follower"] for member in cluster.members
     ]
 
 
 def test_kill_the_leader_a_new_one_is_elected_and_the_old_one_rejoins(cluster: Layout) -> None:
     old = eventually(lambda: agreed_leader(cluster), "agreed leader", cluster)
     old_term = one_status(cluster, old.name).term
-    others = [node.name for node in cluster.nodes if node != old]
+    others = [member.name for member in cluster.members if member != old]
 
     assert control.kill(cluster.root, old.name).startswith(f"killed {old.name} (pid ")
     assert one_status(cluster, old.name).state == "down"
     new = eventually(lambda: agreed_leader(cluster, others), "new leader", cluster)
     assert new != old
     assert one_status(cluster, new.name).term > old_term
-    put(cluster.node(others[0]), b"written-while-down", b"yes")
+    put(cluster.member(others[0]), b"written-while-down", b"yes")
 
     message = control.restart(cluster.root, old.name)
     assert message.startswith(f"restarted {old.name} (pid ")
@@ -246,13 +246,13 @@ def test_kill_the_leader_a_new_one_is_elected_and_the_old_one_rejoins(cluster: L
 def test_partition_the_leader_then_heal(cluster: Layout) -> None:
     old = eventually(lambda: agreed_leader(cluster), "agreed leader", cluster)
     old_term = one_status(cluster, old.name).term
-    others = [node.name for node in cluster.nodes if node != old]
+    others = [member.name for member in cluster.members if member != old]
 
     assert control.partition(cluster.root, [old.name]) == [
         f"partitioned: {old.name} | {' '.join(others)}"
     ]
-    rows = {row.node.name: row for row in statuses(cluster)}
-    assert set(rows[old.name].blocked or ()) == {cluster.node(name).member_id for name in others}
+    rows = {row.member.name: row for row in statuses(cluster)}
+    assert set(rows[old.name].blocked or ()) == {cluster.member(name).member_id for name in others}
     assert all(rows[name].blocked == (old.member_id,) for name in others)
 
     # The majority elects a leader of its own, in a later term...
@@ -272,8 +272,8 @@ def test_partition_the_leader_then_heal(cluster: Layout) -> None:
 
 def test_pre_vote_is_passed_to_every_member(tmp_path: Path) -> None:
     layout = Layout(tmp_path, size=3, pre_vote=True)
-    assert all("--pre-vote" in layout.serve_flags(node) for node in layout.nodes)
-    assert not any("--pre-vote" in Layout(tmp_path).serve_flags(n) for n in layout.nodes)
+    assert all("--pre-vote" in layout.serve_flags(member) for member in layout.members)
+    assert not any("--pre-vote" in Layout(tmp_path).serve_flags(n) for n in layout.members)
 
 
 @pytest.mark.parametrize("pre_vote", [False, True], ids=["pre-vote off", "pre-vote on"])
@@ -297,7 +297,7 @@ def test_a_follower_cut_off_and_healed_disrupts_the_leader_only_without_pre_vote
     try:
         leader = eventually(lambda: agreed_leader(layout), "agreed leader", layout)
         term = one_status(layout, leader.name).term
-        follower = next(node for node in layout.nodes if node != leader)
+        follower = next(member for member in layout.members if member != leader)
         log_start = follower.log_file.stat().st_size
         control.partition(layout.root, [follower.name])
         # Its election timeout passes without a word from the leader: it campaigns, at a
@@ -324,7 +324,7 @@ def test_a_follower_cut_off_and_healed_disrupts_the_leader_only_without_pre_vote
 
 def test_partition_cuts_the_named_members_off_from_the_rest(tmp_path: Path) -> None:
     layout = Layout(tmp_path, size=5)
-    ids = {node.name: node.member_id for node in layout.nodes}
+    ids = {member.name: member.member_id for member in layout.members}
     blocks = faults.plan(layout, ["n2", "n1"])
     assert sorted(blocks["n1"]) == sorted([ids["n3"], ids["n4"], ids["n5"]])
     assert sorted(blocks["n2"]) == sorted([ids["n3"], ids["n4"], ids["n5"]])
@@ -345,10 +345,10 @@ def test_restart_on_the_cut_off_side_keeps_the_partition(cluster: Layout) -> Non
     message = control.restart(cluster.root, "n3")
     assert "without a quorum" in message
     # A restarted member's fault hook starts empty; restart applies the partition again.
-    rows = {row.node.name: row for row in statuses(cluster)}
+    rows = {row.member.name: row for row in statuses(cluster)}
     assert set(rows["n3"].blocked or ()) == {
-        cluster.node("n1").member_id,
-        cluster.node("n2").member_id,
+        cluster.member("n1").member_id,
+        cluster.member("n2").member_id,
     }
     control.heal(cluster.root)
     eventually(lambda: agreed_leader(cluster), "one leader and term after healing", cluster)
@@ -417,7 +417,7 @@ def test_the_printed_etcdctl_commands_run_as_printed(
     assert done.returncode == 0, done.stderr
     table_rows = [row for row in done.stdout.splitlines() if row.startswith("| 127.0.0.1:")]
     assert sorted(row.split()[1] for row in table_rows) == sorted(
-        node.endpoint for node in layout.nodes
+        member.endpoint for member in layout.members
     )
     # put, get through any member, then the serializable get through one member alone
     assert done.stdout.splitlines()[-5:] == ["OK", "greeting", "hello", "greeting", "hello"]

@@ -48,7 +48,7 @@ def find_cluster(endpoints: list[str], cluster_dir: Path | None) -> LocalCluster
 def belongs(endpoints: list[str], layout: Layout) -> bool:
     """Is every endpoint a client endpoint of ``layout``'s members (``localhost`` counts as
     ``127.0.0.1``, the only host a ``kv cluster`` listens on)?"""
-    members = {node.endpoint for node in layout.nodes}
+    members = {member.endpoint for member in layout.members}
     given = {normalise_endpoint(e).replace("localhost:", "127.0.0.1:") for e in endpoints}
     return bool(given) and given <= members
 
@@ -66,7 +66,7 @@ class LocalCluster:
 
     @property
     def names(self) -> list[str]:
-        return [node.name for node in self.layout.nodes]
+        return [member.name for member in self.layout.members]
 
     def kill(self, name: str) -> list[str]:
         return [control.kill(self.root, name)]

@@ -4,10 +4,14 @@
 Modules, in reading order:
 
 * `replica` -- `Replica`: the ticker and the Ready loop (persist, send, apply, advance),
-  proposals, linearizable reads, applying entries and snapshots; `Timing`.
+  applying entries and the leader's snapshots; `Timing`.
+* `proposals` -- the clients' side: writes and membership changes proposed and waited for,
+  linearizable reads; what the loop tells them.
 * `waiters` -- clients waiting for their proposals by request id (etcd's ``wait.Wait``) and
   for the applied index (``wait.WaitTime``); the request id generator.
 * `reads` -- ReadIndex rounds, batched as etcd batches them.
+* `snapshots` -- the snapshots the member makes: its own every ``--snapshot-count`` entries,
+  and one for a follower that needs it.
 * `duties` -- what a member does for its cluster besides replicating: publish itself, settle
   the cluster version, hand over leadership before it stops.
 

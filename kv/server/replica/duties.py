@@ -59,7 +59,7 @@ async def _propose_until_applied(replica: Replica, request: InternalRaftRequest)
             await asyncio.sleep(0.01)
             continue
         try:
-            await replica.propose(request)
+            await replica.proposals.propose(request)
         except EtcdError as error:
             log.debug("publish not done yet: %s", error)
             await asyncio.sleep(replica.timing.tick_seconds)
@@ -84,7 +84,7 @@ def decide_cluster_version(replica: Replica) -> asyncio.Task[None] | None:
 
 async def _propose_version(replica: Replica, request: InternalRaftRequest) -> None:
     try:
-        await replica.propose(request)
+        await replica.proposals.propose(request)
         log.info("set the cluster version to %s", CLUSTER_VERSION)
     except EtcdError as error:
         log.debug("the cluster version is not decided yet: %s", error)

@@ -4,8 +4,8 @@ A read served from a member's store is linearizable only if the store has applie
 write acknowledged before the read arrived. Raft's ReadIndex (thesis §6.4) finds a point that
 is late enough: the leader notes its commit index, confirms with a heartbeat round that it
 still leads, and answers with that index; the read may go ahead once the member has applied
-up to it. `kv.server.replica.replica.Replica.linearizable_read` does the waiting; this module keeps
-the rounds.
+up to it. `kv.server.replica.proposals.Proposals.linearizable_read` does the waiting; this
+module keeps the rounds.
 
 One round serves many reads, but only reads that arrived *before* it was asked (etcd:
 ``linearizableReadLoop``). A read that arrives while a round is in flight waits for the

@@ -13,14 +13,8 @@ the `kv.raft.Ready` contract demands (etcd: ``etcdserver/raft.go``, ``raftNode.s
 
 A replica answers a write once its entry is *committed* -- on the disks of a majority (for a
 member alone, its own disk: chapter 2's durable write path is this loop) -- and applied here.
-A write proposed on a follower is forwarded by the core to the leader (a MsgProp); the follower
-answers its client when it applies the entry, recognising it by its request id (etcd's
-``wait.Wait``).
-
-Linearizable reads use ReadIndex (Raft thesis §6.4): the read waits until the leader has
-confirmed it still leads *and* this member has applied up to the leader's commit index at
-that moment. Reads are batched: one ReadIndex round serves every read that arrived before
-it started (etcd: ``linearizableReadLoop``).
+The clients' side, proposing and waiting (writes, membership changes, ReadIndex reads), is
+`kv.server.replica.proposals`; the snapshots the loop makes are `kv.server.replica.snapshots`.
 
 Failure is fail-stop, as in chapter 2: if the log or the backend cannot be written, the
 member stops taking writes and answers "etcdserver: server stopped".
@@ -31,12 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
-from kv.api.raftpb import raft_pb2
 from kv.backend import Backend
 from kv.raft import (
     ConfChange,
@@ -45,33 +37,25 @@ from kv.raft import (
     EntryType,
     Message,
     ProposalDroppedError,
-    RaftError,
     RawNode,
     Ready,
     Role,
     Snapshot,
     StepPeerNotFoundError,
 )
-from kv.server import errors, raft_wire
-from kv.server.applied.applied_state import (
-    commit_applied,
-    copy_backend,
-    open_state_machine,
-    swap_backend,
-)
+from kv.server import errors
+from kv.server.applied.applied_state import commit_applied, open_state_machine, swap_backend
 from kv.server.applied.members import MemberStore
-from kv.server.applied.state_machine import Result, StateMachine
+from kv.server.applied.state_machine import StateMachine
 from kv.server.disk.raft_disk import (
     SNAPSHOT_CATCH_UP_ENTRIES,
     RaftDisk,
     SnapshotPolicy,
     received_backend_path,
 )
-from kv.server.errors import EtcdError
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
-from kv.server.replica import duties
-from kv.server.replica.reads import ReadRounds
-from kv.server.replica.waiters import IndexWaiters, Waiters, request_ids
+from kv.server.replica import duties, snapshots
+from kv.server.replica.proposals import Proposals
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +82,7 @@ class Timing:
 
 
 class Replica:
-    """One member's Raft loop, its state machine, and the clients waiting on both."""
+    """One member's Raft loop and its state machine; `proposals`, the clients waiting on both."""
 
     def __init__(
         self,
@@ -129,7 +113,7 @@ class Replica:
                 deliver=self.deliver,
                 unreachable=self.report_unreachable,
                 snapshot_status=self.report_snapshot,
-                snapshot=self.merged_snapshot,
+                snapshot=lambda: snapshots.merged_snapshot(self),
                 members=self.member_list,
                 is_removed=lambda member_id: self.members.is_removed(member_id),
                 removed=self._mark_removed,
@@ -144,17 +128,14 @@ class Replica:
         self.removed = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._request_ids = request_ids(self.member_id, time.time())
-        self._writes: Waiters[Result] = Waiters()
-        self._conf_changes: Waiters[None] = Waiters()
-        self._applied_waiters = IndexWaiters()
-        self.reads = ReadRounds(
-            ask=self._ask_read_index,
-            contexts=self._request_ids,  # etcd uses its request ids as contexts too
-            now=lambda: asyncio.get_running_loop().time(),
-            retry_after=2 * timing.tick_seconds,
+        #: The clients waiting on this loop: `propose`, `linearizable_read` and the rest.
+        self.proposals = Proposals(
+            raw,
+            timing,
+            wake=self._wake.set,
+            check_serving=self._check_serving,
+            applied=lambda: self.applied,
         )
-        self._last_leader_change = 0.0
         self.leader_changes = 0
         self._campaign_when_applied = False
         #: The leader's proposal of the cluster version, while it is under way.
@@ -167,7 +148,7 @@ class Replica:
         self._tasks.append(task)
 
     def start(self) -> None:
-        self._advance_ticks()
+        self._campaign_when_applied = True  # see `_campaign_if_alone`
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._ticker(), name=f"raft ticks {self.member_id:x}"),
@@ -186,12 +167,12 @@ class Replica:
                 pass
             except Exception:
                 log.exception("the raft loop failed while stopping")
-        self._fail_waiters(errors.STOPPED)
+        self.proposals.fail(errors.STOPPED)
         await self.transport.close()
         self.disk.close()
         self.backend.close()
 
-    def _advance_ticks(self) -> None:
+    def _campaign_if_alone(self) -> None:
         """A member alone in its configuration campaigns as soon as it has applied the
         configuration from its log (Raft refuses to campaign while configuration changes
         wait to be applied; see `_ready_loop`), instead of after a whole election timeout
@@ -200,9 +181,6 @@ class Replica:
         split the vote, and a restarted member would depose a healthy leader before its
         first heartbeat arrived (without PreVote, etcd 3.4's default).
         """
-        self._campaign_when_applied = True
-
-    def _campaign_if_alone(self) -> None:
         if self.raw.has_committed_to_apply():
             return  # the configuration is not applied yet
         self._campaign_when_applied = False
@@ -215,7 +193,7 @@ class Replica:
         while True:
             await asyncio.sleep(interval)
             self.raw.tick()
-            self.reads.retry_if_lost()
+            self.proposals.ticked()
             self._wake.set()
 
     # --8<-- [start:ready_loop]
@@ -257,13 +235,11 @@ class Replica:
     def _stop_writes(self, error: BaseException) -> None:
         log.error("stopped taking writes: %s (restart the member to recover)", error)
         self.failure = error
-        self._fail_waiters(errors.STOPPED)
+        self.proposals.fail(errors.STOPPED)
 
-    def _fail_waiters(self, error: EtcdError) -> None:
-        self.reads.fail(error)
-        self._writes.fail(error)
-        self._conf_changes.fail(error)
-        self._applied_waiters.fail(error)
+    def _check_serving(self) -> None:
+        if self.failure is not None or self.removed:
+            raise errors.STOPPED
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -281,102 +257,6 @@ class Replica:
     def report_snapshot(self, member_id: int, ok: bool) -> None:
         self.raw.report_snapshot(member_id, failed=not ok)
         self._wake.set()
-
-    # --8<-- [start:propose]
-    async def propose(self, request: InternalRaftRequest) -> Result:
-        """Replicate ``request`` and return what applying it gave; raise etcd's error when it
-        cannot be proposed, or is not applied within the request timeout."""
-        self._check_serving()
-        deadline = asyncio.get_running_loop().time() + self.timing.request_timeout
-        await self._wait_for_leader(deadline)
-        request_id = next(self._request_ids)
-        request.header.ID = request_id
-        future = self._writes.register(request_id)
-        try:
-            self.raw.propose(request.SerializeToString())
-        except ProposalDroppedError as error:
-            self._writes.forget(request_id)
-            raise errors.PROPOSAL_DROPPED from error
-        self._wake.set()
-        try:
-            return await asyncio.wait_for(future, deadline - asyncio.get_running_loop().time())
-        except TimeoutError:
-            raise self._timeout_error() from None
-        finally:
-            self._writes.forget(request_id)
-
-    async def _wait_for_leader(self, deadline: float) -> None:
-        """Hold a proposal until some leader is known, as etcd 3.4 does (its Raft node does
-        not take proposals while there is none); past the deadline, etcd's client sees its
-        context's error."""
-        loop = asyncio.get_running_loop()
-        while not self.raw.lead:
-            if loop.time() >= deadline:
-                raise errors.DEADLINE_EXCEEDED
-            await asyncio.sleep(self.timing.tick_seconds)
-            self._check_serving()
-
-    # --8<-- [end:propose]
-
-    def _check_serving(self) -> None:
-        if self.failure is not None or self.removed:
-            raise errors.STOPPED
-
-    def _timeout_error(self) -> EtcdError:
-        """etcd tells a client whose request timed out soon after a leader change why."""
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._last_leader_change < 3 * self.timing.election_ms / 1000:
-            return errors.TIMEOUT_DUE_TO_LEADER_FAIL
-        return errors.TIMEOUT
-
-    async def propose_conf_change(self, change: ConfChange) -> None:
-        """Replicate a membership change; return once it is applied here."""
-        self._check_serving()
-        change_id = next(self._request_ids)
-        change = ConfChange(change.type, change.node_id, change.context, id=change_id)
-        future = self._conf_changes.register(change_id)
-        try:
-            self.raw.propose_conf_change(change)
-        except ProposalDroppedError as error:
-            self._conf_changes.forget(change_id)
-            raise errors.PROPOSAL_DROPPED from error
-        self._wake.set()
-        try:
-            await asyncio.wait_for(future, self.timing.request_timeout)
-        except TimeoutError:
-            raise self._timeout_error() from None
-        finally:
-            self._conf_changes.forget(change_id)
-
-    # --8<-- [start:read_index]
-    async def linearizable_read(self) -> None:
-        """Wait until a read served now would be linearizable (Raft thesis §6.4).
-
-        The read joins the next ReadIndex round (`kv.server.replica.reads`); the round's index comes
-        back in a Ready's ``read_states``, and the read goes ahead once this member applied
-        that far.
-        """
-        self._check_serving()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timing.request_timeout
-        try:
-            # Shielded: one read giving up must not cancel the round for the others.
-            index = await asyncio.wait_for(
-                asyncio.shield(self.reads.join()), deadline - loop.time()
-            )
-            await asyncio.wait_for(self.wait_applied(index), deadline - loop.time())
-        except TimeoutError:
-            raise errors.TIMEOUT from None
-
-    def _ask_read_index(self, context: bytes) -> None:
-        self.raw.read_index(context)
-        self._wake.set()
-
-    # --8<-- [end:read_index]
-
-    async def wait_applied(self, index: int) -> None:
-        if self.applied < index:
-            await self._applied_waiters.wait(index)
 
     def transfer_leader(self, transferee: int) -> None:
         self.raw.transfer_leader(transferee)
@@ -398,12 +278,12 @@ class Replica:
             self._apply_entry(entry)
         if ready.committed_entries:
             commit_applied(self.backend, self.machine)
-            self._maybe_snapshot()
+            snapshots.maybe_snapshot(self)
             if self.is_leader and self._version_task is None:
                 self._version_task = duties.decide_cluster_version(self)
         for state in ready.read_states:
-            self.reads.answered(state.request_ctx, state.index)
-        self._applied_waiters.reached(self.applied)
+            self.proposals.read_index(state.request_ctx, state.index)
+        self.proposals.applied_to(self.applied)
 
     # --8<-- [start:leader_changed]
     def _on_soft_state(self, ready: Ready) -> None:
@@ -411,11 +291,10 @@ class Replica:
         lead = ready.soft_state.lead
         if not lead and not self.leader_changes:
             return  # still looking for a first leader: nothing was lost
-        self._last_leader_change = asyncio.get_running_loop().time()
         self.leader_changes += 1
         # Reads waiting for a ReadIndex answer from the old leader will not get one: tell
         # them (etcd: linearizableReadLoop answers ErrLeaderChanged).
-        self.reads.leader_changed()
+        self.proposals.leader_changed()
         if lead:
             log.info(
                 "raft.node: %x elected leader %x at term %d", self.member_id, lead, self.raw.term
@@ -433,7 +312,7 @@ class Replica:
             request = InternalRaftRequest.FromString(entry.data)
             result = self.machine.apply(entry.index, request)
             if result is not None:  # None: applied before (a replay)
-                self._writes.trigger(request.header.ID, result)
+                self.proposals.written(request.header.ID, result)
         else:
             self.machine.skip(entry.index)  # a new leader's empty entry
         self.applied = entry.index
@@ -446,7 +325,7 @@ class Replica:
         self._sync_peers()
         if change.type is ConfChangeType.REMOVE_NODE and change.node_id == self.member_id:
             self._mark_removed()
-        self._conf_changes.trigger(change.id, None)
+        self.proposals.conf_changed(change.id)
 
     # --8<-- [end:apply_entry]
 
@@ -463,23 +342,6 @@ class Replica:
         for member in members.values():
             self.transport.set_peer(member.id, member.peer_urls)
 
-    # -- snapshots ----------------------------------------------------------------------
-
-    # --8<-- [start:maybe_snapshot]
-    def _maybe_snapshot(self) -> None:
-        if self.applied - self.disk.snapshot_index < self.policy.snapshot_count:
-            return
-        self.backend.sync()  # the data first: the log may only be released once it is safe
-        self.disk.snapshot(
-            self.applied,
-            self.raw.conf_state(),
-            max_wals=self.policy.max_wals,
-            max_snapshots=self.policy.max_snapshots,
-            catch_up_entries=self.catch_up_entries,
-        )
-
-    # --8<-- [end:maybe_snapshot]
-
     # --8<-- [start:install_snapshot]
     def _install_snapshot(self, snapshot: Snapshot) -> None:
         """Replace the backend with the leader's (persisted beside it by `RaftDisk`)."""
@@ -494,26 +356,6 @@ class Replica:
         log.info("applied the leader's snapshot at index %d", index)
 
     # --8<-- [end:install_snapshot]
-
-    # --8<-- [start:merged_snapshot]
-    async def merged_snapshot(self) -> raft_pb2.Snapshot:
-        """The snapshot a MsgSnap carries, made now (etcd: createMergedSnapshotMessage).
-
-        Its data is a copy of the backend; its metadata is the applied index, that entry's
-        term and the configuration as of now. The core's stored snapshot is only taken every
-        --snapshot-count entries and may not list a member added since, which would refuse
-        it. The copy is taken after the metadata, so it holds at least that much (its
-        consistent index tells the recipient where it really stands).
-        """
-        index = self.applied
-        metadata = raft_pb2.SnapshotMetadata(
-            index=index,
-            term=self.raw.term_at(index),
-            conf_state=raft_wire.conf_state_to_pb(self.raw.conf_state()),
-        )
-        return raft_pb2.Snapshot(data=await copy_backend(self.backend), metadata=metadata)
-
-    # --8<-- [end:merged_snapshot]
 
     # -- what the services show --------------------------------------------------------
 
@@ -565,4 +407,4 @@ class Replica:
             raise errors.NOT_LEADER
 
 
-__all__ = ["RaftError", "Replica", "Timing"]
+__all__ = ["Replica", "Timing"]

@@ -97,7 +97,7 @@ class Reconfiguration:
             is_learner=request.isLearner,
         )
         kind = ConfChangeType.ADD_LEARNER_NODE if member.is_learner else ConfChangeType.ADD_NODE
-        await self.replica.propose_conf_change(
+        await self.replica.proposals.propose_conf_change(
             ConfChange(kind, member.id, context=encode_member(member))
         )
         return rpc_pb2.MemberAddResponse(
@@ -115,7 +115,9 @@ class Reconfiguration:
         member = self._existing(request.ID)
         if not member.is_learner:
             self._check_may_remove_voter(member.id)
-        await self.replica.propose_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, member.id))
+        await self.replica.proposals.propose_conf_change(
+            ConfChange(ConfChangeType.REMOVE_NODE, member.id)
+        )
         return rpc_pb2.MemberRemoveResponse(header=self._header(), members=self._members())
 
     async def member_update(
@@ -128,7 +130,7 @@ class Reconfiguration:
         urls = valid_urls(request.peerURLs)
         updated = Member(member.id, member.name, urls, (), member.is_learner)
         change = ConfChange(ConfChangeType.UPDATE_NODE, member.id, context=encode_member(updated))
-        await self.replica.propose_conf_change(change)
+        await self.replica.proposals.propose_conf_change(change)
         return rpc_pb2.MemberUpdateResponse(header=self._header(), members=self._members())
 
     async def member_promote(
@@ -144,7 +146,7 @@ class Reconfiguration:
             raise errors.LEARNER_NOT_READY
         voter = Member(member.id, member.name, member.peer_urls, member.client_urls, False)
         change = ConfChange(ConfChangeType.ADD_NODE, member.id, context=encode_member(voter))
-        await self.replica.propose_conf_change(change)
+        await self.replica.proposals.propose_conf_change(change)
         return rpc_pb2.MemberPromoteResponse(header=self._header(), members=self._members())
 
     # --8<-- [start:move_leader]

@@ -101,7 +101,7 @@ class Server:
         validate.check_range(request)
         if not request.serializable:
             self._refuse_on_learner()
-            await self.replica.linearizable_read()  # ReadIndex (chapter 4)
+            await self.replica.proposals.linearizable_read()  # ReadIndex (chapter 4)
         response = apply.apply_range(self.store, request)
         response.header.CopyFrom(self.header(response.header.revision))
         return response
@@ -139,7 +139,7 @@ class Server:
         validate.check_txn(request, self.max_txn_ops)
         if txn.is_read_only(request):  # etcd: isTxnReadonly, served without the log
             if not txn.is_serializable(request):
-                await self.replica.linearizable_read()  # ReadIndex, as for a Range
+                await self.replica.proposals.linearizable_read()  # ReadIndex, as for a Range
             response = txn.apply_txn(self.store, request)
             response.header.CopyFrom(self.header(response.header.revision))
             return response
@@ -170,7 +170,7 @@ class Server:
     async def _propose(self, request: InternalRaftRequest) -> Message:
         """Replicate ``request`` (the replica gives it a request id); its applied result, or
         raise its error."""
-        result = await self.replica.propose(request)
+        result = await self.replica.proposals.propose(request)
         if isinstance(result, EtcdError):
             raise result
         return result

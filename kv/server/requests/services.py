@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -38,19 +38,6 @@ async def _answer(
         return response
     except EtcdError as error:
         await context.abort(error.code, error.message)
-
-
-def _arrives_in(rpc: str, chapter: int) -> Any:  # Any: it stands in for every RPC's signature
-    """A servicer method for an RPC a later chapter adds: UNIMPLEMENTED, saying which."""
-
-    async def not_yet(
-        self: object, request: object, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> None:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, f"kv: {rpc} arrives in chapter {chapter}"
-        )
-
-    return not_yet
 
 
 class KVService(rpc_pb2_grpc.KVServicer):

@@ -4,7 +4,9 @@ etcd 3.4's API has services that later chapters add (leases, watches, locks, ele
 kv does not plan (auth). Unregistered, their RPCs would get gRPC's own answer, UNIMPLEMENTED
 "Method not found!", which says nothing about why. Registered *last* on the client server, the
 handler here answers every RPC of those services with UNIMPLEMENTED and a message that says
-which chapter adds it: a client learns what kv lacks, and where the book gets to it.
+which chapter adds it: a client learns what kv lacks, and where the book gets to it. An RPC of
+a service kv serves in part would get the same answer from a servicer method
+`Later.servicer_method` makes (none is left since the KV service's ``Txn``, chapter 6).
 
 gRPC asks each generic handler in turn, in the order they were added, and the servicers of
 the services kv does serve answer their own methods first; so this one sees only the RPCs
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 
@@ -37,6 +39,18 @@ class Later:
         if self.chapter is None:
             return f"kv: {method} is not planned ({self.reason})"
         return f"kv: {method} arrives in chapter {self.chapter}"
+
+    async def refuse(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> NoReturn:
+        """Answer ``method``'s call with UNIMPLEMENTED and `message`."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, self.message(method))
+
+    def servicer_method(self, method: str) -> Any:  # Any: it stands in for any RPC's signature
+        """A servicer method that refuses ``method``, for a service kv serves in part."""
+
+        async def not_yet(servicer: object, request: object, context: Any) -> None:
+            await self.refuse(method, context)
+
+        return not_yet
 
 
 #: etcd 3.4's services that kv does not serve, by full gRPC service name.
@@ -60,10 +74,9 @@ class NotYetServed(grpc.GenericRpcHandler):
         later = LATER.get(service)
         if later is None or not method:
             return None  # not ours: gRPC answers "Method not found!"
-        details = later.message(method)
 
         async def refuse(requests: AsyncIterator[bytes], context: Any) -> None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, details)
+            await later.refuse(method, context)
 
         return grpc.stream_stream_rpc_method_handler(refuse)
 

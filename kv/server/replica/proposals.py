@@ -1,0 +1,198 @@
+"""The clients' side of a replica: writes, membership changes and reads that wait on its Raft
+loop (chapter 4).
+
+A client's request does not run inside the Ready loop. It hands the core a proposal (or joins
+a ReadIndex round), wakes the loop, and waits. The loop comes back to it only through this
+class: when it applies the entry that carries the request's id (`written`, `conf_changed`),
+when a Ready answers a ReadIndex round (`read_index`), when the applied index moves on
+(`applied_to`), at each tick (`ticked`), when the leader changes (`leader_changed`), and when
+the member stops (`fail`).
+
+A write proposed on a follower is forwarded by the core to the leader (a MsgProp); the follower
+answers its client when it applies the entry, recognising it by its request id (etcd's
+``wait.Wait``, `kv.server.replica.waiters`).
+
+Linearizable reads use ReadIndex (Raft thesis §6.4): the read waits until the leader has
+confirmed it still leads *and* this member has applied up to the leader's commit index at
+that moment. Reads are batched: one ReadIndex round serves every read that arrived before
+it started (etcd: ``linearizableReadLoop``, `kv.server.replica.reads`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
+from kv.raft import ConfChange, ProposalDroppedError, RawNode
+from kv.server import errors
+from kv.server.applied.state_machine import Result
+from kv.server.errors import EtcdError
+from kv.server.replica.reads import ReadRounds
+from kv.server.replica.waiters import IndexWaiters, Waiters, request_ids
+
+if TYPE_CHECKING:  # the replica builds this class: no import cycle at run time
+    from kv.server.replica.replica import Timing
+
+
+class Proposals:
+    """What clients ask of one member's Raft loop, and their waiting for it."""
+
+    def __init__(
+        self,
+        raw: RawNode,
+        timing: Timing,
+        *,
+        wake: Callable[[], None],
+        check_serving: Callable[[], None],
+        applied: Callable[[], int],
+    ) -> None:
+        """Proposals to ``raw``, timed out by ``timing``; ``wake()`` wakes the Ready loop,
+        ``check_serving()`` raises etcd's error on a member that takes no more requests, and
+        ``applied()`` reads the index of the last entry applied."""
+        self.raw = raw
+        self.timing = timing
+        self._wake = wake
+        self._check_serving = check_serving
+        self._applied = applied
+        self._request_ids = request_ids(raw.id, time.time())
+        self._writes: Waiters[Result] = Waiters()
+        self._conf_changes: Waiters[None] = Waiters()
+        self._applied_waiters = IndexWaiters()
+        self.reads = ReadRounds(
+            ask=self._ask_read_index,
+            contexts=self._request_ids,  # etcd uses its request ids as contexts too
+            now=lambda: asyncio.get_running_loop().time(),
+            retry_after=2 * timing.tick_seconds,
+        )
+        self._last_leader_change = 0.0
+
+    # --8<-- [start:propose]
+    async def propose(self, request: InternalRaftRequest) -> Result:
+        """Replicate ``request`` and return what applying it gave; raise etcd's error when it
+        cannot be proposed, or is not applied within the request timeout."""
+        self._check_serving()
+        deadline = asyncio.get_running_loop().time() + self.timing.request_timeout
+        await self._wait_for_leader(deadline)
+        request_id = next(self._request_ids)
+        request.header.ID = request_id
+        future = self._writes.register(request_id)
+        try:
+            self.raw.propose(request.SerializeToString())
+        except ProposalDroppedError as error:
+            self._writes.forget(request_id)
+            raise errors.PROPOSAL_DROPPED from error
+        self._wake()
+        try:
+            return await asyncio.wait_for(future, deadline - asyncio.get_running_loop().time())
+        except TimeoutError:
+            raise self._timeout_error() from None
+        finally:
+            self._writes.forget(request_id)
+
+    async def _wait_for_leader(self, deadline: float) -> None:
+        """Hold a proposal until some leader is known, as etcd 3.4 does (its Raft node does
+        not take proposals while there is none); past the deadline, etcd's client sees its
+        context's error."""
+        loop = asyncio.get_running_loop()
+        while not self.raw.lead:
+            if loop.time() >= deadline:
+                raise errors.DEADLINE_EXCEEDED
+            await asyncio.sleep(self.timing.tick_seconds)
+            self._check_serving()
+
+    # --8<-- [end:propose]
+
+    def _timeout_error(self) -> EtcdError:
+        """etcd tells a client whose request timed out soon after a leader change why."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_leader_change < 3 * self.timing.election_ms / 1000:
+            return errors.TIMEOUT_DUE_TO_LEADER_FAIL
+        return errors.TIMEOUT
+
+    async def propose_conf_change(self, change: ConfChange) -> None:
+        """Replicate a membership change; return once it is applied here."""
+        self._check_serving()
+        change_id = next(self._request_ids)
+        change = ConfChange(change.type, change.node_id, change.context, id=change_id)
+        future = self._conf_changes.register(change_id)
+        try:
+            self.raw.propose_conf_change(change)
+        except ProposalDroppedError as error:
+            self._conf_changes.forget(change_id)
+            raise errors.PROPOSAL_DROPPED from error
+        self._wake()
+        try:
+            await asyncio.wait_for(future, self.timing.request_timeout)
+        except TimeoutError:
+            raise self._timeout_error() from None
+        finally:
+            self._conf_changes.forget(change_id)
+
+    # --8<-- [start:read_index]
+    async def linearizable_read(self) -> None:
+        """Wait until a read served now would be linearizable (Raft thesis §6.4).
+
+        The read joins the next ReadIndex round (`kv.server.replica.reads`); the round's
+        index comes back in a Ready's ``read_states``, and the read goes ahead once this
+        member applied that far.
+        """
+        self._check_serving()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timing.request_timeout
+        try:
+            # Shielded: one read giving up must not cancel the round for the others.
+            index = await asyncio.wait_for(
+                asyncio.shield(self.reads.join()), deadline - loop.time()
+            )
+            await asyncio.wait_for(self.wait_applied(index), deadline - loop.time())
+        except TimeoutError:
+            raise errors.TIMEOUT from None
+
+    def _ask_read_index(self, context: bytes) -> None:
+        self.raw.read_index(context)
+        self._wake()
+
+    # --8<-- [end:read_index]
+
+    async def wait_applied(self, index: int) -> None:
+        """Return once this member has applied the entry at ``index``."""
+        if self._applied() < index:
+            await self._applied_waiters.wait(index)
+
+    # -- what the Ready loop tells the clients ------------------------------------------
+
+    def written(self, request_id: int, result: Result) -> None:
+        """The entry proposed as ``request_id`` was applied with ``result``."""
+        self._writes.trigger(request_id, result)
+
+    def conf_changed(self, change_id: int) -> None:
+        """The membership change proposed as ``change_id`` was applied."""
+        self._conf_changes.trigger(change_id, None)
+
+    def read_index(self, context: bytes, index: int) -> None:
+        """A Ready answered the ReadIndex round asked as ``context`` with ``index``."""
+        self.reads.answered(context, index)
+
+    def ticked(self) -> None:
+        """A tick passed: a ReadIndex round that got no answer in time is asked again."""
+        self.reads.retry_if_lost()
+
+    def applied_to(self, applied: int) -> None:
+        """Entries up to ``applied`` are applied here."""
+        self._applied_waiters.reached(applied)
+
+    def leader_changed(self) -> None:
+        """The leader changed or was lost: fail the reads waiting for the old leader's
+        ReadIndex answer, and remember when (a request that times out soon after says why)."""
+        self._last_leader_change = asyncio.get_running_loop().time()
+        self.reads.leader_changed()
+
+    def fail(self, error: EtcdError) -> None:
+        """The member stopped taking requests: every waiting client gets ``error``."""
+        self.reads.fail(error)
+        self._writes.fail(error)
+        self._conf_changes.fail(error)
+        self._applied_waiters.fail(error)
