@@ -147,6 +147,11 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.snapshots": 5,
     # Chapter 6: transactions.
     "kv.server.txn": 6,
+    # Chapter 7: leases.
+    "kv.lease": 7,
+    "kv.lease.errors": 7,
+    "kv.lease.lease": 7,
+    "kv.lease.lessor": 7,
 }
 
 #: Modules found by their last name wherever they sit below this package (see above).
