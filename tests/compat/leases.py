@@ -23,10 +23,14 @@ MASK = "<lease>"
 
 
 def mask(value: Any, lease_ids: Sequence[int]) -> Any:
-    """``value`` (parsed JSON or text) with each of ``lease_ids`` masked, key lists sorted."""
+    """``value`` (parsed JSON or text) with each of ``lease_ids`` and the cluster ID masked,
+    key lists sorted."""
     if isinstance(value, dict):
         return {
-            key: sorted(mask(item, lease_ids))
+            # A 3-member cluster's ID is not the one `Server` computes for a single member.
+            key: "<cluster_id>"
+            if key == "cluster_id"
+            else sorted(mask(item, lease_ids))
             if key == "keys" and isinstance(item, list)
             else mask(item, lease_ids)
             for key, item in value.items()
