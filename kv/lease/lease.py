@@ -21,6 +21,7 @@ MAX_TTL = 9_000_000_000
 FOREVER_SECONDS = (2**63 - 1) // 1_000_000_000
 
 
+# --8<-- [start:min_ttl]
 def min_ttl(election_ms: int, heartbeat_ms: int) -> int:
     """The shortest TTL a member grants, in seconds: 1.5 election timeouts, rounded up.
 
@@ -31,6 +32,9 @@ def min_ttl(election_ms: int, heartbeat_ms: int) -> int:
     """
     election_ticks = election_ms // heartbeat_ms
     return math.ceil((3 * election_ticks // 2) * heartbeat_ms / 1000)
+
+
+# --8<-- [end:min_ttl]
 
 
 @dataclass(slots=True, eq=False)

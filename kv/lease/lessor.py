@@ -63,6 +63,7 @@ REVOKE_LIMIT = REVOKE_RATE // 2
 EXPIRED_RETRY_SECONDS = 3.0
 
 
+# --8<-- [start:server_chosen_id]
 def server_chosen_id(next_request_id: Callable[[], int]) -> int:
     """The ID of a lease granted with ID 0: the member's next request ID with bit 63 cleared.
 
@@ -75,6 +76,9 @@ def server_chosen_id(next_request_id: Callable[[], int]) -> int:
     while lease_id == NO_LEASE:
         lease_id = next_request_id() & ((1 << 63) - 1)
     return lease_id
+
+
+# --8<-- [end:server_chosen_id]
 
 
 class Lessor:
