@@ -17,6 +17,9 @@ shell::
   ``Revision -> HistoryEntry`` the store expects, iterating in revision order.
 * Table ``meta`` is the meta bucket: ``consistent_index``, ``compact_revision`` (the finished
   compaction, -1 if none) and ``scheduled_compact_revision``.
+* Table ``lease`` is the lease bucket (chapter 7): each granted lease's ID and TTL. Which keys
+  a lease has is not stored here: each key's row says its lease, and the lessor is rebuilt
+  from both at start (etcd: ``lessor.initAndRecover`` and the store's ``restore``).
 * Table ``alarm`` is the alarm bucket: one row per raised alarm, the member (in hex, as etcd
   prints member ids) and the alarm's name (``NOSPACE``). Alarms are applied from the log like
   any write, so they are committed with the consistent index and survive a restart.
@@ -100,6 +103,10 @@ CREATE TABLE IF NOT EXISTS cluster (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS member_removed (
     id TEXT PRIMARY KEY                -- a removed member id: it may never come back
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lease (
+    id INTEGER PRIMARY KEY,            -- the lease ID, any int64 but 0 (chapter 7)
+    ttl INTEGER NOT NULL               -- the TTL granted, in seconds (etcd: leasepb.Lease)
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES
     ('consistent_index', 0),
@@ -407,6 +414,19 @@ class Backend:
         """Record in the batch that ``member_id`` left the cluster, for good."""
         self._write(_DELETE_MEMBER, (f"{member_id:x}",))
         self._write(_ADD_REMOVED_MEMBER, (f"{member_id:x}",))
+
+    def leases(self) -> list[tuple[int, int]]:
+        """The granted leases as ``(lease ID, TTL)``, by ID (chapter 7), as the batch sees them."""
+        rows = self._connection.execute("SELECT id, ttl FROM lease ORDER BY id").fetchall()
+        return [(int(lease_id), int(ttl)) for lease_id, ttl in rows]
+
+    def put_lease(self, lease_id: int, ttl: int) -> None:
+        """Record in the batch that lease ``lease_id`` was granted for ``ttl`` seconds."""
+        self._write("INSERT OR REPLACE INTO lease VALUES (?, ?)", (lease_id, ttl))
+
+    def delete_lease(self, lease_id: int) -> None:
+        """Record in the batch that lease ``lease_id`` was revoked."""
+        self._write("DELETE FROM lease WHERE id = ?", (lease_id,))
 
     # --8<-- [start:commit]
     def commit(self, consistent_index: int) -> None:

@@ -106,7 +106,9 @@ async def serve(
         if handle_signals:  # before listening, so no signal can catch us half-started
             handlers.enter_context(_signal_handlers(loop, stop_signal))
         try:
-            peer_pb2_grpc.add_PeerServicer_to_server(PeerService(replica.transport), peer_server)
+            peer_pb2_grpc.add_PeerServicer_to_server(
+                PeerService(replica.transport, leases=server.leases), peer_server
+            )
             for url in config.listen_peer_urls:
                 log.info("listening for peers on %s", _listen(peer_server, url))
             await peer_server.start()

@@ -66,9 +66,9 @@ async def open_replica(config: ServerConfig) -> Replica:
     else:
         me, cluster_id = await _join(config, cluster, backend)
         disk = RaftDisk.create(layout.wal, layout.snap, me.id, cluster_id)
-    machine = open_state_machine(backend)
-    # --8<-- [end:open_replica]
     timing = Timing(config.heartbeat_interval, config.election_timeout)
+    machine = open_state_machine(backend, lessor=timing.new_lessor())
+    # --8<-- [end:open_replica]
     raft_config = Config(
         id=disk.member_id,
         election_tick=timing.election_ticks,

@@ -10,6 +10,13 @@ from dataclasses import dataclass
 
 from grpc import StatusCode
 
+from kv.lease import (
+    LeaseError,
+    LeaseExistsError,
+    LeaseNotFoundError,
+    LeaseTTLTooLargeError,
+    NotPrimaryError,
+)
 from kv.mvcc import MvccError
 
 
@@ -35,6 +42,9 @@ LEASE_PROVIDED = _error(StatusCode.INVALID_ARGUMENT, "lease is provided")
 INVALID_SORT_OPTION = _error(StatusCode.INVALID_ARGUMENT, "invalid sort option")
 REQUEST_TOO_LARGE = _error(StatusCode.INVALID_ARGUMENT, "request is too large")
 LEASE_NOT_FOUND = _error(StatusCode.NOT_FOUND, "requested lease not found")
+# Leases (chapter 7).
+LEASE_EXIST = _error(StatusCode.FAILED_PRECONDITION, "lease already exists")
+LEASE_TTL_TOO_LARGE = _error(StatusCode.OUT_OF_RANGE, "too large lease TTL")
 # Transactions (chapter 6).
 TOO_MANY_OPS = _error(StatusCode.INVALID_ARGUMENT, "too many operations in txn request")
 DUPLICATE_KEY = _error(StatusCode.INVALID_ARGUMENT, "duplicate key given in txn request")
@@ -46,6 +56,17 @@ CORRUPT = _error(StatusCode.DATA_LOSS, "corrupt cluster")
 def from_mvcc(error: MvccError) -> EtcdError:
     """The gRPC error etcd sends for an error of the MVCC store."""
     return EtcdError(StatusCode.OUT_OF_RANGE, "etcdserver: " + error.message)
+
+
+def from_lease(error: LeaseError) -> EtcdError:
+    """The gRPC error etcd sends for an error of the lessor (etcd: ``v3rpc/util.go``)."""
+    by_kind: dict[type[LeaseError], EtcdError] = {
+        LeaseNotFoundError: LEASE_NOT_FOUND,
+        LeaseExistsError: LEASE_EXIST,
+        LeaseTTLTooLargeError: LEASE_TTL_TOO_LARGE,
+        NotPrimaryError: NOT_LEADER,  # a forwarded renewal reached a member that just lost it
+    }
+    return by_kind.get(type(error), EtcdError(StatusCode.UNKNOWN, error.message))
 
 
 # A replicated cluster (chapters 4 and 5; etcd: etcdserver/errors.go, v3rpc/rpctypes).

@@ -1,6 +1,6 @@
 """What the real etcdctl shows for an RPC kv does not serve yet: the chapter that adds it.
 
-Leases, locks and elections arrive in later chapters and auth is not planned; their
+Locks and elections arrive in later chapters and auth is not planned; their
 RPCs answer UNIMPLEMENTED with a message saying so (``kv.server.requests.unimplemented``), and
 etcdctl prints that message, not gRPC's bare "Method not found!".
 """
@@ -29,15 +29,6 @@ def kv(tmp_path: Path) -> Iterator[Server]:
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (
-            ["lease", "grant", "10"],
-            "Error: failed to grant lease (rpc error: code = Unimplemented "
-            "desc = kv: LeaseGrant arrives in chapter 7)",
-        ),
-        (
-            ["lock", "mutex"],  # a lock holds a lease: the first RPC it needs is LeaseGrant
-            "Error: rpc error: code = Unimplemented desc = kv: LeaseGrant arrives in chapter 7",
-        ),
         (
             ["auth", "enable"],
             "Error: rpc error: code = Unimplemented desc = kv: AuthEnable is not planned "

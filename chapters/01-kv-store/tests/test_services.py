@@ -22,16 +22,6 @@ async def call_status(call: object) -> tuple[grpc.StatusCode, str]:
 #: One RPC of each service kv does not serve yet, called as a client calls it, and the answer.
 NOT_YET: list[tuple[str, Callable[[grpc.aio.Channel], object], str]] = [
     (
-        "unary LeaseGrant",
-        lambda ch: rpc_pb2_grpc.LeaseStub(ch).LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=5)),
-        "kv: LeaseGrant arrives in chapter 7",
-    ),
-    (
-        "bidirectional LeaseKeepAlive",
-        lambda ch: rpc_pb2_grpc.LeaseStub(ch).LeaseKeepAlive().read(),
-        "kv: LeaseKeepAlive arrives in chapter 7",
-    ),
-    (
         "unary Lock",
         lambda ch: v3lock_pb2_grpc.LockStub(ch).Lock(v3lock_pb2.LockRequest(name=b"l")),
         "kv: Lock arrives in chapter 9",
@@ -74,7 +64,7 @@ async def test_a_method_of_no_etcd_service_gets_grpcs_own_answer(kv_server: str)
 
 async def test_the_server_keeps_serving_after_unimplemented_calls(kv_server: str) -> None:
     async with grpc.aio.insecure_channel(kv_server) as channel:
-        await call_status(rpc_pb2_grpc.LeaseStub(channel).LeaseGrant(rpc_pb2.LeaseGrantRequest()))
+        await call_status(v3lock_pb2_grpc.LockStub(channel).Lock(v3lock_pb2.LockRequest(name=b"l")))
         response = await rpc_pb2_grpc.KVStub(channel).Put(
             rpc_pb2.PutRequest(key=b"still", value=b"here")
         )

@@ -61,6 +61,16 @@ class PeerStub:
                 request_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.GetMembersRequest.SerializeToString,
                 response_deserializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.MemberListResponse.FromString,
                 _registered_method=True)
+        self.LeaseRenew = channel.unary_unary(
+                '/kvpeerpb.Peer/LeaseRenew',
+                request_serializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseKeepAliveRequest.SerializeToString,
+                response_deserializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseKeepAliveResponse.FromString,
+                _registered_method=True)
+        self.LeaseTimeToLive = channel.unary_unary(
+                '/kvpeerpb.Peer/LeaseTimeToLive',
+                request_serializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseTimeToLiveRequest.SerializeToString,
+                response_deserializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseTimeToLiveResponse.FromString,
+                _registered_method=True)
 
 
 class PeerServicer:
@@ -104,6 +114,21 @@ class PeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LeaseRenew(self, request, context):
+        """Lease requests only the leader answers, forwarded by a follower (chapter 7; etcd: its
+        leasehttp handlers on the peer URL, /leases and /leases/internal). Errors are etcd's
+        statuses; "etcdserver: not leader" means ask again, the leader moved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaseTimeToLive(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +156,16 @@ def add_PeerServicer_to_server(servicer, server):
                     servicer.GetMembers,
                     request_deserializer=kv_dot_api_dot_peerpb_dot_peer__pb2.GetMembersRequest.FromString,
                     response_serializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.MemberListResponse.SerializeToString,
+            ),
+            'LeaseRenew': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaseRenew,
+                    request_deserializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseKeepAliveRequest.FromString,
+                    response_serializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseKeepAliveResponse.SerializeToString,
+            ),
+            'LeaseTimeToLive': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaseTimeToLive,
+                    request_deserializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseTimeToLiveRequest.FromString,
+                    response_serializer=kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseTimeToLiveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +303,60 @@ class Peer:
             '/kvpeerpb.Peer/GetMembers',
             kv_dot_api_dot_peerpb_dot_peer__pb2.GetMembersRequest.SerializeToString,
             kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.MemberListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaseRenew(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvpeerpb.Peer/LeaseRenew',
+            kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseKeepAliveRequest.SerializeToString,
+            kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseKeepAliveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaseTimeToLive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvpeerpb.Peer/LeaseTimeToLive',
+            kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseTimeToLiveRequest.SerializeToString,
+            kv_dot_api_dot_etcdserverpb_dot_rpc__pb2.LeaseTimeToLiveResponse.FromString,
             options,
             channel_credentials,
             insecure,

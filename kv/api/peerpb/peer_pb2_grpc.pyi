@@ -54,6 +54,12 @@ class PeerStub:
     """The cluster's members, for a member joining with --initial-cluster-state existing: it
     finds its own id among them by its peer URLs (etcd: GET /members on a peer URL).
     """
+    LeaseRenew: _grpc.UnaryUnaryMultiCallable[_rpc_pb2.LeaseKeepAliveRequest, _rpc_pb2.LeaseKeepAliveResponse]
+    """Lease requests only the leader answers, forwarded by a follower (chapter 7; etcd: its
+    leasehttp handlers on the peer URL, /leases and /leases/internal). Errors are etcd's
+    statuses; "etcdserver: not leader" means ask again, the leader moved.
+    """
+    LeaseTimeToLive: _grpc.UnaryUnaryMultiCallable[_rpc_pb2.LeaseTimeToLiveRequest, _rpc_pb2.LeaseTimeToLiveResponse]
 
 @_typing.type_check_only
 class PeerAsyncStub(PeerStub):
@@ -75,6 +81,12 @@ class PeerAsyncStub(PeerStub):
     """The cluster's members, for a member joining with --initial-cluster-state existing: it
     finds its own id among them by its peer URLs (etcd: GET /members on a peer URL).
     """
+    LeaseRenew: _aio.UnaryUnaryMultiCallable[_rpc_pb2.LeaseKeepAliveRequest, _rpc_pb2.LeaseKeepAliveResponse]  # type: ignore[assignment]
+    """Lease requests only the leader answers, forwarded by a follower (chapter 7; etcd: its
+    leasehttp handlers on the peer URL, /leases and /leases/internal). Errors are etcd's
+    statuses; "etcdserver: not leader" means ask again, the leader moved.
+    """
+    LeaseTimeToLive: _aio.UnaryUnaryMultiCallable[_rpc_pb2.LeaseTimeToLiveRequest, _rpc_pb2.LeaseTimeToLiveResponse]  # type: ignore[assignment]
 
 class PeerServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -123,5 +135,23 @@ class PeerServicer(metaclass=_abc_1.ABCMeta):
         """The cluster's members, for a member joining with --initial-cluster-state existing: it
         finds its own id among them by its peer URLs (etcd: GET /members on a peer URL).
         """
+
+    @_abc_1.abstractmethod
+    def LeaseRenew(
+        self,
+        request: _rpc_pb2.LeaseKeepAliveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rpc_pb2.LeaseKeepAliveResponse, _abc.Awaitable[_rpc_pb2.LeaseKeepAliveResponse]]:
+        """Lease requests only the leader answers, forwarded by a follower (chapter 7; etcd: its
+        leasehttp handlers on the peer URL, /leases and /leases/internal). Errors are etcd's
+        statuses; "etcdserver: not leader" means ask again, the leader moved.
+        """
+
+    @_abc_1.abstractmethod
+    def LeaseTimeToLive(
+        self,
+        request: _rpc_pb2.LeaseTimeToLiveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rpc_pb2.LeaseTimeToLiveResponse, _abc.Awaitable[_rpc_pb2.LeaseTimeToLiveResponse]]: ...
 
 def add_PeerServicer_to_server(servicer: PeerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,10 +2,11 @@
 leader's copy (chapters 2 and 5).
 
 Everything a member has applied lives in its backend (``member/snap/db``): the key space, the
-alarms, the members, and the consistent index that says how far in the log it goes. So a
-snapshot of the state machine is a copy of that one file, and installing a leader's
-snapshot is putting its file in place of ours. `kv.server.replica.replica` does both through these
-functions, and commits each applied batch with `commit_applied`.
+alarms, the members, the leases (chapter 7), and the consistent index that says how far in
+the log it goes. So a snapshot of the state machine is a copy of that one file, and
+installing a leader's snapshot is putting its file in place of ours.
+`kv.server.replica.replica` does both through these functions, and commits each applied
+batch with `commit_applied`.
 """
 
 from __future__ import annotations
@@ -13,25 +14,34 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from kv.backend import Backend
+from kv.lease import Lessor
 from kv.mvcc import Store
 from kv.server.applied.alarms import AlarmStore
+from kv.server.applied.leases import AppliedLeases, open_lessor
 from kv.server.applied.members import MemberStore
-from kv.server.applied.state_machine import StateMachine
+from kv.server.applied.state_machine import DEFAULT_MIN_TTL, StateMachine
 from kv.server.disk.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
 
 
-def open_state_machine(backend: Backend, at_least: int = 0) -> StateMachine:
-    """The state machine over ``backend``: its store, alarms and members, applied up to the
-    backend's consistent index (or ``at_least``, a snapshot's index, if that is higher)."""
+def open_state_machine(
+    backend: Backend, at_least: int = 0, *, lessor: Lessor | None = None
+) -> StateMachine:
+    """The state machine over ``backend``: its store, alarms, members and leases, applied up
+    to the backend's consistent index (or ``at_least``, a snapshot's index, if that is higher).
+    ``lessor``: an empty lessor with the member's TTL bounds (chapter 7), filled from the
+    backend; the leader's deadlines are read on the monotonic clock."""
     store = Store(backend.history, compact_revision=backend.compact_revision)
+    lessor = open_lessor(lessor or Lessor(DEFAULT_MIN_TTL), backend, store)
     return StateMachine(
         store,
         applied_index=max(backend.consistent_index, at_least),
         alarms=AlarmStore(backend),
         members=MemberStore(backend),
+        leases=AppliedLeases(lessor, backend, time.monotonic),
     )
 
 

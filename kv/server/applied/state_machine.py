@@ -18,6 +18,10 @@ Membership is applied state as well, from chapter 5 on (`kv.server.applied.membe
 entry records a member's name and client URLs, and a ``cluster_version_set`` entry the
 version the cluster runs.
 
+Leases are applied state from chapter 7 on (`kv.server.applied.leases`): a ``lease_grant``
+or ``lease_revoke`` entry grants or revokes one, a put may attach its key to one, and after
+each write the keys it wrote follow their leases.
+
 Alarms are part of the applied state too (`kv.server.applied.alarms`): an ``AlarmRequest`` entry
 raises or clears one, and while NOSPACE or CORRUPT is raised, the entries it refuses fail
 here, when applied, exactly as they do on replay.
@@ -28,20 +32,25 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from kv.api.etcdserverpb.raft_internal_pb2 import EmptyResponse, InternalRaftRequest
+from kv.lease import Lessor, min_ttl
 from kv.mvcc import Store
 from kv.raft import ConfChange
 from kv.server.applied import apply
 from kv.server.applied.alarms import AlarmStore
+from kv.server.applied.leases import AppliedLeases
 from kv.server.applied.members import MemberStore
 from kv.server.applied.txn import apply_txn, puts_data
 from kv.server.errors import EtcdError
 
 Result = Message | EtcdError
 
+#: The lessor's minimum TTL with etcd's default timing (100 ms heartbeat, 1 s election).
+DEFAULT_MIN_TTL = min_ttl(1000, 100)
+
 
 class StateMachine:
-    """Applies logged requests to a `Store` and an `AlarmStore`; remembers the index of the
-    last one applied."""
+    """Applies logged requests to a `Store`, an `AlarmStore`, the members and the leases;
+    remembers the index of the last one applied."""
 
     def __init__(
         self,
@@ -49,11 +58,13 @@ class StateMachine:
         applied_index: int = 0,
         alarms: AlarmStore | None = None,
         members: MemberStore | None = None,
+        leases: AppliedLeases | None = None,
     ) -> None:
         self.store = store
         self.applied_index = applied_index
         self.alarms = alarms if alarms is not None else AlarmStore()
         self.members = members
+        self.leases = leases if leases is not None else AppliedLeases(Lessor(DEFAULT_MIN_TTL))
 
     # --8<-- [start:apply]
     def apply(self, index: int, request: InternalRaftRequest) -> Result | None:
@@ -99,16 +110,27 @@ class StateMachine:
         refusal = self.alarms.refusal(kind, adds_data=adds_data)
         if refusal is not None:
             raise refusal
+        before = self.store.current_revision
+        result = self._write(kind, request)
+        self.leases.follow(self.store, before)  # the written keys follow their leases
+        return result
+
+    def _write(self, kind: str | None, request: InternalRaftRequest) -> Message:
         if kind == "put":
+            self.leases.check_exists(request.put.lease)
             with self.store.write() as txn:
                 return apply.apply_put(txn, request.put)
         if kind == "delete_range":
             with self.store.write() as txn:
                 return apply.apply_delete_range(txn, request.delete_range)
         if kind == "txn":  # chapter 6
-            return apply_txn(self.store, request.txn)
+            return apply_txn(self.store, request.txn, leases=self.leases.lessor)
         if kind == "compaction":
             return apply.apply_compact(self.store, request.compaction)
+        if kind == "lease_grant":  # chapter 7
+            return self.leases.grant(self.store, request.lease_grant)
+        if kind == "lease_revoke":
+            return self.leases.revoke(self.store, request.lease_revoke)
         raise ValueError(f"kv cannot apply a log entry of kind {kind!r}")
 
 

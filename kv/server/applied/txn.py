@@ -23,7 +23,7 @@ a range, a put, a delete or another txn. The applier (etcd: ``etcdserver/apply.g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 
 from kv.api.etcdserverpb import rpc_pb2
@@ -132,7 +132,9 @@ def chosen_ops(request: rpc_pb2.TxnRequest, decision: Decision) -> Iterator[rpc_
 
 
 # --8<-- [start:content]
-def check_content(store: Store, ops: Sequence[rpc_pb2.RequestOp]) -> None:
+def check_content(
+    store: Store, ops: Sequence[rpc_pb2.RequestOp], leases: Container[int] = frozenset()
+) -> None:
     """Refuse a txn whose chosen operations cannot run on this store (etcd: ``checkPut``, then
     ``checkRange``, each over every chosen operation): before anything is written."""
     for op in ops:
@@ -140,8 +142,8 @@ def check_content(store: Store, ops: Sequence[rpc_pb2.RequestOp]) -> None:
             put = op.request_put
             if (put.ignore_value or put.ignore_lease) and not store.range(put.key).kvs:
                 raise errors.KEY_NOT_FOUND
-            if put.lease:
-                raise errors.LEASE_NOT_FOUND  # no leases before chapter 7, as on a fresh etcd
+            if put.lease and put.lease not in leases:  # chapter 7
+                raise errors.LEASE_NOT_FOUND
     for op in ops:
         # Not Range's own rule: any revision but 0 is checked, so a negative one is "compacted"
         # whenever it is below the compaction revision (-1 before the first compaction).
@@ -156,14 +158,17 @@ def check_content(store: Store, ops: Sequence[rpc_pb2.RequestOp]) -> None:
 
 
 # --8<-- [start:apply]
-def apply_txn(store: Store, request: rpc_pb2.TxnRequest) -> rpc_pb2.TxnResponse:
-    """Carry out a txn: decide, check, then run one branch at one revision.
+def apply_txn(
+    store: Store, request: rpc_pb2.TxnRequest, leases: Container[int] = frozenset()
+) -> rpc_pb2.TxnResponse:
+    """Carry out a txn: decide, check, then run one branch at one revision. ``leases``: the
+    IDs of the leases that exist (chapter 7), for puts with a lease.
 
     Raises:
         EtcdError: a content check failed; nothing was written.
     """
     decision = decide(store, request)
-    check_content(store, list(chosen_ops(request, decision)))
+    check_content(store, list(chosen_ops(request, decision)), leases)
     response = rpc_pb2.TxnResponse()
     with store.write() as txn:  # a txn that writes nothing leaves the revision as it is
         _run(txn, request, decision, response)

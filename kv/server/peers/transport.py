@@ -17,6 +17,9 @@ one gRPC service of its own, ``kvpeerpb.Peer``, served on ``--listen-peer-urls``
   it; nothing in etcd corresponds to it.
 * ``Peer.GetMembers`` lets a member that joins an existing cluster learn the members (and its
   own id) from a peer, as etcd's joining members ask for ``/members``.
+* ``Peer.LeaseRenew`` and ``Peer.LeaseTimeToLive`` (chapter 7) carry the lease requests only
+  the leader answers from a follower to the leader, as etcd's followers forward them over HTTP
+  to the leader's peer URL (``leasehttp``); the member's `LeaseAnswers` answer them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import grpc
@@ -35,6 +39,7 @@ from kv.api.peerpb import peer_pb2, peer_pb2_grpc
 from kv.api.raftpb import raft_pb2
 from kv.raft import Message, MessageType
 from kv.server import raft_wire
+from kv.server.errors import EtcdError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,8 @@ PEER_CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 500),
 ]
 SNAPSHOT_TIMEOUT_SECONDS = 60.0
+#: How long one forwarded lease request may take (the caller retries within its own timeout).
+LEASE_FORWARD_SECONDS = 2.0
 #: The gRPC metadata key a member's messages carry its cluster id in (hex).
 CLUSTER_ID_KEY = "kv-cluster-id"
 #: What a member answers a removed member that still sends it messages.
@@ -256,6 +263,20 @@ class PeerTransport:
     def _stub(self, peer: _Peer) -> peer_pb2_grpc.PeerAsyncStub:
         return peer_pb2_grpc.PeerStub(self._channel(peer))
 
+    async def forward_lease(self, member_id: int, method: str, request: Any) -> Any:
+        """Call the lease RPC ``method`` (``LeaseRenew``, ``LeaseTimeToLive``) of the peer
+        ``member_id`` (chapter 7), within a request timeout of `LEASE_FORWARD_SECONDS`.
+
+        Raises:
+            LookupError: this member does not know ``member_id``.
+            grpc.aio.AioRpcError: the peer refused or could not be reached.
+        """
+        peer = self._peers.get(member_id)
+        if peer is None:
+            raise LookupError(f"no peer {member_id:x}")
+        call = getattr(self._stub(peer), method)
+        return await call(request, timeout=LEASE_FORWARD_SECONDS, metadata=self._metadata())
+
     async def _stream_to(self, peer: _Peer) -> None:
         """Keep a stream open to ``peer`` and write its queue into it, reconnecting on error.
 
@@ -342,11 +363,25 @@ class PeerTransport:
         self.inbox.deliver(message)
 
 
+class LeaseAnswers(Protocol):
+    """How the leader answers a forwarded lease request (`kv.server.requests.leases`); raises
+    `kv.server.errors.EtcdError` with etcd's status."""
+
+    async def renew_here(
+        self, request: rpc_pb2.LeaseKeepAliveRequest
+    ) -> rpc_pb2.LeaseKeepAliveResponse: ...
+
+    async def time_to_live_here(
+        self, request: rpc_pb2.LeaseTimeToLiveRequest
+    ) -> rpc_pb2.LeaseTimeToLiveResponse: ...
+
+
 class PeerService(peer_pb2_grpc.PeerServicer):
     """The receiving end of `PeerTransport`, served on the peer URLs."""
 
-    def __init__(self, transport: PeerTransport) -> None:
+    def __init__(self, transport: PeerTransport, leases: LeaseAnswers | None = None) -> None:
         self.transport = transport
+        self.leases = leases
 
     async def Stream(self, request_iterator, context):  # type: ignore[no-untyped-def]
         received = 0
@@ -381,6 +416,29 @@ class PeerService(peer_pb2_grpc.PeerServicer):
 
     async def GetMembers(self, request, context):  # type: ignore[no-untyped-def]
         return self.transport.inbox.members()
+
+    async def LeaseRenew(self, request, context):  # type: ignore[no-untyped-def]
+        return await self._answer_lease(context, lambda leases: leases.renew_here(request))
+
+    async def LeaseTimeToLive(self, request, context):  # type: ignore[no-untyped-def]
+        return await self._answer_lease(context, lambda leases: leases.time_to_live_here(request))
+
+    async def _answer_lease(
+        self,
+        context: Any,  # grpc.aio.ServicerContext, untyped as in the methods above
+        answer: Callable[[LeaseAnswers], Awaitable[Any]],
+    ) -> Any:
+        leases = self.leases
+        if leases is None:  # not serving clients yet: the follower asks again
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "etcdserver: not leader")
+            return None
+        try:
+            self.transport.check_cluster(context.invocation_metadata())
+            return await answer(leases)
+        except PermissionError as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        except EtcdError as error:
+            await context.abort(error.code, error.message)
 
 
 async def fetch_members(

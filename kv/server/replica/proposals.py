@@ -69,6 +69,10 @@ class Proposals:
         )
         self._last_leader_change = 0.0
 
+    def next_request_id(self) -> int:
+        """The member's next request ID (etcd's ``reqIDGen``; lease IDs come from it too)."""
+        return next(self._request_ids)
+
     # --8<-- [start:propose]
     async def propose(self, request: InternalRaftRequest) -> Result:
         """Replicate ``request`` and return what applying it gave; raise etcd's error when it

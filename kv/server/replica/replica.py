@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.backend import Backend
+from kv.lease import Lessor, min_ttl
 from kv.raft import (
     ConfChange,
     ConfChangeType,
@@ -54,7 +56,7 @@ from kv.server.disk.raft_disk import (
     received_backend_path,
 )
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
-from kv.server.replica import duties, snapshots
+from kv.server.replica import duties, expiry, snapshots
 from kv.server.replica.proposals import Proposals
 from kv.watch import WatchHub
 
@@ -80,6 +82,19 @@ class Timing:
     def request_timeout(self) -> float:
         """How long a request may wait to be applied (etcd: 5 s + 2 election timeouts)."""
         return 5.0 + 2 * self.election_ms / 1000
+
+    @property
+    def lease_extension(self) -> float:
+        """What a new leader adds to every lease's TTL: an election timeout, in whole ticks
+        (etcd: ``Promote(electionTimeout())``; chapter 7)."""
+        return self.election_ticks * self.heartbeat_ms / 1000
+
+    def new_lessor(self) -> Lessor:
+        """An empty lessor with this timing's minimum TTL; an expired lease whose revoke was
+        lost is handed out again after a request timeout, as in etcd."""
+        return Lessor(
+            min_ttl(self.election_ms, self.heartbeat_ms), retry_seconds=self.request_timeout
+        )
 
 
 class Replica:
@@ -157,6 +172,7 @@ class Replica:
         self._tasks = [
             loop.create_task(self._ticker(), name=f"raft ticks {self.member_id:x}"),
             loop.create_task(self._ready_loop(), name=f"raft loop {self.member_id:x}"),
+            loop.create_task(expiry.revoke_expired(self), name=f"leases {self.member_id:x}"),
         ]
         self._sync_peers()
         self._wake.set()  # a bootstrapped or restarted node has a Ready waiting
@@ -292,6 +308,8 @@ class Replica:
     # --8<-- [start:leader_changed]
     def _on_soft_state(self, ready: Ready) -> None:
         assert ready.soft_state is not None
+        if not self.is_leader:  # chapter 7: only a leader keeps lease deadlines
+            self.machine.leases.lessor.demote()
         lead = ready.soft_state.lead
         if not lead and not self.leader_changes:
             return  # still looking for a first leader: nothing was lost
@@ -319,6 +337,8 @@ class Replica:
                 self.proposals.written(request.header.ID, result)
         else:
             self.machine.skip(entry.index)  # a new leader's empty entry
+            if self.is_leader:  # chapter 7: the new leader's lessor takes over the deadlines
+                self.machine.leases.lessor.promote(time.monotonic(), self.timing.lease_extension)
         self.applied = entry.index
         self.applied_term = entry.term
 
@@ -353,7 +373,9 @@ class Replica:
         received = received_backend_path(self.disk.snapshotter.directory, index)
         if received.exists():
             self.backend = swap_backend(self.backend, received)
-        self.machine = open_state_machine(self.backend, at_least=index)
+        self.machine = open_state_machine(
+            self.backend, at_least=index, lessor=self.timing.new_lessor()
+        )
         self.watches.restore(self.machine.store)  # watchers read on from the new history
         self.applied = index
         self.applied_term = snapshot.metadata.term

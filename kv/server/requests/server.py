@@ -1,4 +1,4 @@
-"""The server: one member answering requests, etcd's ``EtcdServer`` (chapters 1, 2, 4, 5, 6).
+"""The server: one member answering requests, etcd's ``EtcdServer`` (chapters 1, 2, 4-7).
 
 The server validates a request, has it carried out, and stamps the answer with a
 `ResponseHeader` saying who answered (cluster and member id), at which revision, in which
@@ -38,6 +38,7 @@ from kv.server.disk.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
 from kv.server.errors import EtcdError
 from kv.server.replica.replica import Replica
 from kv.server.requests import quota, validate
+from kv.server.requests.leases import LeaseRequests
 from kv.server.requests.reconfigure import Reconfiguration
 
 # The etcd API kv implements; clients compare the major.minor of Status.version.
@@ -67,6 +68,8 @@ class Server:
         self.max_request_bytes = max_request_bytes
         self.max_txn_ops = max_txn_ops
         self.reconfiguration = Reconfiguration(replica)
+        #: etcd's Lease service (chapter 7).
+        self.leases = LeaseRequests(self)
 
     # The state machine is replaced when a leader's snapshot is installed: always ask the
     # replica for the current one.
@@ -103,18 +106,18 @@ class Server:
     async def range(self, request: rpc_pb2.RangeRequest) -> rpc_pb2.RangeResponse:
         validate.check_range(request)
         if not request.serializable:
-            self._refuse_on_learner()
+            self.refuse_on_learner()
             await self.replica.proposals.linearizable_read()  # ReadIndex (chapter 4)
         response = apply.apply_range(self.store, request)
         response.header.CopyFrom(self.header(response.header.revision))
         return response
 
     async def put(self, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
-        self._refuse_on_learner()
-        await self._check_quota(quota.cost_put(request))  # etcd: first, before validation
+        self.refuse_on_learner()
+        await self.check_quota(quota.cost_put(request))  # etcd: first, before validation
         validate.check_put(request)
         validate.check_request_size(request, self.max_request_bytes)
-        response = await self._write(InternalRaftRequest(put=request))
+        response = await self.write(InternalRaftRequest(put=request))
         assert isinstance(response, rpc_pb2.PutResponse)
         return response
 
@@ -123,10 +126,10 @@ class Server:
     async def delete_range(
         self, request: rpc_pb2.DeleteRangeRequest
     ) -> rpc_pb2.DeleteRangeResponse:
-        self._refuse_on_learner()
+        self.refuse_on_learner()
         validate.check_delete_range(request)
         validate.check_request_size(request, self.max_request_bytes)
-        response = await self._write(InternalRaftRequest(delete_range=request))
+        response = await self.write(InternalRaftRequest(delete_range=request))
         assert isinstance(response, rpc_pb2.DeleteRangeResponse)
         return response
 
@@ -137,8 +140,8 @@ class Server:
         etcd's order: a learner refuses every txn; the quota is checked first (even for a
         read-only txn: etcd wraps the whole Txn RPC); then the form of both branches.
         """
-        self._refuse_on_learner()
-        await self._check_quota(quota.cost_txn(request))
+        self.refuse_on_learner()
+        await self.check_quota(quota.cost_txn(request))
         validate.check_txn(request, self.max_txn_ops)
         if txn.is_read_only(request):  # etcd: isTxnReadonly, served without the log
             if not txn.is_serializable(request):
@@ -147,24 +150,24 @@ class Server:
             response.header.CopyFrom(self.header(response.header.revision))
             return response
         validate.check_request_size(request, self.max_request_bytes)
-        written = await self._write(InternalRaftRequest(txn=request))
+        written = await self.write(InternalRaftRequest(txn=request))
         assert isinstance(written, rpc_pb2.TxnResponse)
         return written
 
     # --8<-- [end:txn]
 
     async def compact(self, request: rpc_pb2.CompactionRequest) -> rpc_pb2.CompactionResponse:
-        self._refuse_on_learner()
+        self.refuse_on_learner()
         validate.check_request_size(request, self.max_request_bytes)
-        response = await self._write(InternalRaftRequest(compaction=request))
+        response = await self.write(InternalRaftRequest(compaction=request))
         assert isinstance(response, rpc_pb2.CompactionResponse)
         return response
 
-    def _refuse_on_learner(self) -> None:
+    def refuse_on_learner(self) -> None:
         self.replica.check_not_learner()
 
     # --8<-- [start:write]
-    async def _write(self, request: InternalRaftRequest) -> Message:
+    async def write(self, request: InternalRaftRequest) -> Message:
         """Send a write through the log; answer once it is durable and applied."""
         result = await self._propose(request)
         result.header.CopyFrom(self.header(result.header.revision))  # type: ignore[attr-defined]
@@ -181,7 +184,7 @@ class Server:
     # --8<-- [end:write]
 
     # --8<-- [start:quota]
-    async def _check_quota(self, cost: int) -> None:
+    async def check_quota(self, cost: int) -> None:
         """Refuse a request that would outgrow the quota, raising NOSPACE through the log.
 
         etcd: ``etcdserver/api/v3rpc/quota.go``. The alarm is proposed like any write, so it
@@ -201,7 +204,7 @@ class Server:
     # --8<-- [end:quota]
 
     def hash_kv(self, request: rpc_pb2.HashKVRequest) -> rpc_pb2.HashKVResponse:
-        self._refuse_on_learner()
+        self.refuse_on_learner()
         try:
             result = hash_kv(self.store, request.revision, apply.encode)
         except MvccError as error:
@@ -214,7 +217,7 @@ class Server:
 
     def hash(self) -> rpc_pb2.HashResponse:
         """etcd's Maintenance.Hash: a checksum of the whole backend (`Backend.hash`)."""
-        self._refuse_on_learner()
+        self.refuse_on_learner()
         return rpc_pb2.HashResponse(
             header=self.header(self.store.current_revision), hash=self.backend.hash()
         )
@@ -238,7 +241,7 @@ class Server:
         )
 
     def member_list(self) -> rpc_pb2.MemberListResponse:
-        self._refuse_on_learner()
+        self.refuse_on_learner()
         # etcd's cluster service stamps no revision: membership is not part of the key space.
         return self.replica.member_list()
 
@@ -248,7 +251,7 @@ class Server:
         etcd 3.4 logs even a GET (``EtcdServer.Alarm``), so the list is the one at a point of
         the log; and it answers without a header.
         """
-        self._refuse_on_learner()
+        self.refuse_on_learner()
         alarms.check_request(request)
         response = await self._propose(InternalRaftRequest(alarm=request))
         assert isinstance(response, rpc_pb2.AlarmResponse)
@@ -262,7 +265,7 @@ class Server:
         batch is committed before the loop runs anything else. Like etcd's, it holds up every
         other request while it runs.
         """
-        self._refuse_on_learner()
+        self.refuse_on_learner()
         log.info("starting to defragment the storage backend...")
         try:
             self.backend.defragment()
@@ -288,7 +291,7 @@ class Server:
         commit, never half a batch), into a file beside the backend that is removed when the
         stream ends, however it ends.
         """
-        self._refuse_on_learner()
+        self.refuse_on_learner()
         backend = self.backend
         descriptor, name = tempfile.mkstemp(
             prefix=SNAPSHOT_COPY_PREFIX, suffix=SNAPSHOT_COPY_SUFFIX, dir=backend.path.parent

@@ -3,7 +3,7 @@
 Each servicer method is one line: hand the request to the server, and turn an `EtcdError` into
 a gRPC status with etcd's code and message. An RPC of these services that kv does not serve
 yet answers UNIMPLEMENTED naming the chapter that adds it, and so does every RPC of a service
-kv does not serve yet (Lease, Lock, Election; Auth, not planned:
+kv does not serve yet (Lock, Election; Auth, not planned:
 `kv.server.requests.unimplemented`):
 a client learns what kv lacks instead of hanging or crashing it.
 """
@@ -120,12 +120,41 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         return await _answer(context, self.server.reconfiguration.member_promote, request)
 
 
+class LeaseService(rpc_pb2_grpc.LeaseServicer):
+    """etcdserverpb.Lease: LeaseGrant, LeaseRevoke, LeaseKeepAlive, LeaseTimeToLive and
+    LeaseLeases (chapter 7)."""
+
+    def __init__(self, server: Server) -> None:
+        self.leases = server.leases
+
+    async def LeaseGrant(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, self.leases.grant, request)
+
+    async def LeaseRevoke(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, self.leases.revoke, request)
+
+    async def LeaseKeepAlive(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        # A bidirectional stream: one answer per keep-alive, in order; an error ends it.
+        try:
+            async for request in request_iterator:
+                yield await self.leases.keep_alive(request)
+        except EtcdError as error:
+            await context.abort(error.code, error.message)
+
+    async def LeaseTimeToLive(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, self.leases.time_to_live, request)
+
+    async def LeaseLeases(self, request, context):  # type: ignore[no-untyped-def]
+        return await _answer(context, lambda _: self.leases.leases(), request)
+
+
 async def add_services(grpc_server: grpc.aio.Server, server: Server) -> None:
     """Register every service kv answers, each answered by ``server``, on ``grpc_server``."""
     rpc_pb2_grpc.add_KVServicer_to_server(KVService(server), grpc_server)
     rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), grpc_server)
     rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(server), grpc_server)
     rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(server), grpc_server)  # chapter 8
+    rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(server), grpc_server)
     # etcd registers the standard health service too; some clients and balancers probe it.
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, grpc_server)

@@ -1,6 +1,6 @@
 """What kv answers for an etcd RPC it does not serve yet: UNIMPLEMENTED, naming the chapter.
 
-etcd 3.4's API has services that later chapters add (leases, watches, locks, elections) and one
+etcd 3.4's API has services that later chapters add (watches, locks, elections) and one
 kv does not plan (auth). Unregistered, their RPCs would get gRPC's own answer, UNIMPLEMENTED
 "Method not found!", which says nothing about why. Registered *last* on the client server, the
 handler here answers every RPC of those services with UNIMPLEMENTED and a message that says
@@ -10,8 +10,8 @@ gRPC asks each generic handler in turn, in the order they were added, and the se
 the services kv does serve answer their own methods first; so this one sees only the RPCs
 nothing else claimed. Methods of services not listed here (a typo, another API) still get
 gRPC's "Method not found!". The answer is sent before any request is read, so one stream-stream
-handler serves every kind of RPC: unary (``LeaseGrant``), server streaming (``Observe``) and
-bidirectional (``LeaseKeepAlive``) alike.
+handler serves every kind of RPC: unary (``Lock``), server streaming (``Observe``) and
+bidirectional alike. (Leases and watches were here until chapters 7 and 8 served them.)
 
 Introduced with chapter 1's server; each entry of `LATER` goes when its chapter arrives.
 """
@@ -33,7 +33,7 @@ class Later:
     reason: str = ""
 
     def message(self, method: str) -> str:
-        """The UNIMPLEMENTED details for ``method`` (``LeaseGrant``)."""
+        """The UNIMPLEMENTED details for ``method`` (``Watch``)."""
         if self.chapter is None:
             return f"kv: {method} is not planned ({self.reason})"
         return f"kv: {method} arrives in chapter {self.chapter}"
@@ -45,7 +45,6 @@ class Later:
 
 #: etcd 3.4's services that kv does not serve, by full gRPC service name.
 LATER: dict[str, Later] = {
-    "etcdserverpb.Lease": Later(7),
     "v3lockpb.Lock": Later(9),
     "v3electionpb.Election": Later(9),
     "etcdserverpb.Auth": Later(None, "kv has no users, roles or authentication"),
@@ -58,7 +57,7 @@ class NotYetServed(grpc.GenericRpcHandler):
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        # "/etcdserverpb.Lease/LeaseGrant" -> ("etcdserverpb.Lease", "LeaseGrant")
+        # "/etcdserverpb.Watch/Watch" -> ("etcdserverpb.Watch", "Watch")
         service, _, method = handler_call_details.method.removeprefix("/").partition("/")
         later = LATER.get(service)
         if later is None or not method:
