@@ -227,9 +227,9 @@ def run(app: SimApp, name: str) -> None:
         down = _nodes(app, lambda n: not cluster.nodes[n].up)
         _ask(app, "Restart which node?", down, lambda n: do(actions.Restart(n)))
     elif name == "partition":
-        _ask(app, "Partition", _partitions(app), lambda g: do(actions.Partition(g)))
+        _ask(app, "Partition", _partitions(app), lambda g: do(actions.Partition.of(*g)))
     elif name == "cut":
-        _two_nodes(app, "Cut", lambda a, b: do(actions.Cut((a,), (b,))))
+        _two_nodes(app, "Cut", lambda a, b: do(actions.Cut.of([a], [b])))
     elif name == "heal":
         do(actions.Heal())
     elif name == "link":
@@ -302,8 +302,12 @@ def _membership(app: SimApp) -> None:
         status = cluster.nodes[leader].status()
         if status is not None:
             learners = set(status.conf_state.learners)
-    choices += [Choice(f"promote learner n{n}", actions.Promote(n), "p") for n in sorted(learners)]
     choices += [
-        Choice(f"remove n{n}", actions.Remove(n), str(n)) for n in cluster.ids if n not in learners
+        Choice(f"promote learner n{n}", actions.PromoteLearner(n), "p") for n in sorted(learners)
+    ]
+    choices += [
+        Choice(f"remove n{n}", actions.RemoveMember(n), str(n))
+        for n in cluster.ids
+        if n not in learners
     ]
     _ask(app, "Membership", choices, app.do)

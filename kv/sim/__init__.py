@@ -38,7 +38,8 @@ The surface, in short (`Cluster`):
 * by hand (the TUI) -- ``control`` (`Control`): ``pending()`` tasks by id, ``run_task``,
   ``drop_message``, ``duplicate_message``, ``delay_task``, ``campaign(n)``,
   ``set_election_timer(n, at_ms)``; ``set_link(frm, to, loss, delay_ms)``,
-  ``restart(n, wipe_disk=True)``; ``copy()`` for time travel.
+  ``restart(n, wipe_disk=True)`` (as faults to schedule: `Timeout`, `LinkFaults`,
+  `Amnesia`); ``copy()`` for time travel.
 
 Modules, in reading order:
 
@@ -72,6 +73,7 @@ from kv.sim.events import (
     TimedEvent,
 )
 from kv.sim.faults import (
+    Amnesia,
     Crash,
     CrashLeader,
     Cut,
@@ -80,12 +82,14 @@ from kv.sim.faults import (
     Heal,
     Isolate,
     IsolateLeader,
+    LinkFaults,
     Partition,
     Restart,
     RestartAll,
     RestoreNetwork,
     Scenario,
     SetNetwork,
+    Timeout,
     TransferLeader,
     random_scenario,
 )
@@ -108,6 +112,7 @@ from kv.sim.safety import SafetyMonitor, SafetyViolation
 __all__ = [
     "UNRELIABLE",
     "AddLearner",
+    "Amnesia",
     "Client",
     "ClientEvent",
     "ClientOp",
@@ -121,6 +126,7 @@ __all__ = [
     "Heal",
     "Isolate",
     "IsolateLeader",
+    "LinkFaults",
     "MemberOp",
     "MemberOpState",
     "Membership",
@@ -149,6 +155,7 @@ __all__ = [
     "SimEvent",
     "SimNode",
     "TimedEvent",
+    "Timeout",
     "TransferLeader",
     "churn_for",
     "membership_churn",

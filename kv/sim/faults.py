@@ -123,6 +123,23 @@ class Heal:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkFaults:
+    """The link ``frm`` -> ``to`` loses ``loss`` of its messages and is ``delay_ms`` slower
+    (until healed); the other links are as they were."""
+
+    frm: int
+    to: int
+    loss: float
+    delay_ms: int
+
+    def apply(self, cluster: Cluster) -> None:
+        cluster.set_link(self.frm, self.to, self.loss, self.delay_ms)
+
+    def __str__(self) -> str:
+        return f"make n{self.frm} -> n{self.to} lose {self.loss:.0%} and {self.delay_ms}ms slower"
+
+
+@dataclass(frozen=True, slots=True)
 class SetNetwork:
     """Change how the links behave: delays, loss, duplication."""
 
@@ -201,6 +218,23 @@ class RestartAll:
 
 
 @dataclass(frozen=True, slots=True)
+class Amnesia:
+    """Restart one member (crashing it first if it runs) from an EMPTY disk: it forgets its
+    term, vote and log. Raft does not survive this (Figure 2's state is "persistent" for a
+    reason): it may vote twice in one term, and the safety monitor may fire."""
+
+    node: int
+
+    def apply(self, cluster: Cluster) -> None:
+        if cluster.nodes[self.node].up:
+            cluster.crash(self.node)
+        cluster.restart(self.node, wipe_disk=True)
+
+    def __str__(self) -> str:
+        return f"restart n{self.node} with its disk wiped (amnesia)"
+
+
+@dataclass(frozen=True, slots=True)
 class TransferLeader:
     """Ask whoever leads to hand leadership to ``node`` (thesis §3.10; etcd's
     ``move-leader``). Not a fault, but a disturbance: proposals are refused meanwhile."""
@@ -212,6 +246,20 @@ class TransferLeader:
 
     def __str__(self) -> str:
         return f"transfer leadership to n{self.node}"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """``node`` times out now and campaigns, whatever its election timer says (RaftScope's
+    "time out"; `kv.sim.Control.campaign`)."""
+
+    node: int
+
+    def apply(self, cluster: Cluster) -> None:
+        cluster.control.campaign(self.node)
+
+    def __str__(self) -> str:
+        return f"time n{self.node} out: it campaigns"
 
 
 @dataclass(frozen=True, slots=True)

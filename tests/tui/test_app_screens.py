@@ -66,7 +66,7 @@ async def test_next_event_y_delays_and_u_duplicates_the_selected_task() -> None:
 
 async def test_a_violation_freezes_the_run_and_the_safety_panel_names_it() -> None:
     session = campaigning()
-    session.act(actions.Cut((1,), (3,)))
+    session.act(actions.Cut.of([1], [3]))
     vote = first_message(session, MessageType.VOTE, 3, 2)
     session.act(actions.Delay(vote.id, 5_000))
     while session.cluster.nodes[1].role is not Role.LEADER:

@@ -92,7 +92,7 @@ def test_partition_and_heal_are_marked() -> None:
     session = Session.new(nodes=3, seed=7)
     session.run_for(2_000)
     leader = leader_of(session)
-    session.act(actions.Partition(((leader,),)))
+    session.act(actions.Partition.of([leader]))
     session.run_for(3_000)
     roles = [n.role for i, n in session.cluster.nodes.items() if i != leader]
     assert Role.LEADER in roles, "the majority side elects its own leader [seed 7]"

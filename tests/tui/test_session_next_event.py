@@ -120,7 +120,7 @@ def test_spread_timers_give_one_follower_a_head_start() -> None:
 
 def test_amnesia_elects_two_leaders_in_one_term_and_the_session_freezes_there() -> None:
     session = campaigning()
-    session.act(actions.Cut((1,), (3,)))  # n3 must not hear that n1 won
+    session.act(actions.Cut.of([1], [3]))  # n3 must not hear that n1 won
     vote = first_message(session, MessageType.VOTE, 3, 2)
     session.act(actions.Delay(vote.id, 5_000))
     while session.cluster.nodes[1].role is not Role.LEADER:

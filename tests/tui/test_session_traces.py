@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from kv.sim import Cluster, SimConfig
-from tui.session import Session, actions
+import pytest
+
+from kv.raft import ReadOnlyOption
+from kv.sim import Cluster, NetworkConfig, SimConfig
+from tui.session import Session, actions, trace
 
 
 def test_a_saved_session_loads_with_the_same_timelines_and_events(tmp_path: Path) -> None:
@@ -14,7 +18,7 @@ def test_a_saved_session_loads_with_the_same_timelines_and_events(tmp_path: Path
     session.act(actions.ClientPut("k", "v"))
     session.run_for(1_000)
     session.seek(session.position // 2)
-    session.act(actions.Partition(((1,), (2, 3))))
+    session.act(actions.Partition.of([1], [2, 3]))
     session.run_for(500)
     path = tmp_path / "run.json"
     session.save(path)
@@ -87,14 +91,77 @@ def test_a_lossy_link_loses_what_it_carries_until_healed() -> None:
     assert session.cluster.network.link_faults == {}
 
 
-def test_actions_round_trip_through_json() -> None:
-    every = [
-        actions.ClientPut("k", "v"),
-        actions.Partition(((1,), (2, 3))),
-        actions.Cut((1,), (2, 3)),
-        actions.LinkFaults(1, 2, 0.5, 20),
-        actions.Delay(7, 300),
-        actions.RestartLeader(),
-        actions.Note("step 1 of 3"),
-    ]
-    assert [actions.from_json(actions.to_json(a)) for a in every] == every
+EVERY_ACTION = [
+    actions.ClientPut("k", "v"),
+    actions.Crash(2),
+    actions.Restart(2),
+    actions.RestartLeader(300),
+    actions.Amnesia(3),
+    actions.Partition.of([3, 1], [2]),
+    actions.Cut.of([1], [3, 2]),
+    actions.Heal(),
+    actions.LinkFaults(1, 2, 0.5, 20),
+    actions.TransferLeader(3),
+    actions.Timeout(1),
+    actions.AddLearner(),
+    actions.PromoteLearner(4),
+    actions.RemoveMember(2),
+    actions.RemoveLeader(keep_voters=3),
+    actions.SpreadTimers(),
+    actions.AlignTimers(),
+    actions.Deliver(7),
+    actions.Drop(7),
+    actions.Duplicate(7),
+    actions.Delay(7, 300),
+    actions.Note("step 1 of 3"),
+]
+
+
+def test_every_action_round_trips_through_json_text() -> None:
+    assert {type(a).__name__ for a in EVERY_ACTION} == set(actions.ACTIONS)
+    for action in EVERY_ACTION:
+        text = json.dumps(actions.to_json(action))
+        assert actions.from_json(json.loads(text)) == action, text
+
+
+def test_a_trace_names_an_action_by_its_class_and_writes_sets_as_sorted_lists() -> None:
+    assert actions.to_json(actions.Crash(2)) == {"type": "Crash", "node": 2}
+    assert actions.to_json(actions.Partition.of([3, 1], [2])) == {
+        "type": "Partition",
+        "groups": [[1, 3], [2]],
+    }
+    assert actions.to_json(actions.Cut.of([1], [3, 2])) == {"type": "Cut", "frm": [1], "to": [2, 3]}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"type": "Explode", "node": 2},
+        {"type": "Crash"},
+        {"type": "Crash", "node": 2, "disk": "wiped"},
+        {"type": "Crash", "node": "2"},
+        {"type": "Crash", "node": True},
+        {"type": "Partition", "groups": [1, 2]},
+        {"type": "Cut", "frm": 1, "to": [2]},
+    ],
+)
+def test_an_action_that_is_not_one_is_refused_on_loading(data: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        actions.from_json(data)
+
+
+def test_a_configuration_round_trips_through_json_text() -> None:
+    config = SimConfig(
+        pre_vote=False,
+        read_only_option=ReadOnlyOption.LEASE_BASED,
+        disk_ms=(2, 4),
+        network=NetworkConfig(delay_ms=(1, 150), drop_rate=0.1),
+    )
+    written = trace.config_to_json(config)
+    assert written["read_only_option"] == "lease-based"
+    assert trace.config_from_json(json.loads(json.dumps(written))) == config
+
+
+def test_an_unknown_configuration_field_is_refused() -> None:
+    with pytest.raises(ValueError, match="no field"):
+        trace.config_from_json({"pre_vote": False, "fast": True})

@@ -15,6 +15,7 @@ Modules, in reading order:
 
 * `actions` -- what a person can do, as frozen dataclasses (JSON round-trip), each applied
   through `kv.sim.Cluster`'s public surface and told as a sentence.
+* `plain` -- dataclasses to JSON values and back by their fields' types (traces).
 * `narration` -- the event log as lines (the events' own sentences), scrubber `Mark`s,
   messages in a few words.
 * `timeline` -- one line of history: actions at positions, keyframes, marks, a `Freeze`.
@@ -30,8 +31,10 @@ Modules, in reading order:
 Interface notes for the app (beyond issue 9's sketch): a *position* counts entries, each one
 simulator event OR one action (so `Session.back` undoes an action alone); ``frozen`` is a
 `Freeze` (position, time, cause, message); ``pending()`` ids are `kv.sim` task ids;
-``Session.load`` also reads a `kv.sim.Cluster.describe` line. Extra actions: `Timeout(node)`
-(campaign now), `Amnesia(node)` (restart with a wiped disk: breaks safety), `Note(text)`.
+``Session.load`` also reads a `kv.sim.Cluster.describe` line. Actions that are `kv.sim`'s
+faults or membership steps are those classes (`actions.Crash` is `kv.sim.Crash`, and so are
+`Timeout(node)`: campaign now, and `Amnesia(node)`: restart with a wiped disk, which breaks
+safety); the TUI's own are the rest (`ClientPut`, `RestartLeader`, `Deliver`, `Note`, ...).
 """
 
 from tui.session import actions

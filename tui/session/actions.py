@@ -1,33 +1,78 @@
 """What a person can do to the simulated cluster, as data: the TUI's actions.
 
 Every key that changes the cluster (a client put, a crash, a partition, a hand-delivered
-message...) becomes one of these frozen dataclasses, recorded on the session's timeline at
-the position where it was taken. A run is then a pure function of (seed, configuration,
-actions at positions): replaying the actions replays the run, and a trace file is the same
-list as JSON (`to_json` / `from_json`, `tui.session.trace`).
+message...) becomes a frozen dataclass with an ``apply(cluster)``, recorded on the session's
+timeline at the position where it was taken. A run is then a pure function of (seed,
+configuration, actions at positions): replaying the actions replays the run, and a trace file
+is the same list as JSON (`to_json` / `from_json`, `tui.session.trace`).
 
-Each action's ``apply(cluster)`` uses only `kv.sim.Cluster`'s public surface, and its ``str``
-is the sentence the event log shows ("you crashed n2"). Actions that name "the leader"
-resolve it when they are applied, as `kv.sim.faults` does.
+Where an action is one of the simulator's faults or membership steps it IS that class
+(`kv.sim.faults`: `Crash`, `Restart`, `Amnesia`, `Partition`, `Cut`, `Heal`, `LinkFaults`,
+`TransferLeader`, `Timeout`; `kv.sim.membership`: `AddLearner`, `PromoteLearner`,
+`RemoveMember`, `RemoveLeader`), re-exported here so that this module names everything a
+person can do. Defined here are only the TUI's own: a client put, a leader restarted after a
+while, election timers spread or aligned, the next event chosen by hand, a line of narration.
+
+Each action's ``str`` is the sentence the event log shows ("you: crash n2"). Actions that
+name "the leader" resolve it when they are applied, as `kv.sim.faults` does.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, TypeAlias
 
 from kv.raft import Role
-from kv.raft.events import name
 from kv.sim import Cluster, SimEvent
-from kv.sim import Restart as RestartFault
-from kv.sim.network import describe_groups
+from kv.sim.faults import (
+    Amnesia,
+    Crash,
+    Cut,
+    Fault,
+    Heal,
+    LinkFaults,
+    Partition,
+    Restart,
+    Timeout,
+    TransferLeader,
+)
+from kv.sim.membership import AddLearner, PromoteLearner, RemoveLeader, RemoveMember
+from tui.session.plain import from_fields, to_plain
+
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "ActionTaken",
+    "AddLearner",
+    "AlignTimers",
+    "Amnesia",
+    "ClientPut",
+    "Crash",
+    "Cut",
+    "Delay",
+    "Deliver",
+    "Drop",
+    "Duplicate",
+    "Heal",
+    "LinkFaults",
+    "Note",
+    "Partition",
+    "PromoteLearner",
+    "RemoveLeader",
+    "RemoveMember",
+    "Restart",
+    "RestartLeader",
+    "SpreadTimers",
+    "Timeout",
+    "TransferLeader",
+    "from_json",
+    "to_json",
+]
 
 
-class Action(Protocol):
-    """Something done to the cluster at one position of a timeline."""
-
-    def apply(self, cluster: Cluster) -> None: ...
+Action: TypeAlias = Fault
+"""Something done to the cluster at one position of a timeline: what `kv.sim` calls a fault,
+anything with an ``apply(cluster)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,30 +104,7 @@ class ClientPut:
         return f"put {self.key}={self.value}"
 
 
-# -- crashes -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Crash:
-    node: int
-
-    def apply(self, cluster: Cluster) -> None:
-        if cluster.nodes[self.node].up:
-            cluster.crash(self.node)
-
-    def __str__(self) -> str:
-        return f"crash {name(self.node)}"
-
-
-@dataclass(frozen=True, slots=True)
-class Restart:
-    node: int
-
-    def apply(self, cluster: Cluster) -> None:
-        RestartFault(self.node).apply(cluster)
-
-    def __str__(self) -> str:
-        return f"restart {name(self.node)}"
+# -- crashes (the leader's comeback) ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,150 +117,10 @@ class RestartLeader:
         leader = cluster.leader()
         if leader is not None:
             cluster.crash(leader)
-            cluster.at(cluster.now + self.down_ms, RestartFault(leader))
+            cluster.at(cluster.now + self.down_ms, Restart(leader))
 
     def __str__(self) -> str:
         return f"restart the leader (down for {self.down_ms}ms)"
-
-
-@dataclass(frozen=True, slots=True)
-class Amnesia:
-    """Restart ``node`` (crashing it first if it runs) from an EMPTY disk: it forgets its
-    votes and log. Raft does not survive this (Figure 2's "persistent state"): the safety
-    monitor may fire -- the way to watch it fire."""
-
-    node: int
-
-    def apply(self, cluster: Cluster) -> None:
-        if cluster.nodes[self.node].up:
-            cluster.crash(self.node)
-        cluster.restart(self.node, wipe_disk=True)
-
-    def __str__(self) -> str:
-        return f"restart {name(self.node)} with its disk wiped (amnesia)"
-
-
-# -- the network ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Partition:
-    """Members in different groups cannot talk (members in no group form one more)."""
-
-    groups: tuple[tuple[int, ...], ...]
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.partition(*self.groups)
-
-    def __str__(self) -> str:
-        return f"partition {describe_groups(self.groups)}"
-
-
-@dataclass(frozen=True, slots=True)
-class Cut:
-    """One way: what ``frm`` sends to ``to`` is lost."""
-
-    frm: tuple[int, ...]
-    to: tuple[int, ...]
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.cut(self.frm, self.to)
-
-    def __str__(self) -> str:
-        return f"cut {describe_groups([self.frm])} -/-> {describe_groups([self.to])}"
-
-
-@dataclass(frozen=True, slots=True)
-class Heal:
-    def apply(self, cluster: Cluster) -> None:
-        cluster.heal()
-
-    def __str__(self) -> str:
-        return "heal the network"
-
-
-@dataclass(frozen=True, slots=True)
-class LinkFaults:
-    """The link ``frm`` -> ``to`` loses ``loss`` of its messages and is ``delay_ms`` slower."""
-
-    frm: int
-    to: int
-    loss: float
-    delay_ms: int
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.set_link(self.frm, self.to, self.loss, self.delay_ms)
-
-    def __str__(self) -> str:
-        return (
-            f"make {name(self.frm)} -> {name(self.to)} lose {self.loss:.0%} "
-            f"and {self.delay_ms}ms slower"
-        )
-
-
-# -- leadership and membership -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TransferLeader:
-    node: int
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.transfer_leader(self.node)
-
-    def __str__(self) -> str:
-        return f"transfer leadership to {name(self.node)}"
-
-
-@dataclass(frozen=True, slots=True)
-class Timeout:
-    """``node`` times out now and campaigns (RaftScope's "time out" on a server)."""
-
-    node: int
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.control.campaign(self.node)
-
-    def __str__(self) -> str:
-        return f"time {name(self.node)} out: it campaigns"
-
-
-@dataclass(frozen=True, slots=True)
-class AddLearner:
-    def apply(self, cluster: Cluster) -> None:
-        cluster.membership.add_learner()
-
-    def __str__(self) -> str:
-        return "add a learner"
-
-
-@dataclass(frozen=True, slots=True)
-class Promote:
-    """Promote learner ``node`` (0: the oldest learner) once it has caught up."""
-
-    node: int = 0
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.membership.promote(self.node or None)
-
-    def __str__(self) -> str:
-        return f"promote {name(self.node) if self.node else 'the oldest learner'}"
-
-
-@dataclass(frozen=True, slots=True)
-class Remove:
-    """Remove ``node`` (0: whoever leads when the change starts)."""
-
-    node: int = 0
-
-    def apply(self, cluster: Cluster) -> None:
-        if self.node:
-            cluster.membership.remove(self.node)
-        else:
-            cluster.membership.remove_leader()
-
-    def __str__(self) -> str:
-        return f"remove {name(self.node) if self.node else 'the leader'}"
 
 
 # -- timers (RaftScope's t and a) ----------------------------------------------------------
@@ -360,8 +242,9 @@ ACTIONS: dict[str, type[Action]] = {
         TransferLeader,
         Timeout,
         AddLearner,
-        Promote,
-        Remove,
+        PromoteLearner,
+        RemoveMember,
+        RemoveLeader,
         SpreadTimers,
         AlignTimers,
         Deliver,
@@ -375,30 +258,27 @@ ACTIONS: dict[str, type[Action]] = {
 
 
 def to_json(action: Action) -> dict[str, Any]:
-    """``{"type": "Crash", "node": 2}``."""
-    if not dataclasses.is_dataclass(action) or isinstance(action, type):
+    """``{"type": "Crash", "node": 2}``; frozensets as sorted lists (`tui.session.plain`).
+
+    Raises:
+        TypeError: not one of `ACTIONS`.
+    """
+    kind = type(action).__name__
+    if ACTIONS.get(kind) is not type(action):
         raise TypeError(f"not an action: {action!r}")
-    return {"type": type(action).__name__, **dataclasses.asdict(action)}
+    fields: dict[str, Any] = to_plain(action)
+    return {"type": kind, **fields}
 
 
 def from_json(data: dict[str, Any]) -> Action:
-    """The action `to_json` wrote (lists come back as tuples).
+    """The action `to_json` wrote (each field read back as its dataclass field's type).
 
     Raises:
-        ValueError: an unknown type or fields.
+        ValueError: an unknown type, or unknown, missing or ill-typed fields.
     """
     fields = dict(data)
     kind = fields.pop("type", None)
     cls = ACTIONS.get(str(kind))
     if cls is None:
         raise ValueError(f"unknown action {kind!r}")
-    try:
-        return cls(**{key: _tuples(value) for key, value in fields.items()})
-    except TypeError as error:
-        raise ValueError(f"bad fields for {kind}: {error}") from None
-
-
-def _tuples(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuples(item) for item in value)
-    return value
+    return from_fields(cls, fields)

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import enum
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-from kv.raft import ReadOnlyOption
-from kv.sim import NetworkConfig, SimConfig
+from kv.sim import SimConfig
 from tui.session.actions import from_json, to_json
+from tui.session.plain import from_fields, to_plain
 from tui.session.timeline import Recorded, Timeline
 
 VERSION = 1
@@ -38,18 +37,11 @@ VERSION = 1
 def config_to_json(config: SimConfig) -> dict[str, Any]:
     """The fields that differ from the defaults, as JSON values."""
     default = SimConfig()
-    changed: dict[str, Any] = {}
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if value == getattr(default, field.name):
-            continue
-        if isinstance(value, NetworkConfig):
-            changed[field.name] = dataclasses.asdict(value)
-        elif isinstance(value, enum.Enum):
-            changed[field.name] = value.value
-        else:
-            changed[field.name] = value
-    return changed
+    return {
+        field.name: to_plain(getattr(config, field.name))
+        for field in dataclasses.fields(config)
+        if getattr(config, field.name) != getattr(default, field.name)
+    }
 
 
 def config_from_json(data: dict[str, Any]) -> SimConfig:
@@ -58,21 +50,7 @@ def config_from_json(data: dict[str, Any]) -> SimConfig:
     Raises:
         ValueError: an unknown field or a bad value.
     """
-    names = {field.name for field in dataclasses.fields(SimConfig)}
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in names:
-            raise ValueError(f"unknown configuration field {key!r}")
-        if key == "network":
-            network: dict[str, Any] = {
-                k: tuple(v) if isinstance(v, list) else v for k, v in value.items()
-            }
-            values[key] = NetworkConfig(**network)
-        elif key == "read_only_option":
-            values[key] = ReadOnlyOption(value)
-        else:
-            values[key] = tuple(value) if isinstance(value, list) else value
-    return SimConfig(**values)
+    return from_fields(SimConfig, data)
 
 
 def timeline_to_json(timeline: Timeline) -> dict[str, Any]:

@@ -79,7 +79,7 @@ SPLIT_VOTE = Scenario(
 def isolate_old(cluster: Cluster, memory: Memory) -> Sequence[Action]:
     """Cut the leader (``old``) off from everyone else, both ways."""
     old = memory["old"]
-    return [actions.Partition(((old,), tuple(i for i in cluster.ids if i != old)))]
+    return [actions.Partition.of([old], [i for i in cluster.ids if i != old])]
 
 
 def another_leader(cluster: Cluster, memory: Memory) -> bool:

@@ -155,7 +155,7 @@ class CampaignFor:
 
 def _to(node: int, *others: int) -> actions.Cut:
     """Cut what ``node`` sends to ``others`` (they can still reach it)."""
-    return actions.Cut((node,), others)
+    return actions.Cut.of([node], others)
 
 
 #: (a) to (c): the same for both endings.

@@ -103,7 +103,7 @@ LEARNER = Scenario(
         Step(
             "n{learner} caught up; promote it",
             CaughtUp("learner"),
-            OnNode(actions.Promote, "learner"),
+            OnNode(actions.PromoteLearner, "learner"),
         ),
         Step("n{learner} is a voter now", IsVoter("learner")),
     ),
@@ -119,7 +119,9 @@ LEADER_REMOVED = Scenario(
     "Leader removed: it steps down once it applies its own removal; the rest elect a leader",
     (
         Step(
-            "n{old} leads term {old_term}; remove it", Leads("old"), OnNode(actions.Remove, "old")
+            "n{old} leads term {old_term}; remove it",
+            Leads("old"),
+            OnNode(actions.RemoveMember, "old"),
         ),
         Step("n{old} applied its removal and shut down", old_removed),
         Step("n{new} leads the remaining members in term {new_term}", Leads("new")),
