@@ -17,6 +17,7 @@ server's message, the same pair etcd's Go client matches on (etcd:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -103,6 +104,7 @@ class KVClient:
         self._kv = rpc_pb2_grpc.KVStub(self._channel)
         self._maintenance = rpc_pb2_grpc.MaintenanceStub(self._channel)
         self._cluster = rpc_pb2_grpc.ClusterStub(self._channel)
+        self._watch = rpc_pb2_grpc.WatchStub(self._channel)
 
     async def __aenter__(self) -> Self:
         return self
@@ -240,6 +242,35 @@ class KVClient:
         """
         return await self._call(self._kv.Txn, txn_request(compare, success, failure), timeout)
 
+    # --- Watch (chapter 8) -------------------------------------------------------------------
+
+    def watch(
+        self,
+        key: Bytes,
+        range_end: Bytes = b"",
+        *,
+        start_revision: int = 0,
+        prev_kv: bool = False,
+        progress_notify: bool = False,
+        require_leader: bool = False,
+    ) -> Watch:
+        """Watch ``key``, or ``[key, range_end)``, from ``start_revision`` (0: from now on).
+
+        Opens one Watch stream with one watcher on it; iterate the `Watch` for etcd's replies
+        (the ``created`` one first). ``require_leader`` sends etcd's ``hasleader`` metadata, as
+        etcdctl does: a member without a leader refuses the stream. The stream has no
+        deadline; `Watch.cancel` asks the server to end it, `Watch.close` drops it.
+        """
+        create = rpc_pb2.WatchCreateRequest(
+            key=_bytes(key),
+            range_end=_bytes(range_end),
+            start_revision=start_revision,
+            prev_kv=prev_kv,
+            progress_notify=progress_notify,
+        )
+        metadata = (("hasleader", "true"),) if require_leader else ()
+        return Watch(self._watch, create, metadata)
+
     # --- Maintenance and Cluster -----------------------------------------------------------
 
     async def status(self, *, timeout: float | None = None) -> rpc_pb2.StatusResponse:
@@ -341,6 +372,63 @@ class KVClient:
         move-leader`` finds it first)."""
         request = rpc_pb2.MoveLeaderRequest(targetID=target_id)
         return await self._call(self._maintenance.MoveLeader, request, timeout)
+
+
+class Watch:
+    """One Watch stream carrying one watcher (`KVClient.watch`): an async iterator of etcd's
+    ``WatchResponse``s, the ``created`` reply first; it ends after a ``canceled`` reply (a
+    cancel asked for, or a compaction past the start: ``compact_revision`` says which).
+
+    A failure of the stream (the member died, refused a require-leader stream) raises
+    `EtcdError` from the iteration.
+    """
+
+    def __init__(
+        self,
+        stub: rpc_pb2_grpc.WatchAsyncStub,
+        create: rpc_pb2.WatchCreateRequest,
+        metadata: Sequence[tuple[str, str]],
+    ) -> None:
+        self.request = create
+        #: The server's id for the watcher, once its ``created`` reply came.
+        self.watch_id: int | None = None
+        self._outgoing: asyncio.Queue[rpc_pb2.WatchRequest | None] = asyncio.Queue()
+        self._outgoing.put_nowait(rpc_pb2.WatchRequest(create_request=create))
+        self._call = stub.Watch(self._requests(), metadata=tuple(metadata))
+
+    async def _requests(self) -> AsyncIterator[rpc_pb2.WatchRequest]:
+        while (request := await self._outgoing.get()) is not None:
+            yield request
+
+    def __aiter__(self) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        return self._responses()
+
+    async def _responses(self) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        try:
+            async for response in self._call:
+                if response.created:
+                    self.watch_id = response.watch_id
+                yield response
+                if response.canceled:
+                    return
+        except grpc.aio.AioRpcError as error:
+            raise EtcdError(error.code(), error.details() or "") from error
+        finally:
+            self.close()
+
+    def cancel(self) -> None:
+        """Ask the server to cancel the watcher: it answers ``canceled`` and the iteration
+        ends (etcd's ``WatchCancelRequest``). Before the ``created`` reply, drops the stream."""
+        if self.watch_id is None:
+            self.close()
+            return
+        cancel = rpc_pb2.WatchCancelRequest(watch_id=self.watch_id)
+        self._outgoing.put_nowait(rpc_pb2.WatchRequest(cancel_request=cancel))
+
+    def close(self) -> None:
+        """Drop the stream at once (the server forgets its watchers)."""
+        self._outgoing.put_nowait(None)
+        self._call.cancel()
 
 
 # --- Transactions (chapter 6): the parts of a TxnRequest -----------------------------------

@@ -14,9 +14,11 @@ from kv.client import KVClient
 from tests.compat.servers import free_ports
 from tests.tui.attach_pilot import POLL_INTERVAL, one_leader, until
 from tui.attach import AttachApp
+from tui.attach.feed import Kind
 from tui.attach.keys import KeyBrowser
 from tui.attach.members import MembersTable
 from tui.attach.model import Role
+from tui.attach.watchfeed import WatchFeed
 
 
 def attach(*endpoints: str, page_size: int = 50) -> AttachApp:
@@ -116,15 +118,67 @@ async def test_the_box_deletes_the_highlighted_key(kv_server: str, client: KVCli
     assert await client.get(b"doomed") is None
 
 
-async def test_the_watch_and_lease_tabs_say_which_chapter_brings_them(kv_server: str) -> None:
+async def test_the_lease_tab_says_chapter_7_brings_it(kv_server: str) -> None:
     app = attach(kv_server)
     async with app.run_test() as pilot:
-        await pilot.press("w")
-        assert app.query_one(TabbedContent).active == "watch"
-        assert "arrives in chapter 8" in str(app.query_one("#watch-feed").render())
         await pilot.press("l")
         assert app.query_one(TabbedContent).active == "leases"
         assert "arrives in chapter 7" in str(app.query_one("#lease-list").render())
+
+
+async def test_puts_and_deletes_appear_in_the_watch_feed_in_revision_order(
+    kv_server: str, client: KVClient
+) -> None:
+    app = attach(kv_server)
+    async with app.run_test() as pilot:
+        await pilot.press("w")
+        feed = app.query_one(WatchFeed)
+        await until(pilot, lambda: feed.feed.seen > 0, "the watch created")
+        written = [await client.put(f"k{i}", f"v{i}") for i in range(3)]
+        gone = await client.delete_range("k1")
+        await until(pilot, lambda: len(feed.feed.events) == 4, "four events")
+        revisions = [w.header.revision for w in written] + [gone.header.revision]
+        assert [(e.revision, e.kind, e.key) for e in feed.feed.events] == [
+            (revisions[0], Kind.PUT, b"k0"),
+            (revisions[1], Kind.PUT, b"k1"),
+            (revisions[2], Kind.PUT, b"k2"),
+            (revisions[3], Kind.DELETE, b"k1"),
+        ]
+        assert f"{revisions[1]:>6} PUT    k1 = v1" in feed.lines
+
+
+async def test_a_paused_feed_shows_nothing_new_until_resumed(
+    kv_server: str, client: KVClient
+) -> None:
+    app = attach(kv_server)
+    async with app.run_test() as pilot:
+        await pilot.press("w")
+        feed = app.query_one(WatchFeed)
+        await until(pilot, lambda: feed.feed.seen > 0, "the watch created")
+        await pilot.press("space")
+        await client.put("k", "while paused")
+        await until(pilot, lambda: feed.feed.unseen == 1, "the event kept")
+        assert not any("while paused" in line for line in feed.lines)
+        await pilot.press("space")
+        assert any("k = while paused" in line for line in feed.lines)
+
+
+async def test_a_prefix_typed_in_the_feed_watches_only_keys_under_it_with_prev_values(
+    kv_server: str, client: KVClient
+) -> None:
+    app = attach(kv_server)
+    async with app.run_test() as pilot:
+        await pilot.press("w", "v", "slash")
+        await pilot.press(*"a/", "enter")
+        feed = app.query_one(WatchFeed)
+        await until(pilot, lambda: feed.feed.seen > 0 and feed.member, "the new watch")
+        assert feed.feed.prefix == b"a/" and feed.feed.prev_kv
+        await client.put("b", "no")
+        await client.put("a/x", "1")
+        await client.put("a/x", "2")
+        await until(pilot, lambda: len(feed.feed.events) == 2, "two events")
+        assert [e.value for e in feed.feed.events] == [b"1", b"2"]
+        assert feed.lines[-1].endswith("a/x = 2  (was: 1)")
 
 
 async def test_help_lists_the_keys_and_closes_again(kv_server: str) -> None:
@@ -133,6 +187,7 @@ async def test_help_lists_the_keys_and_closes_again(kv_server: str) -> None:
         await pilot.press("question_mark")
         text = str(app.screen.query_one("Static").render())
         assert "Move leader" in text and "Next page" in text and "DOWN" in text
+        assert "Watch prefix" in text and "WATCH:" in text
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]
 
@@ -143,7 +198,7 @@ async def test_the_command_palette_lists_the_actions_and_no_cluster_controls_her
     app = attach(kv_server)
     async with app.run_test():
         titles = {command.title for command in app.get_system_commands(app.screen)}
-        assert {"Put/delete", "Move leader", "Next page", "Help"} <= titles
+        assert {"Put/delete", "Move leader", "Next page", "Pause/resume feed", "Help"} <= titles
         assert not {"Kill", "Restart", "Partition", "Heal"} & titles
 
 

@@ -4,6 +4,9 @@ The cluster is the ``cluster`` fixture of the ``kv cluster`` tests (three ``kv s
 processes, fast timers, stopped after the test); the TUI is given its directory, so kill,
 restart, partition and heal run the same `kv.cluster.control` functions as ``kv cluster
 kill/restart/partition/heal``. Every expectation is polled with a deadline (`until`).
+
+The watch feed is checked across a kill of the member it watches: it resumes on another member
+and shows every event of the history exactly once, in order.
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from textual.widgets import SelectionList
 
 from kv.cluster.layout import Layout
 from tests.cluster.conftest import base_port, cluster  # noqa: F401 (fixtures)
-from tests.tui.attach_pilot import POLL_INTERVAL, choose, one_leader, row, until
+from tests.tui.attach_pilot import (
+    POLL_INTERVAL,
+    choose,
+    feed_across_a_kill,
+    one_leader,
+    row,
+    until,
+)
 from tui.attach import AttachApp
 from tui.attach.model import MemberRow, Role
 
@@ -87,3 +97,16 @@ async def test_leadership_moves_to_the_member_chosen_in_the_tui(
             pilot, lambda: (one := one_leader(app)) and one.name == target.name, "moved leader"
         )
         assert leader.name != target.name
+
+
+async def test_the_watch_feed_resumes_on_another_member_and_sees_every_event_once(
+    cluster: Layout,  # noqa: F811
+) -> None:
+    async with attached(cluster) as (app, pilot, _):
+        names = app.local.names if app.local else []
+
+        async def kill(name: str) -> None:
+            await pilot.press("k")
+            await choose(pilot, name)
+
+        await feed_across_a_kill(pilot, names, kill)

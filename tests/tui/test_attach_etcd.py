@@ -16,7 +16,7 @@ import pytest
 
 from kv.client import KVClient
 from tests.cluster.processes import ProcessCluster
-from tests.tui.attach_pilot import POLL_INTERVAL, one_leader, row, until
+from tests.tui.attach_pilot import POLL_INTERVAL, feed_across_a_kill, one_leader, row, until
 from tui.attach import AttachApp
 from tui.attach.keys import KeyBrowser
 from tui.attach.model import Role
@@ -68,3 +68,16 @@ async def test_the_key_browser_pages_through_etcds_keys(etcd_cluster: ProcessClu
         await until(pilot, lambda: browser.pager.page_number == 2 and browser.pending is None, "p2")
         await pilot.press("right_square_bracket")
         await until(pilot, lambda: [kv.key for kv in browser.kvs] == [b"k10", b"k11"], "last page")
+
+
+async def test_the_watch_feed_on_etcd_resumes_on_another_member_and_sees_every_event_once(
+    etcd_cluster: ProcessCluster,
+) -> None:
+    app = attach(etcd_cluster)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: one_leader(app), "leader")
+
+        async def kill(name: str) -> None:
+            await asyncio.to_thread(etcd_cluster.kill, etcd_cluster.named(name))
+
+        await feed_across_a_kill(pilot, ["n1", "n2", "n3"], kill)

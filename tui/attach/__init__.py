@@ -2,9 +2,10 @@
 
 Issue 9 of the TUI chapter: a real cluster -- a ``kv cluster``, three ``kv serve``, or the
 real etcd -- watched through its public gRPC API only (`kv.client.KVClient`): each member's
-``Maintenance.Status`` polled, the keys browsed a page at a time, puts, deletes and a leader
-transfer sent; on a ``kv cluster``, its members killed, restarted and partitioned with the
-same functions as ``kv cluster kill/restart/partition/heal``.
+``Maintenance.Status`` polled, the keys browsed a page at a time, every change under a prefix
+watched live, puts, deletes and a leader transfer sent; on a ``kv cluster``, its members
+killed, restarted and partitioned with the same functions as ``kv cluster
+kill/restart/partition/heal``.
 
 Reading order, pure parts first:
 
@@ -19,7 +20,10 @@ Reading order, pure parts first:
 `tui.attach.keys`              widget: the key browser
 `tui.attach.edit`              modal: the put/delete box
 `tui.attach.choose`            modal: choosing one member, or several
-`tui.attach.placeholders`      the watch feed and leases tabs, until chapters 8 and 7
+`tui.attach.feed`              the watch feed's model: replies -> lines, bounded, paused,
+                               where to resume
+`tui.attach.watchfeed`         widget: the live watch feed, resuming on another member
+`tui.attach.placeholders`      the leases tab, until chapter 7
 `tui.attach.help`              the help screen, from the bindings
 `tui.attach.app`               `AttachApp`: the tabs, the poll worker, the actions
 =============================  ==============================================================

@@ -1,8 +1,9 @@
 """`AttachApp`: ``kv tui --endpoints URL,...``, a real cluster watched through its public API.
 
 Four tabs: MEMBERS (the members table, their trends and what happened), KEYS (the key
-browser), WATCH and LEASES (reserved for chapters 7 and 6). Nothing touches the network on
-the UI's path: the poll runs in a worker (`poll_forever`), reads and writes in workers, and
+browser), WATCH (the live watch feed, `tui.attach.watchfeed`) and LEASES (reserved for
+chapter 7). Nothing touches the network on the UI's path: the poll runs in a worker
+(`poll_forever`), the watch stream in another, reads and writes in workers, and
 the ``kv cluster`` controls -- which block while they wait for a member -- in thread workers.
 A worker never lets an exception out (Textual would end the app): it reports it in the
 events pane instead.
@@ -30,6 +31,7 @@ from tui.attach import placeholders
 from tui.attach.browse import PAGE_SIZE, PageRequest, preview
 from tui.attach.choose import ChooseMember, ChooseMembers
 from tui.attach.edit import Edit, EditBox, Operation
+from tui.attach.feed import FEED_SIZE
 from tui.attach.help import HelpScreen, help_text, key_name
 from tui.attach.keys import KeyBrowser
 from tui.attach.local import LocalCluster, find_cluster
@@ -37,6 +39,7 @@ from tui.attach.members import MembersTable
 from tui.attach.model import MemberRow, Role, changes, leader_of
 from tui.attach.poller import POLL_TIMEOUT, Poller, describe_error
 from tui.attach.trends import Trends
+from tui.attach.watchfeed import WatchFeed
 
 #: Seconds between two polls of the members.
 POLL_INTERVAL = 1.0
@@ -82,11 +85,13 @@ class AttachApp(App[None]):
         poll_interval: float = POLL_INTERVAL,
         poll_timeout: float = POLL_TIMEOUT,
         page_size: int = PAGE_SIZE,
+        feed_size: int = FEED_SIZE,
     ) -> None:
         super().__init__()
         self.poller = Poller(endpoints, timeout=poll_timeout)
         self.poll_interval = poll_interval
         self.page_size = page_size
+        self.feed_size = feed_size
         self.rows: list[MemberRow] = self.poller.rows()
         self.polls = 0
         self.notes: list[str] = []
@@ -108,7 +113,7 @@ class AttachApp(App[None]):
             with TabPane("Keys", id="keys"):
                 yield KeyBrowser(self.fetch_page, self.count_keys, page_size=self.page_size)
             with TabPane("Watch", id="watch"):
-                yield placeholders.watch_feed()
+                yield WatchFeed(self.poller, size=self.feed_size)
             with TabPane("Leases", id="leases"):
                 yield placeholders.leases()
         yield Footer()
@@ -294,14 +299,21 @@ class AttachApp(App[None]):
 
     @on(TabbedContent.TabActivated)
     def tab_shown(self, event: TabbedContent.TabActivated) -> None:
-        """The keys are read again each time their tab is shown (writes came meanwhile)."""
+        """The keys are read again each time their tab is shown (writes came meanwhile); the
+        watch feed takes the keys (space, v, /) when its tab is shown."""
         if event.pane.id == "keys":
             browser = self.query_one(KeyBrowser)
             browser.load()
             browser.table.focus()
+        elif event.pane.id == "watch":
+            self.query_one("#watch-log").focus()
 
     def action_help(self) -> None:
-        groups = [("attached cluster", self.BINDINGS), ("key browser", KeyBrowser.BINDINGS)]
+        groups = [
+            ("attached cluster", self.BINDINGS),
+            ("key browser", KeyBrowser.BINDINGS),
+            ("watch feed", WatchFeed.BINDINGS),
+        ]
         self.push_screen(HelpScreen(help_text(groups)))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
@@ -315,9 +327,11 @@ class AttachApp(App[None]):
                 yield SystemCommand(
                     binding.description, help, partial(self.run_action, binding.action)
                 )
-        browser = self.query(KeyBrowser)
-        for binding in KeyBrowser.BINDINGS:
-            assert isinstance(binding, Binding)
-            if browser:
-                action = partial(browser.first().run_action, binding.action)
-                yield SystemCommand(binding.description, f"key {key_name(binding.key)}", action)
+        for widget_type in (KeyBrowser, WatchFeed):
+            widgets = self.query(widget_type)
+            for binding in widget_type.BINDINGS:
+                assert isinstance(binding, Binding)
+                if widgets:
+                    action = partial(widgets.first().run_action, binding.action)
+                    help = f"key {key_name(binding.key)}"
+                    yield SystemCommand(binding.description, help, action)

@@ -48,11 +48,11 @@ class Pager:
 
     @property
     def first_key(self) -> bytes:
-        return self.prefix or b"\0"
+        return prefix_range(self.prefix)[0]
 
     @property
     def range_end(self) -> bytes:
-        return prefix_end(self.prefix) if self.prefix else b"\0"
+        return prefix_range(self.prefix)[1]
 
     @property
     def page_number(self) -> int:
@@ -74,6 +74,13 @@ class Pager:
             return None
         self.starts.pop()
         return self.request()
+
+
+def prefix_range(prefix: bytes) -> tuple[bytes, bytes]:
+    """``[key, range_end)`` of every key under ``prefix``; the empty prefix is every key,
+    ``[b"\\0", b"\\0")`` (what ``etcdctl get "" --prefix`` and ``etcdctl watch "" --prefix``
+    send)."""
+    return (prefix, prefix_end(prefix)) if prefix else (b"\0", b"\0")
 
 
 def preview(data: bytes, width: int = 40) -> str:

@@ -25,6 +25,11 @@ ABOUT = "\n\n".join(
         "after a growing pause (0.5 s, 1 s, 2 s ... at most 8 s).",
         "TRENDS: term, raft index and db size of each member over the last polls.",
         "KEYS: a prefix, a page of keys at a time: value, version, create and mod revision.",
+        "WATCH: every change under a prefix as the cluster applies it (etcd's Watch API): "
+        "revision, PUT or DELETE, key, value, and with v the value before. The last 500 are "
+        "kept. When the watched member dies the feed goes on on another one from the next "
+        "revision, nothing lost or repeated; a watch whose revisions were compacted away "
+        "says so and stops.",
         "",
     ]
 )

@@ -1,7 +1,8 @@
-"""The panes of what the next chapters add: the watch feed and the leases.
+"""The panes of what the next chapters add: the leases (chapter 7's Lease API).
 
 The attach screen has their tabs already, so adding them later changes no layout. Until then
-each says which chapter brings it and what it will show -- never made-up data.
+each says which chapter brings it and what it will show -- never made-up data. (The watch
+feed was one until chapter 8 landed: `tui.attach.watchfeed`.)
 """
 
 from __future__ import annotations
@@ -24,16 +25,6 @@ class Arrives(Static):
     def __init__(self, what: str, chapter: int, shows: str, *, id: str) -> None:
         super().__init__(f"{what} arrives in chapter {chapter}.\n\n{shows}", id=id)
         self.chapter = chapter
-
-
-def watch_feed() -> Arrives:
-    return Arrives(
-        "Watch feed",
-        8,
-        "It will show every change to the keys as the cluster applies it (etcd's Watch API): "
-        "revision, PUT or DELETE, key and value, live.",
-        id="watch-feed",
-    )
 
 
 def leases() -> Arrives:
