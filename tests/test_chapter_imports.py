@@ -160,6 +160,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.watch.stream": 8,
     "kv.watch.hub": 8,
     "kv.server.watch_service": 8,
+    "kv.sim.watchers": 8,
 }
 
 #: Modules found by their last name wherever they sit below this package (see above).

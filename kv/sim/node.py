@@ -73,6 +73,7 @@ from kv.server.applied.state_machine import StateMachine
 from kv.server.errors import EtcdError
 from kv.sim.config import SimConfig
 from kv.sim.events import NodeCrashed, NodeLeft, NodeRestarted
+from kv.watch import WatchHub
 
 #: What the state machine answers a request with: a response, or etcd's error.
 Result = ProtoMessage | EtcdError
@@ -149,6 +150,8 @@ class SimNode:
         self._conf_changed = False
         self._conf_answers: list[tuple[int, ConfState]] = []
         self._server = _Server()
+        #: The watch hub of this life, once something watches here (`watches`).
+        self._hub: WatchHub | None = None
 
     def __repr__(self) -> str:
         state = f"{self.role} term {self.term}" if self.up else "down"
@@ -219,6 +222,7 @@ class SimNode:
         self.incarnation += 1
         self._conf_answers = []
         self._server = _Server()
+        self._hub = None  # a crash breaks every watch stream; clients resume elsewhere
 
     def _running(self) -> RawNode:
         if self.raw is None:
@@ -334,6 +338,8 @@ class SimNode:
         index = snapshot.metadata.index
         self.machine = decode_state(snapshot.data, index) if index else StateMachine(Store())
         self.applied = index
+        if self._hub is not None:  # a leader's snapshot: the watchers read on from it
+            self._hub.restore(self.machine.store)
 
     # --8<-- [start:snapshot]
     def _maybe_snapshot(self) -> None:
@@ -463,6 +469,25 @@ class SimNode:
     def store(self) -> Store | None:
         """The state machine's store (None while down)."""
         return self.machine.store if self.machine is not None else None
+
+    @property
+    def hub(self) -> WatchHub | None:
+        """The watch hub of this life, if anything watches here (None while down)."""
+        return self._hub
+
+    def watches(self) -> WatchHub:
+        """This member's watch hub over its store (chapter 8), made on first use.
+
+        It lives as long as this life of the member: a crash breaks every stream on it (after
+        a restart, a new hub watches the rebuilt store), and a leader's snapshot re-points it
+        at the restored store (`kv.watch.WatchHub.restore`), as etcd's ``watchableStore``.
+        """
+        machine = self.machine
+        if machine is None:
+            raise RuntimeError(f"n{self.id} is down")
+        if self._hub is None:
+            self._hub = WatchHub(machine.store)
+        return self._hub
 
     def get(self, key: str) -> str | None:
         """The value of ``key`` in this member's store (a local read, for inspection; None

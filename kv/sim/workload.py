@@ -15,6 +15,7 @@ its events, history and verdict.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kv.linearizability import CheckResult, KeyValueModel, KvInput, KvOutput, Operation, check
@@ -102,6 +103,7 @@ def run_workload(
     scenario: Scenario | None = None,
     faults: Scenario | None = None,
     converge: bool = True,
+    on_start: Callable[[Cluster], None] | None = None,
 ) -> WorkloadRun:
     """Run ``workload`` on a new cluster of ``size``.
 
@@ -112,6 +114,7 @@ def run_workload(
     ``workload.duration_ms``; the run ends when every request has finished (answered,
     refused everywhere, or timed out). With ``converge``, it then waits until the members
     agree on everything (the scenario must have healed and restarted them all by then).
+    ``on_start`` is called with the cluster as the clients start (to add watchers, say).
 
     Raises:
         AssertionError: no first leader, or (with ``converge``) no convergence; the message
@@ -125,6 +128,8 @@ def run_workload(
         f"no leader within {election}ms [{cluster.describe()}]"
     )
     started_at = cluster.now
+    if on_start is not None:
+        on_start(cluster)
     for time, fault in (faults or Scenario()).steps:
         cluster.at(started_at + time, fault)
     stop_at = started_at + workload.duration_ms

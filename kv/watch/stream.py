@@ -137,6 +137,11 @@ class WatchStream:
         """Can one more reply with events be queued?"""
         return self._queued_events < self.capacity
 
+    @property
+    def queued(self) -> int:
+        """How many replies wait to be taken."""
+        return len(self._outbox)
+
     def queue(self, response: WatchResponse) -> None:
         """Queue a reply. Replies with events take a slot; control replies never wait."""
         if response.events:
