@@ -55,8 +55,8 @@ class WatchFeed(Vertical):
         self.poller = poller
         self.keep = size
         self.feed = Feed(size=size)
-        #: The member the feed watches now (None: between two members).
-        self.member: str | None = None
+        #: The endpoint the feed watches now (None: between two members).
+        self.endpoint: str | None = None
         #: Every line written to the log, in order (what a test reads).
         self.lines: list[str] = []
 
@@ -70,23 +70,31 @@ class WatchFeed(Vertical):
 
     # -- the stream ---------------------------------------------------------------------
 
-    def candidates(self, avoid: str | None) -> list[tuple[str, str]]:
-        """(name, endpoint) to try, in order: up before down, the member that failed last."""
+    @property
+    def member(self) -> str | None:
+        """The name of the member watched now (its endpoint until the poll learns names)."""
+        return None if self.endpoint is None else self.name_of(self.endpoint)
+
+    def name_of(self, endpoint: str) -> str:
+        return next((r.name for r in self.poller.rows() if r.endpoint == endpoint), endpoint)
+
+    def candidates(self, avoid: str | None) -> list[str]:
+        """The endpoints to try, in order: up before down, the one that failed last."""
         rows = sorted(self.poller.rows(), key=lambda r: (r.endpoint == avoid, not r.up))
-        return [(row.name, row.endpoint) for row in rows]
+        return [row.endpoint for row in rows]
 
     @work(exclusive=True, group="watch")
     async def follow(self) -> None:
         """Watch on one member after another until the feed stops (or a new one replaces it)."""
         feed, failed = self.feed, None
         while not feed.stopped:
-            for name, endpoint in self.candidates(failed):
-                failed = await self.watch_on(feed, name, endpoint)
+            for endpoint in self.candidates(failed):
+                failed = await self.watch_on(feed, endpoint)
                 if failed is None or feed is not self.feed:
                     return
             await asyncio.sleep(RETRY_PAUSE)
 
-    async def watch_on(self, feed: Feed, name: str, endpoint: str) -> str | None:
+    async def watch_on(self, feed: Feed, endpoint: str) -> str | None:
         """One stream on one member until it ends: the endpoint if it failed, else None."""
         client = self.poller.client_for(endpoint)
         watch = client.watch(
@@ -96,28 +104,33 @@ class WatchFeed(Vertical):
             prev_kv=feed.prev_kv,
             require_leader=True,
         )
-        self.member = name
+        self.endpoint = endpoint
         self.show_state()
         try:
             async for response in watch:
-                self.take(feed, response, name)
+                self.take(feed, response)
         except (EtcdError, grpc.RpcError, OSError) as error:
-            self.member = None
+            self.endpoint = None
             self.show_state()
             if watch.watch_id is not None:  # a member that never took it is no news
+                name, why, start = (
+                    self.name_of(endpoint),
+                    describe_error(error),
+                    feed.start_revision,
+                )
                 self.note(
-                    f"{name} dropped the watch ({describe_error(error)}); resuming on another "
-                    f"member from revision {feed.start_revision or 'now'}"
+                    f"{name} dropped the watch ({why}); resuming on another member from "
+                    f"revision {start or 'now'}"
                 )
             return endpoint
         finally:
             watch.close()
         return None if feed.stopped else endpoint
 
-    def take(self, feed: Feed, response: rpc_pb2.WatchResponse, name: str) -> None:
+    def take(self, feed: Feed, response: rpc_pb2.WatchResponse) -> None:
         events, notes = feed.receive(response)
         for note in notes:
-            self.note(f"{name}: {note}")
+            self.note(f"{self.member}: {note}")
         self.write(events)
         self.show_state()
 
