@@ -11,7 +11,7 @@ in hex in text -- is masked as ``<lease>`` before the answers are compared. List
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tests.compat.etcdctl import EtcdctlResult, etcdctl
@@ -22,27 +22,29 @@ from tests.compat.servers import Server
 MASK = "<lease>"
 
 
-def mask(value: Any, lease_ids: Sequence[int]) -> Any:
+def mask(value: Any, lease_ids: Sequence[int] | Mapping[int, str]) -> Any:
     """``value`` (parsed JSON or text) with each of ``lease_ids`` and the cluster ID masked,
-    key lists sorted."""
+    key lists sorted. Each ID becomes `MASK`, or its own label when ``lease_ids`` maps IDs to
+    labels (several leases whose roles must stay apart, such as two lock sessions)."""
+    labels = lease_ids if isinstance(lease_ids, Mapping) else dict.fromkeys(lease_ids, MASK)
     if isinstance(value, dict):
         return {
             # A 3-member cluster's ID is not the one `Server` computes for a single member.
             key: "<cluster_id>"
             if key == "cluster_id"
-            else sorted(mask(item, lease_ids))
+            else sorted(mask(item, labels))
             if key == "keys" and isinstance(item, list)
-            else mask(item, lease_ids)
+            else mask(item, labels)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [mask(item, lease_ids) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool) and value in lease_ids:
-        return MASK
+        return [mask(item, labels) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value in labels:
+        return labels[value]
     if isinstance(value, str):
-        for lease_id in lease_ids:
-            value = value.replace(f"{lease_id:016x}", MASK).replace(f"{lease_id:x}", MASK)
-            value = value.replace(str(lease_id), MASK)
+        for lease_id, label in labels.items():
+            value = value.replace(f"{lease_id:016x}", label).replace(f"{lease_id:x}", label)
+            value = value.replace(str(lease_id), label)
     return value
 
 

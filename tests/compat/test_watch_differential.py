@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import queue
-import subprocess
-import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -25,50 +21,23 @@ from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.compat.etcdctl import etcdctl
 from tests.compat.normalise import normalise_outcome, normalise_value
 from tests.compat.scenario import ServerPair, StartPair
-from tests.compat.servers import ETCDCTL_BINARY, Server, ServerOptions
+from tests.compat.servers import Server, ServerOptions
+from tests.compat.streaming import TIMEOUT, EtcdctlProcess
 
 pytestmark = pytest.mark.etcd
 
-TIMEOUT = 15.0
 Create = rpc_pb2.WatchCreateRequest
 
 
-class EtcdctlWatch:
+class EtcdctlWatch(EtcdctlProcess):
     """A running ``etcdctl -w json watch ARGS``; `lines` reads what it printed."""
 
     def __init__(self, server: Server, args: Sequence[str]) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
-        env["ETCDCTL_API"] = "3"
-        self.server = server
-        self.process = subprocess.Popen(
-            [ETCDCTL_BINARY, f"--endpoints={server.endpoint}", "-w", "json", "watch", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line.rstrip("\n"))
-
-    def send(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
+        super().__init__(server, ["watch", *args])
 
     def lines(self, count: int) -> list[Any]:
         """The next ``count`` lines, JSON parsed where they are JSON, ids normalised."""
-        taken = [self._lines.get(timeout=TIMEOUT) for _ in range(count)]
-        return [normalise_value(_parsed(line), self.server) for line in taken]
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        return [normalise_value(_parsed(line), self.server) for line in self.raw_lines(count)]
 
 
 def _parsed(line: str) -> Any:
