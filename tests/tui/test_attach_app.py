@@ -8,7 +8,7 @@ tests (a member killed while attached) are in ``test_attach_cluster.py`` and
 
 from __future__ import annotations
 
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input
 
 from kv.client import KVClient
 from tests.compat.servers import free_ports
@@ -116,14 +116,6 @@ async def test_the_box_deletes_the_highlighted_key(kv_server: str, client: KVCli
         await pilot.press("c", "ctrl+d")
         await until(pilot, lambda: shown_keys(app) == [b"kept"], "the key deleted")
     assert await client.get(b"doomed") is None
-
-
-async def test_the_lease_tab_says_chapter_7_brings_it(kv_server: str) -> None:
-    app = attach(kv_server)
-    async with app.run_test() as pilot:
-        await pilot.press("l")
-        assert app.query_one(TabbedContent).active == "leases"
-        assert "arrives in chapter 7" in str(app.query_one("#lease-list").render())
 
 
 async def test_puts_and_deletes_appear_in_the_watch_feed_in_revision_order(
