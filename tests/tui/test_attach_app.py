@@ -180,6 +180,7 @@ async def test_help_lists_the_keys_and_closes_again(kv_server: str) -> None:
         text = str(app.screen.query_one("Static").render())
         assert "Move leader" in text and "Next page" in text and "DOWN" in text
         assert "Watch prefix" in text and "WATCH:" in text
+        assert "Grant lease" in text and "Revoke lease" in text and "LEASES:" in text
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]
 
@@ -191,6 +192,7 @@ async def test_the_command_palette_lists_the_actions_and_no_cluster_controls_her
     async with app.run_test():
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert {"Put/delete", "Move leader", "Next page", "Pause/resume feed", "Help"} <= titles
+        assert {"Grant lease", "Revoke lease"} <= titles
         assert not {"Kill", "Restart", "Partition", "Heal"} & titles
 
 

@@ -5,7 +5,7 @@ bounded (`tests.tui.attach_pilot.until`); none is a fixed sleep."""
 
 from __future__ import annotations
 
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input, RichLog, TabbedContent
 
 from kv.client import KVClient
 from kv.lease import min_ttl
@@ -78,6 +78,4 @@ async def test_a_lease_left_alone_counts_down_and_leaves_the_list_when_it_expire
 
 
 def event_lines(app: AttachApp) -> list[str]:
-    from textual.widgets import RichLog
-
     return [str(line.text) for line in app.query_one("#events", RichLog).lines]
