@@ -105,6 +105,7 @@ class KVClient:
         self._maintenance = rpc_pb2_grpc.MaintenanceStub(self._channel)
         self._cluster = rpc_pb2_grpc.ClusterStub(self._channel)
         self._watch = rpc_pb2_grpc.WatchStub(self._channel)
+        self._lease = rpc_pb2_grpc.LeaseStub(self._channel)
 
     async def __aenter__(self) -> Self:
         return self
@@ -241,6 +242,36 @@ class KVClient:
         Build the parts with `compare`, `range_op`, `put_op`, `delete_op` and `txn_op`.
         """
         return await self._call(self._kv.Txn, txn_request(compare, success, failure), timeout)
+
+    # --- Lease (chapter 7) -------------------------------------------------------------------
+
+    async def lease_grant(
+        self, ttl: int, lease_id: int = 0, *, timeout: float | None = None
+    ) -> rpc_pb2.LeaseGrantResponse:
+        """A lease of ``ttl`` seconds (at least the member's minimum); ``lease_id`` 0 lets the
+        server choose the ID (``etcdctl lease grant``)."""
+        request = rpc_pb2.LeaseGrantRequest(TTL=ttl, ID=lease_id)
+        return await self._call(self._lease.LeaseGrant, request, timeout)
+
+    async def lease_revoke(
+        self, lease_id: int, *, timeout: float | None = None
+    ) -> rpc_pb2.LeaseRevokeResponse:
+        """End a lease now; its keys are deleted in the same revision (``etcdctl lease revoke``)."""
+        request = rpc_pb2.LeaseRevokeRequest(ID=lease_id)
+        return await self._call(self._lease.LeaseRevoke, request, timeout)
+
+    async def lease_time_to_live(
+        self, lease_id: int, *, keys: bool = False, timeout: float | None = None
+    ) -> rpc_pb2.LeaseTimeToLiveResponse:
+        """The lease's granted and remaining TTL (-1: no such lease), with ``keys`` the keys
+        attached to it (``etcdctl lease timetolive --keys``)."""
+        request = rpc_pb2.LeaseTimeToLiveRequest(ID=lease_id, keys=keys)
+        return await self._call(self._lease.LeaseTimeToLive, request, timeout)
+
+    async def lease_leases(self, *, timeout: float | None = None) -> rpc_pb2.LeaseLeasesResponse:
+        """The IDs of every live lease (``etcdctl lease list``)."""
+        request = rpc_pb2.LeaseLeasesRequest()
+        return await self._call(self._lease.LeaseLeases, request, timeout)
 
     # --- Watch (chapter 8) -------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from kv.client import KVClient
 from kv.server.errors import EtcdError
 from tests.cluster.processes import WaitTimeout, wait_for
 from tui.attach import AttachApp
+from tui.attach.leaselist import LeaseList
 from tui.attach.model import MemberRow, Role
 from tui.attach.watchfeed import WatchFeed
 
@@ -130,3 +131,23 @@ async def feed_across_a_kill(
     assert got == expected
     assert len(got) == 2 * WRITES
     assert any(f"{watched} dropped the watch" in line for line in feed.lines)
+
+
+def lease_keys(app: AttachApp, lease_id: int) -> list[bytes] | None:
+    """The keys the LEASES tab shows for ``lease_id`` (None: the lease is not shown)."""
+    lease = app.query_one(LeaseList).book.rows.get(lease_id)
+    return None if lease is None else lease.keys
+
+
+async def revoke_from_the_tui(pilot: Pilot[None], lease_id: int) -> None:
+    """Highlight ``lease_id`` in the LEASES tab, press d and confirm; wait until it is gone."""
+    app = pilot.app
+    assert isinstance(app, AttachApp)
+    await pilot.press("l")
+    leases = app.query_one(LeaseList)
+    await until(pilot, lambda: lease_id in leases.book.rows, "the lease listed")
+    ids = [row.lease_id for row in leases.book.shown()]
+    leases.table.move_cursor(row=ids.index(lease_id))
+    assert leases.selected == lease_id
+    await pilot.press("d", "y")
+    await until(pilot, lambda: lease_keys(app, lease_id) is None, "the lease gone")

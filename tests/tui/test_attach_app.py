@@ -8,7 +8,7 @@ tests (a member killed while attached) are in ``test_attach_cluster.py`` and
 
 from __future__ import annotations
 
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input
 
 from kv.client import KVClient
 from tests.compat.servers import free_ports
@@ -118,14 +118,6 @@ async def test_the_box_deletes_the_highlighted_key(kv_server: str, client: KVCli
     assert await client.get(b"doomed") is None
 
 
-async def test_the_lease_tab_says_chapter_7_brings_it(kv_server: str) -> None:
-    app = attach(kv_server)
-    async with app.run_test() as pilot:
-        await pilot.press("l")
-        assert app.query_one(TabbedContent).active == "leases"
-        assert "arrives in chapter 7" in str(app.query_one("#lease-list").render())
-
-
 async def test_puts_and_deletes_appear_in_the_watch_feed_in_revision_order(
     kv_server: str, client: KVClient
 ) -> None:
@@ -188,6 +180,7 @@ async def test_help_lists_the_keys_and_closes_again(kv_server: str) -> None:
         text = str(app.screen.query_one("Static").render())
         assert "Move leader" in text and "Next page" in text and "DOWN" in text
         assert "Watch prefix" in text and "WATCH:" in text
+        assert "Grant lease" in text and "Revoke lease" in text and "LEASES:" in text
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]
 
@@ -199,6 +192,7 @@ async def test_the_command_palette_lists_the_actions_and_no_cluster_controls_her
     async with app.run_test():
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert {"Put/delete", "Move leader", "Next page", "Pause/resume feed", "Help"} <= titles
+        assert {"Grant lease", "Revoke lease"} <= titles
         assert not {"Kill", "Restart", "Partition", "Heal"} & titles
 
 

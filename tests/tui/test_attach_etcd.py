@@ -1,4 +1,5 @@
-"""Attach mode on the real etcd 3.4: three ``etcd`` processes, one killed while attached.
+"""Attach mode on the real etcd 3.4: three ``etcd`` processes, one killed while attached;
+the leases listed and one revoked.
 
 The same screen must work on etcd as on kv (it uses the public API only). The cluster is a
 `tests.cluster.processes.ProcessCluster` of kind ``etcd`` on free ports; the member is killed
@@ -16,7 +17,15 @@ import pytest
 
 from kv.client import KVClient
 from tests.cluster.processes import ProcessCluster
-from tests.tui.attach_pilot import POLL_INTERVAL, feed_across_a_kill, one_leader, row, until
+from tests.tui.attach_pilot import (
+    POLL_INTERVAL,
+    feed_across_a_kill,
+    lease_keys,
+    one_leader,
+    revoke_from_the_tui,
+    row,
+    until,
+)
 from tui.attach import AttachApp
 from tui.attach.keys import KeyBrowser
 from tui.attach.model import Role
@@ -81,3 +90,18 @@ async def test_the_watch_feed_on_etcd_resumes_on_another_member_and_sees_every_e
             await asyncio.to_thread(etcd_cluster.kill, etcd_cluster.named(name))
 
         await feed_across_a_kill(pilot, ["n1", "n2", "n3"], kill)
+
+
+async def test_etcds_leases_are_listed_with_their_keys_and_one_is_revoked_from_the_tui(
+    etcd_cluster: ProcessCluster,
+) -> None:
+    async with KVClient(etcd_cluster.endpoints[0]) as client:
+        granted = await client.lease_grant(60)
+        await client.put("held", "v", lease=granted.ID)
+        app = attach(etcd_cluster)
+        async with app.run_test(size=(110, 30)) as pilot:
+            keys = await until(pilot, lambda: lease_keys(app, granted.ID), "its keys")
+            assert keys == [b"held"]
+            await revoke_from_the_tui(pilot, granted.ID)
+        assert await client.get("held") is None
+        assert list((await client.lease_leases()).leases) == []

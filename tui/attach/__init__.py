@@ -23,7 +23,9 @@ Reading order, pure parts first:
 `tui.attach.feed`              the watch feed's model: replies -> lines, bounded, paused,
                                where to resume
 `tui.attach.watchfeed`         widget: the live watch feed, resuming on another member
-`tui.attach.placeholders`      the leases tab, until chapter 7
+`tui.attach.leases`            the lease list's model: countdowns between polls, the cap
+`tui.attach.leasebox`          modals: a new lease's TTL, and confirming a revoke
+`tui.attach.leaselist`         widget: the leases with their countdowns and keys
 `tui.attach.help`              the help screen, from the bindings
 `tui.attach.app`               `AttachApp`: the tabs, the poll worker, the actions
 =============================  ==============================================================

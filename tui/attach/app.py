@@ -1,9 +1,10 @@
 """`AttachApp`: ``kv tui --endpoints URL,...``, a real cluster watched through its public API.
 
 Four tabs: MEMBERS (the members table, their trends and what happened), KEYS (the key
-browser), WATCH (the live watch feed, `tui.attach.watchfeed`) and LEASES (reserved for
-chapter 7). Nothing touches the network on the UI's path: the poll runs in a worker
-(`poll_forever`), the watch stream in another, reads and writes in workers, and
+browser), WATCH (the live watch feed, `tui.attach.watchfeed`) and LEASES (the leases with
+their countdowns, `tui.attach.leaselist`). Nothing touches the network on the UI's path: the
+poll runs in a worker (`poll_forever`), the watch stream and the lease poll in others, reads
+and writes in workers, and
 the ``kv cluster`` controls -- which block while they wait for a member -- in thread workers.
 A worker never lets an exception out (Textual would end the app): it reports it in the
 events pane instead.
@@ -27,13 +28,13 @@ from textual.widgets import Footer, Header, RichLog, TabbedContent, TabPane
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.cluster.layout import ClusterError
-from tui.attach import placeholders
 from tui.attach.browse import PAGE_SIZE, PageRequest, preview
 from tui.attach.choose import ChooseMember, ChooseMembers
 from tui.attach.edit import Edit, EditBox, Operation
 from tui.attach.feed import FEED_SIZE
 from tui.attach.help import HelpScreen, help_text, key_name
 from tui.attach.keys import KeyBrowser
+from tui.attach.leaselist import LeaseList
 from tui.attach.local import LocalCluster, find_cluster
 from tui.attach.members import MembersTable
 from tui.attach.model import MemberRow, Role, changes, leader_of
@@ -115,7 +116,9 @@ class AttachApp(App[None]):
             with TabPane("Watch", id="watch"):
                 yield WatchFeed(self.poller, size=self.feed_size)
             with TabPane("Leases", id="leases"):
-                yield placeholders.leases()
+                yield LeaseList(
+                    self.poller, poll_interval=self.poll_interval, gone=self.leases_gone
+                )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -202,6 +205,15 @@ class AttachApp(App[None]):
         except Exception as error:  # reported, never raised into the UI
             self.say(f"{edit.operation.value} {shown} failed: {describe_error(error)}")
             return
+        self.query_one(KeyBrowser).load()
+
+    def leases_gone(self, lease_ids: list[int]) -> None:
+        """Leases expired or were revoked: their keys went with them, so the browser reads
+        its page again."""
+        self.say(
+            f"{len(lease_ids)} lease{'s' if len(lease_ids) != 1 else ''} gone: "
+            + ", ".join(f"{lease_id:016x}" for lease_id in lease_ids)
+        )
         self.query_one(KeyBrowser).load()
 
     # -- leader transfer ----------------------------------------------------------------
@@ -300,19 +312,23 @@ class AttachApp(App[None]):
     @on(TabbedContent.TabActivated)
     def tab_shown(self, event: TabbedContent.TabActivated) -> None:
         """The keys are read again each time their tab is shown (writes came meanwhile); the
-        watch feed takes the keys (space, v, /) when its tab is shown."""
+        watch feed takes the keys (space, v, /) when its tab is shown, the lease list its own
+        (n, d)."""
         if event.pane.id == "keys":
             browser = self.query_one(KeyBrowser)
             browser.load()
             browser.table.focus()
         elif event.pane.id == "watch":
             self.query_one("#watch-log").focus()
+        elif event.pane.id == "leases":
+            self.query_one("#lease-table").focus()
 
     def action_help(self) -> None:
         groups = [
             ("attached cluster", self.BINDINGS),
             ("key browser", KeyBrowser.BINDINGS),
             ("watch feed", WatchFeed.BINDINGS),
+            ("leases", LeaseList.BINDINGS),
         ]
         self.push_screen(HelpScreen(help_text(groups)))
 
@@ -327,7 +343,7 @@ class AttachApp(App[None]):
                 yield SystemCommand(
                     binding.description, help, partial(self.run_action, binding.action)
                 )
-        for widget_type in (KeyBrowser, WatchFeed):
+        for widget_type in (KeyBrowser, WatchFeed, LeaseList):
             widgets = self.query(widget_type)
             for binding in widget_type.BINDINGS:
                 assert isinstance(binding, Binding)

@@ -30,6 +30,10 @@ ABOUT = "\n\n".join(
         "kept. When the watched member dies the feed goes on on another one from the next "
         "revision, nothing lost or repeated; a watch whose revisions were compacted away "
         "says so and stops.",
+        "LEASES: every lease (etcd's Lease API): its ID in hex as etcdctl prints it, the TTL it "
+        "was granted, the time left counting down between two polls, and its keys (how many, "
+        "the first few). At most 50 are shown; the line above says how many more there are. "
+        "A lease that expires or is revoked leaves the list, and its keys the key browser.",
         "",
     ]
 )
