@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from kv.linearizability.model import Key, Value
-from kv.linearizability.txn import StoreModel, StoreState, TxnPut
+from kv.linearizability.txn import StoreModel, StoreState, TxnInput, TxnOutput, TxnPut
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,11 @@ class LeaseRevokeResult:
 
     revoked: bool
     revision: int | None = None
+
+
+#: What `LeaseModel` models: chapters 4, 6 and 7's operations.
+LeaseInput: TypeAlias = TxnInput | LeaseGrant | LeasePut | LeaseRevoke
+LeaseOutput: TypeAlias = TxnOutput | LeaseGrantResult | LeasePutResult | LeaseRevokeResult
 
 
 def _lease_node(lease: int) -> tuple[str, int]:

@@ -41,6 +41,8 @@ from kv.linearizability.model import (
     GetResult,
     Key,
     KeyValueModel,
+    KvInput,
+    KvOutput,
     Put,
     PutResult,
     Value,
@@ -107,6 +109,11 @@ class TxnResult:
 
     succeeded: bool
     revision: int | None = None
+
+
+#: What `StoreModel` models: chapter 4's operations and the txn.
+TxnInput: TypeAlias = KvInput | Txn
+TxnOutput: TypeAlias = KvOutput | TxnResult
 
 
 @dataclass(frozen=True, slots=True)
