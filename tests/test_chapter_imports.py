@@ -148,6 +148,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.snapshots": 5,
     # Chapter 6: transactions.
     "kv.server.txn": 6,
+    "kv.linearizability.txn": 6,
     # Chapter 7: leases.
     "kv.lease": 7,
     "kv.lease.errors": 7,
@@ -155,6 +156,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.lease.lessor": 7,
     "kv.server.leases": 7,  # applied/leases.py and requests/leases.py
     "kv.server.expiry": 7,
+    "kv.linearizability.leases": 7,
     # Chapter 8: watches.
     "kv.watch.events": 8,
     "kv.watch.stream": 8,

@@ -57,6 +57,10 @@ Modules, in reading order:
 * `history` -- `Operation` (call, return, input, output), `Recorder`, `history_from_events`.
 * `model` -- the `Model` protocol and `KeyValueModel` (get, put, delete, compare-and-set).
 * `checker` -- `check` and its `CheckResult`.
+
+Two later chapters extend the model, in modules of their own: `txn` (chapter 6: `StoreModel`,
+multi-key ``Txn`` with compares on value, version and mod revision) and `leases` (chapter 7:
+`LeaseModel`, lease grant, put with a lease, revoke deleting the lease's keys at once).
 """
 
 from kv.linearizability.checker import CheckResult, Failure, Outcome, check

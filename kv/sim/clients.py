@@ -47,20 +47,30 @@ from kv.linearizability import (
     DeleteResult,
     Get,
     GetResult,
-    KeyValueModel,
-    KvInput,
-    KvOutput,
     Operation,
     Put,
     PutResult,
 )
+from kv.linearizability.leases import (
+    LeaseGrant,
+    LeaseGrantResult,
+    LeaseInput,
+    LeaseModel,
+    LeaseOutput,
+    LeasePut,
+    LeasePutResult,
+    LeaseRevoke,
+    LeaseRevokeResult,
+)
+from kv.linearizability.txn import Compare, Target, Txn, TxnOp, TxnPut, TxnResult
+from kv.server import errors
 from kv.server.errors import EtcdError
 
 if TYPE_CHECKING:
     from kv.sim.cluster import Cluster
 
 #: The model that describes operations in events and messages.
-_DESCRIBE = KeyValueModel()
+_DESCRIBE = LeaseModel()
 
 
 class OpState(enum.Enum):
@@ -76,12 +86,12 @@ class ClientOp:
 
     client: int  # the client's number (c1, c2, ...)
     process: int  # the history's client id: a new one after every unknown outcome
-    input: KvInput
+    input: LeaseInput
     call_time: int
     deadline: int
     state: OpState = OpState.IN_FLIGHT
     return_time: int | None = None
-    output: KvOutput | None = None
+    output: LeaseOutput | None = None
     #: Why it failed, for a FAILED operation.
     error: str | None = None
     #: The member of the latest attempt.
@@ -94,7 +104,7 @@ class ClientOp:
     def done(self) -> bool:
         return self.state is not OpState.IN_FLIGHT
 
-    def operation(self) -> Operation[KvInput, KvOutput] | None:
+    def operation(self) -> Operation[LeaseInput, LeaseOutput] | None:
         """This request for the checker; None if it certainly did nothing."""
         if self.state is OpState.FAILED:
             return None
@@ -161,8 +171,24 @@ class Client:
         """A one-key Txn (chapter 6): put ``new`` if ``key`` holds ``expected`` (None: absent)."""
         return self.cluster.start_request(self, CompareAndSet(key, expected, new))
 
+    def txn(self, txn: Txn) -> ClientOp:
+        """A multi-key Txn (chapter 6): compares, then one branch's puts and deletes."""
+        return self.cluster.start_request(self, txn)
 
-def to_request(input: KvInput) -> InternalRaftRequest | bytes:
+    def lease_grant(self, lease: int, ttl: int) -> ClientOp:
+        """Grant lease ``lease`` (chosen by the client, as etcd allows) for ``ttl`` seconds."""
+        return self.cluster.start_request(self, LeaseGrant(lease, ttl))
+
+    def lease_put(self, key: str, value: str, lease: int) -> ClientOp:
+        """Put ``key`` attached to ``lease`` (chapter 7)."""
+        return self.cluster.start_request(self, LeasePut(key, value, lease))
+
+    def lease_revoke(self, lease: int) -> ClientOp:
+        """Revoke ``lease``: it goes, and every key attached to it (chapter 7)."""
+        return self.cluster.start_request(self, LeaseRevoke(lease))
+
+
+def to_request(input: LeaseInput) -> InternalRaftRequest | bytes:
     """A write as the ``InternalRaftRequest`` the member proposes, or a read's key."""
     match input:
         case Put(key, value):
@@ -173,24 +199,59 @@ def to_request(input: KvInput) -> InternalRaftRequest | bytes:
             return _bytes(key)
         case CompareAndSet(key, expected, new):
             return InternalRaftRequest(txn=_compare_and_set(_bytes(key), expected, _bytes(new)))
+        case Txn():
+            return InternalRaftRequest(txn=_txn(input))
+        case LeaseGrant(lease, ttl):
+            return InternalRaftRequest(lease_grant=rpc_pb2.LeaseGrantRequest(ID=lease, TTL=ttl))
+        case LeasePut(key, value, lease):
+            put = rpc_pb2.PutRequest(key=_bytes(key), value=_bytes(value), lease=lease)
+            return InternalRaftRequest(put=put)
+        case LeaseRevoke(lease):
+            return InternalRaftRequest(lease_revoke=rpc_pb2.LeaseRevokeRequest(ID=lease))
     raise TypeError(f"the simulator's clients do not send {input!r}")
 
 
-def to_output(input: KvInput, result: ProtoMessage | EtcdError) -> KvOutput | str:
-    """The member's answer as the checker's output, or an etcd error's message."""
+def to_output(input: LeaseInput, result: ProtoMessage | EtcdError) -> LeaseOutput | str:
+    """The member's answer as the checker's output, or an etcd error's message.
+
+    The lease errors a correct store answers in some states ("lease already exists",
+    "requested lease not found") are outputs the model checks, not failures: a put refused
+    for a lease that does exist is a bug to catch.
+    """
     if isinstance(result, EtcdError):
-        return str(result)
+        return _refusal(input, result)
+    revision = getattr(getattr(result, "header", None), "revision", None)
     match input, result:
         case Put(), rpc_pb2.PutResponse():
-            return PutResult(revision=result.header.revision)
+            return PutResult(revision=revision)
         case Delete(), rpc_pb2.DeleteRangeResponse():
-            return DeleteResult(deleted=result.deleted, revision=result.header.revision)
+            return DeleteResult(deleted=result.deleted, revision=revision)
         case Get(), rpc_pb2.RangeResponse():
             value = result.kvs[0].value.decode() if result.kvs else None
-            return GetResult(value, revision=result.header.revision)
+            return GetResult(value, revision=revision)
         case CompareAndSet(), rpc_pb2.TxnResponse():
-            return CompareAndSetResult(result.succeeded, revision=result.header.revision)
+            return CompareAndSetResult(result.succeeded, revision=revision)
+        case Txn(), rpc_pb2.TxnResponse():
+            return TxnResult(result.succeeded, revision=revision)
+        case LeaseGrant(), rpc_pb2.LeaseGrantResponse():
+            return LeaseGrantResult(True, revision=revision)
+        case LeasePut(), rpc_pb2.PutResponse():
+            return LeasePutResult(True, revision=revision)
+        case LeaseRevoke(), rpc_pb2.LeaseRevokeResponse():
+            return LeaseRevokeResult(True, revision=revision)
     raise TypeError(f"{type(result).__name__} does not answer {input!r}")
+
+
+def _refusal(input: LeaseInput, error: EtcdError) -> LeaseOutput | str:
+    """A lease operation's refusal as its output; any other error as its message."""
+    match input:
+        case LeaseGrant() if error == errors.LEASE_EXIST:
+            return LeaseGrantResult(False)
+        case LeasePut() if error == errors.LEASE_NOT_FOUND:
+            return LeasePutResult(False)
+        case LeaseRevoke() if error == errors.LEASE_NOT_FOUND:
+            return LeaseRevokeResult(False)
+    return str(error)
 
 
 def _bytes(text: str | bytes) -> bytes:
@@ -206,3 +267,34 @@ def _compare_and_set(key: bytes, expected: str | bytes | None, new: bytes) -> rp
         compare.target, compare.value = rpc_pb2.Compare.VALUE, _bytes(expected)
     put = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key, value=new))
     return rpc_pb2.TxnRequest(compare=[compare], success=[put])
+
+
+def _txn(txn: Txn) -> rpc_pb2.TxnRequest:
+    """The model's txn as etcd's ``TxnRequest``."""
+    return rpc_pb2.TxnRequest(
+        compare=[_compare(compare) for compare in txn.compares],
+        success=[_request_op(op) for op in txn.success],
+        failure=[_request_op(op) for op in txn.failure],
+    )
+
+
+def _compare(compare: Compare) -> rpc_pb2.Compare:
+    proto = rpc_pb2.Compare(key=_bytes(compare.key), result=rpc_pb2.Compare.EQUAL)
+    match compare.target, compare.expected:
+        case Target.VALUE, str() | bytes() as value:
+            proto.target, proto.value = rpc_pb2.Compare.VALUE, _bytes(value)
+        case Target.VERSION, int(version):
+            proto.target, proto.version = rpc_pb2.Compare.VERSION, version
+        case Target.MOD, int(revision):
+            proto.target, proto.mod_revision = rpc_pb2.Compare.MOD, revision
+        case _:
+            raise TypeError(f"{compare!r} compares a {compare.target.value} with the wrong type")
+    return proto
+
+
+def _request_op(op: TxnOp) -> rpc_pb2.RequestOp:
+    if isinstance(op, TxnPut):
+        return rpc_pb2.RequestOp(
+            request_put=rpc_pb2.PutRequest(key=_bytes(op.key), value=_bytes(op.value))
+        )
+    return rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=_bytes(op.key)))

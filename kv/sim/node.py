@@ -69,6 +69,7 @@ from kv.raft import (
 )
 from kv.raft import events as ev
 from kv.server.applied import apply
+from kv.server.applied.leases import open_lessor
 from kv.server.applied.state_machine import StateMachine
 from kv.server.errors import EtcdError
 from kv.sim.config import SimConfig
@@ -526,7 +527,13 @@ def encode_state(machine: StateMachine) -> bytes:
         ]
         for revision, entry in machine.store.history.items()
     ]
-    state = {"history": history, "compact_revision": machine.store.compact_revision}
+    state: dict[str, object] = {
+        "history": history,
+        "compact_revision": machine.store.compact_revision,
+    }
+    leases = [[lease.id, lease.ttl] for lease in machine.leases.lessor]
+    if leases:  # (only then: a snapshot without leases stays byte for byte what it was)
+        state["leases"] = leases
     return json.dumps(state, separators=(",", ":")).encode()
 
 
@@ -538,4 +545,23 @@ def decode_state(data: bytes, index: int) -> StateMachine:
         kv = KeyValue(bytes.fromhex(key), bytes.fromhex(value), created, modified, version, lease)
         history[Revision(main, sub)] = HistoryEntry(kv, tombstone)
     store = Store(history, compact_revision=state["compact_revision"])
-    return StateMachine(store, applied_index=index)
+    machine = StateMachine(store, applied_index=index)
+    # The leases and their keys, as a restarted etcd recovers them from its backend.
+    open_lessor(machine.leases.lessor, _SavedLeases(state.get("leases", [])), store)
+    return machine
+
+
+@dataclass(slots=True)
+class _SavedLeases:
+    """A snapshot's leases, as the `LeaseTable` `open_lessor` reads them from."""
+
+    saved: list[list[int]]
+
+    def leases(self) -> list[tuple[int, int]]:
+        return [(lease_id, ttl) for lease_id, ttl in self.saved]
+
+    def put_lease(self, lease_id: int, ttl: int) -> None:
+        raise NotImplementedError("a snapshot's leases are read, never written")
+
+    def delete_lease(self, lease_id: int) -> None:
+        raise NotImplementedError("a snapshot's leases are read, never written")

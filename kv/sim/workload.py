@@ -17,8 +17,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from kv.linearizability import CheckResult, KeyValueModel, KvInput, KvOutput, Operation, check
+from kv.linearizability import CheckResult, KeyValueModel, Model, Operation, check
+from kv.linearizability.leases import LeaseModel
+from kv.linearizability.txn import Compare, StoreModel, Target, Txn, TxnDelete, TxnOp, TxnPut
 from kv.sim.clients import Client, ClientOp
 from kv.sim.cluster import Cluster
 from kv.sim.config import SimConfig
@@ -42,13 +45,27 @@ class Workload:
     delete_ratio: float = 0.1
     #: Compare-and-set txns (chapter 6), expecting the key's latest value put or absent.
     cas_ratio: float = 0.0
+    #: Multi-key txns (chapter 6): compare one key's value, put two keys or delete one.
+    txn_ratio: float = 0.0
+    #: Lease operations (chapter 7): grants, puts with a lease, revokes (a third each).
+    lease_ratio: float = 0.0
+    #: The TTL of the leases granted, in seconds (nothing expires them in the simulator yet:
+    #: its members host no primary lessor, so only the clients' revokes end a lease).
+    lease_ttl: int = 10
 
     def __str__(self) -> str:
         return (
             f"{self.clients} clients + {self.readers} readers, {self.keys} keys, "
             f"{self.duration_ms}ms, {self.read_ratio:.0%} reads, {self.delete_ratio:.0%} deletes"
             + (f", {self.cas_ratio:.0%} compare-and-sets" if self.cas_ratio else "")
+            + (f", {self.txn_ratio:.0%} txns" if self.txn_ratio else "")
+            + (f", {self.lease_ratio:.0%} lease operations" if self.lease_ratio else "")
         )
+
+    @property
+    def model(self) -> KeyValueModel | LeaseModel:
+        """The model that covers what the clients send (values only)."""
+        return LeaseModel() if self.txn_ratio or self.lease_ratio else KeyValueModel()
 
 
 @dataclass(slots=True)
@@ -66,14 +83,15 @@ class WorkloadRun:
         return self.cluster.ops
 
     @property
-    def history(self) -> list[Operation[KvInput, KvOutput]]:
+    def history(self) -> list[Operation[Any, Any]]:
         return self.cluster.history
 
     def check(
-        self, model: KeyValueModel | None = None, max_steps: int | None = None
+        self, model: KeyValueModel | StoreModel | None = None, max_steps: int | None = None
     ) -> CheckResult:
         """Is the history linearizable? (values only, unless given another model)"""
-        return check(model or KeyValueModel(), self.history, max_steps=max_steps)
+        chosen: Model[Any, Any, Any] = model or self.workload.model
+        return check(chosen, self.history, max_steps=max_steps)
 
     def describe(self) -> str:
         """Everything needed to replay the run."""
@@ -135,6 +153,7 @@ def run_workload(
     stop_at = started_at + workload.duration_ms
     rng = random.Random(f"{seed}/workload")
     counters = [0] * (workload.clients + workload.readers + 1)
+    leases = _LeaseRequests(rng, workload.lease_ttl)
     latest: dict[str, str] = {}  # the value last sent for each key (a CAS expects it)
 
     def next_request(client: Client) -> None:
@@ -152,6 +171,14 @@ def run_workload(
             new = f"{client.id}-{counters[client.id]}"
             latest[key] = new
             client.compare_and_set(key, expected, new)
+        elif draw >= 1 - workload.lease_ratio:  # (the top of the draw's range: with the
+            # ratios at 0 these branches are never taken, and older seeds replay unchanged)
+            counters[client.id] += 1
+            leases.next_request(client, key, f"{client.id}-{counters[client.id]}")
+        elif draw >= 1 - workload.lease_ratio - workload.txn_ratio:
+            counters[client.id] += 1
+            value = f"{client.id}-{counters[client.id]}"
+            client.txn(_random_txn(rng, workload.keys, latest, value))
         else:
             counters[client.id] += 1
             latest[key] = f"{client.id}-{counters[client.id]}"
@@ -176,3 +203,44 @@ def run_workload(
             f"the members did not converge within {settle}ms [{cluster.describe()}]"
         )
     return WorkloadRun(seed, cluster, workload, started_at)
+
+
+def _random_txn(rng: random.Random, keys: int, latest: dict[str, str], value: str) -> Txn:
+    """``if value(a) == latest(a) then put(a), put(b) else delete(b)`` on two random keys
+    (one key when there is only one): a swap that often succeeds, and often does not."""
+    first, second = (f"k{k}" for k in rng.sample(range(keys), 2)) if keys > 1 else ("k0", "k0")
+    expected = latest.get(first)
+    compare = (
+        Compare(first, Target.VALUE, expected)
+        if expected is not None and rng.random() < 0.8
+        else Compare(first, Target.VERSION, 0)
+    )
+    success: tuple[TxnOp, ...] = (TxnPut(first, value), TxnPut(second, value))
+    if second == first:
+        success = success[:1]
+    latest[first] = value
+    if second != first:
+        latest[second] = value
+    return Txn((compare,), success, (TxnDelete(second),))
+
+
+class _LeaseRequests:
+    """The workload's lease operations: grant a new lease, put with a lease, or revoke one
+    (a lease revoked or never granted now and then, so that refusals are checked too)."""
+
+    def __init__(self, rng: random.Random, ttl: int) -> None:
+        self.rng = rng
+        self.ttl = ttl
+        self.granted: list[int] = []  # every id asked for, in order
+        self.next_id = 1
+
+    def next_request(self, client: Client, key: str, value: str) -> None:
+        choice = self.rng.randrange(3)
+        if choice == 0 or not self.granted:
+            self.granted.append(self.next_id)
+            client.lease_grant(self.next_id, self.ttl)
+            self.next_id += 1
+        elif choice == 1:
+            client.lease_put(key, value, self.rng.choice(self.granted[-3:]))
+        else:
+            client.lease_revoke(self.rng.choice(self.granted[-4:]))
