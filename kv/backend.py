@@ -33,8 +33,9 @@ the store from `Backend.history`, and replays the write-ahead log after ``consis
 Compaction is the one change etcd spreads over several batches, and it records its progress:
 ``scheduled_compact_revision`` before deleting, ``compact_revision`` after. If a crash comes
 in between, `Backend.open` finishes the compaction before anyone reads the history. This
-matters beyond tidiness: compacting at a revision that wrote a tombstone deletes the newest
-row, so a file caught mid-compaction can end below the revision the store had reached, and a
+mattered beyond tidiness while compacting at a revision that wrote a tombstone deleted the
+newest row (etcd #18089, as kv did before it kept that tombstone; files written then remain):
+a file caught mid-compaction could end below the revision the store had reached, and a
 restart that took the newest row as the current revision went back in time (etcd issue
 #17780). Once `open` has finished the compaction, ``compact_revision`` is at least every
 revision it removed, so a store that starts at ``max(newest row, compact_revision)``, as etcd's
@@ -136,17 +137,18 @@ _REMOVED_MEMBERS = "SELECT id FROM member_removed ORDER BY id"
 _ADD_REMOVED_MEMBER = "INSERT OR IGNORE INTO member_removed VALUES (?)"
 
 # --8<-- [start:finish-compaction]
-# What compaction at revision ? drops, stated over the rows (kv.mvcc.KeyIndex.compact states it over
-# generations): of each key's rows at or below it only the newest can still be read, and only
-# if it is not a tombstone. Everything above it stays.
+# What compaction at revision ?1 drops, stated over the rows (kv.mvcc.KeyIndex.compact states it
+# over generations): of each key's rows at or below it, a put stays only if it is the newest (a
+# read at ?1 returns it), a tombstone only if it is at ?1 itself (a watch from ?1 sees that
+# delete: etcd #18089). Everything above it stays.
 _COMPACT = """
 DELETE FROM kv WHERE (main, sub) IN (
     SELECT main, sub FROM (
         SELECT main, sub, tombstone,
                row_number() OVER (PARTITION BY key ORDER BY main DESC, sub DESC) AS newness
-        FROM kv WHERE main <= ?
+        FROM kv WHERE main <= ?1
     )
-    WHERE tombstone OR newness > 1
+    WHERE CASE WHEN tombstone THEN main < ?1 ELSE newness > 1 END
 )
 """
 # --8<-- [end:finish-compaction]

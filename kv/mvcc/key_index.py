@@ -17,6 +17,7 @@ read at or after the compaction revision can reach.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kv.mvcc.revision import Revision
@@ -89,6 +90,19 @@ class KeyIndex:
         else:
             self.put(revision)
 
+    def restore_tombstone(self, revision: Revision) -> None:
+        """Record a delete read back from stored history (chapter 2).
+
+        A tombstone kept by a compaction at its revision can be the key's only stored change:
+        its creation is compacted and unknown, so the ended life starts at the tombstone, as
+        in etcd's ``restoreTombstone`` (etcd PR #19188).
+        """
+        if self.generations[-1].is_empty():
+            self.generations[-1] = Generation([revision], 1, NO_REVISION)
+            self.generations.append(Generation())
+        else:
+            self.tombstone(revision)
+
     def tombstone(self, revision: Revision) -> None:
         """Record a delete: a tombstone ends the current generation; an empty one begins."""
         if self.generations[-1].is_empty():
@@ -124,35 +138,57 @@ class KeyIndex:
 
     # --8<-- [start:compact]
     def compact(self, at: int, keep: set[Revision]) -> None:
-        """Forget what no read at revision ``at`` or later can see; add what stays to ``keep``.
+        """Forget what no read or watch from revision ``at`` on can see; add what stays to ``keep``.
 
-        Whole generations that ended at or before ``at`` go. In the generation alive at
-        ``at``, the revision live at ``at`` stays (it is what a read at ``at`` returns) and the
-        ones before it go. Everything after ``at`` is untouched.
+        Whole generations that ended before ``at`` go. In the generation alive at ``at``, or
+        ended exactly at ``at``, the revision live at ``at`` stays and the ones before it go.
+        A tombstone at exactly ``at`` stays (etcd #18089, fixed in etcd PR #18274: a watch
+        from ``at`` must see that delete), and so does the next generation's revision live at
+        ``at`` if a txn deleted and re-created the key in revision ``at`` (etcd PR #22377).
+        Everything after ``at`` is untouched.
         """
-        position, index = self._compaction_point(at)
-        generation = self.generations[position]
-        if index >= 0:
+        first = self._first_generation_not_ended_before(at)
+        for position, index in self._live_at(first, at):
+            generation = self.generations[position]
             keep.add(generation.revisions[index])
             del generation.revisions[:index]
-        del self.generations[:position]
+        del self.generations[:first]
 
     def keep(self, at: int, keep: set[Revision]) -> None:
-        """Add to ``keep`` the revision that `compact` at ``at`` would keep, changing nothing."""
-        position, index = self._compaction_point(at)
-        if index >= 0:
-            keep.add(self.generations[position].revisions[index])
+        """Add to ``keep`` the revision a read at ``at`` returns, changing nothing (for HashKV).
 
-    def _compaction_point(self, at: int) -> tuple[int, int]:
-        # The first generation that is still alive at `at` or born after it (the current,
-        # possibly empty, generation at the latest), and in it the revision live at `at`.
+        This is the set `compact` kept before etcd PR #18274: no tombstone at ``at``. etcd left
+        ``keep`` so on purpose, so that HashKV agrees across versions (etcd PR #18369).
+        """
+        found = self.get(at)
+        if found is not None:
+            keep.add(found.modified)
+
+    def _first_generation_not_ended_before(self, at: int) -> int:
+        # The first generation that is alive at `at`, ended exactly at `at`, or is born after
+        # it (the current, possibly empty, generation at the latest). etcd: `tomb >= atRev`.
         position = 0
         while (
             position < len(self.generations) - 1
-            and self.generations[position].revisions[-1].main <= at
+            and self.generations[position].revisions[-1].main < at
         ):
             position += 1
-        return position, self.generations[position].last_at_or_before(at)
+        return position
+
+    def _live_at(self, first: int, at: int) -> Iterator[tuple[int, int]]:
+        # (generation, index) of each revision a read or a watch at `at` needs: in `first`, the
+        # last revision at or before `at`; while that is a tombstone (necessarily at `at`), the
+        # same in the next generation, which a txn re-created in revision `at`.
+        last = len(self.generations) - 1
+        for position in range(first, last + 1):
+            generation = self.generations[position]
+            index = generation.last_at_or_before(at)
+            if index < 0:
+                return
+            ended_at_at = position != last and index == len(generation.revisions) - 1
+            yield position, index
+            if not ended_at_at:
+                return
 
     # --8<-- [end:compact]
 

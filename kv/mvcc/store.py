@@ -104,13 +104,14 @@ class Store:
         self._observers: list[WriteObserver] = []
         for stored, entry in self.history.items():
             if entry.tombstone:
-                self.index.tombstone(entry.kv.key, stored)
+                self.index.restore_tombstone(entry.kv.key, stored)
             else:
                 created = Revision(entry.kv.create_revision)
                 self.index.restore(entry.kv.key, stored, created, entry.kv.version)
             self._current_revision = stored.main
-        # Compaction may have removed the newest changes' records too (a delete's tombstone
-        # at the compaction revision): the store is at least at the revision it compacted.
+        # Compaction keeps every change at its revision, but a file written before kv kept a
+        # delete's tombstone there (etcd #18089) may have lost the newest change: the store
+        # is at least at the revision it compacted.
         self._current_revision = max(self._current_revision, compact_revision)
 
     @property

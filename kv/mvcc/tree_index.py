@@ -47,6 +47,10 @@ class TreeIndex:
         """Record a put read back from stored history: see `KeyIndex.restore`."""
         self._key_index_for(key).restore(revision, created, version)
 
+    def restore_tombstone(self, key: bytes, revision: Revision) -> None:
+        """Record a delete read back from stored history: see `KeyIndex.restore_tombstone`."""
+        self._key_index_for(key).restore_tombstone(revision)
+
     def tombstone(self, key: bytes, revision: Revision) -> None:
         index = self._indexes.get(key)
         if index is None:

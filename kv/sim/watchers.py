@@ -10,8 +10,8 @@ client does: it watches again from its last revision + 1 (from the revision afte
 reply's, if it saw no event yet), on a member drawn from the seed -- the same one once it is
 back, or another. Its replies keep going into the same `WatchSegment`: together they must
 read as one watch that never broke (ordered, unique, reliable). A watch cancelled because
-the history it needs was compacted starts over after the compaction revision, as a new
-segment: the events in between are lost to it, and the checks see two watches.
+the history it needs was compacted starts over at the compaction revision, as etcd's client
+does, in a new segment: the events before it are lost to it, and the checks see two watches.
 
 Every choice comes from the random generator it is given, so a run stays a function of its
 seed.
@@ -83,10 +83,10 @@ class SimWatcher:
             if reply.watch_id != self._watch_id:
                 continue
             if reply.compact_revision:
-                # Its history is gone: start over after the compaction, as a new watch. Not
-                # from the compaction revision itself, as etcd's client would: a delete there
-                # lost its tombstone to the compaction (etcd #18089, as in 3.4.23).
-                self.next_revision = reply.compact_revision + 1
+                # Its history is gone: start over at the compaction revision, as a new watch,
+                # as etcd's client does. Compaction keeps every change at that revision, a
+                # delete's tombstone included (etcd #18089, fixed in etcd PR #18274).
+                self.next_revision = reply.compact_revision
                 request = replace(self.request, start_revision=self.next_revision)
                 self.segments.append(WatchSegment(request))
                 stream.close()

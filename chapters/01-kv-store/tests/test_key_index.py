@@ -199,11 +199,40 @@ def test_compaction_drops_a_generation_that_ended_before_the_compaction_revision
     assert revisions_of(index) == [[5]]
 
 
-def test_compaction_at_the_tombstone_drops_the_whole_generation_and_keeps_no_tombstone() -> None:
-    """etcd 3.4 keyIndex.compact: a life that ended at or before `at` leaves nothing."""
+def test_compaction_at_a_tombstone_keeps_the_tombstone_etcd_18089() -> None:
+    """etcd PR #18274: a watch from the compaction revision must still see the delete there."""
     index = index_of(2, -3, 5)
-    assert compacted(index, 3) == set()
-    assert revisions_of(index) == [[5]]
+    assert compacted(index, 3) == {3}
+    assert revisions_of(index) == [[3], [5]]
+
+
+def test_compaction_at_a_delete_and_re_create_in_one_txn_keeps_both() -> None:
+    """A txn deleting and re-creating the key in the compaction revision: the tombstone stays
+    for watches and the new value stays for reads (etcd PR #22377)."""
+    index = index_of(2)
+    index.tombstone(Revision(5, 0))
+    index.put(Revision(5, 1))
+    kept: set[Revision] = set()
+    index.compact(5, kept)
+    assert kept == {Revision(5, 0), Revision(5, 1)}
+    assert index.get(5) == KeyVersion(Revision(5, 1), Revision(5, 1), 1)
+
+
+def test_keep_leaves_out_a_tombstone_at_the_revision_so_hashkv_does_not_move() -> None:
+    """etcd kept keyIndex.keep as before PR #18274 so that HashKV agrees across versions."""
+    kept: set[Revision] = set()
+    index_of(2, -3, 5).keep(3, kept)
+    assert kept == set()
+
+
+def test_a_restored_lone_tombstone_ends_a_life_of_unknown_creation() -> None:
+    """etcd PR #19188: all that compaction left of the key is its tombstone."""
+    index = KeyIndex(KEY)
+    index.restore_tombstone(Revision(3))
+    assert revisions_of(index) == [[3], []]
+    assert index.get(3) is None
+    assert compacted(index, 4) == set()
+    assert index.is_empty()
 
 
 def test_compaction_keeps_a_generation_whose_tombstone_is_after_the_compaction_revision() -> None:
@@ -214,8 +243,14 @@ def test_compaction_keeps_a_generation_whose_tombstone_is_after_the_compaction_r
 
 def test_a_deleted_key_is_empty_after_compaction_past_its_tombstone() -> None:
     index = index_of(2, -3)
-    assert compacted(index, 3) == set()
+    assert compacted(index, 4) == set()
     assert index.is_empty()
+
+
+def test_a_deleted_key_is_not_empty_after_compaction_at_its_tombstone() -> None:
+    index = index_of(2, -3)
+    compacted(index, 3)
+    assert not index.is_empty()
 
 
 def test_a_live_key_is_not_empty_after_compaction() -> None:
@@ -253,16 +288,24 @@ def histories(draw: st.DrawFn) -> History:
     return History(tuple(steps), revision)
 
 
+def tombstone_at(history: History, at: int) -> set[Revision]:
+    """The tombstone written at ``at``, if the history deleted the key there."""
+    return {Revision(at)} if -at in history.steps else set()
+
+
 @given(histories(), st.data())
-def test_keep_adds_exactly_what_compact_keeps(history: History, data: st.DataObject) -> None:
-    """etcd's keyIndex.keep (used by HashKV) must agree with keyIndex.compact."""
+def test_keep_adds_what_compact_keeps_but_a_tombstone_at_the_revision(
+    history: History, data: st.DataObject
+) -> None:
+    """etcd's keyIndex.keep (used by HashKV) agrees with keyIndex.compact, bar the tombstone
+    at the compaction revision that compact keeps since etcd PR #18274."""
     at = data.draw(st.integers(min_value=0, max_value=history.last + 1))
     index = index_of(*history.steps)
     kept_by_keep: set[Revision] = set()
     index.keep(at, kept_by_keep)
     kept_by_compact: set[Revision] = set()
     index.compact(at, kept_by_compact)
-    assert kept_by_keep == kept_by_compact
+    assert kept_by_keep == kept_by_compact - tombstone_at(history, at)
 
 
 @given(histories(), st.data())
@@ -286,7 +329,7 @@ def test_compaction_never_changes_a_read_at_or_after_the_compaction_revision(
 
 
 @given(histories(), st.data())
-def test_compaction_keeps_only_the_live_revision_at_or_before_the_compaction_revision(
+def test_compaction_keeps_only_the_live_revision_and_a_tombstone_at_the_compaction_revision(
     history: History, data: st.DataObject
 ) -> None:
     at = data.draw(st.integers(min_value=0, max_value=history.last + 1))
@@ -296,4 +339,5 @@ def test_compaction_keeps_only_the_live_revision_at_or_before_the_compaction_rev
     remaining = {
         r for generation in index.generations for r in generation.revisions if r.main <= at
     }
-    assert remaining == ({live.modified} if live is not None else set())
+    live_revision = {live.modified} if live is not None else set()
+    assert remaining == live_revision | tombstone_at(history, at)

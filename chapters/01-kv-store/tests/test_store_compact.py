@@ -185,7 +185,8 @@ def test_compaction_keeps_only_the_live_revision_of_each_key_at_or_below_it() ->
 def test_compaction_keeps_an_older_revision_that_is_still_live() -> None:
     store = busy_store()
     store.compact(5)
-    assert list(store.history) == [Revision(4), Revision(6), Revision(7), Revision(8)]
+    # b's 4 is still live at 5; a's tombstone at 5 stays too (etcd #18089).
+    assert list(store.history) == [Revision(r) for r in (4, 5, 6, 7, 8)]
 
 
 def test_a_key_deleted_before_the_compaction_revision_disappears_from_history() -> None:
@@ -198,14 +199,41 @@ def test_a_key_deleted_before_the_compaction_revision_disappears_from_history() 
     assert len(store.index) == 1
 
 
-def test_a_key_deleted_exactly_at_the_compaction_revision_disappears_from_history() -> None:
-    """etcd 3.4 keyIndex.compact keeps no tombstone at or below the compaction revision."""
+def test_a_key_deleted_exactly_at_the_compaction_revision_keeps_only_its_tombstone() -> None:
+    """etcd PR #18274 (#18089): a watch from the compaction revision must see that delete.
+    (etcd 3.4.23 dropped the tombstone too.)"""
     store = Store()
     store.put(b"gone", b"1")  # 2
     store.delete_range(b"gone")  # 3
     store.compact(3)
-    assert store.history == {}
-    assert len(store.index) == 0
+    assert [(r, e.tombstone) for r, e in store.history.items()] == [(Revision(3), True)]
+    assert store.range(b"gone", revision=3).kvs == []
+
+
+def test_the_next_compaction_drops_a_tombstone_kept_at_the_last_one() -> None:
+    store = Store()
+    store.put(b"gone", b"1")  # 2
+    store.delete_range(b"gone")  # 3
+    store.compact(3)
+    store.put(b"x", b"1")  # 4
+    store.compact(4)
+    assert b"gone" not in keys_in_history(store)
+    assert len(store.index) == 1
+
+
+def test_a_txn_deleting_and_re_creating_a_key_at_the_compaction_revision_keeps_both() -> None:
+    """The tombstone stays for watches, the new value for reads (etcd PR #22377)."""
+    store = Store()
+    store.put(b"k", b"old")  # 2
+    with store.write() as txn:  # 3
+        txn.delete_range(b"k")
+        txn.put(b"k", b"new")
+    store.compact(3)
+    assert [(r, e.tombstone) for r, e in store.history.items()] == [
+        (Revision(3, 0), True),
+        (Revision(3, 1), False),
+    ]
+    assert store.range(b"k", revision=3).kvs == [KeyValue(b"k", b"new", 3, 3, 1)]
 
 
 def test_a_key_deleted_after_the_compaction_revision_keeps_its_value_and_tombstone() -> None:

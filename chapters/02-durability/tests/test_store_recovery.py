@@ -76,13 +76,36 @@ def test_a_rebuilt_store_continues_version_and_create_revision_of_a_compacted_ke
 
 
 def test_a_rebuilt_store_starts_at_the_compaction_revision_when_nothing_is_left() -> None:
+    """A file from before kv kept the tombstone at the compaction revision (etcd #18089)."""
+    rebuilt = Store({}, compact_revision=3)  # put a at 2, deleted at 3, compacted at 3
+    assert (dict(rebuilt.history), rebuilt.current_revision) == ({}, 3)
+    assert rebuilt.put(b"b", b"x") == 4
+
+
+def rebuilt_with_a_lone_tombstone() -> Store:
+    """Put a at 2, delete it at 3, compact at 3 (a's tombstone stays), and rebuild."""
     original = Store()
     original.put(b"a", b"1")
     original.delete_range(b"a")
-    original.compact(3)  # the key's whole life is compacted away
-    rebuilt = Store(dict(original.history), compact_revision=3)
-    assert (dict(rebuilt.history), rebuilt.current_revision) == ({}, 3)
-    assert rebuilt.put(b"b", b"x") == 4
+    original.compact(3)
+    return Store(dict(original.history), compact_revision=3)
+
+
+def test_a_lone_tombstone_kept_at_the_compaction_revision_survives_a_restart() -> None:
+    """etcd PR #19188: the tombstone is all that is left of the key, and it is restored."""
+    rebuilt = rebuilt_with_a_lone_tombstone()
+    assert rebuilt.current_revision == 3
+    assert [(r.main, e.tombstone) for r, e in rebuilt.changes(3, since=3)] == [(3, True)]
+    assert len(rebuilt.index) == 1
+    assert rebuilt.range(b"a", revision=3).kvs == []
+
+
+def test_the_next_compaction_drops_a_restored_lone_tombstone() -> None:
+    rebuilt = rebuilt_with_a_lone_tombstone()
+    rebuilt.put(b"b", b"1")  # 4
+    rebuilt.compact(4)
+    assert [entry.kv.key for entry in rebuilt.history.values()] == [b"b"]
+    assert len(rebuilt.index) == 1
 
 
 def test_a_rebuilt_store_does_not_go_back_when_its_newest_changes_were_compacted() -> None:

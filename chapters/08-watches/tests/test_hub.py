@@ -3,8 +3,6 @@ Watch section of ``LEASE-WATCH-TXN-FACTS.md``, item by item)."""
 
 from __future__ import annotations
 
-import pytest
-
 from kv.mvcc import KeyValue, Store
 from kv.watch import (
     FROM_KEY,
@@ -253,11 +251,8 @@ def test_a_start_at_the_compaction_revision_is_fine() -> None:
     assert events_of(drain(hub, stream)) == [(EventType.PUT, b"a", 3)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="etcd #18089: compaction at a delete's revision drops its tombstone (kv.mvcc)",
-)
 def test_a_watch_from_the_compaction_revision_sees_a_delete_there_etcd_18089() -> None:
+    """etcd PR #18274 keeps the tombstone at the compaction revision (3.4.23 dropped it)."""
     store, hub = hub_with((b"a", b"1"))
     store.delete_range(b"a")
     store.compact(3)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from kv.mvcc import Store
 from kv.mvcc.store import Change
-from kv.watch import FROM_KEY, Event, EventType, Filter, WatchHub, WatchRequest, event_of
+from kv.watch import FROM_KEY, Event, Filter, WatchHub, WatchRequest, event_of
 from tests.watchcheck import ObservedWatch, check_watch
 
 KEYS = [b"a", b"b", b"c", b"d"]
@@ -73,10 +73,6 @@ def test_every_watch_passes_the_robustness_checks(
             hub.catch_up()
         elif kind == "compact" and store.current_revision - 1 > store.compact_revision:
             target = max(store.compact_revision + 1, store.current_revision - argument)  # type: ignore[operator]
-            # Compacting exactly at a delete's revision drops its tombstone: etcd bug #18089,
-            # which kv still has (test_hub.py's strict xfail pins it); leave that case out.
-            if any(e.revision == target and e.type is EventType.DELETE for e in history):
-                continue
             store.compact(target)
     for _ in range(1000):  # the reader catches up at last
         read(None)

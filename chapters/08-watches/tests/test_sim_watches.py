@@ -6,7 +6,7 @@ transfers), while simulated watchers (`kv.sim.watchers`) watch on members drawn 
 seed: one key from revision 1 with prev_kv, a prefix from the next write, a range from a key
 on with deletes only, one key from a future revision with puts only. A watcher whose member
 crashes resumes from its last revision + 1 on another member (or the same one, back); a
-watcher whose history was compacted starts over after the compaction revision.
+watcher whose history was compacted starts over at the compaction revision, as etcd's client does.
 
 Once the cluster converged and every watcher caught up, each watch is checked against the
 cluster's applied history with ``tests/watchcheck.py``: ordered, unique, atomic, reliable,
