@@ -21,7 +21,7 @@ from typing import Any
 
 from kv.linearizability import CheckResult, KeyValueModel, Model, Operation, check
 from kv.linearizability.leases import LeaseModel
-from kv.linearizability.txn import Compare, StoreModel, Target, Txn, TxnDelete, TxnOp, TxnPut
+from kv.linearizability.txn import Compare, Target, Txn, TxnDelete, TxnOp, TxnPut
 from kv.sim.clients import Client, ClientOp
 from kv.sim.cluster import Cluster
 from kv.sim.config import SimConfig
@@ -87,7 +87,7 @@ class WorkloadRun:
         return self.cluster.history
 
     def check(
-        self, model: KeyValueModel | StoreModel | None = None, max_steps: int | None = None
+        self, model: Model[Any, Any, Any] | None = None, max_steps: int | None = None
     ) -> CheckResult:
         """Is the history linearizable? (values only, unless given another model)"""
         chosen: Model[Any, Any, Any] = model or self.workload.model

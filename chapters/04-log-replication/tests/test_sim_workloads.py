@@ -23,26 +23,18 @@ from __future__ import annotations
 
 import pytest
 
-from kv.linearizability import KeyValueModel, Outcome, check
+from kv.linearizability import KeyValueModel, check
 from kv.raft import MessageType
 from kv.sim import Cluster, NetworkConfig, OpState, SimConfig
-from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
+from kv.sim.workload import Workload, WorkloadRun
+from tests import sim_workloads
 
 WORKLOAD = Workload()  # what python -m kv.sim runs
 REVISIONS = KeyValueModel(check_revisions=True)
 
 
 def run_and_check(seed: int, size: int, config: SimConfig | None = None) -> WorkloadRun:
-    workload = WORKLOAD
-    faults = faults_for(seed, size, workload.duration_ms)
-    run = run_workload(seed, size=size, workload=workload, config=config, faults=faults)
-    by_values = run.check()
-    assert by_values.linearizable, f"seed={seed} size={size} {run.describe()}\n{by_values}"
-    with_revisions = run.check(REVISIONS, max_steps=2_000_000)
-    assert with_revisions.outcome is not Outcome.NOT_LINEARIZABLE, (
-        f"seed={seed} size={size} {run.describe()}\n{with_revisions}"
-    )
-    return run
+    return sim_workloads.run_and_check(seed, WORKLOAD, REVISIONS, size=size, config=config)
 
 
 @pytest.mark.parametrize("seed", range(100))

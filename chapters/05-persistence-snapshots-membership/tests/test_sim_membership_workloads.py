@@ -22,11 +22,12 @@ import random
 
 import pytest
 
-from kv.linearizability import KeyValueModel, Outcome
+from kv.linearizability import KeyValueModel
 from kv.raft import events as ev
 from kv.sim import MemberOpState, NodeLeft, RemoveLeader, Scenario, SimConfig, membership_churn
 from kv.sim.membership import ChangeKind, churn_for
 from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
+from tests.sim_workloads import assert_linearizable
 
 WORKLOAD = Workload()  # what python -m kv.sim runs
 SNAPSHOTS = SimConfig(snapshot_every=4, snapshot_keep=2)
@@ -39,10 +40,7 @@ def run_with_churn(seed: int, size: int = 3, config: SimConfig | None = None) ->
     faults = Scenario.of(*faults_for(seed, size, duration).steps, *churn.steps)
     run = run_workload(seed, size=size, workload=WORKLOAD, config=config, faults=faults)
     replay = f"seed={seed} size={size} {run.describe()}"
-    by_values = run.check()
-    assert by_values.linearizable, f"{replay}\n{by_values}"
-    with_revisions = run.check(REVISIONS, max_steps=2_000_000)
-    assert with_revisions.outcome is not Outcome.NOT_LINEARIZABLE, f"{replay}\n{with_revisions}"
+    assert_linearizable(run, REVISIONS, replay)
     done = [op for op in run.cluster.membership.ops if op.state is MemberOpState.DONE]
     assert done, f"no membership change took effect: {replay}"
     return run

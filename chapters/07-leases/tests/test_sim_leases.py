@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import pytest
 
-from kv.linearizability import Outcome
 from kv.linearizability.leases import (
     LeaseModel,
     LeasePut,
@@ -24,22 +23,15 @@ from kv.linearizability.leases import (
     LeaseRevokeResult,
 )
 from kv.sim.config import SimConfig
-from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
+from kv.sim.workload import Workload, WorkloadRun
+from tests import sim_workloads
 
 WORKLOAD = Workload(read_ratio=0.3, delete_ratio=0.05, txn_ratio=0.1, lease_ratio=0.35)
 REVISIONS = LeaseModel(check_revisions=True)
 
 
-def run_and_check(seed: int, size: int = 3, config: SimConfig | None = None) -> WorkloadRun:
-    faults = faults_for(seed, size, WORKLOAD.duration_ms)
-    run = run_workload(seed, size=size, workload=WORKLOAD, faults=faults, config=config)
-    by_values = run.check()
-    assert by_values.linearizable, f"seed={seed} {run.describe()}\n{by_values}"
-    with_revisions = run.check(REVISIONS, max_steps=2_000_000)
-    assert with_revisions.outcome is not Outcome.NOT_LINEARIZABLE, (
-        f"seed={seed} {run.describe()}\n{with_revisions}"
-    )
-    return run
+def run_and_check(seed: int, config: SimConfig | None = None) -> WorkloadRun:
+    return sim_workloads.run_and_check(seed, WORKLOAD, REVISIONS, config=config)
 
 
 @pytest.mark.parametrize("seed", range(40))
