@@ -7,27 +7,19 @@ and a server that dies before it answers must stop the demo at once, with the se
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests import demos
+
 CHAPTER = Path(__file__).resolve().parents[1]
 
 
 def load_demo() -> ModuleType:
-    """The demo as a module (chapter folders are not packages: load it by path)."""
-    name = "chapter_02_demo"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CHAPTER / "demo.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return demos.load_demo(CHAPTER)
 
 
 async def test_the_demo_loses_no_acknowledged_write(

@@ -8,28 +8,20 @@ core or the simulator that changes the story also shows up here (update the page
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests import demos
 
 CHAPTER = Path(__file__).parents[1]
 QUOTE = re.compile(r'^```text title="demo\.py output"\n(.*?)^```', re.MULTILINE | re.DOTALL)
 
 
 def load_demo() -> ModuleType:
-    """The demo as a module (chapter folders are not packages: load it by path)."""
-    name = "chapter_04_demo"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CHAPTER / "demo.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while being made
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return demos.load_demo(CHAPTER)
 
 
 def run_demo(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[object, str]:

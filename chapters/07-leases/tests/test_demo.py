@@ -3,25 +3,18 @@ a leader change, then goes on both members at one revision."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from tests import demos
 
 CHAPTER = Path(__file__).parents[1]
 QUOTE = re.compile(r'^```text title="demo\.py output"\n(.*?)^```', re.MULTILINE | re.DOTALL)
 
 
 def load_demo() -> ModuleType:
-    name = "chapter_07_demo"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CHAPTER / "demo.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return demos.load_demo(CHAPTER)
 
 
 def test_the_new_leader_does_not_expire_the_lease_at_the_old_deadline() -> None:
