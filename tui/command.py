@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from textual.app import App
 
-MAX_NODES = 7
-
 
 def _nodes(text: str) -> int:
+    from tui.session.session import MAX_NODES  # imported late: kv's parser stays fast
+
     value = int(text)
     if not 1 <= value <= MAX_NODES:
         raise argparse.ArgumentTypeError(f"--nodes must be 1 to {MAX_NODES}, not {value}")

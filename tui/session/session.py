@@ -43,6 +43,10 @@ from tui.session.scenarios import Cue, Scenario, ScenarioRun
 from tui.session.timeline import Freeze, KeyframePolicy, Recorded, Timeline
 from tui.session.views import Change, Pending, PropertyStatus
 
+#: The most members a session runs: etcd's FAQ recommends clusters of three, five or seven
+#: members, since each member beyond that adds replication work and no useful tolerance.
+MAX_NODES = 7
+
 #: Entries between the newest keyframes: a rewind near the end replays at most this many (the
 #: simulator does tens of thousands a second, and a copy of a small cluster takes a few
 #: milliseconds); older keyframes are up to 32 times sparser (`KeyframePolicy`).
@@ -63,8 +67,8 @@ class Session:
         keyframe_every: int = KEYFRAME_EVERY,
         keyframe_cap: int = KEYFRAME_CAP,
     ) -> None:
-        if not 1 <= nodes <= 7:
-            raise ValueError(f"a session runs 1 to 7 nodes, not {nodes}")
+        if not 1 <= nodes <= MAX_NODES:
+            raise ValueError(f"a session runs 1 to {MAX_NODES} nodes, not {nodes}")
         self.nodes = nodes
         self.seed = seed
         self.config = config if config is not None else SimConfig()
