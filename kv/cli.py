@@ -200,6 +200,20 @@ FLAGS = (
         "5000",
     ),
     Flag(
+        "--auto-compaction-retention",
+        str,
+        "Auto compaction retention length. 0 means disable auto compaction (chapter 10).",
+        "0",
+    ),
+    Flag(
+        "--auto-compaction-mode",
+        str,
+        "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for "
+        "duration based retention, defaulting to hours if no time unit is provided (e.g. "
+        "'5m'). 'revision' for revision number based retention (chapter 10).",
+        "periodic",
+    ),
+    Flag(
         "--experimental-watch-progress-notify-interval",
         parse_duration,
         "Duration of periodical watch progress notification (chapter 8).",

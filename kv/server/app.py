@@ -18,14 +18,17 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
 
+from kv.api.etcdserverpb import rpc_pb2
 from kv.api.peerpb import peer_pb2_grpc
+from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
-from kv.server.config import ServerConfig, bind_address
+from kv.server.config import ServerConfig, bind_address, parse_retention
 from kv.server.peers.transport import PEER_GRPC_OPTIONS, REMOVED_TEXT, PeerService
 from kv.server.replica import duties
 from kv.server.replica.replica import Replica
@@ -113,6 +116,7 @@ async def serve(
                 log.info("listening for peers on %s", _listen(peer_server, url))
             await peer_server.start()
             replica.start()
+            _start_auto_compaction(config, replica, server)
             watch_removal = loop.create_task(_until_removed(replica, stop_signal))
             # etcd serves clients only once the member has published itself through the log
             # (ReadyNotify): by then a leader is known and writes can be taken. A signal (or
@@ -151,6 +155,22 @@ async def serve(
             await replica.stop()
             if started:
                 log.info("stopped serving client requests")
+
+
+def _start_auto_compaction(config: ServerConfig, replica: Replica, server: Server) -> None:
+    """Run the auto-compactor the flags ask for, if any, for the member's life (chapter 10)."""
+    retention = parse_retention(config.auto_compaction_mode, config.auto_compaction_retention)
+    compactor = auto_compaction.new_compactor(
+        config.auto_compaction_mode, retention, time.monotonic_ns(), server.store.current_revision
+    )
+    if compactor is None:
+        return
+    member = auto_compaction.Member(
+        revision=lambda: server.store.current_revision,
+        is_leader=lambda: replica.is_leader,
+        compact=lambda revision: server.compact(rpc_pb2.CompactionRequest(revision=revision)),
+    )
+    replica.add_task(asyncio.get_running_loop().create_task(auto_compaction.run(compactor, member)))
 
 
 async def _until_removed(replica: Replica, stop: asyncio.Future[str]) -> None:

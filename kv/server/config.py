@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from urllib.parse import SplitResult, urlsplit
 
 from kv.membership import Cluster, InitialClusterError, parse_initial_cluster
@@ -43,18 +44,112 @@ class ConfigError(ValueError):
     """A flag value that etcd, or kv, refuses. The message names the flag and the reason."""
 
 
-_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_DURATION = re.compile(r"(\d+(?:\.\d*)?)(h|ms|m|s|us|µs|ns)")
+#: Go's duration units in nanoseconds (``time.ParseDuration``; both micro signs are accepted).
+_DURATION_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,
+    "\u03bcs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+_MAX_DURATION_NS = 2**63 - 1
+
+
+def parse_go_duration(text: str) -> int:
+    """A Go duration (``10m``, ``1m30s``, ``-1.5h``, ``0``) in nanoseconds, refused with Go's
+    messages (``time.ParseDuration``): etcd's duration flags print them when they fail.
+
+    Raises:
+        ValueError: ``time: invalid duration "x"``, ``time: missing unit in duration "10"``
+            or ``time: unknown unit "x" in duration "1x"``.
+    """
+    rest = text[1:] if text[:1] in ("-", "+") else text
+    if rest == "0":
+        return 0
+    invalid = ValueError(f"time: invalid duration {go_quote(text)}")
+    if not rest:
+        raise invalid
+    total = Fraction(0)
+    while rest:
+        match = _DURATION_PART.match(rest)
+        assert match is not None  # every group may be empty
+        whole, fraction, unit = match.groups()
+        if not whole and not fraction:
+            raise invalid  # a part must start with a digit or ".digit"
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {go_quote(text)}")
+        if unit not in _DURATION_UNITS_NS:
+            raise ValueError(f"time: unknown unit {go_quote(unit)} in duration {go_quote(text)}")
+        number = Fraction(int(whole or "0")) + Fraction(
+            int(fraction or "0"), 10 ** len(fraction or "")
+        )
+        total += number * _DURATION_UNITS_NS[unit]
+        rest = rest[match.end() :]
+    if total > _MAX_DURATION_NS:
+        raise invalid
+    return -int(total) if text[0] == "-" else int(total)
+
+
+def format_go_duration(nanoseconds: int) -> str:
+    """Go's ``Duration.String``: ``1h0m0s``, ``1m30s``, ``1.5s``, ``200ms``, ``0s``."""
+    if nanoseconds == 0:
+        return "0s"
+    sign, size = ("-" if nanoseconds < 0 else ""), abs(nanoseconds)
+    if size < 1_000_000_000:
+        unit, scale = next((u, s) for u, s in _SUBSECOND_UNITS if size >= s)
+        return f"{sign}{_decimal(size, scale)}{unit}"
+    hours, rest = divmod(size, _DURATION_UNITS_NS["h"])
+    minutes, rest = divmod(rest, _DURATION_UNITS_NS["m"])
+    seconds = f"{_decimal(rest, _DURATION_UNITS_NS['s'])}s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{seconds}"
+    return f"{sign}{minutes}m{seconds}" if minutes else f"{sign}{seconds}"
+
+
+_SUBSECOND_UNITS = (("ms", 1_000_000), ("\u00b5s", 1_000), ("ns", 1))
+
+
+def _decimal(value: int, scale: int) -> str:
+    """``value / scale`` in decimal, without trailing zeros (``1500, 1000`` -> ``1.5``)."""
+    whole, fraction = divmod(value, scale)
+    digits = str(fraction).rjust(len(str(scale)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}" if digits else str(whole)
 
 
 def parse_duration(text: str) -> float:
     """A Go duration (``10m``, ``1m30s``, ``200ms``; ``0``) in seconds, as etcd's flags take it."""
-    if text == "0":
-        return 0.0
-    parts = _DURATION.findall(text)
-    if not parts or "".join(number + unit for number, unit in parts) != text:
-        raise ValueError(f"time: invalid duration {text!r}")
-    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    return parse_go_duration(text) / 1e9
+
+
+#: ``--auto-compaction-mode``'s values (chapter 10, `kv.server.auto_compaction`).
+PERIODIC = "periodic"
+REVISION = "revision"
+COMPACTION_MODES = (PERIODIC, REVISION)
+HOUR_NS = 3_600_000_000_000
+
+
+def parse_retention(mode: str, text: str) -> int:
+    """``--auto-compaction-retention`` for ``mode``: nanoseconds (periodic) or revisions.
+
+    etcd's rule (``embed/etcd.go`` ``parseCompactionRetention``): a non-negative integer is
+    hours in periodic mode and revisions in revision mode; anything else is a Go duration, in
+    either mode (so ``revision`` with ``5m`` keeps 300,000,000,000 revisions, as in etcd).
+
+    Raises:
+        ConfigError: an unknown mode or a malformed retention, with etcd's messages.
+    """
+    if mode not in COMPACTION_MODES:
+        raise ConfigError(f"unknown auto-compaction-mode {go_quote(mode)}")
+    if text.isascii() and text.isdigit():
+        return int(text) * HOUR_NS if mode == PERIODIC else int(text)
+    try:
+        return parse_go_duration(text)
+    except ValueError as error:
+        raise ConfigError(f"error parsing CompactionRetention: {error}") from None
 
 
 # --8<-- [start:config]
@@ -92,6 +187,9 @@ class ServerConfig:
     experimental_snapshot_catchup_entries: int = 5000
     # Chapter 8: how often a watch that asked for progress notifications gets one (seconds).
     experimental_watch_progress_notify_interval: float = 600.0
+    # Chapter 10: auto-compaction ("0" = off; hours or a Go duration, or revisions).
+    auto_compaction_mode: str = PERIODIC
+    auto_compaction_retention: str = "0"
 
     def __post_init__(self) -> None:
         # object.__setattr__: the dataclass is frozen, and these are still being initialised.
@@ -190,6 +288,7 @@ def validate(config: ServerConfig) -> None:
     """
     _check_flags(config)
     _check_limits(config)
+    parse_retention(config.auto_compaction_mode, config.auto_compaction_retention)
     _check_bootstrap(config)
 
 

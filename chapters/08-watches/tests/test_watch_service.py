@@ -149,7 +149,16 @@ def test_the_progress_interval_flag_takes_go_durations(text: str, seconds: float
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["10", "m", "1x", "10m "])
-def test_a_malformed_duration_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="time: invalid duration"):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("10", 'time: missing unit in duration "10"'),
+        ("m", 'time: invalid duration "m"'),
+        ("1x", 'time: unknown unit "x" in duration "1x"'),
+        ("10m ", 'time: unknown unit "m " in duration "10m "'),
+    ],
+)
+def test_a_malformed_duration_is_refused_with_gos_message(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
         parse_duration(text)
+    assert str(refused.value) == message
