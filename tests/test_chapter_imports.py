@@ -163,6 +163,8 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.watch.hub": 8,
     "kv.server.watch_service": 8,
     "kv.sim.watchers": 8,
+    # Chapter 9: what etcd is for.
+    "kv.recipes.configuration": 9,
     # Chapter 10: running kv.
     "kv.server.auto_compaction": 10,
 }
