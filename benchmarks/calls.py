@@ -1,17 +1,19 @@
-"""The calls of chapters 6-8's loads: compare-and-swap Txns, lease keep-alives, watch streams.
+"""The calls the load makes: puts and ranges; compare-and-swap Txns, keep-alives, watches.
 
-`benchmarks.load` runs these as it runs puts and ranges: a worker process opens ``channels``
-connections, and its client coroutines await a `Call` back to back. Each is built on the bare
-generated stubs (requests built up front where they can be), so the client spends as little
-CPU per request as Python allows:
+`benchmarks.load` runs these: a worker process opens ``channels`` connections, and its client
+coroutines await a `Call` back to back. Puts and single-key ranges go through kv's
+`KVClient` or through the bare generated stubs. Chapters 6-8's calls are always built on the
+bare stubs (requests built up front where they can be), so the client spends as little CPU
+per request as Python allows:
 
 - **txn**: a compare-and-swap, as etcd's clients do one (clientv3's STM, a lock's
   acquisition): ``Txn(compare mod_revision(key) == the one I last saw, success: put key,
-  failure: range key)``. The worker remembers the last mod_revision it saw of each key (0,
-  "absent", to begin with), from the success's header revision (the put's revision is the
-  key's new mod_revision) or from the failure's range, so one request is one try, and the
-  share of tries that succeed measures the contention: high on many keys, low on a few hot
-  ones that every client writes.
+  failure: range key)``. Each worker owns its share of the keys, as a client owns its cache
+  of them: it reads their mod_revisions once before the start, then learns each new one
+  from the success's header revision (the put's revision is the key's new mod_revision) or
+  from the failure's range. So one request is one try, and a try fails only when another
+  of the worker's clients swapped the key since: the share that succeed measures the
+  contention, high on many keys, low on a few hot ones that all of a worker's clients write.
 - **keepalive**: the worker grants its share of the leases (unmeasured, before the start),
   and its clients send keep-alives of them over one LeaseKeepAlive stream per channel.
   Several keep-alives are in flight on a stream at once: a server answers a stream's
@@ -30,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import grpc
 
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from kv.client import compare, prefix_end, put_op, range_op, txn_request
+from kv.client import KVClient, compare, prefix_end, put_op, range_op, txn_request
 
 #: One call with this index (a key's, a lease's); what a client coroutine awaits in its loop.
 #: It returns how many of what its workload counts it got: 1 for a request done, 0 for a
@@ -60,16 +62,76 @@ async def channels(endpoint: str, count: int) -> AsyncIterator[list[grpc.aio.Cha
         yield [await stack.enter_async_context(stub_channel(endpoint)) for _ in range(count)]
 
 
+@contextlib.asynccontextmanager
+async def kv_client_call(
+    endpoint: str, operation: str, keys: list[bytes], value: bytes, serializable: bool
+) -> AsyncIterator[Call]:
+    """A put (``operation`` "put") or a single-key range `Call` through the project's
+    `KVClient` (its own channel; gRPC pools the connection)."""
+    async with KVClient(endpoint, timeout=REQUEST_TIMEOUT) as client:
+        if operation == "put":
+
+            async def put(index: int) -> int:
+                await client.put(keys[index], value)
+                return 1
+
+            yield put
+        else:
+
+            async def get(index: int) -> int:
+                await client.range(keys[index], serializable=serializable)
+                return 1
+
+            yield get
+
+
+@contextlib.asynccontextmanager
+async def stub_call(
+    endpoint: str, operation: str, keys: list[bytes], value: bytes, serializable: bool
+) -> AsyncIterator[Call]:
+    """`kv_client_call` through the generated stub on a channel of its own, requests built up
+    front."""
+    async with stub_channel(endpoint) as channel:
+        stub = rpc_pb2_grpc.KVStub(channel)
+        if operation == "put":
+            puts = [rpc_pb2.PutRequest(key=key, value=value) for key in keys]
+
+            async def put(index: int) -> int:
+                await stub.Put(puts[index], timeout=REQUEST_TIMEOUT)
+                return 1
+
+            yield put
+        else:
+            ranges = [rpc_pb2.RangeRequest(key=key, serializable=serializable) for key in keys]
+
+            async def get(index: int) -> int:
+                await stub.Range(ranges[index], timeout=REQUEST_TIMEOUT)
+                return 1
+
+            yield get
+
+
+async def mod_revisions(channel: grpc.aio.Channel, keys: Sequence[bytes]) -> list[int]:
+    """The mod_revision of each of ``keys`` now (0 for a key that does not exist), read with
+    one range from the first to the last (without the values)."""
+    ordered = sorted(keys)
+    listing = rpc_pb2.RangeRequest(key=ordered[0], range_end=ordered[-1] + b"\0", keys_only=True)
+    response = await rpc_pb2_grpc.KVStub(channel).Range(listing, timeout=REQUEST_TIMEOUT)
+    found = {kv.key: kv.mod_revision for kv in response.kvs}
+    return [found.get(key, 0) for key in keys]
+
+
 def txn_call(
     channel: grpc.aio.Channel, keys: Sequence[bytes], value: bytes, seen: list[int]
 ) -> Call:
-    """A compare-and-swap on ``keys[index]``; ``seen`` holds the last mod_revision seen of
-    each key (shared by the worker's calls) and is kept up to date."""
+    """A compare-and-swap on ``keys[index % len(keys)]``; ``seen`` holds the last
+    mod_revision seen of each key (shared by the worker's calls) and is kept up to date."""
     stub = rpc_pb2_grpc.KVStub(channel)
     success = [[put_op(key, value)] for key in keys]
     failure = [[range_op(key)] for key in keys]
 
-    async def swap(index: int) -> int:
+    async def swap(any_index: int) -> int:
+        index = any_index % len(keys)
         condition = compare(keys[index], "mod", "=", seen[index])
         request = txn_request([condition], success[index], failure[index])
         response = await stub.Txn(request, timeout=REQUEST_TIMEOUT)

@@ -121,6 +121,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     check_load_arguments(parser, args)
     if min(args.leases, args.hot_keys, args.watch_processes, args.watch_streams) < 1:
         parser.error("--leases, --hot-keys, --watch-processes and --watch-streams: at least 1")
+    if args.hot_keys < args.processes:
+        parser.error("--hot-keys must be at least --processes (each owns its share)")
     if args.watchers < args.watch_processes * args.watch_streams:
         parser.error("--watchers must be at least one per stream")
     return args
@@ -249,7 +251,10 @@ def rows(parameters: Mapping[str, Any]) -> list[report.Row[Run]]:
             "**events/s delivered, all watchers together**",
             lambda r: r.phases["watch"].counted_per_second,
         ),
-        ("... share of the events written that were delivered", _delivered(p["watchers"])),
+        (
+            "... events delivered per event written in the window (1: keeping up)",
+            _delivered(p["watchers"]),
+        ),
         ("put p50 / p99 ms without watchers", _latency("puts alone")[1]),
         ("... with the watchers", _latency("puts with watchers")[1]),
         (
@@ -272,7 +277,7 @@ def _fan_out_cpu(run: Run) -> str:
 def _delivered(watchers: int) -> Callable[[Run], str]:
     def cell(run: Run) -> str:
         events = run.written * watchers
-        return f"{run.phases['watch'].counted / events:.1%}" if events else "-"
+        return report.figure(run.phases["watch"].counted / events) if events else "-"
 
     return cell
 
@@ -320,8 +325,10 @@ def caption(
         f"{p['processes']} processes, random keys of {p['keys']:,} under `bench/`, "
         f"{p['value_size']}-byte values. Keep-alives: {p['clients']} in flight on "
         f"{p['channels']} LeaseKeepAlive streams per process. Txns: {p['clients']} in "
-        "flight; the compare is on the key's mod_revision, each worker remembering the last "
-        "one it saw. Requests through the bare generated stubs.",
+        "flight; the compare is on the key's mod_revision, each load process owning its share "
+        "of the keys and remembering the last mod_revision it saw of each, so a try fails "
+        "when another client of the process swapped the key since. Requests through the bare "
+        "generated stubs.",
         "kv/etcd is kv's figure divided by etcd's in the same run. CPU is a share of the "
         f"whole machine (100% = all {env.cores} cores): client is the load's processes "
         "(writers and watchers apart in the watch rows), server all members together. A "
@@ -329,18 +336,7 @@ def caption(
         f"{1 / env.cores:.0%}) bounds what is measured, most of all the events a Python "
         "watcher process can read.",
     ]
-    errors = [
-        f"{s.server} {s.workload}: {', '.join(f'{n} {c}' for c, n in s.errors.items())}"
-        for s in summaries
-        if s.errors
-    ]
-    if errors:
-        lines.append("Failed requests (not counted above): " + "; ".join(errors) + ".")
-    other = max((s.other_cpu_share for s in summaries), default=0.0)
-    noise = f"other processes used up to {other:.0%} of the machine during a measured window"
-    quiet = other <= report.NOISE_THRESHOLD
-    lines.append(f"Quiet: {noise}." if quiet else f"{report.PRELIMINARY} ({noise}).")
-    return [*lines, *notes]
+    return [*lines, *report.failures_and_noise(summaries), *notes]
 
 
 def markdown(

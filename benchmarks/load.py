@@ -51,10 +51,10 @@ from typing import Literal, get_args
 import grpc
 
 from benchmarks import calls as feature_calls
-from benchmarks.calls import REQUEST_TIMEOUT, Call, stub_channel
+from benchmarks.calls import Call
 from benchmarks.procstat import machine_busy_seconds, process_cpu_seconds
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from kv.client import KVClient, prefix_end
+from kv.client import prefix_end
 from kv.server.errors import EtcdError
 
 Operation = Literal["put", "range", "txn", "keepalive", "watch"]
@@ -380,10 +380,12 @@ async def _connections(workload: Workload, worker: int) -> AsyncIterator[list[Ca
         return
     keys = [key_name(index) for index in range(workload.keys)]
     value = value_bytes(workload.value_size, workload.seed)
-    connect = _kv_client_call if workload.client == "kv" else _stub_call
+    connect = feature_calls.kv_client_call if workload.client == "kv" else feature_calls.stub_call
     async with contextlib.AsyncExitStack() as stack:
         calls = [
-            await stack.enter_async_context(connect(workload, keys, value))
+            await stack.enter_async_context(
+                connect(workload.endpoint, workload.operation, keys, value, workload.serializable)
+            )
             for _ in range(workload.channels)
         ]
         yield calls
@@ -394,9 +396,11 @@ async def _feature_calls(workload: Workload, worker: int) -> AsyncIterator[list[
     """Chapters 6-8's calls (`benchmarks.calls`), one per channel."""
     async with feature_calls.channels(workload.endpoint, workload.channels) as channels:
         if workload.operation == "txn":
-            keys = [key_name(index) for index in range(workload.keys)]
+            # The worker's own keys (every processes-th), their revisions shared by its
+            # clients, as one cache would be.
+            keys = [key_name(i) for i in range(worker, workload.keys, workload.processes)]
             value = value_bytes(workload.value_size, workload.seed)
-            seen = [0] * workload.keys  # shared by the worker's clients, as one cache would be
+            seen = await feature_calls.mod_revisions(channels[0], keys)
             yield [feature_calls.txn_call(channel, keys, value, seen) for channel in channels]
         elif workload.operation == "keepalive":
             leases = await feature_calls.grant_leases(
@@ -416,51 +420,3 @@ async def _feature_calls(workload: Workload, worker: int) -> AsyncIterator[list[
                 )
                 for index, channel in enumerate(channels)
             ]
-
-
-@contextlib.asynccontextmanager
-async def _kv_client_call(
-    workload: Workload, keys: list[bytes], value: bytes
-) -> AsyncIterator[Call]:
-    """A `Call` through the project's `KVClient` (its own channel; gRPC pools the connection)."""
-    serializable = workload.serializable
-    async with KVClient(workload.endpoint, timeout=REQUEST_TIMEOUT) as client:
-        if workload.operation == "put":
-
-            async def put(index: int) -> int:
-                await client.put(keys[index], value)
-                return 1
-
-            yield put
-        else:
-
-            async def get(index: int) -> int:
-                await client.range(keys[index], serializable=serializable)
-                return 1
-
-            yield get
-
-
-@contextlib.asynccontextmanager
-async def _stub_call(workload: Workload, keys: list[bytes], value: bytes) -> AsyncIterator[Call]:
-    """A `Call` through the generated stub on a channel of its own, requests built up front."""
-    async with stub_channel(workload.endpoint) as channel:
-        stub = rpc_pb2_grpc.KVStub(channel)
-        if workload.operation == "put":
-            puts = [rpc_pb2.PutRequest(key=key, value=value) for key in keys]
-
-            async def put(index: int) -> int:
-                await stub.Put(puts[index], timeout=REQUEST_TIMEOUT)
-                return 1
-
-            yield put
-        else:
-            ranges = [
-                rpc_pb2.RangeRequest(key=key, serializable=workload.serializable) for key in keys
-            ]
-
-            async def get(index: int) -> int:
-                await stub.Range(ranges[index], timeout=REQUEST_TIMEOUT)
-                return 1
-
-            yield get

@@ -285,8 +285,15 @@ def caption(
             else "."
         ),
     ]
+    return [*lines, *failures_and_noise(summaries), *notes]
+
+
+def failures_and_noise(summaries: Sequence[Summary]) -> list[str]:
+    """A caption's closing lines: the failed requests, if any, by server and workload; then
+    whether the run was quiet (`NOISE_THRESHOLD`) or preliminary."""
+    lines = []
     errors = [
-        f"{s.server} {s.operation}: {', '.join(f'{n} {c}' for c, n in s.errors.items())}"
+        f"{s.server} {s.workload}: {', '.join(f'{n} {c}' for c, n in s.errors.items())}"
         for s in summaries
         if s.errors
     ]
@@ -295,7 +302,7 @@ def caption(
     other = max((s.other_cpu_share for s in summaries), default=0.0)
     noise = f"other processes used up to {other:.0%} of the machine during a measured window"
     lines.append(f"{PRELIMINARY} ({noise})." if other > NOISE_THRESHOLD else f"Quiet: {noise}.")
-    return [*lines, *notes]
+    return lines
 
 
 def markdown(
