@@ -32,6 +32,13 @@ a cluster mode that samples the leader and a follower::
     python -m benchmarks.cluster                # writes benchmarks/results/cluster.md
     python -m benchmarks.profile --members 3    # writes benchmarks/results/cluster-profile.md
 
+Chapters 6-8's features have a run of their own, on one member and on three (about six
+minutes; ``--quick`` under four): watch fan-out (puts with and without 1,000 watchers of their
+prefix, events delivered per second), lease keep-alives per second, compare-and-swap Txns on a
+few hot keys and on many (with their success rate)::
+
+    python -m benchmarks.features               # writes benchmarks/results/features.md
+
 Modules:
 
 - `benchmarks.servers`: start and stop a server of either kind, same flags (optionally under
@@ -39,7 +46,9 @@ Modules:
 - `benchmarks.clusters`: start a cluster of either kind, same flags; find its leader, kill a
   member, restart it.
 - `benchmarks.arguments`: the command-line flags of the load, shared by every run.
-- `benchmarks.load`: the worker processes and one measured phase.
+- `benchmarks.load`: the worker processes and one measured phase (or several loads in one).
+- `benchmarks.calls`: the requests a load makes: puts, ranges, compare-and-swap Txns, lease
+  keep-alives, a Watch stream's events.
 - `benchmarks.procstat`: CPU time and memory of a process and CPU of the machine, from /proc.
 - `benchmarks.report`: aggregation, the markdown table and its caption, the JSON.
 - `benchmarks.run`: the command line (chapter 1's run).
@@ -53,4 +62,5 @@ Modules:
   leader and a follower).
 - `benchmarks.cluster`: the three-member run and its tables.
 - `benchmarks.failover`: the leader-kill test.
+- `benchmarks.features`: chapters 6-8's run (watches, leases, transactions) and its table.
 """

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import cast
 
 from benchmarks.load import CLIENT_KINDS, ClientKind, Operation, Workload
-from benchmarks.servers import SERVER_KINDS, ServerKind
+from benchmarks.servers import SERVER_KINDS, SOURCES, ServerKind
 
 
 def servers_list(text: str) -> list[ServerKind]:
@@ -34,6 +34,19 @@ def add_servers_argument(parser: argparse.ArgumentParser) -> None:
     """``--servers kv,etcd``: which servers to run, one after the other."""
     parser.add_argument(
         "--servers", type=servers_list, default=list(SERVER_KINDS), help="comma-separated: kv,etcd"
+    )
+
+
+def add_sources_argument(parser: argparse.ArgumentParser) -> None:
+    """``--sources head|worktree|live``: which kv the servers run (`servers.kv_sources`)."""
+    parser.add_argument(
+        "--sources",
+        choices=SOURCES,
+        default="head",
+        help="which kv the servers run: head, the committed one (copied when the run starts, "
+        "so every member runs the same code even if the working tree changes meanwhile); "
+        "worktree, a copy of the working tree as it is when the run starts; live, the "
+        "checkout itself",
     )
 
 

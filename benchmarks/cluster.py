@@ -28,7 +28,6 @@ numbers beside it as JSON, and prints them. The defaults take about six minutes 
 """
 
 import argparse
-import contextlib
 import math
 import os
 import resource
@@ -46,6 +45,7 @@ from benchmarks.arguments import (
     add_load_arguments,
     add_report_arguments,
     add_servers_argument,
+    add_sources_argument,
     apply_quick,
     check_load_arguments,
     load_parameters,
@@ -55,14 +55,11 @@ from benchmarks.clusters import Cluster, Timing, member_name, running_cluster
 from benchmarks.load import LoadError, Operation, fill_key_space, run_phase
 from benchmarks.report import Summary
 from benchmarks.servers import (
-    REPOSITORY,
     ServerError,
     ServerOptions,
-    commit_of,
     filesystem,
-    frozen_sources,
+    kv_sources,
     server_version,
-    sources_digest,
 )
 
 DEFAULT_OUTPUT = Path("benchmarks/results/cluster.md")
@@ -75,7 +72,6 @@ ETCD_COUNTERS = {
     "proposals_committed": "etcd_server_proposals_committed_total",
 }
 Target = Literal["leader", "follower"]
-SOURCES = ("head", "worktree", "live")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,15 +137,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=30.0,
         help="seconds a kill trial waits for a new leader and a committed write",
     )
-    parser.add_argument(
-        "--sources",
-        choices=SOURCES,
-        default="head",
-        help="which kv the members run: head, the committed one (copied when the run starts, "
-        "so every member runs the same code even if the working tree changes meanwhile); "
-        "worktree, a copy of the working tree as it is when the run starts; live, the "
-        "checkout itself",
-    )
+    add_sources_argument(parser)
     add_report_arguments(
         parser,
         DEFAULT_OUTPUT,
@@ -244,12 +232,12 @@ def benchmark(args: argparse.Namespace, sources: Path | None = None) -> Results:
     timing = Timing(args.heartbeat_interval, args.election_timeout, args.snapshot_count)
     results = Results(load_average=(os.getloadavg()[0], math.nan))
     results.disk = fsyncs.probe_disk(args.data_root)
-    _progress(f"disk under {args.data_root}: fdatasync p50 {results.disk.p50_ms:.3g} ms")
+    report.progress(f"disk under {args.data_root}: fdatasync p50 {results.disk.p50_ms:.3g} ms")
     for kind in args.servers:
         started = time.perf_counter()
         with running_cluster(kind, options, args.members, timing) as cluster:
             results.startup_seconds[kind] = time.perf_counter() - started
-            _progress(
+            report.progress(
                 f"{kind}: {args.members} members up in {results.startup_seconds[kind]:.1f} s, "
                 f"pids {cluster.pids}, endpoints {cluster.endpoints}"
             )
@@ -258,7 +246,7 @@ def benchmark(args: argparse.Namespace, sources: Path | None = None) -> Results:
                 results.kills[kind] = _kill_trials(cluster, args)
             results.log_problems[kind] = cluster.log_problems()
             for line in results.log_problems[kind]:
-                _progress(f"{kind} log: {line}")
+                report.progress(f"{kind} log: {line}")
     results.load_average = (results.load_average[0], os.getloadavg()[0])
     return results
 
@@ -272,7 +260,9 @@ def _throughput(cluster: Cluster, args: argparse.Namespace, results: Results) ->
         endpoint = cluster.endpoints[member]
         if spec.operation == "range" and not filled:
             missing = fill_key_space(endpoint, args.keys, args.value_size, args.seed)
-            _progress(f"{cluster.kind}: put the {missing} keys the put phases had not written")
+            report.progress(
+                f"{cluster.kind}: put the {missing} keys the put phases had not written"
+            )
             filled = True
         workload = load_workload(
             args, spec.operation, endpoint, alone=spec.alone, serializable=spec.serializable
@@ -300,7 +290,7 @@ def _throughput(cluster: Cluster, args: argparse.Namespace, results: Results) ->
                 members,
             )
         )
-        _progress(
+        report.progress(
             f"{cluster.kind} {label} ({member_name(member)}): "
             f"{summary.requests_per_second:,.0f} req/s, p50 {summary.p50_ms:.3g} ms, "
             f"p99 {summary.p99_ms:.3g} ms, CPU client {summary.client_cpu_share:.0%} members "
@@ -355,7 +345,7 @@ def _kill_trials(cluster: Cluster, args: argparse.Namespace) -> KillRun:
         value_size=args.value_size,
         timeout=args.kill_timeout,
         settle=1.0,
-        progress=_progress,
+        progress=report.progress,
     )
     capacity = (time.perf_counter() - opened) * procstat.cores()
     busy = procstat.machine_busy_seconds() - busy
@@ -772,30 +762,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = report.environment({kind: server_version(kind) for kind in args.servers})
     run_parameters = parameters(args)
     try:
-        with contextlib.ExitStack() as stack:
-            sources = None
-            if args.sources != "live":
-                revision = "HEAD" if args.sources == "head" else None
-                sources = stack.enter_context(frozen_sources(revision))
-            if args.sources == "head":
-                run_parameters["kv_commit"] = commit_of("HEAD")
-            run_parameters["kv_sources"] = sources_digest(sources or REPOSITORY)
+        with kv_sources(args.sources, run_parameters) as sources:
             results = benchmark(args, sources)
     except (ServerError, LoadError) as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
     text = write(args.output, results, env, run_parameters, args.note)
-    _progress(
+    report.progress(
         f"wrote {args.output} and {args.output.with_suffix('.json')} "
         f"({time.perf_counter() - started:.0f} s in all)"
     )
     print(text, end="")
     return 0
-
-
-def _progress(message: str) -> None:
-    with contextlib.suppress(OSError):
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

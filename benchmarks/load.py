@@ -23,6 +23,14 @@ The requests are etcd's Put and Range (a single key, linearizable: etcd's defaul
 serializable, answered from the member's own store, with ``serializable=True``), through
 the project's `kv.client.KVClient` (``client="kv"``) or through the bare generated stubs
 (``client="stub"``: requests built once up front, the least client CPU per request).
+
+Chapters 6-8 add three loads, always through the bare stubs (`benchmarks.calls`): ``txn``, a
+compare-and-swap on one of ``keys`` keys; ``keepalive``, keep-alives of ``keys`` leases over
+LeaseKeepAlive streams; ``watch``, ``clients`` watchers on the key space's prefix, spread
+over ``channels`` Watch streams per process, which count the events they receive. Each call
+also says how many of what its workload counts it got (`WorkerResult.counted`): the
+compare-and-swaps that succeeded, the events received. A watch load runs beside a put load
+that writes the events (`run_phases`: several workloads in one window).
 """
 
 import asyncio
@@ -34,7 +42,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -42,27 +50,29 @@ from typing import Literal, get_args
 
 import grpc
 
+from benchmarks import calls as feature_calls
+from benchmarks.calls import Call
 from benchmarks.procstat import machine_busy_seconds, process_cpu_seconds
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from kv.client import KVClient, prefix_end
+from kv.client import prefix_end
 from kv.server.errors import EtcdError
 
-Operation = Literal["put", "range"]
-OPERATIONS: tuple[Operation, ...] = get_args(Operation)
+Operation = Literal["put", "range", "txn", "keepalive", "watch"]
+#: The single-key requests every run measures (chapters 1-5); the others are chapters 6-8's.
+OPERATIONS: tuple[Operation, ...] = ("put", "range")
+#: Loads whose clients read a stream rather than make requests: one client per stream.
+STREAMING: tuple[Operation, ...] = ("watch",)
 ClientKind = Literal["kv", "stub"]
 CLIENT_KINDS: tuple[ClientKind, ...] = get_args(ClientKind)
 
 KEY_PREFIX = b"bench/"
-#: Seconds one request may take before it counts as failed (KVClient's default too).
-REQUEST_TIMEOUT = 5.0
 #: Seconds the workers may take to start and connect before the phase is abandoned.
 START_TIMEOUT = 60.0
 #: A coroutine whose request failed waits this long, so a failing server is not hammered.
 ERROR_PAUSE = 0.01
 
-#: One request on the key with this index; what a client coroutine awaits in its loop.
-Call = Callable[[int], Awaitable[object]]
-#: What a worker sends back: its result, or the traceback that stopped it.
+#: What a worker sends back, under its number among all the phase's workers: its result, or
+#: the traceback that stopped it.
 Outcome = tuple[int, "WorkerResult | str"]
 
 
@@ -77,13 +87,13 @@ class Workload:
     operation: Operation
     endpoint: str
     keys: int
-    """Size of the key space; keys are ``bench/00000000`` and up."""
+    """Size of the key space; keys are ``bench/00000000`` and up (``keepalive``: leases)."""
     value_size: int
     clients: int
-    """Requests in flight over all processes together."""
+    """Requests in flight over all processes together (``watch``: watchers)."""
     processes: int
     channels: int
-    """gRPC channels (connections) per process."""
+    """gRPC channels (connections) per process (``watch``: one stream each)."""
     warmup: float
     duration: float
     client: ClientKind = "kv"
@@ -94,8 +104,13 @@ class Workload:
 
     def clients_of(self, worker: int) -> int:
         """How many of the ``clients`` coroutines worker number ``worker`` runs."""
-        share, extra = divmod(self.clients, self.processes)
-        return share + (1 if worker < extra else 0)
+        return share(self.clients, self.processes, worker)
+
+    def coroutines_of(self, worker: int) -> int:
+        """How many client coroutines worker number ``worker`` runs: one per stream for a
+        streaming load, else its share of ``clients``."""
+        streaming = self.operation in STREAMING
+        return self.channels if streaming else self.clients_of(worker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +123,9 @@ class WorkerResult:
     """Failed requests by gRPC status code name."""
     cpu_seconds: float
     wall_seconds: float
+    counted: int = 0
+    """What the calls that finished inside the window counted: one per request, but for
+    ``txn`` only those whose compare held, and for ``watch`` the events received."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +145,15 @@ class PhaseResult:
     member_cpu_seconds: tuple[float, ...] = ()
     """With several server processes (a cluster's members), each one's CPU seconds, in the
     order their pids were given; ``server_cpu_seconds`` is their sum."""
+    beside_cpu_seconds: float = 0.0
+    """CPU seconds of the workers of the workloads that ran in the same window (`run_phases`),
+    which is neither this load's nor the server's nor anyone else's."""
+
+
+def share(total: int, parts: int, index: int) -> int:
+    """Part number ``index``'s share when ``total`` is split as evenly as can be in ``parts``."""
+    each, extra = divmod(total, parts)
+    return each + (1 if index < extra else 0)
 
 
 def key_name(index: int) -> bytes:
@@ -154,16 +181,31 @@ def run_phase(
     after the window opens and right before it closes (to read the server's own counters,
     say); it should be quick.
     """
+    return run_phases([workload], server_pid, on_window)[0]
+
+
+def run_phases(
+    workloads: Sequence[Workload],
+    server_pid: int | Sequence[int],
+    on_window: Callable[[], object] | None = None,
+) -> list[PhaseResult]:
+    """`run_phase` for several workloads in one window (all workers wait on one barrier; the
+    workloads should share ``warmup`` and ``duration``): a result for each, in order."""
     pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(workload.processes + 1)
+    slots = [(w, index) for w in workloads for index in range(w.processes)]
+    barrier = context.Barrier(len(slots) + 1)
     results: Queue[Outcome] = context.Queue()
     workers = [
         context.Process(
-            target=worker_main, args=(workload, index, barrier, results), name=f"bench-{index}"
+            target=worker_main,
+            args=(workload, index, barrier, results, slot),
+            name=f"bench-{slot}",
         )
-        for index in range(workload.processes)
+        for slot, (workload, index) in enumerate(slots)
     ]
+    window = max(workload.duration for workload in workloads)
+    warmup = max(workload.warmup for workload in workloads)
     for worker in workers:
         worker.start()
     try:
@@ -171,12 +213,12 @@ def run_phase(
             barrier.wait(START_TIMEOUT)
         except threading.BrokenBarrierError:
             raise LoadError(_failures(results, len(workers))) from None
-        time.sleep(workload.warmup)
+        time.sleep(warmup)
         server_before, busy_before = _cpu_seconds(pids), machine_busy_seconds()
         opened, opened_at = time.perf_counter(), time.time()
         if on_window is not None:
             on_window()
-        time.sleep(max(0.0, workload.duration - (time.perf_counter() - opened)))
+        time.sleep(max(0.0, window - (time.perf_counter() - opened)))
         if on_window is not None:
             on_window()
         server_after, busy_after = _cpu_seconds(pids), machine_busy_seconds()
@@ -191,20 +233,28 @@ def run_phase(
             if worker.is_alive():
                 worker.terminate()
                 worker.join()
-    finished = [outcome for outcome in outcomes.values() if isinstance(outcome, WorkerResult)]
-    if len(finished) != len(workers):
+    done = {slot: o for slot, o in outcomes.items() if isinstance(o, WorkerResult)}
+    if len(done) != len(workers):
         raise LoadError("\n".join(str(o) for o in outcomes.values() if isinstance(o, str)))
     members = tuple(b - a for a, b in zip(server_before, server_after, strict=True))
-    return PhaseResult(
-        workload=workload,
-        workers=finished,
-        wall_seconds=wall,
-        server_cpu_seconds=sum(members),
-        machine_busy_seconds=busy_after - busy_before,
-        opened_at=opened_at,
-        closed_at=closed_at,
-        member_cpu_seconds=members if len(pids) > 1 else (),
-    )
+    each = [
+        [done[slot] for slot, (w, _) in enumerate(slots) if w is workload] for workload in workloads
+    ]
+    clients_cpu = sum(worker.cpu_seconds for worker in done.values())
+    return [
+        PhaseResult(
+            workload=workload,
+            workers=finished,
+            wall_seconds=wall,
+            server_cpu_seconds=sum(members),
+            machine_busy_seconds=busy_after - busy_before,
+            opened_at=opened_at,
+            closed_at=closed_at,
+            member_cpu_seconds=members if len(pids) > 1 else (),
+            beside_cpu_seconds=clients_cpu - sum(w.cpu_seconds for w in finished),
+        )
+        for workload, finished in zip(workloads, each, strict=True)
+    ]
 
 
 def _cpu_seconds(pids: Sequence[int]) -> list[float]:
@@ -250,15 +300,16 @@ def fill_key_space(endpoint: str, keys: int, value_size: int, seed: int = 1) -> 
 
 
 def worker_main(
-    workload: Workload, worker: int, barrier: Barrier, results: "Queue[Outcome]"
+    workload: Workload, worker: int, barrier: Barrier, results: "Queue[Outcome]", slot: int = 0
 ) -> None:
-    """A worker process: run the load, send the `WorkerResult` (or a traceback) back."""
+    """A worker process: run the load, send the `WorkerResult` (or a traceback) back under
+    ``slot``, its number among all the phase's workers."""
     try:
         outcome: WorkerResult | str = asyncio.run(_drive(workload, worker, barrier))
     except BaseException:
         barrier.abort()  # the parent and the other workers stop waiting for this one
         outcome = traceback.format_exc()
-    results.put((worker, outcome))
+    results.put((slot, outcome))
 
 
 @dataclass(slots=True)
@@ -270,19 +321,21 @@ class _Window:
     closed: bool = False
     latencies_ns: list[int] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    counted: int = 0
 
 
 async def _drive(workload: Workload, worker: int, barrier: Barrier) -> WorkerResult:
     """The worker's event loop: connect, wait for the others, run the clients, measure."""
     rng = random.Random(f"{workload.seed}/{workload.operation}/{worker}")
     window = _Window()
-    async with _connections(workload) as calls:
-        for call in calls:  # connect now, not in the warm-up
+    streaming = workload.operation in STREAMING
+    async with _connections(workload, worker) as calls:
+        for call in () if streaming else calls:  # connect now, not in the warm-up
             await call(0)
         await asyncio.to_thread(barrier.wait, START_TIMEOUT)
         clients = [
             asyncio.create_task(_client(calls[i % len(calls)], rng, workload.keys, window))
-            for i in range(workload.clients_of(worker))
+            for i in range(workload.coroutines_of(worker))
         ]
         await asyncio.sleep(workload.warmup)
         cpu_before, window.opened_ns = time.process_time(), time.perf_counter_ns()
@@ -290,8 +343,10 @@ async def _drive(workload: Workload, worker: int, barrier: Barrier) -> WorkerRes
         window.closed = True
         cpu = time.process_time() - cpu_before
         wall = (time.perf_counter_ns() - window.opened_ns) / 1e9
-        await asyncio.gather(*clients)
-    return WorkerResult(window.latencies_ns, dict(window.errors), cpu, wall)
+        for client in clients if streaming else ():
+            client.cancel()  # a stream may wait for ever for its next message
+        await asyncio.gather(*clients, return_exceptions=streaming)
+    return WorkerResult(window.latencies_ns, dict(window.errors), cpu, wall, window.counted)
 
 
 async def _client(call: Call, rng: random.Random, keys: int, window: _Window) -> None:
@@ -300,7 +355,7 @@ async def _client(call: Call, rng: random.Random, keys: int, window: _Window) ->
     while not window.closed:
         started = clock()
         try:
-            await call(rng.randrange(keys))
+            counted = await call(rng.randrange(keys))
         except (grpc.aio.AioRpcError, EtcdError) as error:
             if window.opened_ns and not window.closed:
                 window.errors[_status_name(error)] += 1
@@ -308,6 +363,7 @@ async def _client(call: Call, rng: random.Random, keys: int, window: _Window) ->
             continue
         if 0 < window.opened_ns <= started and not window.closed:
             window.latencies_ns.append(clock() - started)
+            window.counted += counted
 
 
 def _status_name(error: grpc.aio.AioRpcError | EtcdError) -> str:
@@ -316,61 +372,51 @@ def _status_name(error: grpc.aio.AioRpcError | EtcdError) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _connections(workload: Workload) -> AsyncIterator[list[Call]]:
+async def _connections(workload: Workload, worker: int) -> AsyncIterator[list[Call]]:
     """``workload.channels`` connections to the server, each as a `Call`."""
+    if workload.operation not in OPERATIONS:
+        async with _feature_calls(workload, worker) as calls:
+            yield calls
+        return
     keys = [key_name(index) for index in range(workload.keys)]
     value = value_bytes(workload.value_size, workload.seed)
-    connect = _kv_client_call if workload.client == "kv" else _stub_call
+    connect = feature_calls.kv_client_call if workload.client == "kv" else feature_calls.stub_call
     async with contextlib.AsyncExitStack() as stack:
         calls = [
-            await stack.enter_async_context(connect(workload, keys, value))
+            await stack.enter_async_context(
+                connect(workload.endpoint, workload.operation, keys, value, workload.serializable)
+            )
             for _ in range(workload.channels)
         ]
         yield calls
 
 
 @contextlib.asynccontextmanager
-async def _kv_client_call(
-    workload: Workload, keys: list[bytes], value: bytes
-) -> AsyncIterator[Call]:
-    """A `Call` through the project's `KVClient` (its own channel; gRPC pools the connection)."""
-    serializable = workload.serializable
-    async with KVClient(workload.endpoint, timeout=REQUEST_TIMEOUT) as client:
-        if workload.operation == "put":
-
-            async def put(index: int) -> object:
-                return await client.put(keys[index], value)
-
-            yield put
+async def _feature_calls(workload: Workload, worker: int) -> AsyncIterator[list[Call]]:
+    """Chapters 6-8's calls (`benchmarks.calls`), one per channel."""
+    async with feature_calls.channels(workload.endpoint, workload.channels) as channels:
+        if workload.operation == "txn":
+            # The worker's own keys (every processes-th), their revisions shared by its
+            # clients, as one cache would be.
+            keys = [key_name(i) for i in range(worker, workload.keys, workload.processes)]
+            value = value_bytes(workload.value_size, workload.seed)
+            seen = await feature_calls.mod_revisions(channels[0], keys)
+            yield [feature_calls.txn_call(channel, keys, value, seen) for channel in channels]
+        elif workload.operation == "keepalive":
+            leases = await feature_calls.grant_leases(
+                channels[0], share(workload.keys, workload.processes, worker)
+            )
+            streams = [feature_calls.KeepAliveStream(channel) for channel in channels]
+            try:
+                yield [feature_calls.keepalive_call(stream, leases) for stream in streams]
+            finally:
+                for stream in streams:
+                    stream.close()
         else:
-
-            async def get(index: int) -> object:
-                return await client.range(keys[index], serializable=serializable)
-
-            yield get
-
-
-@contextlib.asynccontextmanager
-async def _stub_call(workload: Workload, keys: list[bytes], value: bytes) -> AsyncIterator[Call]:
-    """A `Call` through the generated stub on a channel of its own, requests built up front."""
-    # Channels with equal arguments share one connection through gRPC's global subchannel
-    # pool; a local pool gives each channel its own TCP connection.
-    options = [("grpc.use_local_subchannel_pool", 1)]
-    async with grpc.aio.insecure_channel(workload.endpoint, options=options) as channel:
-        stub = rpc_pb2_grpc.KVStub(channel)
-        if workload.operation == "put":
-            puts = [rpc_pb2.PutRequest(key=key, value=value) for key in keys]
-
-            async def put(index: int) -> object:
-                return await stub.Put(puts[index], timeout=REQUEST_TIMEOUT)
-
-            yield put
-        else:
-            ranges = [
-                rpc_pb2.RangeRequest(key=key, serializable=workload.serializable) for key in keys
+            watchers = workload.clients_of(worker)
+            yield [
+                await feature_calls.watch_call(
+                    channel, KEY_PREFIX, share(watchers, len(channels), index)
+                )
+                for index, channel in enumerate(channels)
             ]
-
-            async def get(index: int) -> object:
-                return await stub.Range(ranges[index], timeout=REQUEST_TIMEOUT)
-
-            yield get

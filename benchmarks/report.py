@@ -7,11 +7,14 @@ whole machine (1.0 = every core busy for the whole window), so that a saturated 
 shows next to the server it is driving: whichever side is near its ceiling is the bottleneck.
 """
 
+import contextlib
 import json
 import math
 import platform
 import statistics
 import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -59,6 +62,10 @@ class Summary:
     """CPU microseconds per request: steadier than the rate when the machine is shared."""
     worker_requests: list[int]
     worker_cpu_seconds: list[float]
+    counted: int = 0
+    """What the load's calls counted (`benchmarks.load.WorkerResult.counted`): the requests,
+    the compare-and-swaps that succeeded (txn), the events received (watch)."""
+    counted_per_second: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +120,8 @@ def summarize(server: str, phase: PhaseResult, cores: int, workload: str | None 
         errors.update(worker.errors)
     client_cpu = sum(worker.cpu_seconds for worker in phase.workers)
     capacity = phase.wall_seconds * cores
-    other = phase.machine_busy_seconds - client_cpu - phase.server_cpu_seconds
+    ours = client_cpu + phase.server_cpu_seconds + phase.beside_cpu_seconds
+    other = phase.machine_busy_seconds - ours
     p50, p90, p99 = _percentiles(latencies, (50, 90, 99))
     return Summary(
         server=server,
@@ -137,7 +145,15 @@ def summarize(server: str, phase: PhaseResult, cores: int, workload: str | None 
         server_cpu_us_per_request=_per_request(phase.server_cpu_seconds, len(latencies)),
         worker_requests=[len(worker.latencies_ns) for worker in phase.workers],
         worker_cpu_seconds=[worker.cpu_seconds for worker in phase.workers],
+        counted=sum(worker.counted for worker in phase.workers),
+        counted_per_second=sum(worker.counted for worker in phase.workers) / phase.wall_seconds,
     )
+
+
+def progress(message: str) -> None:
+    """A line of a run's progress on stderr, with the time of day."""
+    with contextlib.suppress(OSError):
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _per_request(seconds: float, requests: int) -> float:
@@ -269,8 +285,15 @@ def caption(
             else "."
         ),
     ]
+    return [*lines, *failures_and_noise(summaries), *notes]
+
+
+def failures_and_noise(summaries: Sequence[Summary]) -> list[str]:
+    """A caption's closing lines: the failed requests, if any, by server and workload; then
+    whether the run was quiet (`NOISE_THRESHOLD`) or preliminary."""
+    lines = []
     errors = [
-        f"{s.server} {s.operation}: {', '.join(f'{n} {c}' for c, n in s.errors.items())}"
+        f"{s.server} {s.workload}: {', '.join(f'{n} {c}' for c, n in s.errors.items())}"
         for s in summaries
         if s.errors
     ]
@@ -279,7 +302,7 @@ def caption(
     other = max((s.other_cpu_share for s in summaries), default=0.0)
     noise = f"other processes used up to {other:.0%} of the machine during a measured window"
     lines.append(f"{PRELIMINARY} ({noise})." if other > NOISE_THRESHOLD else f"Quiet: {noise}.")
-    return [*lines, *notes]
+    return lines
 
 
 def markdown(

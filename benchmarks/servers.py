@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import grpc
 
@@ -54,6 +54,8 @@ KV_COMMAND = (sys.executable, "-c", "from kv.cli import main; raise SystemExit(m
 MEMBER_NAME = "bench"
 #: This checkout: the directory that holds the ``kv`` and ``benchmarks`` packages.
 REPOSITORY = Path(__file__).resolve().parents[1]
+#: ``--sources``: which kv a run's servers run (`kv_sources`).
+SOURCES = ("head", "worktree", "live")
 #: What a server run from a copy of the checkout needs (`frozen_sources`).
 _PACKAGES = ("kv", "benchmarks")
 HOST = "127.0.0.1"
@@ -312,6 +314,23 @@ def frozen_sources(revision: str | None = "HEAD") -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def kv_sources(choice: str, parameters: dict[str, Any]) -> Iterator[Path | None]:
+    """The directory kv's servers run from for ``--sources`` ``choice`` (one of `SOURCES`:
+    a copy of HEAD, a copy of the working tree, or None for the checkout itself), for the
+    ``with`` block; records in ``parameters`` which code that is (``kv_commit`` for HEAD,
+    and ``kv_sources``, the digest of its ``kv`` package)."""
+    with contextlib.ExitStack() as stack:
+        sources = None
+        if choice != "live":
+            revision = "HEAD" if choice == "head" else None
+            sources = stack.enter_context(frozen_sources(revision))
+        if choice == "head":
+            parameters["kv_commit"] = commit_of("HEAD")
+        parameters["kv_sources"] = sources_digest(sources or REPOSITORY)
+        yield sources
 
 
 def commit_of(revision: str = "HEAD") -> str:
