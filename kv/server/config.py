@@ -92,6 +92,8 @@ class ServerConfig:
     experimental_snapshot_catchup_entries: int = 5000
     # Chapter 8: how often a watch that asked for progress notifications gets one (seconds).
     experimental_watch_progress_notify_interval: float = 600.0
+    # Chapter 10: more URLs serving /metrics and /health (the client URLs serve them too).
+    listen_metrics_urls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # object.__setattr__: the dataclass is frozen, and these are still being initialised.
@@ -208,7 +210,7 @@ def _check_flags(config: ServerConfig) -> None:
     ):
         for url in urls:
             check_url(url)
-    for url in config.listen_client_urls:
+    for url in (*config.listen_client_urls, *config.listen_metrics_urls):
         bind_address(url)  # kv binds these itself, so refuse what it cannot bind now
     if config.initial_cluster_state not in CLUSTER_STATES:
         raise ConfigError(f"unexpected clusterState {go_quote(config.initial_cluster_state)}")
