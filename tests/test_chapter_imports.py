@@ -163,6 +163,17 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.watch.hub": 8,
     "kv.server.watch_service": 8,
     "kv.sim.watchers": 8,
+    # Chapter 10: running kv (metrics, health).
+    "kv.server.metrics": 10,
+    "kv.server.families": 10,
+    "kv.server.histogram": 10,
+    "kv.server.grpc_metrics": 10,
+    "kv.server.collector": 10,
+    "kv.server.exposition": 10,
+    "kv.server.http": 10,
+    "kv.server.health": 10,
+    "kv.server.routes": 10,
+    "kv.server.listener": 10,
 }
 
 #: Modules found by their last name wherever they sit below this package (see above).
