@@ -214,6 +214,12 @@ FLAGS = (
         "periodic",
     ),
     Flag(
+        "--listen-metrics-urls",
+        split_urls,
+        "List of URLs to listen on for the metrics and health endpoints (chapter 10).",
+        "",
+    ),
+    Flag(
         "--experimental-watch-progress-notify-interval",
         parse_duration,
         "Duration of periodical watch progress notification (chapter 8).",

@@ -167,6 +167,16 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.recipes.configuration": 9,
     # Chapter 10: running kv.
     "kv.server.auto_compaction": 10,
+    "kv.server.metrics": 10,
+    "kv.server.families": 10,
+    "kv.server.histogram": 10,
+    "kv.server.grpc_metrics": 10,
+    "kv.server.collector": 10,
+    "kv.server.exposition": 10,
+    "kv.server.http": 10,
+    "kv.server.health": 10,
+    "kv.server.routes": 10,
+    "kv.server.listener": 10,
 }
 
 #: Modules found by their last name wherever they sit below this package (see above).

@@ -29,6 +29,10 @@ from kv.api.peerpb import peer_pb2_grpc
 from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address, parse_retention
+from kv.server.http.listener import start_http
+from kv.server.http.routes import Routes
+from kv.server.metrics.collector import HealthCounts, member_registry
+from kv.server.metrics.grpc_metrics import RpcCounter
 from kv.server.peers.transport import PEER_GRPC_OPTIONS, REMOVED_TEXT, PeerService
 from kv.server.replica import duties
 from kv.server.replica.replica import Replica
@@ -101,7 +105,13 @@ async def serve(
 
     loop = asyncio.get_running_loop()
     stop_signal: asyncio.Future[str] = loop.create_future()  # why serve() stops
-    client_server = grpc.aio.server(options=grpc_options(config.max_request_bytes))
+    rpcs = RpcCounter()  # chapter 10: grpc_server_handled_total and the rest
+    client_server = grpc.aio.server(
+        options=grpc_options(config.max_request_bytes), interceptors=[rpcs]
+    )
+    health = HealthCounts()
+    registry = member_registry(server, rpcs, health)
+    http_servers: list[asyncio.Server] = []
     peer_server = grpc.aio.server(options=PEER_GRPC_OPTIONS)
     started = False
     watch_removal: asyncio.Task[None] | None = None
@@ -115,6 +125,12 @@ async def serve(
             for url in config.listen_peer_urls:
                 log.info("listening for peers on %s", _listen(peer_server, url))
             await peer_server.start()
+            # etcd serves its metrics URLs at once, before the member is ready: /health
+            # says "false" until there is a leader.
+            metrics = Routes(server, registry, health, client=False)
+            for url in config.listen_metrics_urls:
+                http_servers.append(await _listen_http(metrics, url))
+                log.info("listening for metrics on %s", url)
             replica.start()
             _start_auto_compaction(config, replica, server)
             watch_removal = loop.create_task(_until_removed(replica, stop_signal))
@@ -148,6 +164,8 @@ async def serve(
             if watch_removal is not None:
                 watch_removal.cancel()
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
+            for http_server in http_servers:
+                http_server.close()
             await client_server.stop(GRACE_SECONDS)
             if started:
                 await duties.hand_over_leadership(replica)  # needs the peers: before they go
@@ -203,6 +221,16 @@ def _listen(server: grpc.aio.Server, url: str) -> str:
     if port == 0:
         raise ListenError(f"cannot listen on {url}: {_bind_failure(address)}")
     return address
+
+
+async def _listen_http(routes: Routes, url: str) -> asyncio.Server:
+    """Serve ``routes`` over HTTP on ``url``. Raises `ListenError` naming the URL."""
+    try:
+        return await start_http(routes, url)
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        address = bind_address(url)
+        raise ListenError(f"cannot listen on {url}: listen tcp {address}: {reason}") from None
 
 
 def _bind_failure(address: str) -> str:

@@ -17,6 +17,9 @@ one gRPC service of its own, ``kvpeerpb.Peer``, served on ``--listen-peer-urls``
   it; nothing in etcd corresponds to it.
 * ``Peer.GetMembers`` lets a member that joins an existing cluster learn the members (and its
   own id) from a peer, as etcd's joining members ask for ``/members``.
+* ``Peer.GetFaults`` doubles as the round-trip probe (chapter 10): every `PROBE_SECONDS` a
+  member times one call to each peer, as etcd's rafthttp prober times a GET to the peer
+  URL, for ``etcd_network_peer_round_trip_time_seconds``;
 * ``Peer.LeaseRenew`` and ``Peer.LeaseTimeToLive`` (chapter 7) carry the lease requests only
   the leader answers from a follower to the leader, as etcd's followers forward them over HTTP
   to the leader's peer URL (``leasehttp``); the member's `LeaseAnswers` answer them.
@@ -40,6 +43,7 @@ from kv.api.raftpb import raft_pb2
 from kv.raft import Message, MessageType
 from kv.server import raft_wire
 from kv.server.errors import EtcdError
+from kv.server.metrics.histogram import ROUND_TRIP_BUCKETS, Histogram
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,8 @@ PEER_CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 500),
 ]
 SNAPSHOT_TIMEOUT_SECONDS = 60.0
+#: How often each peer's round trip is timed (etcd: rafthttp's proberInterval, 4 s).
+PROBE_SECONDS = 4.0
 #: How long one forwarded lease request may take (the caller retries within its own timeout).
 LEASE_FORWARD_SECONDS = 2.0
 #: The gRPC metadata key a member's messages carry its cluster id in (hex).
@@ -107,6 +113,7 @@ class _Peer:
     #: Keeps the connection up and notes since when it has been (etcd: ActiveSince).
     watch: asyncio.Task[None] | None = None
     connected_since: float | None = None
+    probe: asyncio.Task[None] | None = None
 
 
 class PeerTransport:
@@ -121,6 +128,11 @@ class PeerTransport:
         self._peers: dict[int, _Peer] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._snapshot_tasks: set[asyncio.Task[None]] = set()
+        # Chapter 10's metrics, by peer id: what went each way, and how long a round trip
+        # takes (etcd_network_peer_sent_bytes_total and the rest; `kv.server.metrics`).
+        self.sent_bytes: dict[int, int] = {}
+        self.received_bytes: dict[int, int] = {}
+        self.round_trip: dict[int, Histogram] = {}
 
     def attach(self, inbox: RaftInbox) -> None:
         """Hand what the peers send to ``inbox``: the member's Raft loop, which is built with
@@ -153,12 +165,13 @@ class PeerTransport:
         loop = asyncio.get_running_loop()
         peer.task = loop.create_task(self._stream_to(peer))
         peer.watch = loop.create_task(self._watch_connection(peer))
+        peer.probe = loop.create_task(self._probe(peer))
         self._peers[member_id] = peer
 
     def remove_peer(self, member_id: int) -> None:
         peer = self._peers.pop(member_id, None)
         if peer is not None:
-            for task in (peer.task, peer.watch):
+            for task in (peer.task, peer.watch, peer.probe):
                 if task is not None:
                     task.cancel()
 
@@ -203,6 +216,30 @@ class PeerTransport:
             if since <= moment:
                 connected.add(member)
         return connected
+
+    async def _probe(self, peer: _Peer) -> None:
+        """Time a small call to ``peer`` every `PROBE_SECONDS` (not while the fault hook cuts
+        it off: a real partition would fail the probe too)."""
+        histogram = self.round_trip.setdefault(peer.member_id, Histogram(ROUND_TRIP_BUCKETS))
+        clock = asyncio.get_running_loop().time
+        while True:
+            if peer.member_id not in self._blocked:
+                started = clock()
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await self._stub(peer).GetFaults(
+                        peer_pb2.GetFaultsRequest(), timeout=PROBE_SECONDS
+                    )
+                    histogram.observe(clock() - started)
+            await asyncio.sleep(PROBE_SECONDS)
+
+    @staticmethod
+    def _count(table: dict[int, int], member_id: int, size: int) -> None:
+        table[member_id] = table.get(member_id, 0) + size
+
+    def count_received(self, batch: peer_pb2.MessageBatch) -> None:
+        """Count a batch a peer sent us under its sender (etcd counts what it reads)."""
+        if batch.messages:
+            self._count(self.received_bytes, getattr(batch.messages[0], "from"), batch.ByteSize())
 
     def connected(self) -> set[int]:
         """The peers connected now (etcd: ActiveSince is not zero)."""
@@ -292,6 +329,7 @@ class PeerTransport:
                 while True:
                     if batch.messages:
                         await call.write(batch)
+                        self._count(self.sent_bytes, peer.member_id, batch.ByteSize())
                     retry = None
                     batch = await self._next_batch(peer)
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
@@ -388,6 +426,7 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         try:
             self.transport.check_cluster(context.invocation_metadata())
             async for batch in request_iterator:
+                self.transport.count_received(batch)
                 for wire in batch.messages:
                     self.transport.receive(wire)
                 received += len(batch.messages)

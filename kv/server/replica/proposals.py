@@ -68,6 +68,13 @@ class Proposals:
             retry_after=2 * timing.tick_seconds,
         )
         self._last_leader_change = 0.0
+        #: Proposals that failed: dropped, timed out (etcd_server_proposals_failed_total).
+        self.failed = 0
+
+    @property
+    def pending(self) -> int:
+        """Writes proposed here and not applied yet (etcd_server_proposals_pending)."""
+        return len(self._writes)
 
     def next_request_id(self) -> int:
         """The member's next request ID (etcd's ``reqIDGen``; lease IDs come from it too)."""
@@ -87,11 +94,13 @@ class Proposals:
             self.raw.propose(request.SerializeToString())
         except ProposalDroppedError as error:
             self._writes.forget(request_id)
+            self.failed += 1
             raise errors.PROPOSAL_DROPPED from error
         self._wake()
         try:
             return await asyncio.wait_for(future, deadline - asyncio.get_running_loop().time())
         except TimeoutError:
+            self.failed += 1
             raise self._timeout_error() from None
         finally:
             self._writes.forget(request_id)

@@ -55,6 +55,7 @@ from kv.server.disk.raft_disk import (
     SnapshotPolicy,
     received_backend_path,
 )
+from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
 from kv.server.replica import duties, expiry, snapshots
 from kv.server.replica.proposals import Proposals
@@ -153,6 +154,11 @@ class Replica:
             applied=lambda: self.applied,
         )
         self.leader_changes = 0
+        #: New leaders seen: a leader lost is not one (etcd_server_leader_changes_seen_total).
+        self.leaders_seen = 0
+        self._last_leader = 0
+        #: How long each commit of the backend took (etcd_disk_backend_commit_duration_seconds).
+        self.backend_commit_seconds = Histogram(DISK_BUCKETS)
         self._campaign_when_applied = False
         #: The member's watchers (chapter 8): the store hands them every write it applies,
         #: so a watch on any member sees every write, whoever took it.
@@ -297,7 +303,8 @@ class Replica:
         for entry in ready.committed_entries:
             self._apply_entry(entry)
         if ready.committed_entries:
-            commit_applied(self.backend, self.machine)
+            with self.backend_commit_seconds.time():
+                commit_applied(self.backend, self.machine)
             snapshots.maybe_snapshot(self)
             if self.is_leader and self._version_task is None:
                 self._version_task = duties.decide_cluster_version(self)
@@ -311,6 +318,9 @@ class Replica:
         if not self.is_leader:  # chapter 7: only a leader keeps lease deadlines
             self.machine.leases.lessor.demote()
         lead = ready.soft_state.lead
+        if lead and lead != self._last_leader:  # etcd: raftNode.start counts only these
+            self.leaders_seen += 1
+        self._last_leader = lead
         if not lead and not self.leader_changes:
             return  # still looking for a first leader: nothing was lost
         self.leader_changes += 1

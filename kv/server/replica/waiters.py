@@ -39,6 +39,9 @@ class Waiters(Generic[T]):
         self._futures[request_id] = future
         return future
 
+    def __len__(self) -> int:
+        return len(self._futures)
+
     def forget(self, request_id: int) -> None:
         """The proposer stopped waiting (dropped, timed out, answered)."""
         self._futures.pop(request_id, None)
