@@ -346,3 +346,48 @@ async def test_fragment_splits_a_big_catch_up_reply(start_sides: StartSides) -> 
         sides, [(create(key=b"k", range_end=b"l", start_revision=1, fragment=True), 3)]
     )
     assert [r.get("fragment", False) for r in replies[1:]] == [True, False]
+
+
+# -- a learner ----------------------------------------------------------------------------------
+
+LEARNER_REFUSAL = {
+    "error": {"code": "UNAVAILABLE", "message": "etcdserver: rpc not supported for learner"}
+}
+
+
+async def first_outcome(call: Any, server: Server) -> dict[str, Any]:
+    """What a stream gets first: a reply, the end of the stream, or the error that ends it."""
+    try:
+        reply = await asyncio.wait_for(call.read(), TIMEOUT)
+    except grpc.aio.AioRpcError as error:
+        return {"error": {"code": error.code().name, "message": error.details()}}
+    if reply is grpc.aio.EOF:
+        return {"ended": "without a reply"}
+    return {"reply": normalise_outcome(reply, server)}
+
+
+async def streams_opened_on(learner: Server) -> list[dict[str, Any]]:
+    """Open a Watch stream (plain, then require-leader as etcdctl's) and a LeaseKeepAlive
+    stream on ``learner``; what each gets first."""
+    outcomes = []
+    async with grpc.aio.insecure_channel(learner.endpoint) as channel:
+        for metadata in (None, grpc.aio.Metadata(("hasleader", "true"))):
+            requests = iter([create(key=b"a")])
+            watch = rpc_pb2_grpc.WatchStub(channel).Watch(requests, metadata=metadata)
+            outcomes.append(await first_outcome(watch, learner))
+        keep_alive = rpc_pb2_grpc.LeaseStub(channel).LeaseKeepAlive(iter(()))
+        outcomes.append(await first_outcome(keep_alive, learner))
+    return outcomes
+
+
+async def test_a_learner_refuses_watch_and_keep_alive_streams(tmp_path: Path) -> None:
+    """etcd 3.4's stream interceptor refuses every stream opened on a learner before it reads
+    a request, the require-leader check included. (etcdctl retries UNAVAILABLE, so ``etcdctl
+    watch`` pointed at a learner hangs: this is checked over gRPC.)"""
+    seen = []
+    with cluster_pair(tmp_path) as clusters:
+        for cluster in clusters:
+            learner, _ = await cluster.add_learner("n4")
+            seen.append(await streams_opened_on(learner))
+    assert seen[1] == seen[0]
+    assert seen[0] == [LEARNER_REFUSAL] * 3
