@@ -134,7 +134,8 @@ class ProcessCluster:
 
     async def add_learner(self, name: str) -> tuple[Server, int]:
         """Add a member ``name`` as a learner (MemberAdd at the leader) and launch it; return
-        it, once it answers Status, and its member ID. It joins `members`, so `stop` stops it.
+        it, once it has caught up with the leader, and its member ID. It joins `members`, so
+        `stop` stops it.
 
         etcd's strict check refuses any MemberAdd as ``unhealthy cluster`` until every voter
         has been connected for 5 s, so the add is retried until then. The learner is launched,
@@ -166,6 +167,9 @@ class ProcessCluster:
         self.members.append(learner)
         learner.launch()
         await wait_for(lambda: self.status(learner), f"the learner {name} serves", timeout=30.0)
+        # Until it has applied its own addition, a learner does not know it is one: etcd's
+        # then serves what a learner refuses.
+        await caught_up(learner, leader)
         return learner, added.member.ID
 
     # -- looking at it ----------------------------------------------------------------------
@@ -223,3 +227,20 @@ class ProcessCluster:
     async def heal(self) -> None:
         for member in self.up:
             await self.set_faults(member, set())
+
+
+async def caught_up(member: Server, source: Server) -> None:
+    """Wait until ``member`` has applied every entry ``source`` had applied when asked: a
+    write answered by ``source`` is then visible on ``member`` too (a follower applies an
+    entry a moment after the leader answered it)."""
+    if member is source:
+        return
+    async with KVClient(source.endpoint) as client:
+        target = (await client.status()).raftAppliedIndex
+
+    async def probe() -> int | None:
+        async with KVClient(member.endpoint) as client:
+            applied = (await client.status()).raftAppliedIndex
+        return applied if applied >= target else None
+
+    await wait_for(probe, f"{member.label} applies up to index {target} of {source.label}")

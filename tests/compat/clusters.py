@@ -3,8 +3,9 @@
 The differential tests that need more than one member (txn, leases, watches, the space quota)
 start one `tests.cluster.processes.ProcessCluster` of each kind with `cluster_pair`, send the
 same request to the same role on each side (`roles`: the leader or a follower; which member
-wins an election is random), and compare the answers. `applied_alike` and `caught_up` wait,
-with a deadline, for members to have applied what another member has, never by sleeping.
+wins an election is random), and compare the answers. `applied_alike` (and
+`tests.cluster.processes.caught_up`) wait, with a deadline, for members to have applied what
+another member has, never by sleeping.
 """
 
 from __future__ import annotations
@@ -58,20 +59,3 @@ async def applied_alike(cluster: ProcessCluster) -> set[tuple[int, int]]:
         return seen if len(applied) == 1 else None
 
     return await wait_for(probe, f"{cluster.kind} members apply the same entries")
-
-
-async def caught_up(member: Server, source: Server) -> None:
-    """Wait until ``member`` has applied every entry ``source`` had applied when asked: a
-    write answered by ``source`` is then visible on ``member`` too (a follower applies an
-    entry a moment after the leader answered it)."""
-    if member is source:
-        return
-    async with KVClient(source.endpoint) as client:
-        target = (await client.status()).raftAppliedIndex
-
-    async def probe() -> int | None:
-        async with KVClient(member.endpoint) as client:
-            applied = (await client.status()).raftAppliedIndex
-        return applied if applied >= target else None
-
-    await wait_for(probe, f"{member.label} applies up to index {target} of {source.label}")

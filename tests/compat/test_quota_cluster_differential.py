@@ -22,8 +22,8 @@ import pytest
 
 from kv.client import KVClient
 from kv.server.errors import EtcdError
-from tests.cluster.processes import ProcessCluster, wait_for
-from tests.compat.clusters import applied_alike, caught_up, cluster_pair, roles
+from tests.cluster.processes import ProcessCluster, caught_up, wait_for
+from tests.compat.clusters import applied_alike, cluster_pair, roles
 from tests.compat.normalise import normalise_outcome
 from tests.compat.servers import Server, ServerOptions
 

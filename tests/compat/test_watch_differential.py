@@ -29,7 +29,8 @@ import grpc
 import pytest
 
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from tests.compat.clusters import caught_up, cluster_pair, roles
+from tests.cluster.processes import caught_up
+from tests.compat.clusters import cluster_pair, roles
 from tests.compat.conftest import subject_kind
 from tests.compat.etcdctl import etcdctl
 from tests.compat.normalise import normalise_outcome, normalise_value
@@ -197,9 +198,9 @@ async def test_interactive_progress_prints_the_current_revision(sides: Sides) ->
         watch = EtcdctlWatch(side.watched, ["-i"])
         try:
             watch.send("watch foo --rev=1")
-            caught_up = watch.lines(1)
+            replayed = watch.lines(1)
             watch.send("progress")
-            printed.append(caught_up + watch.lines(2))
+            printed.append(replayed + watch.lines(2))
         finally:
             watch.stop()
     assert printed[1] == printed[0]
