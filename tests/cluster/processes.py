@@ -130,6 +130,48 @@ class ProcessCluster:
         member.start(timeout=30.0)
         self.down.discard(member.name)
 
+    # -- membership ---------------------------------------------------------------------------
+
+    async def add_learner(self, name: str) -> tuple[Server, int]:
+        """Add a member ``name`` as a learner (MemberAdd at the leader) and launch it; return
+        it, once it has caught up with the leader, and its member ID. It joins `members`, so
+        `stop` stops it.
+
+        etcd's strict check refuses any MemberAdd as ``unhealthy cluster`` until every voter
+        has been connected for 5 s, so the add is retried until then. The learner is launched,
+        not started: `Server.wait_ready` sends a linearizable Range, which a learner refuses.
+        """
+        leader, _ = await self.agreed_leader()
+        client_port, peer_port = free_ports(2)
+        learner = Server(
+            self.kind,
+            leader.workdir.parent / name,
+            leader.options,
+            client_port=client_port,
+            peer_port=peer_port,
+            name=name,
+            initial_cluster_state="existing",
+        )
+        learner.initial_cluster = f"{leader.initial_cluster},{name}={learner.peer_url}"
+        async with KVClient(leader.endpoint, timeout=5.0) as client:
+
+            async def add() -> rpc_pb2.MemberAddResponse | None:
+                try:
+                    return await client.member_add([learner.peer_url], learner=True)
+                except EtcdError as error:
+                    if error.message != "etcdserver: unhealthy cluster":
+                        raise
+                    return None
+
+            added = await wait_for(add, f"{name} added as a learner", timeout=15.0)
+        self.members.append(learner)
+        learner.launch()
+        await wait_for(lambda: self.status(learner), f"the learner {name} serves", timeout=30.0)
+        # Until it has applied its own addition, a learner does not know it is one: etcd's
+        # then serves what a learner refuses.
+        await caught_up(learner, leader)
+        return learner, added.member.ID
+
     # -- looking at it ----------------------------------------------------------------------
 
     async def status(self, member: Server) -> rpc_pb2.StatusResponse:
@@ -185,3 +227,20 @@ class ProcessCluster:
     async def heal(self) -> None:
         for member in self.up:
             await self.set_faults(member, set())
+
+
+async def caught_up(member: Server, source: Server) -> None:
+    """Wait until ``member`` has applied every entry ``source`` had applied when asked: a
+    write answered by ``source`` is then visible on ``member`` too (a follower applies an
+    entry a moment after the leader answered it)."""
+    if member is source:
+        return
+    async with KVClient(source.endpoint) as client:
+        target = (await client.status()).raftAppliedIndex
+
+    async def probe() -> int | None:
+        async with KVClient(member.endpoint) as client:
+            applied = (await client.status()).raftAppliedIndex
+        return applied if applied >= target else None
+
+    await wait_for(probe, f"{member.label} applies up to index {target} of {source.label}")

@@ -336,43 +336,17 @@ async def test_a_started_member_that_lost_its_data_dir_may_not_bootstrap_again(
 
 
 async def test_a_learner_catches_up_serves_only_status_and_serializable_reads_until_promoted(
-    make_cluster: Callable[..., ProcessCluster], tmp_path: Path
+    make_cluster: Callable[..., ProcessCluster],
 ) -> None:
     """etcd 3.4: a learner answers Status and serializable Range, and every other call with
     UNAVAILABLE "etcdserver: rpc not supported for learner"; promoted, it serves them all."""
     cluster = make_cluster()
     leader, _ = await cluster.agreed_leader()
-    (client_port, peer_port) = free_ports(2)
-    learner = Server(
-        "kv",
-        tmp_path / "learner",
-        cluster.members[0].options,
-        client_port=client_port,
-        peer_port=peer_port,
-        name="n4",
-        initial_cluster_state="existing",
-    )
-    learner.initial_cluster = f"{cluster.members[0].initial_cluster},n4={learner.peer_url}"
     async with KVClient(leader.endpoint, timeout=5.0) as client:
         await client.put("learned", "yes")
-
-        async def add() -> rpc_pb2.MemberAddResponse | None:
-            try:  # refused as "unhealthy cluster" until every voter was connected for 5 s
-                return await client.member_add([learner.peer_url], learner=True)
-            except EtcdError as error:
-                if error.message != "etcdserver: unhealthy cluster":
-                    raise
-                return None
-
-        added = await wait_for(add, "learner added", timeout=15.0)
-    learner.launch()  # not start(): its readiness probe is a linearizable read
+    learner, learner_id = await cluster.add_learner("n4")
     try:
-
-        async def serving() -> rpc_pb2.StatusResponse | None:
-            async with KVClient(learner.endpoint, timeout=1.0) as client:
-                return await client.status()
-
-        assert (await wait_for(serving, "the learner serves", timeout=30.0)).isLearner
+        assert (await cluster.status(learner)).isLearner
         async with KVClient(learner.endpoint, timeout=5.0) as client:
             found = await client.range("learned", serializable=True)
             assert [kv.value for kv in found.kvs] == [b"yes"]
@@ -381,7 +355,7 @@ async def test_a_learner_catches_up_serves_only_status_and_serializable_reads_un
                     await refused
                 assert caught.value.message == "etcdserver: rpc not supported for learner"
         async with KVClient(leader.endpoint, timeout=5.0) as client:
-            await client.member_promote(added.member.ID)
+            await client.member_promote(learner_id)
 
         # MemberPromote answers once the leader applied the change; the learner applies it a
         # moment later (as in etcd), and only then serves everything.

@@ -107,6 +107,16 @@ class ServerOptions:
     #: More flags, e.g. ``--heartbeat-interval=50`` (both servers must know them).
     extra_flags: tuple[str, ...] = ()
 
+    def flags(self) -> list[str]:
+        """These options as etcd's flags."""
+        named = {
+            "--max-request-bytes": self.max_request_bytes,
+            "--quota-backend-bytes": self.quota_backend_bytes,
+            "--snapshot-count": self.snapshot_count,
+        }
+        given = [f"{flag}={value}" for flag, value in named.items() if value is not None]
+        return given + list(self.extra_flags)
+
 
 @dataclass(slots=True)
 class Server:
@@ -161,7 +171,15 @@ class Server:
 
     @property
     def cluster_id(self) -> int:
-        return etcd_cluster_id([self.member_id])
+        """The cluster ID etcd derives from the founding members' IDs: those of
+        ``--initial-cluster`` (this member alone when it is empty), less this member when it
+        joins an existing cluster."""
+        if not self.initial_cluster:
+            return etcd_cluster_id([self.member_id])
+        urls = [entry.split("=", 1)[1] for entry in self.initial_cluster.split(",")]
+        if self.initial_cluster_state == "existing":
+            urls.remove(self.peer_url)
+        return etcd_cluster_id([etcd_member_id([url], CLUSTER_TOKEN) for url in urls])
 
     def argv(self) -> list[str]:
         """The command line; the flags are etcd's member flags, the same for both kinds."""
@@ -178,13 +196,7 @@ class Server:
             f"--initial-cluster-state={self.initial_cluster_state}",
             "--log-level=info",
         ]
-        if self.options.max_request_bytes is not None:
-            flags.append(f"--max-request-bytes={self.options.max_request_bytes}")
-        if self.options.quota_backend_bytes is not None:
-            flags.append(f"--quota-backend-bytes={self.options.quota_backend_bytes}")
-        if self.options.snapshot_count is not None:
-            flags.append(f"--snapshot-count={self.options.snapshot_count}")
-        return program + flags + list(self.options.extra_flags)
+        return program + flags + self.options.flags()
 
     def launch(self) -> None:
         """Start the process without waiting; `wait_ready` waits. Lets two servers boot at once.

@@ -15,38 +15,31 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.processes import ProcessCluster
-from tests.compat.conftest import subject_kind
+from tests.compat.clusters import cluster_pair, roles
 from tests.compat.etcdctl import etcdctl
 from tests.compat.leases import grant_on_both, run_lease_steps, wait_until_gone
-from tests.compat.servers import Server, free_ports
+from tests.compat.servers import Server
 
 pytestmark = pytest.mark.etcd
 
 
 @pytest.fixture
 def clusters(tmp_path: Path) -> Iterator[tuple[ProcessCluster, ProcessCluster]]:
-    ports = free_ports(12)  # both clusters' ports at once, so that none is given twice
-    reference = ProcessCluster.create("etcd", tmp_path / "etcd", 3, ports=ports[:6])
-    subject = ProcessCluster.create(subject_kind(), tmp_path / "subject", 3, ports=ports[6:])
-    try:
-        reference.start()
-        subject.start()
-        yield reference, subject
-    finally:
-        reference.stop()
-        subject.stop()
+    with cluster_pair(tmp_path) as started:
+        yield started
 
 
-async def roles(cluster: ProcessCluster) -> tuple[Server, Server]:
-    """The cluster's leader and one follower."""
-    leader, _ = await cluster.agreed_leader()
-    return leader, next(member for member in cluster.members if member is not leader)
+async def leader_and_follower(cluster: ProcessCluster) -> tuple[Server, Server]:
+    leader, followers = await roles(cluster)
+    return leader, followers[0]
 
 
 async def test_lease_commands_through_a_follower_and_the_leader(
     clusters: tuple[ProcessCluster, ProcessCluster],
 ) -> None:
-    (ref_leader, ref_follower), (sub_leader, sub_follower) = [await roles(c) for c in clusters]
+    reference, subject = clusters
+    ref_leader, ref_follower = await leader_and_follower(reference)
+    sub_leader, sub_follower = await leader_and_follower(subject)
     ref, sub = grant_on_both(ref_follower, sub_follower, "30")
     ref_ids, sub_ids = [ref.output["ID"]], [sub.output["ID"]]
     for ref_member, sub_member in ((ref_follower, sub_follower), (ref_leader, sub_leader)):
@@ -77,7 +70,7 @@ async def test_a_lease_expiring_while_its_leader_is_killed_goes_after_the_new_de
     """No early revoke: the new leader extends the lease (TTL + election timeout from its
     election), so the key outlives the old deadline; then it goes, on every member."""
     _, subject = clusters
-    leader, follower = await roles(subject)
+    leader, follower = await leader_and_follower(subject)
     granted = etcdctl(follower.endpoint, ["lease", "grant", "4"])
     lease_id = granted.output["ID"]
     assert etcdctl(follower.endpoint, ["put", "k", "v", f"--lease={lease_id:x}"]).exit_code == 0

@@ -11,8 +11,9 @@ on each server until a put fails and compares only that failure; `equalise` then
 so that both servers hold the same keys at the same revision (see its docstring), after which
 every later step is compared in full, as everywhere else in this suite.
 
-How many puts a server took is read from the server, not counted from the answers: etcd may
-*apply* the put it refuses. It checks the quota twice, when the request arrives
+How many puts a server took is read from the server, not counted from the answers: etcd (and
+kv, which makes the same second check: `kv.server.replica.space`) may *apply* the put it
+refuses. It checks the quota twice, when the request arrives
 (``etcdserver/api/v3rpc/quota.go``) and again when it is applied (``quotaApplierV3`` in
 ``etcdserver/apply.go``: it applies the put, then answers ``ErrNoSpace`` if the quota was
 exceeded), and the backend size both checks read is only updated when the backend commits its

@@ -21,10 +21,10 @@ from google.protobuf.message import Message
 
 from kv.client import KVClient, compare, put_op, range_op
 from kv.server.errors import EtcdError
-from tests.cluster.processes import ProcessCluster, wait_for
-from tests.compat.conftest import subject_kind
+from tests.cluster.processes import ProcessCluster
+from tests.compat.clusters import applied_alike, cluster_pair, roles
 from tests.compat.scenario import ScenarioMismatch, render, side_by_side
-from tests.compat.servers import Server, free_ports
+from tests.compat.servers import Server
 
 pytestmark = pytest.mark.etcd
 
@@ -36,23 +36,10 @@ class Side:
     cluster: ProcessCluster
 
     async def roles(self) -> tuple[Server, list[Server]]:
-        leader, _ = await self.cluster.agreed_leader()
-        return leader, [m for m in self.cluster.members if m is not leader]
+        return await roles(self.cluster)
 
     async def states(self) -> set[tuple[int, int]]:
-        """The members' (revision, HashKV) once all have applied the same raft entries: one
-        pair if they agree."""
-
-        async def probe() -> set[tuple[int, int]] | None:
-            applied, seen = set(), set()
-            for member in self.cluster.members:
-                async with KVClient(member.endpoint) as client:
-                    applied.add((await client.status()).raftAppliedIndex)
-                    hashed = await client.hash_kv()
-                seen.add((hashed.header.revision, hashed.hash))
-            return seen if len(applied) == 1 else None
-
-        return await wait_for(probe, f"{self.cluster.kind} members apply the same entries")
+        return await applied_alike(self.cluster)
 
     async def agreed_state(self) -> tuple[int, int]:
         """The members' common (revision, HashKV)."""
@@ -63,17 +50,8 @@ class Side:
 
 @pytest.fixture(scope="module")
 def sides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]]:
-    workdir = tmp_path_factory.mktemp("txn-clusters")
-    ports = free_ports(12)  # both clusters' ports at once, so that none is given twice
-    reference = ProcessCluster.create("etcd", workdir / "etcd", 3, ports=ports[:6])
-    subject = ProcessCluster.create(subject_kind(), workdir / "subject", 3, ports=ports[6:])
-    try:
-        reference.start()
-        subject.start()
+    with cluster_pair(tmp_path_factory.mktemp("txn-clusters")) as (reference, subject):
         yield Side(reference), Side(subject)
-    finally:
-        reference.stop()
-        subject.stop()
 
 
 def without_identity(outcome: Message | EtcdError) -> dict[str, Any]:

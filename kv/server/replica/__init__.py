@@ -10,6 +10,8 @@ Modules, in reading order:
 * `waiters` -- clients waiting for their proposals by request id (etcd's ``wait.Wait``) and
   for the applied index (``wait.WaitTime``); the request id generator.
 * `reads` -- ReadIndex rounds, batched as etcd batches them.
+* `space` -- the space quota checked again as each entry is applied: an entry that no longer
+  fits is applied, answered with the space error, and raises NOSPACE.
 * `snapshots` -- the snapshots the member makes: its own every ``--snapshot-count`` entries,
   and one for a follower that needs it.
 * `duties` -- what a member does for its cluster besides replicating: publish itself, settle

@@ -57,7 +57,7 @@ from kv.server.disk.raft_disk import (
 )
 from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
-from kv.server.replica import duties, expiry, snapshots
+from kv.server.replica import duties, expiry, snapshots, space
 from kv.server.replica.proposals import Proposals
 from kv.watch import WatchHub
 
@@ -125,6 +125,9 @@ class Replica:
         self.member_id = raw.id
         self.cluster_id = disk.cluster_id
         self.transport = transport
+        #: Whether an entry fits this member's space quota; the requests layer, which owns
+        #: the quota, sets it (etcd's apply-time check, `kv.server.replica.space`).
+        self.fits_quota: space.FitsQuota = space.fits_always
         transport.attach(
             RaftInbox(
                 deliver=self.deliver,
@@ -342,9 +345,10 @@ class Replica:
             self._apply_conf_change(entry)
         elif entry.data:
             request = InternalRaftRequest.FromString(entry.data)
+            fitted = self.fits_quota(request)  # the quota's second check (`space`)
             result = self.machine.apply(entry.index, request)
             if result is not None:  # None: applied before (a replay)
-                self.proposals.written(request.header.ID, result)
+                space.answer(self, request, result, fitted)
         else:
             self.machine.skip(entry.index)  # a new leader's empty entry
             if self.is_leader:  # chapter 7: the new leader's lessor takes over the deadlines

@@ -15,6 +15,10 @@ through the log (`kv.server.applied.alarms`) and refuses the request with Resour
 ``etcdserver: mvcc: database space exceeded``; from then on, puts are refused when applied
 until an operator disarms the alarm.
 
+Each member checks again as it applies the request, against its own backend, and a request
+that no longer fits is applied all the same but answered with the space error
+(`kv.server.replica.space`).
+
 The check comes first, before the request is validated: with the quota exceeded, even a put
 with an empty key gets the space error, as from etcd.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from kv.api.etcdserverpb import rpc_pb2
+from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 
 #: etcd's default quota, used when --quota-backend-bytes is 0 (etcd: DefaultQuotaBytes).
 DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024
@@ -62,6 +67,18 @@ def cost_txn(request: rpc_pb2.TxnRequest) -> int:
     return max(success, failure)
 
 
+def entry_cost(request: InternalRaftRequest) -> int | None:
+    """What a logged request costs in the check made when it is applied, or None for a kind
+    that check does not look at (etcd: ``quotaApplierV3`` wraps Put, Txn and LeaseGrant)."""
+    if request.HasField("put"):
+        return cost_put(request.put)
+    if request.HasField("txn"):
+        return cost_txn(request.txn)
+    if request.HasField("lease_grant"):
+        return LEASE_OVERHEAD
+    return None
+
+
 # --8<-- [start:quota]
 class BackendQuota:
     """The space quota of one backend (etcd: ``backendQuota``)."""
@@ -73,6 +90,11 @@ class BackendQuota:
     def available(self, cost: int) -> bool:
         """Whether a request of this estimated cost still fits (etcd: ``Available``)."""
         return self.backend.size_bytes + cost < self.quota
+
+    def fits(self, request: InternalRaftRequest) -> bool:
+        """Whether a logged request fits as it is applied (`kv.server.replica.space`)."""
+        cost = entry_cost(request)
+        return cost is None or self.available(cost)
 
 
 # --8<-- [end:quota]

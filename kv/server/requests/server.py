@@ -65,6 +65,7 @@ class Server:
         #: Seconds between progress notifications to watches that asked (chapter 8).
         self.watch_progress_interval = watch_progress_interval
         self.quota_bytes = quota.quota_bytes(quota_backend_bytes)
+        replica.fits_quota = lambda request: self.quota.fits(request)  # checked again, applied
         self.max_request_bytes = max_request_bytes
         self.max_txn_ops = max_txn_ops
         self.reconfiguration = Reconfiguration(replica)

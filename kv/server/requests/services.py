@@ -134,8 +134,10 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         return await _answer(context, self.leases.revoke, request)
 
     async def LeaseKeepAlive(self, request_iterator, context):  # type: ignore[no-untyped-def]
-        # A bidirectional stream: one answer per keep-alive, in order; an error ends it.
+        # A bidirectional stream: one answer per keep-alive, in order; an error ends it. On a
+        # learner it is refused before any request, as etcd's stream interceptor does.
         try:
+            self.leases.server.refuse_on_learner()
             async for request in request_iterator:
                 yield await self.leases.keep_alive(request)
         except EtcdError as error:

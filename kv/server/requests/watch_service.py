@@ -10,6 +10,8 @@ with a clock and a socket (etcd: ``etcdserver/api/v3rpc/watch.go``):
 * one *catch-up* task per member calls `WatchHub.catch_up` every 100 ms while some watcher is
   behind (etcd: ``syncWatchersLoop``), and one calls `WatchHub.progress_tick` every
   ``--experimental-watch-progress-notify-interval`` (10 minutes, plus up to 10% jitter);
+* a stream opened on a learner is refused at once with Unavailable ``etcdserver: rpc not
+  supported for learner``, as etcd 3.4's stream interceptor refuses every stream there;
 * a stream opened with metadata ``hasleader: true`` (etcdctl sets it) is refused with
   Unavailable ``etcdserver: no leader`` when the member knows no leader, and ended the same way
   after three election timeouts without one (etcd: ``v3rpc/interceptor.go``).
@@ -28,6 +30,7 @@ import grpc
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kv.api.mvccpb import kv_pb2
 from kv.server.applied.apply import to_pb
+from kv.server.errors import EtcdError
 from kv.server.requests.server import Server
 from kv.watch import Filter, WatchHub, WatchRequest, WatchResponse, WatchStream
 
@@ -118,6 +121,10 @@ class WatchService(rpc_pb2_grpc.WatchServicer):
         request_iterator: AsyncIterator[rpc_pb2.WatchRequest],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        try:  # etcd's stream interceptor refuses any stream on a learner, before anything
+            self.server.refuse_on_learner()
+        except EtcdError as error:
+            await context.abort(error.code, error.message)
         require_leader = _requires_leader(context)
         if require_leader and not self.server.replica.leader:
             await context.abort(grpc.StatusCode.UNAVAILABLE, NO_LEADER)
