@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -130,6 +130,11 @@ class ProcessCluster:
         member.start(timeout=30.0)
         self.down.discard(member.name)
 
+    def restart_all(self) -> None:
+        """Start every member again at once (one alone cannot serve without a quorum)."""
+        start_all(self.members, timeout=30.0)
+        self.down.clear()
+
     # -- looking at it ----------------------------------------------------------------------
 
     async def status(self, member: Server) -> rpc_pb2.StatusResponse:
@@ -185,3 +190,21 @@ class ProcessCluster:
     async def heal(self) -> None:
         for member in self.up:
             await self.set_faults(member, set())
+
+
+@contextlib.contextmanager
+def reference_and_subject(
+    workdir: Path, subject: ServerKind, extra_flags: tuple[str, ...] = ()
+) -> Iterator[tuple[ProcessCluster, ProcessCluster]]:
+    """A 3-member etcd and a 3-member ``subject`` cluster, both with ``extra_flags``, running
+    for the differential tests; their ports are chosen together, so none is given twice."""
+    ports = free_ports(12)
+    reference = ProcessCluster.create("etcd", workdir / "etcd", 3, extra_flags, ports[:6])
+    tested = ProcessCluster.create(subject, workdir / "subject", 3, extra_flags, ports[6:])
+    try:
+        reference.start()
+        tested.start()
+        yield reference, tested
+    finally:
+        reference.stop()
+        tested.stop()
