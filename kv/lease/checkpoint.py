@@ -32,6 +32,16 @@ flag, as in etcd 3.4.20 and later (`Checkpointing.persist`):
   one into the lease's record (etcd: ``leasepb.Lease.RemainingTTL``), and a restart reads it
   back (etcd PRs #13508, #14253).
 
+Which behaviour kv matches, and why: etcd 3.4.23 as it is, checked on the real one (chapter 7
+says how). 3.4.23 has the fixes of PRs #13508/#14253 -- a new leader schedules checkpoints for
+the leases it inherits (before them, checkpoints stopped after the first leader change), and
+the persist flag exists, though its ``--help`` does not list it -- so kv has both, and without
+the persist flag it forgets checkpoints on a restart, as 3.4.23 does. The one corner where
+3.4.23 does otherwise is a restart with no key written since the last checkpoint: etcd 3.4's
+consistent index moves only with key-space writes, so it replays the checkpoint from its log.
+kv's consistent index covers every applied entry (chapter 2), and kv does not copy that
+accident. kv's interval flag is its own: etcd 3.4 fixes the interval at 5 minutes.
+
 The decision "which leases to checkpoint now" is the pure lessor's
 (`kv.lease.Lessor.due_checkpoints`); the server's lease loop proposes what it returns
 (`kv.server.replica.expiry`) and the apply layer applies it (`kv.server.applied.leases`).
