@@ -17,7 +17,8 @@ shell::
   ``Revision -> HistoryEntry`` the store expects, iterating in revision order.
 * Table ``meta`` is the meta bucket: ``consistent_index``, ``compact_revision`` (the finished
   compaction, -1 if none) and ``scheduled_compact_revision``.
-* Table ``lease`` is the lease bucket (chapter 7): each granted lease's ID and TTL. Which keys
+* Table ``lease`` is the lease bucket (chapter 7): each granted lease's ID and TTL, and the
+  remaining TTL its last checkpoint recorded if checkpoints are persisted (0 if not). Which keys
   a lease has is not stored here: each key's row says its lease, and the lessor is rebuilt
   from both at start (etcd: ``lessor.initAndRecover`` and the store's ``restore``).
 * Table ``alarm`` is the alarm bucket: one row per raised alarm, the member (in hex, as etcd
@@ -107,7 +108,8 @@ CREATE TABLE IF NOT EXISTS member_removed (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lease (
     id INTEGER PRIMARY KEY,            -- the lease ID, any int64 but 0 (chapter 7)
-    ttl INTEGER NOT NULL               -- the TTL granted, in seconds (etcd: leasepb.Lease)
+    ttl INTEGER NOT NULL,              -- the TTL granted, in seconds (etcd: leasepb.Lease)
+    remaining_ttl INTEGER NOT NULL DEFAULT 0  -- its last persisted checkpoint; 0 = none
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES
     ('consistent_index', 0),
@@ -152,6 +154,14 @@ DELETE FROM kv WHERE (main, sub) IN (
 )
 """
 # --8<-- [end:finish-compaction]
+
+
+def _add_checkpoint_column(connection: sqlite3.Connection) -> None:
+    """A file written before kv had lease checkpoints has no ``remaining_ttl`` column: add it
+    (every lease without a checkpoint), so that old data dirs open as they are."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(lease)")}
+    if "remaining_ttl" not in columns:
+        connection.execute("ALTER TABLE lease ADD COLUMN remaining_ttl INTEGER NOT NULL DEFAULT 0")
 
 
 class BackendError(Exception):
@@ -311,6 +321,7 @@ class Backend:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
             connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA}; COMMIT;")
+            _add_checkpoint_column(connection)
             if max_size_bytes is not None:
                 page_size = connection.execute("PRAGMA page_size").fetchone()[0]
                 connection.execute(f"PRAGMA max_page_count={max_size_bytes // page_size}")
@@ -424,7 +435,18 @@ class Backend:
 
     def put_lease(self, lease_id: int, ttl: int) -> None:
         """Record in the batch that lease ``lease_id`` was granted for ``ttl`` seconds."""
-        self._write("INSERT OR REPLACE INTO lease VALUES (?, ?)", (lease_id, ttl))
+        self._write("INSERT OR REPLACE INTO lease (id, ttl) VALUES (?, ?)", (lease_id, ttl))
+
+    def lease_checkpoints(self) -> dict[int, int]:
+        """The remaining TTL of each lease whose record holds a checkpoint (chapter 7)."""
+        rows = self._connection.execute(
+            "SELECT id, remaining_ttl FROM lease WHERE remaining_ttl != 0"
+        ).fetchall()
+        return {int(lease_id): int(remaining) for lease_id, remaining in rows}
+
+    def checkpoint_lease(self, lease_id: int, remaining_ttl: int) -> None:
+        """Record in the batch a checkpoint of lease ``lease_id`` (0 clears it)."""
+        self._write("UPDATE lease SET remaining_ttl = ? WHERE id = ?", (remaining_ttl, lease_id))
 
     def delete_lease(self, lease_id: int) -> None:
         """Record in the batch that lease ``lease_id`` was revoked."""

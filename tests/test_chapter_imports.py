@@ -155,6 +155,8 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.lease.errors": 7,
     "kv.lease.lease": 7,
     "kv.lease.lessor": 7,
+    "kv.lease.checkpoint": 7,
+    "kv.lease.schedule": 7,
     "kv.server.leases": 7,  # applied/leases.py and requests/leases.py
     "kv.server.expiry": 7,
     "kv.linearizability.leases": 7,

@@ -14,9 +14,20 @@ Modules, in reading order:
   *applied* state, the same on every member (they come through the Raft log); renewing and
   expiring are the *leader's* (etcd's "primary lessor"): `Lessor.promote` when a member
   becomes leader, `Lessor.demote` when it stops being one.
+* `checkpoint` -- `Checkpointing`, `Checkpoint`: the leader's record, through the log, of the
+  time long leases have left, so that a new leader does not give them their whole TTL again
+  (etcd 3.4's ``--experimental-enable-lease-checkpoint``).
+* `schedule` -- `Schedule`: lease IDs by time, the leader's deadlines and checkpoints.
 * `errors` -- the errors, with etcd's messages.
 """
 
+from kv.lease.checkpoint import (
+    CHECKPOINT_BATCH,
+    CHECKPOINT_BATCHES_PER_PASS,
+    CHECKPOINT_INTERVAL,
+    Checkpoint,
+    Checkpointing,
+)
 from kv.lease.errors import (
     LeaseError,
     LeaseExistsError,
@@ -35,12 +46,17 @@ from kv.lease.lessor import (
 )
 
 __all__ = [
+    "CHECKPOINT_BATCH",
+    "CHECKPOINT_BATCHES_PER_PASS",
+    "CHECKPOINT_INTERVAL",
     "EXPIRED_RETRY_SECONDS",
     "FOREVER_SECONDS",
     "MAX_TTL",
     "NO_LEASE",
     "REVOKE_LIMIT",
     "REVOKE_RATE",
+    "Checkpoint",
+    "Checkpointing",
     "Lease",
     "LeaseError",
     "LeaseExistsError",

@@ -48,6 +48,15 @@ class Lease:
     expiry: float | None = None
     #: The keys attached to it (etcd: ``itemSet``).
     keys: set[bytes] = field(default_factory=set)
+    #: The remaining TTL its last checkpoint recorded, in seconds; 0 = none (etcd:
+    #: ``remainingTTL``; `kv.lease.checkpoint`). Replicated: applied on every member.
+    checkpoint_ttl: int = 0
+
+    @property
+    def resume_ttl(self) -> int:
+        """What a new leader counts the lease from: its checkpointed remaining TTL if it has
+        one, else its full TTL (etcd: ``Lease.RemainingTTL``)."""
+        return self.checkpoint_ttl if self.checkpoint_ttl > 0 else self.ttl
 
     def remaining(self, now: float) -> float:
         """Seconds until the lease expires (negative once it has); `FOREVER_SECONDS` without

@@ -24,8 +24,11 @@ operation          runs on                     clock
 `set_key`          every member (applied)      --
 `renew`            the leader only             expiry = now + TTL
 `expired`          the leader only             deadline passed, or a retry is due
-`promote`          a member that became leader expiry = now + extension + TTL
+`promote`          a member that became leader expiry = now + extension + TTL (or
+                                               the checkpointed remaining TTL)
 `demote`           a member that stopped       every expiry: none ("forever")
+`checkpoint`       every member (applied)      leader: schedules the next checkpoint
+`due_checkpoints`  the leader only             the checkpoints to propose now
 =================  ==========================  ======================================
 
 Why `promote` *extends*: the new leader cannot know when the old leader last renewed a lease,
@@ -38,13 +41,18 @@ Why a revoke can be *retried*: a revoke proposal may be lost (the leader changes
 dropped). `expired` hands a lease out again if it is still there a retry interval later (etcd:
 the request timeout, 5 s + 2 election timeouts), so the leader proposes again; a revoke
 applied twice is harmless, the second finds no lease.
+
+With checkpointing on (a `Checkpointing` passed in; `kv.lease.checkpoint` explains it), the
+leader also schedules each long lease's next checkpoint when it grants, promotes or applies a
+checkpoint, and `due_checkpoints` says which remaining TTLs to propose now.
 """
 
 from __future__ import annotations
 
-import heapq
+import math
 from collections.abc import Callable, Iterator
 
+from kv.lease.checkpoint import CHECKPOINT_BATCH, Checkpoint, Checkpointing
 from kv.lease.errors import (
     LeaseExistsError,
     LeaseExpiredError,
@@ -53,6 +61,7 @@ from kv.lease.errors import (
     NotPrimaryError,
 )
 from kv.lease.lease import MAX_TTL, NO_LEASE, Lease
+from kv.lease.schedule import Schedule
 
 #: The most leases one pass of `expired` hands out (etcd: ``leaseRevokeRate / 2``; the leader
 #: checks every 500 ms, so at most 1000 revokes a second).
@@ -84,19 +93,27 @@ def server_chosen_id(next_request_id: Callable[[], int]) -> int:
 class Lessor:
     """The leases of one member: replicated grants and keys, and the leader's deadlines."""
 
-    def __init__(self, min_ttl: int, *, retry_seconds: float = EXPIRED_RETRY_SECONDS) -> None:
-        """A lessor that grants at least ``min_ttl`` seconds (`kv.lease.min_ttl`), and hands
-        an expired lease out again ``retry_seconds`` after its revoke was due."""
+    def __init__(
+        self,
+        min_ttl: int,
+        *,
+        retry_seconds: float = EXPIRED_RETRY_SECONDS,
+        checkpointing: Checkpointing | None = None,
+    ) -> None:
+        """A lessor that grants at least ``min_ttl`` seconds (`kv.lease.min_ttl`), hands an
+        expired lease out again ``retry_seconds`` after its revoke was due, and checkpoints
+        long leases as ``checkpointing`` says (None: never)."""
         self.min_ttl = min_ttl
         self.retry_seconds = retry_seconds
+        self.checkpointing = checkpointing
         self._leases: dict[int, Lease] = {}
         #: Which lease each key is attached to (etcd: ``itemMap``).
         self._owner: dict[bytes, int] = {}
         self._primary = False
-        #: The leader's deadlines: (when to look at a lease, its ID), smallest first; an entry
-        #: whose time is not the lease's `_due` any more is stale and skipped.
-        self._deadlines: list[tuple[float, int]] = []
-        self._due: dict[int, float] = {}
+        #: The leader's deadlines: when to look at each lease for expiry.
+        self._deadlines = Schedule()
+        #: The leader's checkpoints: when to checkpoint each long lease.
+        self._checkpoints = Schedule()
 
     # -- replicated: applied on every member, in log order -------------------------------
 
@@ -118,12 +135,14 @@ class Lessor:
         self._leases[lease_id] = lease
         if self._primary:
             self._refresh(lease, now, extend=0.0)
+            self._schedule_checkpoint(lease, now)
         return lease
 
-    def restore(self, lease_id: int, ttl: int) -> Lease:
+    def restore(self, lease_id: int, ttl: int, checkpoint_ttl: int = 0) -> Lease:
         """A lease read back from disk at start (no keys yet: `set_key` attaches them from the
-        store). The minimum TTL applies here too, in case the configuration changed."""
-        lease = Lease(lease_id, max(ttl, self.min_ttl))
+        store), with the remaining TTL its record kept, if checkpoints were persisted. The
+        minimum TTL applies here too, in case the configuration changed."""
+        lease = Lease(lease_id, max(ttl, self.min_ttl), checkpoint_ttl=checkpoint_ttl)
         self._leases[lease_id] = lease
         return lease
 
@@ -137,7 +156,8 @@ class Lessor:
         lease = self._leases.pop(lease_id, None)
         if lease is None:
             raise LeaseNotFoundError()
-        self._due.pop(lease_id, None)
+        self._deadlines.discard(lease_id)
+        self._checkpoints.discard(lease_id)
         for key in lease.keys:
             del self._owner[key]
         return sorted(lease.keys)
@@ -185,8 +205,11 @@ class Lessor:
         """Is this the leader's lessor, the one that keeps deadlines?"""
         return self._primary
 
+    # --8<-- [start:promote]
     def promote(self, now: float, extend: float) -> None:
-        """This member became leader: every lease expires ``extend`` + its TTL from ``now``.
+        """This member became leader: every lease expires ``extend`` + its TTL from ``now``,
+        or + its checkpointed remaining TTL if it has one, and long leases get their next
+        checkpoint scheduled (etcd 3.4.20 and later: ``Promote``, fixed by PR #14253).
 
         With more leases than one second of revokes (`REVOKE_RATE`), leases whose new
         expiries bunch up are spread out, at most three quarters of the rate per second, so
@@ -195,16 +218,20 @@ class Lessor:
         self._primary = True
         for lease in self._leases.values():
             self._refresh(lease, now, extend)
+            self._schedule_checkpoint(lease, now)
         if len(self._leases) >= REVOKE_RATE:
             self._spread_expiries(now, extend)
 
+    # --8<-- [end:promote]
+
     def demote(self) -> None:
-        """This member is not the leader any more: no lease has an expiry here."""
+        """This member is not the leader any more: no lease has an expiry here, and none is
+        checkpointed from here."""
         self._primary = False
         for lease in self._leases.values():
             lease.expiry = None
         self._deadlines.clear()
-        self._due.clear()
+        self._checkpoints.clear()
 
     def renew(self, lease_id: int, now: float) -> int:
         """A keep-alive: the lease expires its TTL after ``now``; return the TTL.
@@ -223,7 +250,10 @@ class Lessor:
             raise LeaseNotFoundError()
         if lease.expired(now):
             raise LeaseExpiredError()
-        self._refresh(lease, now, extend=0.0)
+        # The full TTL, even before the checkpoint that clears `checkpoint_ttl` is applied
+        # (`renewal_checkpoint`): etcd waits for that one, then refreshes from the full TTL.
+        lease.expiry = now + lease.ttl
+        self._deadlines.set(lease.id, lease.expiry)
         return lease.ttl
 
     def expired(self, now: float, limit: int = REVOKE_LIMIT) -> list[int]:
@@ -235,27 +265,79 @@ class Lessor:
         if not self._primary:
             return []
         found: list[int] = []
-        while self._deadlines and len(found) < limit:
-            due, lease_id = self._deadlines[0]
-            if self._due.get(lease_id) != due:  # revoked or renewed since: a stale entry
-                heapq.heappop(self._deadlines)
-                continue
-            if due > now:
+        while len(found) < limit:
+            lease_id = self._deadlines.pop_due(now)
+            if lease_id is None:
                 break
-            heapq.heappop(self._deadlines)
-            lease = self._leases[lease_id]
-            self._schedule(lease_id, now + self.retry_seconds)
-            if lease.expired(now):
+            self._deadlines.set(lease_id, now + self.retry_seconds)
+            if self._leases[lease_id].expired(now):
                 found.append(lease_id)
         return found
 
-    def _refresh(self, lease: Lease, now: float, extend: float) -> None:
-        lease.expiry = now + extend + lease.ttl
-        self._schedule(lease.id, lease.expiry)
+    # -- the leader's: checkpoints (`kv.lease.checkpoint`) -----------------------------
 
-    def _schedule(self, lease_id: int, due: float) -> None:
-        self._due[lease_id] = due
-        heapq.heappush(self._deadlines, (due, lease_id))
+    def checkpoint(self, lease_id: int, remaining_ttl: int, now: float) -> Lease | None:
+        """Apply one checkpoint of a LeaseCheckpoint entry: the lease's remaining TTL is
+        ``remaining_ttl`` (0: none). On the leader, schedule the lease's next checkpoint.
+        Return the lease, or None if it is gone (revoked meanwhile: nothing to do, as in
+        etcd's ``Checkpoint``)."""
+        lease = self._leases.get(lease_id)
+        if lease is None:
+            return None
+        lease.checkpoint_ttl = remaining_ttl
+        if self._primary:
+            self._schedule_checkpoint(lease, now)
+        return lease
+
+    # --8<-- [start:due_checkpoints]
+    def due_checkpoints(self, now: float, limit: int = CHECKPOINT_BATCH) -> list[Checkpoint]:
+        """The leader's checkpoints to propose now, at most ``limit`` (one log entry's worth):
+        for each lease whose checkpoint is due, its remaining TTL rounded up -- unless it has
+        expired (its revoke is coming) or has its whole TTL left (a renewal just reset it: the
+        full TTL says the same). etcd: ``findDueScheduledCheckpoints``.
+        """
+        if not self._primary or self.checkpointing is None:
+            return []
+        found: list[Checkpoint] = []
+        while len(found) < limit:
+            lease_id = self._checkpoints.pop_due(now)
+            if lease_id is None:
+                break
+            lease = self._leases[lease_id]
+            if lease.expired(now):
+                continue
+            remaining = math.ceil(lease.remaining(now))
+            if remaining < lease.ttl:
+                found.append(Checkpoint(lease_id, remaining))
+        return found
+
+    # --8<-- [end:due_checkpoints]
+
+    def renewal_checkpoint(self, lease_id: int, now: float) -> Checkpoint | None:
+        """The checkpoint a keep-alive of ``lease_id`` must see applied before it renews: one
+        that clears the lease's checkpointed remaining TTL, so that a later leader gives it
+        its full TTL again; None if there is nothing to clear (etcd: ``Renew`` proposes it,
+        at most once per checkpoint, so renewals add at most one entry per interval)."""
+        lease = self._leases.get(lease_id)
+        if self.checkpointing is None or lease is None or not lease.checkpoint_ttl:
+            return None
+        if lease.expired(now):  # the renewal will wait for the revoke instead
+            return None
+        return Checkpoint(lease_id, 0)
+
+    def _schedule_checkpoint(self, lease: Lease, now: float) -> None:
+        """Checkpoint ``lease`` one interval from now if it will still have more than an
+        interval left by its own count (etcd: ``scheduleCheckpointIfNeeded``, which compares
+        with the interval in whole seconds)."""
+        if self.checkpointing is None:
+            return
+        interval = self.checkpointing.interval
+        if lease.resume_ttl > math.trunc(interval):
+            self._checkpoints.set(lease.id, now + interval)
+
+    def _refresh(self, lease: Lease, now: float, extend: float) -> None:
+        lease.expiry = now + extend + lease.resume_ttl
+        self._deadlines.set(lease.id, lease.expiry)
 
     def _spread_expiries(self, now: float, extend: float) -> None:
         """etcd's ``Promote`` adjustment: walk the leases by expiry in windows of a second,

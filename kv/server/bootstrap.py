@@ -27,6 +27,7 @@ import random
 from pathlib import Path
 
 from kv.backend import Backend
+from kv.lease import Checkpointing
 from kv.membership import Cluster, Member
 from kv.raft import Config, ConfState, RawNode
 from kv.server.applied.applied_state import open_state_machine, swap_backend
@@ -66,7 +67,7 @@ async def open_replica(config: ServerConfig) -> Replica:
     else:
         me, cluster_id = await _join(config, cluster, backend)
         disk = RaftDisk.create(layout.wal, layout.snap, me.id, cluster_id)
-    timing = Timing(config.heartbeat_interval, config.election_timeout)
+    timing = Timing(config.heartbeat_interval, config.election_timeout, _checkpointing(config))
     machine = open_state_machine(backend, lessor=timing.new_lessor())
     # --8<-- [end:open_replica]
     raft_config = Config(
@@ -93,6 +94,22 @@ async def open_replica(config: ServerConfig) -> Replica:
         timing=timing,
         policy=SnapshotPolicy(config.snapshot_count, config.max_wals, config.max_snapshots),
         catch_up_entries=config.experimental_snapshot_catchup_entries,
+    )
+
+
+def _checkpointing(config: ServerConfig) -> Checkpointing | None:
+    """How this member checkpoints leases (chapter 7), if it does."""
+    if not config.experimental_enable_lease_checkpoint:
+        return None
+    if not config.experimental_enable_lease_checkpoint_persist:
+        # etcd 3.4.23 logs this with --logger=zap; with its default logger it panics instead.
+        log.warning(
+            "Detected that checkpointing is enabled without persistence. "
+            "Consider enabling experimental-enable-lease-checkpoint-persist"
+        )
+    return Checkpointing(
+        config.experimental_lease_checkpoint_interval,
+        persist=config.experimental_enable_lease_checkpoint_persist,
     )
 
 

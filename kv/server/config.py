@@ -187,6 +187,11 @@ class ServerConfig:
     experimental_snapshot_catchup_entries: int = 5000
     # Chapter 8: how often a watch that asked for progress notifications gets one (seconds).
     experimental_watch_progress_notify_interval: float = 600.0
+    # Chapter 7: lease checkpoints (kv.lease.checkpoint); persisted with the second flag only.
+    experimental_enable_lease_checkpoint: bool = False
+    experimental_enable_lease_checkpoint_persist: bool = False
+    # kv's own: seconds between checkpoints (etcd 3.4: 5 minutes, set only by its tests).
+    experimental_lease_checkpoint_interval: float = 300.0
     # Chapter 10: auto-compaction ("0" = off; hours or a Go duration, or revisions).
     auto_compaction_mode: str = PERIODIC
     auto_compaction_retention: str = "0"
@@ -329,6 +334,19 @@ def _check_flags(config: ServerConfig) -> None:
         raise ConfigError(
             f"--election-timeout[{config.election_timeout}ms] is too long, and should be set "
             f"less than {MAX_ELECTION_MS}ms"
+        )
+    # etcd 3.4.20+: embed/config.go Config.Validate.
+    if config.experimental_enable_lease_checkpoint_persist and not (
+        config.experimental_enable_lease_checkpoint
+    ):
+        raise ConfigError(
+            "setting experimental-enable-lease-checkpoint-persist requires "
+            "experimental-enable-lease-checkpoint"
+        )
+    if config.experimental_lease_checkpoint_interval <= 0:
+        raise ConfigError(
+            "kv: --experimental-lease-checkpoint-interval must be >0 "
+            f"(set to {config.experimental_lease_checkpoint_interval}s)"
         )
     if config.log_level not in LOG_LEVELS:
         raise ConfigError(

@@ -5,6 +5,8 @@
   port-0 binds pick ports, so other tests cannot take ours) and never near etcd's 2379/2380.
 * `cluster` -- a 3-member cluster started in this process through the Python API, stopped at
   the end of the test, which also checks that no member process is left.
+* `make_cluster` -- makes and starts 3-member `ProcessCluster`s of ``kv serve`` with extra
+  flags, each in a directory of its own; all are stopped at the end of the test.
 * Tests marked ``etcd`` need the real ``etcd`` and ``etcdctl`` (``tests/conftest.py``).
 * A failed test's report ends with the last lines of every member's log.
 """
@@ -12,7 +14,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ import pytest
 from kv.cluster import control, processes, supervisor
 from kv.cluster.layout import PORT_STRIDE, Layout, port_in_use
 from kv.cluster.state import load
+from tests.cluster.processes import ProcessCluster
 
 #: Base ports are drawn from here: above the well-known ports and etcd's 2379/2380, below
 #: Linux's default ephemeral range (32768-60999).
@@ -99,3 +102,19 @@ def pytest_runtest_makereport(
                 tail = "\n".join(lines[-LOG_LINES_IN_REPORT:])
                 report.sections.append((f"log of {member.name} ({member.log_file})", tail))
     return report
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[Callable[..., ProcessCluster]]:
+    started: list[ProcessCluster] = []
+
+    def make(*extra_flags: str) -> ProcessCluster:
+        workdir = tmp_path / f"cluster-{len(started)}"
+        cluster = ProcessCluster.create("kv", workdir, 3, extra_flags)
+        started.append(cluster)
+        cluster.start()
+        return cluster
+
+    yield make
+    for cluster in started:
+        cluster.stop()

@@ -130,6 +130,11 @@ class ProcessCluster:
         member.start(timeout=30.0)
         self.down.discard(member.name)
 
+    def restart_all(self) -> None:
+        """Start every member again at once (one alone cannot serve without a quorum)."""
+        start_all(self.members, timeout=30.0)
+        self.down.clear()
+
     # -- membership ---------------------------------------------------------------------------
 
     async def add_learner(self, name: str) -> tuple[Server, int]:

@@ -20,7 +20,7 @@ import asyncio
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,21 +50,6 @@ pytestmark = pytest.mark.etcd
 WORKERS = 4
 #: How long clients run before and after the failure.
 LOAD_SECONDS = 1.5
-
-
-@pytest.fixture
-def make_cluster(tmp_path: Path) -> Iterator[Callable[..., ProcessCluster]]:
-    started: list[ProcessCluster] = []
-
-    def make(*extra_flags: str) -> ProcessCluster:
-        cluster = ProcessCluster.create("kv", tmp_path, 3, extra_flags)
-        started.append(cluster)
-        cluster.start()
-        return cluster
-
-    yield make
-    for cluster in started:
-        cluster.stop()
 
 
 @pytest.fixture

@@ -33,15 +33,21 @@ def open_state_machine(
     """The state machine over ``backend``: its store, alarms, members and leases, applied up
     to the backend's consistent index (or ``at_least``, a snapshot's index, if that is higher).
     ``lessor``: an empty lessor with the member's TTL bounds (chapter 7), filled from the
-    backend; the leader's deadlines are read on the monotonic clock."""
+    backend; the leader's deadlines are read on the monotonic clock. Lease checkpoints are
+    written to the backend only if the lessor's `kv.lease.Checkpointing` says to persist
+    them, but read back from it always, as etcd's ``initAndRecover`` does."""
     store = Store(backend.history, compact_revision=backend.compact_revision)
-    lessor = open_lessor(lessor or Lessor(DEFAULT_MIN_TTL), backend, store)
+    # `is None`, not `or`: a lessor with no leases yet is falsy (it has a length).
+    lessor = open_lessor(
+        lessor if lessor is not None else Lessor(DEFAULT_MIN_TTL), backend, store, backend
+    )
+    persist = lessor.checkpointing is not None and lessor.checkpointing.persist
     return StateMachine(
         store,
         applied_index=max(backend.consistent_index, at_least),
         alarms=AlarmStore(backend),
         members=MemberStore(backend),
-        leases=AppliedLeases(lessor, backend, time.monotonic),
+        leases=AppliedLeases(lessor, backend, time.monotonic, backend if persist else None),
     )
 
 

@@ -7,11 +7,16 @@ etcd's applier and MVCC store tie its lessor (``etcdserver/apply.go``, ``mvcc/kv
 * a **LeaseGrant** entry grants the lease and records it in the backend's ``lease`` table;
 * a **LeaseRevoke** entry forgets the lease and deletes its keys in one write -- one revision
   for all of them, in sorted key order, or no revision at all if it had none;
+* a **LeaseCheckpoint** entry (the leader's, with ``--experimental-enable-lease-checkpoint``)
+  writes each lease's remaining TTL on it, and into its record in the ``lease`` table too with
+  ``--experimental-enable-lease-checkpoint-persist``, as etcd 3.4.20 and later do
+  (`kv.lease.checkpoint` says why the second flag matters: a restart);
 * after **every write** (a put, a delete, a txn, a revoke), each key it wrote follows its
   lease: attached to the lease it was written with, detached from the one it had
   (`AppliedLeases.follow`). A put without a lease detaches the key, as in etcd;
 * at **start**, and after a **leader's snapshot** replaced the backend, the lessor is read
-  back: the leases from the ``lease`` table, their keys from the store (`open_lessor`).
+  back: the leases from the ``lease`` table (with the checkpoints persisted there), their
+  keys from the store (`open_lessor`).
 
 Every member applies the same entries, so every member's lessor holds the same leases with
 the same keys. Only the leader's has deadlines (`kv.lease.lessor`).
@@ -37,6 +42,13 @@ class LeaseTable(Protocol):
     def delete_lease(self, lease_id: int) -> None: ...
 
 
+class CheckpointTable(Protocol):
+    """Where persisted checkpoints are kept: `kv.backend.Backend` (the ``lease`` table)."""
+
+    def lease_checkpoints(self) -> dict[int, int]: ...
+    def checkpoint_lease(self, lease_id: int, remaining_ttl: int) -> None: ...
+
+
 def _no_clock() -> float:
     """The moment a grant is applied, where nobody keeps deadlines (the simulator)."""
     return 0.0
@@ -50,12 +62,15 @@ class AppliedLeases:
         lessor: Lessor,
         table: LeaseTable | None = None,
         clock: Callable[[], float] = _no_clock,
+        checkpoints: CheckpointTable | None = None,
     ) -> None:
         """Leases kept by ``lessor`` and recorded in ``table`` (None: in memory only);
-        ``clock()`` is the leader's now, for the expiry of a lease granted while it leads."""
+        ``clock()`` is the leader's now, for the expiry of a lease granted while it leads;
+        checkpoints are recorded in ``checkpoints`` (None: not persisted)."""
         self.lessor = lessor
         self.table = table
         self.clock = clock
+        self.checkpoints = checkpoints
 
     # --8<-- [start:grant]
     def grant(self, store: Store, request: rpc_pb2.LeaseGrantRequest) -> rpc_pb2.LeaseGrantResponse:
@@ -92,6 +107,23 @@ class AppliedLeases:
 
     # --8<-- [end:revoke]
 
+    # --8<-- [start:checkpoint]
+    def checkpoint(
+        self, store: Store, request: rpc_pb2.LeaseCheckpointRequest
+    ) -> rpc_pb2.LeaseCheckpointResponse:
+        """Apply a LeaseCheckpoint: each lease still granted takes its remaining TTL (etcd:
+        ``applierV3backend.LeaseCheckpoint``, then ``lessor.Checkpoint``)."""
+        now = self.clock()
+        for checkpoint in request.checkpoints:
+            lease = self.lessor.checkpoint(checkpoint.ID, checkpoint.remaining_TTL, now)
+            if lease is not None and self.checkpoints is not None:
+                self.checkpoints.checkpoint_lease(lease.id, lease.checkpoint_ttl)
+        response = rpc_pb2.LeaseCheckpointResponse()
+        response.header.revision = store.current_revision
+        return response
+
+    # --8<-- [end:checkpoint]
+
     def check_exists(self, lease_id: int) -> None:
         """A put with a lease needs the lease (etcd looks it up before the write begins)."""
         if lease_id and lease_id not in self.lessor:
@@ -113,11 +145,15 @@ class AppliedLeases:
     # --8<-- [end:follow]
 
 
-def open_lessor(lessor: Lessor, table: LeaseTable, store: Store) -> Lessor:
-    """Fill ``lessor`` with the leases of ``table`` and attach the keys of ``store`` that
-    name one (etcd: ``lessor.initAndRecover``, then the store's ``restore``)."""
+def open_lessor(
+    lessor: Lessor, table: LeaseTable, store: Store, checkpoints: CheckpointTable | None = None
+) -> Lessor:
+    """Fill ``lessor`` with the leases of ``table`` (with their persisted remaining TTLs, from
+    ``checkpoints``) and attach the keys of ``store`` that name one (etcd:
+    ``lessor.initAndRecover``, then the store's ``restore``)."""
+    remaining = checkpoints.lease_checkpoints() if checkpoints is not None else {}
     for lease_id, ttl in table.leases():
-        lessor.restore(lease_id, ttl)
+        lessor.restore(lease_id, ttl, remaining.get(lease_id, 0))
     if len(lessor):
         for kv in store.range(b"\0", b"\0").kvs:  # every live key
             if kv.lease:

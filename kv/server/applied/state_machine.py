@@ -19,8 +19,9 @@ entry records a member's name and client URLs, and a ``cluster_version_set`` ent
 version the cluster runs.
 
 Leases are applied state from chapter 7 on (`kv.server.applied.leases`): a ``lease_grant``
-or ``lease_revoke`` entry grants or revokes one, a put may attach its key to one, and after
-each write the keys it wrote follow their leases.
+or ``lease_revoke`` entry grants or revokes one, a ``lease_checkpoint`` entry records how long
+leases have left, a put may attach its key to one, and after each write the keys it wrote
+follow their leases.
 
 Alarms are part of the applied state too (`kv.server.applied.alarms`): an ``AlarmRequest`` entry
 raises or clears one, and while NOSPACE or CORRUPT is raised, the entries it refuses fail
@@ -131,6 +132,8 @@ class StateMachine:
             return self.leases.grant(self.store, request.lease_grant)
         if kind == "lease_revoke":
             return self.leases.revoke(self.store, request.lease_revoke)
+        if kind == "lease_checkpoint":
+            return self.leases.checkpoint(self.store, request.lease_checkpoint)
         raise ValueError(f"kv cannot apply a log entry of kind {kind!r}")
 
 

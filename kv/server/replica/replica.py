@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.backend import Backend
-from kv.lease import Lessor, min_ttl
+from kv.lease import Checkpointing, Lessor, min_ttl
 from kv.raft import (
     ConfChange,
     ConfChangeType,
@@ -66,10 +66,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """etcd's --heartbeat-interval and --election-timeout, in milliseconds."""
+    """etcd's --heartbeat-interval and --election-timeout, in milliseconds; and how leases
+    are checkpointed, if they are (chapter 7: --experimental-enable-lease-checkpoint)."""
 
     heartbeat_ms: int = 100
     election_ms: int = 1000
+    lease_checkpointing: Checkpointing | None = None
 
     @property
     def tick_seconds(self) -> float:
@@ -91,10 +93,12 @@ class Timing:
         return self.election_ticks * self.heartbeat_ms / 1000
 
     def new_lessor(self) -> Lessor:
-        """An empty lessor with this timing's minimum TTL; an expired lease whose revoke was
-        lost is handed out again after a request timeout, as in etcd."""
+        """An empty lessor with this timing's minimum TTL and checkpointing; an expired lease
+        whose revoke was lost is handed out again after a request timeout, as in etcd."""
         return Lessor(
-            min_ttl(self.election_ms, self.heartbeat_ms), retry_seconds=self.request_timeout
+            min_ttl(self.election_ms, self.heartbeat_ms),
+            retry_seconds=self.request_timeout,
+            checkpointing=self.lease_checkpointing,
         )
 
 

@@ -32,6 +32,7 @@ from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.lease import LeaseError, LeaseExpiredError, Lessor, server_chosen_id
 from kv.server import errors
 from kv.server.errors import EtcdError
+from kv.server.replica import expiry
 from kv.server.requests import quota
 
 if TYPE_CHECKING:  # the server builds this class: no import cycle at run time
@@ -114,6 +115,7 @@ class LeaseRequests:
         deadline = time.monotonic() + self.replica.timing.request_timeout
         while True:
             try:
+                await self._clear_checkpoint(request.ID)
                 ttl = self.lessor.renew(request.ID, time.monotonic())
                 return rpc_pb2.LeaseKeepAliveResponse(ID=request.ID, TTL=ttl)
             except LeaseExpiredError:
@@ -126,6 +128,14 @@ class LeaseRequests:
                 raise errors.from_lease(error) from error
 
     # --8<-- [end:renew_here]
+
+    async def _clear_checkpoint(self, lease_id: int) -> None:
+        """With lease checkpoints on, a renewal of a checkpointed lease first clears its
+        checkpoint through the log, and waits until it is applied (etcd: ``Renew``), so that
+        a later leader gives the renewed lease its full TTL (`kv.lease.checkpoint`)."""
+        clear = self.lessor.renewal_checkpoint(lease_id, time.monotonic())
+        if clear is not None:
+            await expiry.propose_checkpoints(self.replica, [clear])
 
     async def time_to_live_here(
         self, request: rpc_pb2.LeaseTimeToLiveRequest
