@@ -79,6 +79,10 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.validate": 1,
     # Chapter 2: durability.
     "kv.backend": 2,
+    "kv.bbolt": 2,
+    "kv.bbolt.page": 2,
+    "kv.bbolt.reader": 2,
+    "kv.bbolt.writer": 2,
     "kv.fsutil": 2,
     "kv.snap": 2,
     "kv.wal.record": 2,
