@@ -38,7 +38,7 @@ def fill(server: Server) -> int:
     ok(server, "del", "b")
     lease = int(ok(server, "lease", "grant", str(LEASE_TTL))["ID"])
     ok(server, "put", f"--lease={lease:x}", "leased", "x")
-    ok(server, "txn", stdin=f"\n\n{MANY_PUTS}\n")
+    ok(server, "txn", stdin=f"\n{MANY_PUTS}\n\n")  # no compares; all puts on success
     for key, value in LARGE_VALUES.items():
         ok(server, "put", key, stdin=value)  # from stdin: an argument may not exceed 128 KiB
     ok(server, "compaction", "3")

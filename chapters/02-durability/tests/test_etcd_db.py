@@ -8,14 +8,16 @@ version. The encodings are checked byte for byte against a real etcd's file in
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
 import pytest
 
 from kv.backend import Backend, BackendError
-from kv.bbolt import BoltFile
+from kv.bbolt import PAGE_SIZE, BoltFile
 from kv.mvcc import Revision, Store
+from kv.server.disk.data_dir import DataDir
 from kv.server.disk.etcd_db import (
     BUCKETS,
     etcd_buckets,
@@ -25,6 +27,7 @@ from kv.server.disk.etcd_db import (
     summarize,
     write_etcd_db,
 )
+from kv.server.disk.snapshot_file import RestoreConfig, restore, summarize_snapshot
 
 MEMBER = '{"id":1,"peerURLs":["http://127.0.0.1:2380"],"name":"n1"}'
 
@@ -114,3 +117,38 @@ def test_status_counts_every_key_and_reads_the_revision_from_the_last(tmp_path: 
     # Rows, then meta (3), lease, alarm, member, removed member, cluster version, authRevision.
     assert summary.total_keys == rows + 3 + 6
     assert summary.total_size == len(data)
+
+
+def test_restore_takes_etcds_file_with_its_sha256(tmp_path: Path) -> None:
+    with filled(tmp_path / "source") as source:
+        data = exported(source)
+        history = list(source.history.items())
+    snapshot = tmp_path / "etcd.db"
+    snapshot.write_bytes(data + hashlib.sha256(data).digest())
+    root = restore(RestoreConfig(snapshot=snapshot, data_dir=str(tmp_path / "restored")))
+    with Backend.open(DataDir(root).backend) as restored:
+        assert list(restored.history.items()) == history
+        assert restored.leases() == [(0x7E57, 60)]
+        assert restored.consistent_index == 1  # one member: one bootstrap entry
+
+
+def test_restore_still_takes_kvs_older_sqlite_snapshots(tmp_path: Path) -> None:
+    with filled(tmp_path / "old.db") as source:
+        history = list(source.history.items())
+    config = RestoreConfig(
+        snapshot=tmp_path / "old.db", data_dir=str(tmp_path / "restored"), skip_hash_check=True
+    )
+    with Backend.open(DataDir(restore(config)).backend) as restored:
+        assert list(restored.history.items()) == history
+
+
+def test_a_torn_etcd_file_fails_the_integrity_check_as_in_etcdctl(tmp_path: Path) -> None:
+    with filled(tmp_path / "source") as source:
+        data = bytearray(exported(source))
+    big = BoltFile(bytes(data)).bucket(b"key")
+    assert big is not None and big.root
+    data[big.root * PAGE_SIZE + 8 : big.root * PAGE_SIZE + 10] = b"\x40\x00"  # an unknown type
+    snapshot = tmp_path / "torn.db"
+    snapshot.write_bytes(bytes(data))
+    with pytest.raises(BackendError, match=r"^snapshot file integrity check failed\. 1 errors"):
+        summarize_snapshot(snapshot)

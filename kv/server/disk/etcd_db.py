@@ -143,8 +143,29 @@ def etcd_buckets(backend: Backend) -> list[tuple[bytes, NewBucket]]:
 
 
 def write_etcd_db(backend: Backend, file: BinaryIO) -> int:
-    """Write ``backend``'s committed state to ``file`` as etcd's bbolt file; return its size."""
+    """Write ``backend``'s state (as its batch sees it) to ``file`` as etcd's bbolt file;
+    return its size."""
     return write(file, etcd_buckets(backend))
+
+
+def save_etcd_db(backend: Backend, target: Path) -> int:
+    """Write the last commit of a live ``backend`` to ``target`` as etcd's file (the Snapshot
+    RPC); return its size.
+
+    The backend is first copied through a connection of its own (`Backend.snapshot_to`: the
+    last commit, never half a batch, with the consistent index that covers it), and the copy
+    is what is read: the member goes on applying meanwhile. Blocking: run it in a thread.
+    """
+    copy = target.with_name(target.name + ".sqlite")
+    try:
+        backend.snapshot_to(copy)
+        with Backend.open(copy) as committed, target.open("wb") as out:
+            size = write_etcd_db(committed, out)
+            out.flush()
+        return size
+    finally:
+        for suffix in ("", ".part", "-wal", "-shm"):
+            copy.with_name(copy.name + suffix).unlink(missing_ok=True)
 
 
 # --- etcd's buckets into kv's backend ------------------------------------------------------
