@@ -159,6 +159,7 @@ class LeafElement:
         return LEAF_ELEMENT.size + len(self.key) + len(self.value)
 
 
+# --8<-- [start:pack-leaf]
 def pack_leaf(page_id: int, elements: Sequence[LeafElement]) -> bytes:
     """A leaf page (header, then the elements' fixed parts, then their keys and values).
 
@@ -177,6 +178,7 @@ def pack_leaf(page_id: int, elements: Sequence[LeafElement]) -> bytes:
     return header.pack() + fixed + data
 
 
+# --8<-- [end:pack-leaf]
 def unpack_leaf(data: Buffer, offset: int, count: int) -> list[LeafElement]:
     """The ``count`` elements of the leaf page whose header is at ``offset``."""
     elements = []

@@ -88,6 +88,7 @@ def _uint64(value: int) -> bytes:
 # --- kv's backend as etcd's buckets --------------------------------------------------------
 
 
+# --8<-- [start:key-bucket]
 def _key_bucket(backend: Backend) -> Iterator[tuple[bytes, bytes]]:
     for revision, entry in backend.history.items():
         kv = entry.kv
@@ -105,6 +106,7 @@ def _key_bucket(backend: Backend) -> Iterator[tuple[bytes, bytes]]:
         yield revision_key(revision, tombstone=entry.tombstone), record.SerializeToString()
 
 
+# --8<-- [end:key-bucket]
 def _meta_bucket(backend: Backend) -> list[tuple[bytes, bytes]]:
     items = [(CONSISTENT_INDEX, _uint64(backend.consistent_index))]
     for name, revision in (
