@@ -549,12 +549,12 @@ class Backend:
     ) -> Backend:
         """Create the backend at ``path`` from a snapshot file, for ``kv snapshot restore``.
 
-        A snapshot saved by ``etcdctl snapshot save`` ends with the SHA-256 of its data. As
-        etcd's restore does (``clientv3/snapshot/v3_snapshot.go``, ``saveDB``), the hash is cut
-        off and checked, and a file without one (a copy of some ``member/snap/db``) is only
-        accepted with ``skip_hash_check``, which also skips the check of a hash that is there.
-        The restored member starts a new log, so the snapshot's consistent index (an index in
-        the old member's log) is replaced by ``consistent_index``: etcd sets it to the number
+        A snapshot saved by ``etcdctl snapshot save`` ends with the SHA-256 of its data, cut off
+        and checked by `checked_snapshot_copy`. This is for kv's own SQLite snapshots (from kv
+        before it saved etcd's format, or a copy of a ``member/snap/db``); etcd's bbolt
+        snapshots are restored by ``kv.server.disk.etcd_db.restore_etcd_db``. The restored
+        member starts a new log, so the snapshot's consistent index (an index in the old
+        member's log) is replaced by ``consistent_index``: etcd sets it to the number
         of entries that bootstrap the new log. Everything else, alarms included, is kept.
 
         Raises:
@@ -562,20 +562,8 @@ class Backend:
             SnapshotHashError: the hash is missing or does not match (etcd's messages).
             BackendError: ``path`` exists, or the file is not a kv backend.
         """
-        if path.exists():
-            raise BackendError(f"{path} already exists")
-        size = snapshot.stat().st_size
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".part")
-        partial.unlink(missing_ok=True)
+        partial = checked_snapshot_copy(snapshot, path, skip_hash_check=skip_hash_check)
         try:
-            expected, actual = _copy_without_hash(snapshot, partial, size)
-            if expected is None and not skip_hash_check:
-                raise SnapshotHashError("snapshot missing hash but --skip-hash-check=false")
-            if expected is not None and not skip_hash_check and expected != actual:
-                raise SnapshotHashError(
-                    f"expected sha256 {_go_bytes(expected)}, got {_go_bytes(actual)}"
-                )
             _check_is_backend(partial, snapshot)
         except BaseException:
             partial.unlink(missing_ok=True)
@@ -657,6 +645,47 @@ def _copy_database(source: Path, target: Path) -> None:
         reader.backup(writer)
         writer.execute("PRAGMA journal_mode=DELETE")
     _fsync(target)
+
+
+def checked_snapshot_copy(snapshot: Path, path: Path, *, skip_hash_check: bool = False) -> Path:
+    """Copy a snapshot's data, without its SHA-256, to a new file beside ``path``; return it.
+
+    ``path`` is where a restore will put the backend: it must not exist yet, and its
+    directory is made. As etcd's restore does (``clientv3/snapshot/v3_snapshot.go``,
+    ``saveDB``), the hash is cut off and checked; a file without one (a copy of some
+    ``member/snap/db``) is only accepted with ``skip_hash_check``, which also skips the check
+    of a hash that is there. The copy is fsynced; the caller removes it when done.
+
+    Raises:
+        FileNotFoundError: ``snapshot`` does not exist.
+        SnapshotHashError: the hash is missing or does not match (etcd's messages).
+        BackendError: ``path`` exists.
+    """
+    if path.exists():
+        raise BackendError(f"{path} already exists")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.unlink(missing_ok=True)
+    try:
+        expected, actual = _copy_without_hash(snapshot, partial, snapshot.stat().st_size)
+        if expected is None and not skip_hash_check:
+            raise SnapshotHashError("snapshot missing hash but --skip-hash-check=false")
+        if expected is not None and not skip_hash_check and expected != actual:
+            raise SnapshotHashError(
+                f"expected sha256 {_go_bytes(expected)}, got {_go_bytes(actual)}"
+            )
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return partial
+
+
+def integrity_error(problems: list[str]) -> BackendError:
+    """etcdctl's error for a snapshot whose database fails its integrity check."""
+    return BackendError(
+        f"snapshot file integrity check failed. {len(problems)} errors found.\n"
+        + "\n".join(problems)
+    )
 
 
 def _copy_without_hash(snapshot: Path, target: Path, size: int) -> tuple[bytes | None, bytes]:
@@ -769,10 +798,7 @@ def summarize_file(path: Path) -> FileSummary:
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
             problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
             if problems != ["ok"]:
-                raise BackendError(
-                    f"snapshot file integrity check failed. {len(problems)} errors found.\n"
-                    + "\n".join(problems)
-                )
+                raise integrity_error(problems)
             names = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
             if not {"kv", "meta"} <= names:
                 raise BackendError(f"{path}: not a kv snapshot: no kv and meta tables")
@@ -810,5 +836,7 @@ __all__ = [
     "FileSummary",
     "History",
     "SnapshotHashError",
+    "checked_snapshot_copy",
+    "integrity_error",
     "summarize_file",
 ]

@@ -429,34 +429,38 @@ def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> in
 # --- kv snapshot status / restore (chapter 2) ----------------------------------------------
 
 _SNAPSHOT_STATUS_HELP = """\
-Print etcdctl's four columns for a snapshot file (or a backend, member/snap/db). etcdctl
-reads them from a bbolt file; for kv's SQLite file they are computed this way:
+Print etcdctl's four columns for a snapshot file (or a backend, member/snap/db). A snapshot
+saved from kv or from etcd is etcd's bbolt file, and the columns are etcdctl's own:
 
-  HASH        CRC-32C over each table in name order: its name, then its rows in key
-              order, each column as bytes (integers 8 bytes big-endian, text UTF-8, blobs
-              as they are), as etcd hashes each bucket's name, keys and values.
-  REVISION    the highest revision in table kv (etcd: the last key of bucket "key").
-  TOTAL KEYS  the rows of all tables, meta and alarm included (etcd: keys of all buckets).
-  TOTAL SIZE  page count x page size: the database, without the SHA-256 that
-              `etcdctl snapshot save` appends (etcd: the bbolt file's size).
+  HASH        CRC-32C over each bucket's name, keys and values, in bbolt's order.
+  REVISION    the revision of the last key of bucket "key".
+  TOTAL KEYS  the keys of all buckets.
+  TOTAL SIZE  the bbolt file's size, without the SHA-256 that `etcdctl snapshot save`
+              appends.
+
+kv's older snapshots and its own backend are SQLite: for them the hash is over each table
+in name order (its name, then its rows in key order, each column as bytes), the revision
+the highest in table kv, the keys the rows of all tables, the size page count x page size.
 """
 
 _SNAPSHOT_RESTORE_HELP = """\
-Make a new data directory from a snapshot file (from `etcdctl snapshot save`), as a new
-member of a new cluster: `kv serve --data-dir DIR` then starts with the snapshot's keys and
-revisions. Flags and defaults are etcdctl 3.4's; the directory must not exist.
+Make a new data directory from a snapshot file (from `etcdctl snapshot save`, against kv or
+etcd), as a new member of a new cluster: `kv serve --data-dir DIR` then starts with the
+snapshot's keys, revisions and leases. Flags and defaults are etcdctl 3.4's; the directory
+must not exist.
 """
 
 
 def _add_snapshot_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``kv snapshot status`` and ``kv snapshot restore``: etcdctl's, for kv's snapshot files."""
+    """``kv snapshot status`` and ``kv snapshot restore``: etcdctl's, for etcd's snapshot files."""
     from kv.server.disk.snapshot_file import WRITE_OUT
 
     snapshot = commands.add_parser(
         "snapshot",
-        help="inspect or restore a snapshot file (etcdctl's commands, for kv's files)",
-        description="etcdctl's `snapshot status` and `snapshot restore` for kv's snapshot "
-        "files (SQLite, where etcd's are bbolt). Save one with `etcdctl snapshot save FILE`.",
+        help="inspect or restore a snapshot file (etcdctl's commands)",
+        description="etcdctl's `snapshot status` and `snapshot restore`, for snapshots saved "
+        "from kv or etcd (etcd's bbolt format; kv's older SQLite ones too). Save one with "
+        "`etcdctl snapshot save FILE`.",
         allow_abbrev=False,
     )
     actions = snapshot.add_subparsers(dest="snapshot_command", metavar="COMMAND", required=True)
@@ -515,13 +519,19 @@ def run_snapshot(args: argparse.Namespace) -> int:
     """``kv snapshot status|restore``: 0 on success; 1 and ``Error: ...`` as etcdctl."""
     from pathlib import Path
 
-    from kv.backend import BackendError, summarize_file
-    from kv.server.disk.snapshot_file import RestoreConfig, RestoreError, format_status, restore
+    from kv.backend import BackendError
+    from kv.server.disk.snapshot_file import (
+        RestoreConfig,
+        RestoreError,
+        format_status,
+        restore,
+        summarize_snapshot,
+    )
 
     path = Path(args.file)
     try:
         if args.snapshot_command == "status":
-            print(format_status(summarize_file(path), args.write_out))
+            print(format_status(summarize_snapshot(path), args.write_out))
             return 0
         configure_logging("info")
         restore(

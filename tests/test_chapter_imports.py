@@ -50,6 +50,7 @@ GENERATED: dict[str, int] = {
     "kv.api.v3electionpb": 1,
     "kv.api.raftpb": 2,
     "kv.api.walpb": 2,
+    "kv.api.leasepb": 2,
     "kv.api.peerpb": 4,
     "kv.api.membershippb": 5,
 }
@@ -79,6 +80,10 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.validate": 1,
     # Chapter 2: durability.
     "kv.backend": 2,
+    "kv.bbolt": 2,
+    "kv.bbolt.page": 2,
+    "kv.bbolt.reader": 2,
+    "kv.bbolt.writer": 2,
     "kv.fsutil": 2,
     "kv.snap": 2,
     "kv.wal.record": 2,
@@ -88,6 +93,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.data_dir": 2,
     "kv.server.quota": 2,
     "kv.server.snapshot_file": 2,
+    "kv.server.etcd_db": 2,
     "kv.server.state_machine": 2,
     # Chapter 3: the Raft core arrives whole (its Files list), run on the simulator.
     "kv.raft.config": 3,

@@ -417,20 +417,20 @@ async def test_kv_snapshot_status_prints_etcdctls_columns(
     assert main(["snapshot", "status", str(snapshot), "-w", "json"]) == 0
     status = json.loads(capsys.readouterr().out)
     size = snapshot.stat().st_size - 32
-    # 5 rows in kv, 3 in meta, 1 in member and 1 in cluster (chapter 5: the member list and
-    # the cluster version are applied state); the highest revision stored; the database
-    # without the hash.
-    assert (status["revision"], status["totalKey"], status["totalSize"]) == (6, 10, size)
+    # etcd's buckets: 5 revisions in key, consistent_index in meta, 1 member and the cluster
+    # version (chapter 5: both are applied state), auth's revision; the highest revision
+    # stored; the database without the hash.
+    assert (status["revision"], status["totalKey"], status["totalSize"]) == (6, 9, size)
     assert main(["snapshot", "status", str(snapshot), "-w", "table"]) == 0
     table = capsys.readouterr().out.splitlines()
     digest, shown_size = f"{status['hash']:x}", human_bytes(size)
     assert [line.split("|")[2:-1] for line in table[1:4:2]] == [
         [" REVISION ", " TOTAL KEYS ", " TOTAL SIZE "],
-        ["        6 ", "         10 ", f" {shown_size:>10} "],
+        ["        6 ", "          9 ", f" {shown_size:>10} "],
     ]
     assert table[3].split("|")[1] == f" {digest:>{max(4, len(digest))}} "
     assert main(["snapshot", "status", str(snapshot)]) == 0
-    assert capsys.readouterr().out == f"{digest}, 6, 10, {shown_size}\n"
+    assert capsys.readouterr().out == f"{digest}, 6, 9, {shown_size}\n"
 
 
 def test_kv_snapshot_status_of_a_missing_file_is_etcdctls_error(

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The name a Snapshot RPC's copy of the backend gets while it is streamed: ``db-snapshot-``,
-#: something unique, ``.tmp`` (`Backend.snapshot_to` writes ``<name>.part`` before it).
+#: something unique, ``.tmp`` (`etcd_db.save_etcd_db` copies the backend to ``<name>.sqlite``
+#: first).
 SNAPSHOT_COPY_PREFIX = "db-snapshot-"
 SNAPSHOT_COPY_SUFFIX = ".tmp"
 

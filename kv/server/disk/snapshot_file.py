@@ -2,15 +2,20 @@
 
 ``etcdctl snapshot save FILE`` asks a member for a copy of its backend (the Snapshot RPC,
 `kv.server.requests.server.Server.snapshot`) and writes it to FILE followed by its SHA-256.
-etcdctl's ``snapshot status`` and ``snapshot restore`` then open FILE as a bbolt database, which a
-kv snapshot is not (it is SQLite), so kv has its own two commands, with etcdctl's flags, defaults,
-output and messages:
+kv sends etcd's own file format, bbolt (`kv.server.disk.etcd_db`), so FILE is the same kind
+of file whichever server it came from: etcdctl's ``snapshot status`` and ``snapshot restore``
+read kv's, and kv's two commands, with etcdctl's flags, defaults, output and messages, read
+etcd's:
 
 * `format_status`: ``kv snapshot status FILE [-w simple|table|json]``, etcdctl's four
-  columns, computed for SQLite as `kv.backend.summarize_file` explains.
+  columns (`summarize`).
 * `restore`: ``kv snapshot restore FILE --data-dir DIR [--name ...]`` makes a data directory
-  that ``kv serve --data-dir DIR`` starts from, with the snapshot's keys and revisions, as a
-  new member of a new cluster (etcd: ``clientv3/snapshot/v3_snapshot.go``, ``Restore``).
+  that ``kv serve --data-dir DIR`` starts from, with the snapshot's keys, revisions and
+  leases, as a new member of a new cluster (etcd: ``clientv3/snapshot/v3_snapshot.go``,
+  ``Restore``).
+
+Both also accept kv's older snapshots, SQLite files (what the Snapshot RPC sent before it sent
+etcd's format, or a copy of a kv ``member/snap/db``): the first bytes tell the two apart.
 
 What restore writes, as etcd does: the backend (the hash checked and cut off, the consistent
 index set to the number of members), and a new log -- the new member's and cluster's ids in
@@ -19,9 +24,8 @@ at that index, in the log and as a ``.snap`` file, that says the backend holds e
 to it. etcd also logs one ConfChangeAddNode entry per member below that index; kv writes no
 entries: the snapshot's configuration names the voters for Raft, and the backend's member
 table (rewritten with the new cluster's members) names them for the Cluster API. The
-directory is built
-under a temporary name and renamed into place, so a failed restore leaves nothing behind
-(etcd leaves a partial directory).
+directory is built under a temporary name and renamed into place, so a failed restore leaves
+nothing behind (etcd leaves a partial directory).
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from pathlib import Path
 from kv.api.etcdserverpb.etcdserver_pb2 import Metadata
 from kv.api.raftpb import raft_pb2
 from kv.api.walpb import record_pb2
-from kv.backend import Backend, FileSummary
+from kv.backend import Backend, BackendError, FileSummary, summarize_file
+from kv.bbolt import BoltError, open_file
 from kv.fsutil import fsync_dir
 from kv.membership import Cluster
 from kv.server.applied.members import MemberStore
@@ -48,6 +53,7 @@ from kv.server.config import (
     go_quote,
 )
 from kv.server.disk.data_dir import DataDir
+from kv.server.disk.etcd_db import restore_etcd_db, summarize
 from kv.snap import Snapshotter
 from kv.wal import WAL
 
@@ -63,7 +69,32 @@ class RestoreError(Exception):
     """``kv snapshot restore`` cannot restore; the message is etcd's where etcd has one."""
 
 
+#: The first bytes of every SQLite database (kv's own backend file).
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_sqlite(path: Path) -> bool:
+    """Whether ``path`` is a SQLite file (kv's backend) rather than bbolt (etcd's)."""
+    with path.open("rb") as file:
+        return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+
+
 # --- status --------------------------------------------------------------------------------
+
+
+def summarize_snapshot(path: Path) -> FileSummary:
+    """etcdctl's four columns for a snapshot or backend file, etcd's format or kv's SQLite.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        kv.backend.BackendError: the file is neither, or fails its integrity check.
+    """
+    if is_sqlite(path):
+        return summarize_file(path)
+    try:
+        return summarize(open_file(path))
+    except BoltError as error:
+        raise BackendError(str(error)) from error
 
 
 def human_bytes(size: int) -> str:
@@ -168,12 +199,16 @@ def restore(config: RestoreConfig) -> Path:
 def _write_data_dir(layout: DataDir, config: RestoreConfig, cluster: Cluster, me: int) -> None:
     members = sorted(m.id for m in cluster.members)
     index = len(members)  # etcd: one bootstrap entry per member, all covered by the snapshot
-    backend = Backend.restore_from(
-        config.snapshot,
-        layout.backend,
-        consistent_index=index,
-        skip_hash_check=config.skip_hash_check,
-    )
+    restore_backend = Backend.restore_from if is_sqlite(config.snapshot) else restore_etcd_db
+    try:
+        backend = restore_backend(
+            config.snapshot,
+            layout.backend,
+            consistent_index=index,
+            skip_hash_check=config.skip_hash_check,
+        )
+    except BoltError as error:
+        raise BackendError(str(error)) from error
     # The old cluster's members go; the new cluster's come (etcd: restore rewrites them too).
     backend.forget_members()
     store = MemberStore(backend)

@@ -35,6 +35,7 @@ from kv.server.applied import alarms, apply, txn
 from kv.server.applied.alarms import AlarmStore
 from kv.server.config import DEFAULT_MAX_TXN_OPS
 from kv.server.disk.data_dir import SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX
+from kv.server.disk.etcd_db import save_etcd_db
 from kv.server.errors import EtcdError
 from kv.server.replica.replica import Replica
 from kv.server.requests import quota, validate
@@ -280,17 +281,19 @@ class Server:
 
     # --8<-- [start:snapshot]
     async def snapshot(self) -> AsyncIterator[rpc_pb2.SnapshotResponse]:
-        """Stream a consistent copy of the backend, as etcd's Maintenance.Snapshot frames it.
+        """Stream a consistent copy of the backend in etcd's own file format, framed as etcd's
+        Maintenance.Snapshot frames it.
 
+        The copy is etcd's bbolt file (`kv.server.disk.etcd_db`: etcd 3.4's buckets and
+        keys), so ``etcdctl snapshot status`` and ``snapshot restore`` take it as etcd's own.
         Blobs of 32 KiB, each with ``remaining_bytes`` = what is still to come after it (so 0
         on the last blob of data), then one more message whose blob is the SHA-256 of all the
         data, ``remaining_bytes`` 0. No header. The client concatenates every blob, so the
         file it saves is the database followed by 32 bytes of hash: whole pages plus 32,
         which is how ``etcdctl snapshot save`` knows the hash is there (size % 512 == 32).
 
-        The copy is made in a worker thread through a connection of its own (it holds the last
-        commit, never half a batch), into a file beside the backend that is removed when the
-        stream ends, however it ends.
+        The copy is made in a worker thread from the last commit (never half a batch), into a
+        file beside the backend that is removed when the stream ends, however it ends.
         """
         self.refuse_on_learner()
         backend = self.backend
@@ -300,8 +303,7 @@ class Server:
         copy = Path(name)
         try:
             os.close(descriptor)
-            await asyncio.to_thread(backend.snapshot_to, copy)
-            size = copy.stat().st_size
+            size = await asyncio.to_thread(save_etcd_db, backend, copy)
             digest = hashlib.sha256()
             sent = 0
             with copy.open("rb") as file:
@@ -315,6 +317,5 @@ class Server:
             yield rpc_pb2.SnapshotResponse(remaining_bytes=0, blob=digest.digest())
         finally:
             copy.unlink(missing_ok=True)
-            copy.with_name(copy.name + ".part").unlink(missing_ok=True)
 
     # --8<-- [end:snapshot]
