@@ -152,3 +152,15 @@ def test_a_torn_etcd_file_fails_the_integrity_check_as_in_etcdctl(tmp_path: Path
     snapshot.write_bytes(bytes(data))
     with pytest.raises(BackendError, match=r"^snapshot file integrity check failed\. 1 errors"):
         summarize_snapshot(snapshot)
+
+
+def test_a_persisted_lease_checkpoint_travels_as_etcds_remaining_ttl(tmp_path: Path) -> None:
+    # Chapter 7's --experimental-enable-lease-checkpoint-persist keeps a lease's remaining TTL
+    # in its record; etcd 3.4.23 keeps it in leasepb.Lease's RemainingTTL (0: none).
+    with filled(tmp_path / "a") as source, Backend.open(tmp_path / "b") as copy:
+        source.put_lease(-5, 900)
+        source.checkpoint_lease(-5, 321)
+        source.commit(source.consistent_index + 1)
+        load_etcd_db(BoltFile(exported(source)), copy)
+        assert copy.lease_checkpoints() == {-5: 321}
+        assert copy.leases() == [(-5, 900), (0x7E57, 60)]

@@ -15,7 +15,8 @@ key                revision: 8 bytes main, ``_``, 8       ``mvccpb.KeyValue``; a
 meta               ``consistent_index``                   8 bytes big-endian
                    ``scheduledCompactRev``,               a revision key (17 bytes), written
                    ``finishedCompactRev``                 once a compaction begins / ends
-lease              the lease ID, 8 bytes big-endian       ``leasepb.Lease`` (ID, TTL)
+lease              the lease ID, 8 bytes big-endian       ``leasepb.Lease`` (ID, TTL,
+                                                          RemainingTTL: a checkpoint)
 members            the member ID in hex                   the member as JSON
 members_removed    the member ID in hex                   ``removed``
 cluster            ``clusterVersion``                     the version, e.g. ``3.4.0``
@@ -120,8 +121,14 @@ def _meta_bucket(backend: Backend) -> list[tuple[bytes, bytes]]:
 
 def etcd_buckets(backend: Backend) -> list[tuple[bytes, NewBucket]]:
     """What ``backend`` has committed, as etcd 3.4's buckets (the table in the docstring)."""
+    # A persisted checkpoint (chapter 7, --experimental-enable-lease-checkpoint-persist) is
+    # etcd's RemainingTTL; 0 = none, as etcd writes it.
+    remaining = backend.lease_checkpoints()
     leases = sorted(
-        (lease_id.to_bytes(8, "big", signed=True), lease_pb2.Lease(ID=lease_id, TTL=ttl))
+        (
+            lease_id.to_bytes(8, "big", signed=True),
+            lease_pb2.Lease(ID=lease_id, TTL=ttl, RemainingTTL=remaining.get(lease_id, 0)),
+        )
         for lease_id, ttl in backend.leases()
     )
     alarms = sorted(
@@ -210,6 +217,8 @@ def load_etcd_db(file: BoltFile, backend: Backend) -> None:
     for _, value in _values(file, LEASE):
         lease = lease_pb2.Lease.FromString(value)
         backend.put_lease(lease.ID, lease.TTL)
+        if lease.RemainingTTL:
+            backend.checkpoint_lease(lease.ID, lease.RemainingTTL)
     for key, _ in _values(file, ALARM):
         alarm = rpc_pb2.AlarmMember.FromString(key)
         backend.add_alarm(alarm.memberID, rpc_pb2.AlarmType.Name(alarm.alarm))
