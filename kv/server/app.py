@@ -24,8 +24,9 @@ from typing import Any
 import grpc
 
 from kv.api.peerpb import peer_pb2_grpc
+from kv.client import KVClient
 from kv.server.bootstrap import open_replica
-from kv.server.config import ServerConfig, bind_address
+from kv.server.config import ServerConfig, bind_address, dial_address
 from kv.server.peers.transport import PEER_GRPC_OPTIONS, REMOVED_TEXT, PeerService
 from kv.server.replica import duties
 from kv.server.replica.replica import Replica
@@ -99,6 +100,13 @@ async def serve(
     loop = asyncio.get_running_loop()
     stop_signal: asyncio.Future[str] = loop.create_future()  # why serve() stops
     client_server = grpc.aio.server(options=grpc_options(config.max_request_bytes))
+    # Lock and Election run chapter 9's recipes through a client of this very member, as
+    # etcd's do (`kv.server.requests.lock_election`); the member's own errors come first.
+    own_client = KVClient(
+        dial_address(config.listen_client_urls[0]),
+        timeout=replica.timing.request_timeout + 1,
+        options=[("grpc.use_local_subchannel_pool", 1)],
+    )
     peer_server = grpc.aio.server(options=PEER_GRPC_OPTIONS)
     started = False
     watch_removal: asyncio.Task[None] | None = None
@@ -119,7 +127,7 @@ async def serve(
             # the member's removal) stops the wait: without a quorum it could be forever.
             # The client URLs are bound first, so that one that cannot be is found before the
             # member tells the cluster about it.
-            await add_services(client_server, server)
+            await add_services(client_server, server, own_client)
             addresses = [_listen(client_server, url) for url in config.listen_client_urls]
             publish = duties.publish(replica, config.name, config.advertise_client_urls)
             waiting: list[asyncio.Future[Any]] = [publish, stop_signal]
@@ -145,6 +153,7 @@ async def serve(
                 watch_removal.cancel()
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
             await client_server.stop(GRACE_SECONDS)
+            await own_client.close()
             if started:
                 await duties.hand_over_leadership(replica)  # needs the peers: before they go
             await peer_server.stop(0)
