@@ -9,7 +9,8 @@ import pytest
 
 from kv.client import KVClient, put_op
 from kv.recipes import Mutex
-from tests.recipes.conftest import PATIENCE, OpenSession, wait_for_line
+from tests.recipes.conftest import OpenSession
+from tests.recipes.lines import PATIENCE, wait_for_line
 
 
 async def test_an_uncontended_lock_is_held_at_once_under_the_sessions_key(
