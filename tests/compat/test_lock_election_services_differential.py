@@ -10,8 +10,9 @@ numbers them as `tests.compat.sessions.Transcript` does: ``<lease-1>``, ``<lease
 the order their keys first appear. Revisions are compared as they are: they prove the waiting
 (a waiter's answer carries the revision of the release it waited for).
 
-A scenario runs in three places: on one member all three are that member; on three members
-they are a follower, the leader and the other follower, so contenders meet through Raft.
+A scenario runs in three places (`tests.compat.places`): on one member all three are that
+member; on three members they are a follower, the leader and the other follower, so
+contenders meet through Raft.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -35,11 +35,10 @@ from kv.api.v3lockpb import v3lock_pb2 as lock_pb
 from kv.api.v3lockpb.v3lock_pb2_grpc import LockStub
 from kv.client import KVClient, prefix_end
 from kv.server.errors import EtcdError
-from tests.cluster.processes import ProcessCluster
-from tests.compat.conftest import subject_kind
 from tests.compat.normalise import normalise_value
+from tests.compat.places import Places, on_one, on_three_members
 from tests.compat.scenario import ScenarioMismatch, ServerPair, render, side_by_side
-from tests.compat.servers import Server, free_ports
+from tests.compat.servers import Server
 from tests.compat.sessions import Transcript
 from tests.recipes.lines import PATIENCE, wait_for_line
 
@@ -47,8 +46,6 @@ pytestmark = pytest.mark.etcd
 
 #: A lease ID no server has granted.
 UNKNOWN_LEASE = 0x5EED
-
-Places = tuple[Server, Server, Server]
 
 
 @dataclass
@@ -361,8 +358,7 @@ def _name(scenario: Scenario) -> str:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=_name)
 async def test_on_one_member(pair: ServerPair, scenario: Scenario) -> None:
-    places = (pair.reference,) * 3, (pair.subject,) * 3
-    await same_on_both(scenario, *places)
+    await same_on_both(scenario, *on_one(pair))
 
 
 # -- three members --------------------------------------------------------------------------------
@@ -370,25 +366,9 @@ async def test_on_one_member(pair: ServerPair, scenario: Scenario) -> None:
 
 @pytest.fixture(scope="module")
 def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Places, Places]]:
-    """A 3-member etcd and a 3-member subject; each scenario's places are a follower, the
-    leader and the other follower."""
-    tmp_path: Path = tmp_path_factory.mktemp("lock-election-clusters")
-    ports = free_ports(12)
-    reference = ProcessCluster.create("etcd", tmp_path / "etcd", 3, ports=ports[:6])
-    subject = ProcessCluster.create(subject_kind(), tmp_path / "subject", 3, ports=ports[6:])
-    try:
-        reference.start()
-        subject.start()
-        yield _places(reference), _places(subject)
-    finally:
-        reference.stop()
-        subject.stop()
-
-
-def _places(cluster: ProcessCluster) -> Places:
-    leader, _ = asyncio.run(cluster.agreed_leader())
-    first, second = (member for member in cluster.members if member is not leader)
-    return first, leader, second
+    """A 3-member etcd and a 3-member subject (`tests.compat.places.on_three_members`)."""
+    with on_three_members(tmp_path_factory.mktemp("lock-election-clusters")) as places:
+        yield places
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=_name)

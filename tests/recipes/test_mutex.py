@@ -13,6 +13,18 @@ from tests.recipes.conftest import OpenSession
 from tests.recipes.lines import PATIENCE, wait_for_line
 
 
+async def contended(
+    client: KVClient, open_session: OpenSession
+) -> tuple[Mutex, Mutex, asyncio.Task[None]]:
+    """A holder of "printer", and a second session's lock waiting in line behind it."""
+    holder = Mutex(await open_session(), "printer")
+    await holder.lock()
+    waiter = Mutex(await open_session(), "printer")
+    waiting = asyncio.create_task(waiter.lock())
+    await wait_for_line(client, "printer", 2)
+    return holder, waiter, waiting
+
+
 async def test_an_uncontended_lock_is_held_at_once_under_the_sessions_key(
     client: KVClient, open_session: OpenSession
 ) -> None:
@@ -28,11 +40,7 @@ async def test_an_uncontended_lock_is_held_at_once_under_the_sessions_key(
 async def test_a_second_locker_waits_until_the_holder_unlocks(
     client: KVClient, open_session: OpenSession
 ) -> None:
-    holder = Mutex(await open_session(), "printer")
-    await holder.lock()
-    waiter = Mutex(await open_session(), "printer")
-    waiting = asyncio.create_task(waiter.lock())
-    await wait_for_line(client, "printer", 2)
+    holder, waiter, waiting = await contended(client, open_session)
     assert not waiting.done()
     released = await holder.unlock()
     await asyncio.wait_for(waiting, PATIENCE)
@@ -53,13 +61,8 @@ async def test_the_fencing_token_grows_with_each_holder(
 async def test_a_holder_whose_lease_is_revoked_loses_the_lock_to_the_waiter(
     client: KVClient, open_session: OpenSession
 ) -> None:
-    holder_session = await open_session()
-    holder = Mutex(holder_session, "printer")
-    await holder.lock()
-    waiter = Mutex(await open_session(), "printer")
-    waiting = asyncio.create_task(waiter.lock())
-    await wait_for_line(client, "printer", 2)
-    await client.lease_revoke(holder_session.lease_id)
+    holder, _, waiting = await contended(client, open_session)
+    await client.lease_revoke(holder.session.lease_id)
     await asyncio.wait_for(waiting, PATIENCE)
     assert (await client.get(holder.key)) is None
 
@@ -78,11 +81,7 @@ async def test_the_old_holders_guarded_write_fails_once_it_lost_the_lock(
 async def test_a_cancelled_waiter_leaves_the_line(
     client: KVClient, open_session: OpenSession
 ) -> None:
-    holder = Mutex(await open_session(), "printer")
-    await holder.lock()
-    waiter = Mutex(await open_session(), "printer")
-    waiting = asyncio.create_task(waiter.lock())
-    await wait_for_line(client, "printer", 2)
+    _, waiter, waiting = await contended(client, open_session)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -92,10 +91,7 @@ async def test_a_cancelled_waiter_leaves_the_line(
 async def test_a_waiter_behind_one_who_gave_up_still_waits_for_the_holder(
     client: KVClient, open_session: OpenSession
 ) -> None:
-    holder = Mutex(await open_session(), "printer")
-    await holder.lock()
-    quitter = asyncio.create_task(Mutex(await open_session(), "printer").lock())
-    await wait_for_line(client, "printer", 2)
+    holder, _, quitter = await contended(client, open_session)
     last = Mutex(await open_session(), "printer")
     waiting = asyncio.create_task(last.lock())
     await wait_for_line(client, "printer", 3)
