@@ -172,7 +172,13 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.watch.hub": 8,
     "kv.server.watch_service": 8,
     "kv.sim.watchers": 8,
-    # Chapter 9: what etcd is for.
+    # Chapter 9: what etcd is for -- the recipes, and the Lock and Election services.
+    "kv.recipes.election": 9,
+    "kv.recipes.errors": 9,
+    "kv.recipes.mutex": 9,
+    "kv.recipes.queue": 9,
+    "kv.recipes.session": 9,
+    "kv.server.lock_election": 9,
     "kv.recipes.configuration": 9,
     # Chapter 10: running kv.
     "kv.server.auto_compaction": 10,

@@ -26,9 +26,10 @@ import grpc
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.peerpb import peer_pb2_grpc
+from kv.client import KVClient
 from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
-from kv.server.config import ServerConfig, bind_address, parse_retention
+from kv.server.config import ServerConfig, bind_address, dial_address, parse_retention
 from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes
 from kv.server.metrics.collector import HealthCounts, member_registry
@@ -112,6 +113,13 @@ async def serve(
     health = HealthCounts()
     registry = member_registry(server, rpcs, health)
     http_servers: list[asyncio.Server] = []
+    # Lock and Election run chapter 9's recipes through a client of this very member, as
+    # etcd's do (`kv.server.requests.lock_election`); the member's own errors come first.
+    own_client = KVClient(
+        dial_address(config.listen_client_urls[0]),
+        timeout=replica.timing.request_timeout + 1,
+        options=[("grpc.use_local_subchannel_pool", 1)],
+    )
     peer_server = grpc.aio.server(options=PEER_GRPC_OPTIONS)
     started = False
     watch_removal: asyncio.Task[None] | None = None
@@ -139,7 +147,7 @@ async def serve(
             # the member's removal) stops the wait: without a quorum it could be forever.
             # The client URLs are bound first, so that one that cannot be is found before the
             # member tells the cluster about it.
-            await add_services(client_server, server)
+            await add_services(client_server, server, own_client)
             addresses = [_listen(client_server, url) for url in config.listen_client_urls]
             publish = duties.publish(replica, config.name, config.advertise_client_urls)
             waiting: list[asyncio.Future[Any]] = [publish, stop_signal]
@@ -167,6 +175,7 @@ async def serve(
             for http_server in http_servers:
                 http_server.close()
             await client_server.stop(GRACE_SECONDS)
+            await own_client.close()
             if started:
                 await duties.hand_over_leadership(replica)  # needs the peers: before they go
             await peer_server.stop(0)

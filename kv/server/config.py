@@ -247,6 +247,15 @@ def bind_address(url: str) -> str:
 # --8<-- [end:bind]
 
 
+def dial_address(url: str) -> str:
+    """The address a member dials to reach itself on its listen URL ``url`` (chapter 9: its
+    Lock and Election services are clients of the member). A wildcard host (``0.0.0.0``,
+    ``::``) is reached through loopback."""
+    host, _, port = bind_address(url).rpartition(":")
+    loopback = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}
+    return f"{loopback.get(host, host)}:{port}"
+
+
 def _parse_url(url: str) -> SplitResult:
     """Check a URL the way etcd's URL flags do (etcd: pkg/types/urls.go NewURLs)."""
     try:

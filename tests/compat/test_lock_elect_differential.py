@@ -11,25 +11,20 @@ prove the waiting: a second locker's answer carries the revision of the first on
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cluster.processes import ProcessCluster
-from tests.compat.conftest import subject_kind
 from tests.compat.leases import grant_on_both, mask
+from tests.compat.places import Places, on_one, on_three_members
 from tests.compat.scenario import ScenarioMismatch, ServerPair, render, side_by_side
-from tests.compat.servers import Server, free_ports
+from tests.compat.servers import Server
 from tests.compat.sessions import Transcript, wait_for_keys
 from tests.compat.streaming import EtcdctlProcess
 
 pytestmark = pytest.mark.etcd
 
-#: Where a scenario's processes run: the first session, the second one, the observer.
-Places = tuple[Server, Server, Server]
 Scenario = Callable[[Places], list[tuple[str, Any]]]
 
 
@@ -43,10 +38,6 @@ def same_on_both(scenario: Scenario, reference: Places, subject: Places) -> list
         )
         raise ScenarioMismatch(f"{scenario.__name__} differs:\n{table}")
     return [value for _, value in ref]
-
-
-def on_one(pair: ServerPair) -> tuple[Places, Places]:
-    return (pair.reference,) * 3, (pair.subject,) * 3
 
 
 def stop(*processes: EtcdctlProcess | None) -> None:
@@ -195,25 +186,9 @@ def test_lease_keep_alive_streams_one_line_per_renewal(pair: ServerPair) -> None
 
 @pytest.fixture(scope="module")
 def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Places, Places]]:
-    """A 3-member etcd and a 3-member subject; each scenario's places are the leader and the
-    two followers, so sessions on different members meet through Raft."""
-    tmp_path: Path = tmp_path_factory.mktemp("lock-elect-clusters")
-    ports = free_ports(12)
-    reference = ProcessCluster.create("etcd", tmp_path / "etcd", 3, ports=ports[:6])
-    subject = ProcessCluster.create(subject_kind(), tmp_path / "subject", 3, ports=ports[6:])
-    try:
-        reference.start()
-        subject.start()
-        yield places_of(reference), places_of(subject)
-    finally:
-        reference.stop()
-        subject.stop()
-
-
-def places_of(cluster: ProcessCluster) -> Places:
-    leader, _ = asyncio.run(cluster.agreed_leader())
-    first, second = (member for member in cluster.members if member is not leader)
-    return first, leader, second
+    """A 3-member etcd and a 3-member subject (`tests.compat.places.on_three_members`)."""
+    with on_three_members(tmp_path_factory.mktemp("lock-elect-clusters")) as places:
+        yield places
 
 
 @pytest.mark.parametrize("scenario", [lock_released_by_ctrl_c, election], ids=lambda s: s.__name__)

@@ -1,8 +1,8 @@
-"""What the real etcdctl shows for an RPC kv does not serve yet: the chapter that adds it.
+"""What the real etcdctl shows for an RPC kv does not serve: why.
 
-Locks and elections arrive in later chapters and auth is not planned; their
-RPCs answer UNIMPLEMENTED with a message saying so (``kv.server.requests.unimplemented``), and
-etcdctl prints that message, not gRPC's bare "Method not found!".
+Auth is not planned; its RPCs answer UNIMPLEMENTED with a message saying so
+(``kv.server.requests.unimplemented``), and etcdctl prints that message, not gRPC's bare
+"Method not found!".
 """
 
 from __future__ import annotations

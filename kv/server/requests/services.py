@@ -3,8 +3,7 @@
 Each servicer method is one line: hand the request to the server, and turn an `EtcdError` into
 a gRPC status with etcd's code and message. An RPC of these services that kv does not serve
 yet answers UNIMPLEMENTED naming the chapter that adds it, and so does every RPC of a service
-kv does not serve yet (Lock, Election; Auth, not planned:
-`kv.server.requests.unimplemented`):
+kv does not serve (Auth, not planned: `kv.server.requests.unimplemented`):
 a client learns what kv lacks instead of hanging or crashing it.
 """
 
@@ -18,7 +17,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from kv.api.etcdserverpb import rpc_pb2_grpc
+from kv.client import KVClient
 from kv.server.errors import EtcdError
+from kv.server.requests.lock_election import add_lock_election_services
 from kv.server.requests.server import Server
 from kv.server.requests.unimplemented import add_not_yet_served
 from kv.server.requests.watch_service import WatchService
@@ -150,13 +151,15 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         return await _answer(context, lambda _: self.leases.leases(), request)
 
 
-async def add_services(grpc_server: grpc.aio.Server, server: Server) -> None:
-    """Register every service kv answers, each answered by ``server``, on ``grpc_server``."""
+async def add_services(grpc_server: grpc.aio.Server, server: Server, own_client: KVClient) -> None:
+    """Register every service kv answers, each answered by ``server``, on ``grpc_server``;
+    Lock and Election through ``own_client``, a client of this member (chapter 9)."""
     rpc_pb2_grpc.add_KVServicer_to_server(KVService(server), grpc_server)
     rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), grpc_server)
     rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(server), grpc_server)
     rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(server), grpc_server)  # chapter 8
     rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(server), grpc_server)
+    add_lock_election_services(grpc_server, own_client)  # chapter 9
     # etcd registers the standard health service too; some clients and balancers probe it.
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, grpc_server)

@@ -1,8 +1,8 @@
 """What kv answers for an etcd RPC it does not serve yet: UNIMPLEMENTED, naming the chapter.
 
-etcd 3.4's API has services that later chapters add (watches, locks, elections) and one
-kv does not plan (auth). Unregistered, their RPCs would get gRPC's own answer, UNIMPLEMENTED
-"Method not found!", which says nothing about why. Registered *last* on the client server, the
+etcd 3.4's API has services that kv serves from a later chapter on, and one kv does not
+plan (auth). Unregistered, their RPCs would get gRPC's own answer, UNIMPLEMENTED "Method not
+found!", which says nothing about why. Registered *last* on the client server, the
 handler here answers every RPC of those services with UNIMPLEMENTED and a message that says
 which chapter adds it: a client learns what kv lacks, and where the book gets to it.
 
@@ -10,8 +10,8 @@ gRPC asks each generic handler in turn, in the order they were added, and the se
 the services kv does serve answer their own methods first; so this one sees only the RPCs
 nothing else claimed. Methods of services not listed here (a typo, another API) still get
 gRPC's "Method not found!". The answer is sent before any request is read, so one stream-stream
-handler serves every kind of RPC: unary (``Lock``), server streaming (``Observe``) and
-bidirectional alike. (Leases and watches were here until chapters 7 and 8 served them.)
+handler serves every kind of RPC: unary (``AuthEnable``), server streaming and bidirectional
+alike. (Leases, watches, locks and elections were here until chapters 7, 8 and 9 served them.)
 
 Introduced with chapter 1's server; each entry of `LATER` goes when its chapter arrives.
 """
@@ -45,8 +45,6 @@ class Later:
 
 #: etcd 3.4's services that kv does not serve, by full gRPC service name.
 LATER: dict[str, Later] = {
-    "v3lockpb.Lock": Later(9),
-    "v3electionpb.Election": Later(9),
     "etcdserverpb.Auth": Later(None, "kv has no users, roles or authentication"),
 }
 
