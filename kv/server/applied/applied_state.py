@@ -35,7 +35,9 @@ def open_state_machine(
     ``lessor``: an empty lessor with the member's TTL bounds (chapter 7), filled from the
     backend; the leader's deadlines are read on the monotonic clock."""
     store = Store(backend.history, compact_revision=backend.compact_revision)
-    lessor = open_lessor(lessor or Lessor(DEFAULT_MIN_TTL), backend, store)
+    # `is None`, not `or`: an empty Lessor is falsy (it has a length), and the member's own one,
+    # with the minimum TTL of its --election-timeout, must not give way to the default's.
+    lessor = open_lessor(lessor if lessor is not None else Lessor(DEFAULT_MIN_TTL), backend, store)
     return StateMachine(
         store,
         applied_index=max(backend.consistent_index, at_least),
