@@ -10,6 +10,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Generator, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.processes import ProcessCluster
 from tests.compat.scenario import ServerPair, StartPair
 from tests.compat.servers import (
     Server,
@@ -88,3 +90,21 @@ def start_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Start
 def pair(start_pair: StartPair) -> ServerPair:
     """A fresh reference etcd and subject with default flags."""
     return start_pair()
+
+
+@contextlib.contextmanager
+def cluster_pair(workdir: Path, size: int = 3) -> Iterator[tuple[ProcessCluster, ProcessCluster]]:
+    """A real etcd cluster and a subject cluster of ``size`` members each, started; stopped
+    afterwards. Both clusters' ports are chosen at once, so that none is given twice."""
+    ports = free_ports(4 * size)
+    reference = ProcessCluster.create("etcd", workdir / "etcd", size, ports=ports[: 2 * size])
+    subject = ProcessCluster.create(
+        subject_kind(), workdir / "subject", size, ports=ports[2 * size :]
+    )
+    try:
+        reference.start()
+        subject.start()
+        yield reference, subject
+    finally:
+        reference.stop()
+        subject.stop()

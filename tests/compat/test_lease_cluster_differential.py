@@ -15,26 +15,18 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.processes import ProcessCluster
-from tests.compat.conftest import subject_kind
+from tests.compat.conftest import cluster_pair
 from tests.compat.etcdctl import etcdctl
 from tests.compat.leases import grant_on_both, run_lease_steps, wait_until_gone
-from tests.compat.servers import Server, free_ports
+from tests.compat.servers import Server
 
 pytestmark = pytest.mark.etcd
 
 
 @pytest.fixture
 def clusters(tmp_path: Path) -> Iterator[tuple[ProcessCluster, ProcessCluster]]:
-    ports = free_ports(12)  # both clusters' ports at once, so that none is given twice
-    reference = ProcessCluster.create("etcd", tmp_path / "etcd", 3, ports=ports[:6])
-    subject = ProcessCluster.create(subject_kind(), tmp_path / "subject", 3, ports=ports[6:])
-    try:
-        reference.start()
-        subject.start()
-        yield reference, subject
-    finally:
-        reference.stop()
-        subject.stop()
+    with cluster_pair(tmp_path) as both:
+        yield both
 
 
 async def roles(cluster: ProcessCluster) -> tuple[Server, Server]:

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.cluster.processes import ProcessCluster
-from tests.compat.conftest import subject_kind
+from tests.compat.conftest import cluster_pair
 from tests.compat.leases import grant_on_both, mask
 from tests.compat.scenario import ScenarioMismatch, ServerPair, render, side_by_side
-from tests.compat.servers import Server, free_ports
+from tests.compat.servers import Server
 from tests.compat.sessions import Transcript, wait_for_keys
 from tests.compat.streaming import EtcdctlProcess
 
@@ -197,17 +196,8 @@ def test_lease_keep_alive_streams_one_line_per_renewal(pair: ServerPair) -> None
 def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Places, Places]]:
     """A 3-member etcd and a 3-member subject; each scenario's places are the leader and the
     two followers, so sessions on different members meet through Raft."""
-    tmp_path: Path = tmp_path_factory.mktemp("lock-elect-clusters")
-    ports = free_ports(12)
-    reference = ProcessCluster.create("etcd", tmp_path / "etcd", 3, ports=ports[:6])
-    subject = ProcessCluster.create(subject_kind(), tmp_path / "subject", 3, ports=ports[6:])
-    try:
-        reference.start()
-        subject.start()
+    with cluster_pair(tmp_path_factory.mktemp("lock-elect-clusters")) as (reference, subject):
         yield places_of(reference), places_of(subject)
-    finally:
-        reference.stop()
-        subject.stop()
 
 
 def places_of(cluster: ProcessCluster) -> Places:

@@ -22,9 +22,9 @@ from google.protobuf.message import Message
 from kv.client import KVClient, compare, put_op, range_op
 from kv.server.errors import EtcdError
 from tests.cluster.processes import ProcessCluster, wait_for
-from tests.compat.conftest import subject_kind
+from tests.compat.conftest import cluster_pair
 from tests.compat.scenario import ScenarioMismatch, render, side_by_side
-from tests.compat.servers import Server, free_ports
+from tests.compat.servers import Server
 
 pytestmark = pytest.mark.etcd
 
@@ -63,17 +63,8 @@ class Side:
 
 @pytest.fixture(scope="module")
 def sides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]]:
-    workdir = tmp_path_factory.mktemp("txn-clusters")
-    ports = free_ports(12)  # both clusters' ports at once, so that none is given twice
-    reference = ProcessCluster.create("etcd", workdir / "etcd", 3, ports=ports[:6])
-    subject = ProcessCluster.create(subject_kind(), workdir / "subject", 3, ports=ports[6:])
-    try:
-        reference.start()
-        subject.start()
+    with cluster_pair(tmp_path_factory.mktemp("txn-clusters")) as (reference, subject):
         yield Side(reference), Side(subject)
-    finally:
-        reference.stop()
-        subject.stop()
 
 
 def without_identity(outcome: Message | EtcdError) -> dict[str, Any]:
