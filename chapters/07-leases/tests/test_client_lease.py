@@ -3,6 +3,8 @@ attached keys, revoke. (The attach TUI's lease test runs the same calls against 
 
 from __future__ import annotations
 
+from typing import Any
+
 from kv.client import KVClient
 
 
@@ -36,3 +38,12 @@ async def test_a_revoked_lease_is_gone_with_its_keys(client: KVClient) -> None:
     assert list((await client.lease_leases()).leases) == []
     assert (await client.lease_time_to_live(granted.ID)).TTL == -1
     assert await client.get("held") is None
+
+
+async def test_the_minimum_ttl_follows_the_members_election_timeout(
+    start_server: Any,
+) -> None:
+    """1.5 election timeouts of 500 ms, rounded up: 1 s, where etcd's defaults give 2 s."""
+    endpoint = await start_server(heartbeat_interval=50, election_timeout=500)
+    async with KVClient(endpoint) as client:
+        assert (await client.lease_grant(1)).TTL == 1

@@ -37,7 +37,8 @@ def open_state_machine(
     written to the backend only if the lessor's `kv.lease.Checkpointing` says to persist
     them, but read back from it always, as etcd's ``initAndRecover`` does."""
     store = Store(backend.history, compact_revision=backend.compact_revision)
-    # `is None`, not `or`: a lessor with no leases yet is falsy (it has a length).
+    # `is None`, not `or`: an empty Lessor is falsy (it has a length), and the member's own one,
+    # with the minimum TTL of its --election-timeout, must not give way to the default's.
     lessor = open_lessor(
         lessor if lessor is not None else Lessor(DEFAULT_MIN_TTL), backend, store, backend
     )
