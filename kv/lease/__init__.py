@@ -14,6 +14,9 @@ Modules, in reading order:
   *applied* state, the same on every member (they come through the Raft log); renewing and
   expiring are the *leader's* (etcd's "primary lessor"): `Lessor.promote` when a member
   becomes leader, `Lessor.demote` when it stops being one.
+* `expiry` -- `Expiry`: the leader's revokes of expired leases, step by step (which, how
+  many at once, and only once a ReadIndex round confirmed its leadership), for the server's
+  loop and the simulator's alike.
 * `errors` -- the errors, with etcd's messages.
 """
 
@@ -25,6 +28,7 @@ from kv.lease.errors import (
     LeaseTTLTooLargeError,
     NotPrimaryError,
 )
+from kv.lease.expiry import CHECK_SECONDS, MAX_PENDING_REVOKES, Expiry, Revoke
 from kv.lease.lease import FOREVER_SECONDS, MAX_TTL, NO_LEASE, Lease, min_ttl
 from kv.lease.lessor import (
     EXPIRED_RETRY_SECONDS,
@@ -35,12 +39,15 @@ from kv.lease.lessor import (
 )
 
 __all__ = [
+    "CHECK_SECONDS",
     "EXPIRED_RETRY_SECONDS",
     "FOREVER_SECONDS",
+    "MAX_PENDING_REVOKES",
     "MAX_TTL",
     "NO_LEASE",
     "REVOKE_LIMIT",
     "REVOKE_RATE",
+    "Expiry",
     "Lease",
     "LeaseError",
     "LeaseExistsError",
@@ -49,6 +56,7 @@ __all__ = [
     "LeaseTTLTooLargeError",
     "Lessor",
     "NotPrimaryError",
+    "Revoke",
     "min_ttl",
     "server_chosen_id",
 ]
