@@ -41,14 +41,8 @@ from functools import partial
 from typing import Any
 
 from kv.linearizability import Get, Operation
-from kv.linearizability.leases import (
-    LeaseGrant,
-    LeaseGrantResult,
-    LeaseInput,
-    LeaseModel,
-    LeaseOutput,
-)
-from kv.raft import ConfChange, Entry, EntryType, MemoryStorage, Message, MessageType, Role
+from kv.linearizability.leases import LeaseInput, LeaseModel, LeaseOutput
+from kv.raft import ConfChange, MemoryStorage, Message, MessageType, Role
 from kv.raft import events as ev
 from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
 from kv.sim.config import NetworkConfig, SimConfig
@@ -60,12 +54,11 @@ from kv.sim.keepalive import KeepAlives
 from kv.sim.lease_safety import LeaseMonitor
 from kv.sim.membership import Membership
 from kv.sim.network import Network
-from kv.sim.node import Answer, SimNode, decode_request
+from kv.sim.node import Answer, SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
 from kv.sim.tasks import TaskKind, TaskQueue
 
 _DESCRIBE = LeaseModel()
-NORMAL = EntryType.NORMAL
 
 
 class Cluster:
@@ -107,7 +100,7 @@ class Cluster:
         #: lease is revoked early (`kv.sim.expiry`, `kv.sim.keepalive`, `kv.sim.lease_safety`).
         self.expiry = LeaseExpiry(self)
         self.keepalives = KeepAlives(self)
-        self.lease_monitor = LeaseMonitor()
+        self.lease_monitor = LeaseMonitor(self.config.lease_min_ttl)
         #: Every fault scheduled so far (the scenario and `at` calls), for `describe`.
         self.scenario: list[tuple[int, Fault]] = []
         self.client_rng = self._rng("clients")
@@ -271,8 +264,7 @@ class Cluster:
             return  # crashed while writing: the write is lost
         outcome = node.finish_ready()
         self.monitor.applied(node_id, outcome.applied)
-        if self.expiry.awaiting_apply:
-            self._revokes_applied(outcome.applied)
+        self.expiry.applied(outcome.applied)
         for message in outcome.messages:
             arrivals = self.network.route(message, self.now)
             for arrival in arrivals:
@@ -290,11 +282,6 @@ class Cluster:
             self.emit(node.leave())
             return
         self._poke(node)
-
-    def _revokes_applied(self, entries: Iterable[Entry]) -> None:
-        ids = [decode_request(e.data).header.ID for e in entries if e.data and e.type is NORMAL]
-        for revoke in self.expiry.applied(ids):
-            self.lease_monitor.revoke_applied(revoke)
 
     def _deliver(self, message: Message) -> None:
         node = self.nodes.get(message.to)
@@ -594,10 +581,7 @@ class Cluster:
             op.state, op.error = OpState.FAILED, output
         else:
             op.state, op.output, op.return_time = OpState.OK, output, self.now
-            granted = isinstance(output, LeaseGrantResult) and output.granted
-            if isinstance(op.input, LeaseGrant) and granted:
-                ttl = max(op.input.ttl, self.config.lease_min_ttl)  # the TTL it was granted
-                self.lease_monitor.renewed(op.input.id, op.call_time, ttl)
+            self.lease_monitor.answered(op)  # a grant promises its TTL
         self._finish(client, op, "answered")
 
     def _timed_out(self, client: Client, op: ClientOp) -> None:

@@ -30,6 +30,7 @@ committed. The scenarios of chapter 7 use it to show what the check prevents.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -38,9 +39,10 @@ from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.lease import Expiry, Revoke
 from kv.linearizability.leases import LeaseRevoke
-from kv.raft import Role
+from kv.raft import Entry, EntryType, Role
 from kv.sim.clients import ClientOp, OpState, to_output
 from kv.sim.events import LeaseEvent
+from kv.sim.node import decode_request
 from kv.sim.tasks import TaskKind
 
 if TYPE_CHECKING:
@@ -119,21 +121,18 @@ class LeaseExpiry:
         self._finish(round)
         return True
 
-    def applied(self, request_ids: list[int]) -> list[ExpiryRevoke]:
-        """Entries with these request ids were applied somewhere: the revokes among them
-        applied for the first time."""
-        first = []
-        for request_id in request_ids:
-            revoke = self._unapplied.pop(request_id, None)
+    def applied(self, entries: Sequence[Entry]) -> None:
+        """A member applied ``entries``: tell the lease monitor about the revokes among them
+        applied for the first time (decoded only while some revoke awaits its apply)."""
+        if not self._unapplied:
+            return
+        for entry in entries:
+            if entry.type is not EntryType.NORMAL or not entry.data:
+                continue
+            revoke = self._unapplied.pop(decode_request(entry.data).header.ID, None)
             if revoke is not None:
                 revoke.applied_at = self.cluster.now
-                first.append(revoke)
-        return first
-
-    @property
-    def awaiting_apply(self) -> bool:
-        """Is some proposed revoke not applied anywhere yet?"""
-        return bool(self._unapplied)
+                self.cluster.lease_monitor.revoke_applied(revoke)
 
     def _duty(self, node: SimNode) -> Expiry:
         incarnation, expiry = self._duties.get(node.id, (-1, None))

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kv.lease import CHECK_SECONDS
+from kv.linearizability.leases import LeaseGrant, LeaseGrantResult
 from kv.sim.safety import SafetyViolation
 
 if TYPE_CHECKING:
+    from kv.sim.clients import ClientOp
     from kv.sim.cluster import Cluster
     from kv.sim.expiry import ExpiryRevoke
 
@@ -48,7 +50,9 @@ class Renewal:
 class LeaseMonitor:
     """Checks that no lease is revoked early (module docstring), as the run goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_ttl: int) -> None:
+        """A monitor for leases granted at least ``min_ttl`` seconds."""
+        self.min_ttl = min_ttl
         self._renewals: dict[int, list[Renewal]] = {}
         self._revokes: dict[int, list[ExpiryRevoke]] = {}
 
@@ -58,6 +62,12 @@ class LeaseMonitor:
         self._renewals.setdefault(lease, []).append(renewal)
         for revoke in self._revokes.get(lease, []):
             _check(revoke, renewal)
+
+    def answered(self, op: ClientOp) -> None:
+        """A client's request was answered: a grant promises the TTL it was granted."""
+        granted = isinstance(op.output, LeaseGrantResult) and op.output.granted
+        if isinstance(op.input, LeaseGrant) and granted:
+            self.renewed(op.input.id, op.call_time, max(op.input.ttl, self.min_ttl))
 
     def revoke_applied(self, revoke: ExpiryRevoke) -> None:
         """An expired lease's revoke was applied for the first time, by some member."""
