@@ -1,15 +1,13 @@
-"""The lease scenario of the TUI (``s 0``), played to its end: it checks what it teaches."""
+"""The lease scenario of the TUI (``s 0``), played to its end: it checks what it teaches.
+(That a copy of it plays on identically is tests/tui/test_scenarios.py's.)"""
 
 from __future__ import annotations
-
-import copy
 
 from kv.raft import Role
 from kv.sim import LeaseEvent
 from tests.tui.playing import Played, play
 from tui.session.scenarios import LEASE_ACROSS_A_LEADER_CHANGE
 from tui.session.scenarios.leases import KEY, LEASE, TTL
-from tui.session.session import Session
 
 
 def lease_lines(played: Played) -> list[tuple[int, LeaseEvent]]:
@@ -43,24 +41,6 @@ def test_the_new_leader_revokes_the_lease_only_once_its_ttl_ran_out_after_the_la
     assert renewed and revoke.node != 1, played
     assert revoke.proposed_at >= max(op.call_time for op in renewed) + TTL * 1000, played
     assert (revoke.lease, cluster.nodes[revoke.node].get(KEY)) == (LEASE, None), played
-
-
-def test_a_copy_taken_while_the_lease_is_kept_alive_and_its_revoke_waits_plays_on_identically() -> (
-    None
-):
-    """Keepers, revokes under way and the lessors' clock are copied with the cluster (the
-    TUI's keyframes), so a copy plays on exactly as the original."""
-    session = Session.for_scenario(LEASE_ACROSS_A_LEADER_CHANGE)
-    while session.scenario is not None and session.scenario.next_step < 5:
-        session.step()
-        session.resume()
-    twin = copy.deepcopy(session)
-    for each in (session, twin):
-        while each.scenario is not None and each.now < 30_000:
-            each.step()
-            each.resume()
-    assert session.scenario is None and twin.scenario is None
-    assert [str(line) for line in twin.narration()] == [str(line) for line in session.narration()]
 
 
 def test_the_lease_scenario_replays_from_a_rewind() -> None:
