@@ -18,6 +18,9 @@ Modules, in reading order:
   time long leases have left, so that a new leader does not give them their whole TTL again
   (etcd 3.4's ``--experimental-enable-lease-checkpoint``).
 * `schedule` -- `Schedule`: lease IDs by time, the leader's deadlines and checkpoints.
+* `expiry` -- `Expiry`: the leader's revokes of expired leases, step by step (which, how
+  many at once, and only once a ReadIndex round confirmed its leadership), for the server's
+  loop and the simulator's alike.
 * `errors` -- the errors, with etcd's messages.
 """
 
@@ -36,6 +39,7 @@ from kv.lease.errors import (
     LeaseTTLTooLargeError,
     NotPrimaryError,
 )
+from kv.lease.expiry import CHECK_SECONDS, MAX_PENDING_REVOKES, Expiry, Revoke
 from kv.lease.lease import FOREVER_SECONDS, MAX_TTL, NO_LEASE, Lease, min_ttl
 from kv.lease.lessor import (
     EXPIRED_RETRY_SECONDS,
@@ -49,14 +53,17 @@ __all__ = [
     "CHECKPOINT_BATCH",
     "CHECKPOINT_BATCHES_PER_PASS",
     "CHECKPOINT_INTERVAL",
+    "CHECK_SECONDS",
     "EXPIRED_RETRY_SECONDS",
     "FOREVER_SECONDS",
+    "MAX_PENDING_REVOKES",
     "MAX_TTL",
     "NO_LEASE",
     "REVOKE_LIMIT",
     "REVOKE_RATE",
     "Checkpoint",
     "Checkpointing",
+    "Expiry",
     "Lease",
     "LeaseError",
     "LeaseExistsError",
@@ -65,6 +72,7 @@ __all__ = [
     "LeaseTTLTooLargeError",
     "Lessor",
     "NotPrimaryError",
+    "Revoke",
     "min_ttl",
     "server_chosen_id",
 ]

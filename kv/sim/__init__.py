@@ -55,6 +55,9 @@ Modules, in reading order:
 * `cluster` -- `Cluster`: the timeline that drives everything; the public surface.
 * `control` -- `Control` (``cluster.control``): choose the next event, move timers by hand.
 * `workload` -- random client workloads, run and checked for linearizability by seed.
+* `expiry`, `keepalive`, `lease_safety` -- chapter 7: the leader's lease expiry on the
+  virtual clock (``cluster.expiry``), clients' keep-alives (``cluster.keepalives.keep``),
+  and the check that no lease is revoked early (``cluster.lease_monitor``).
 """
 
 from kv.sim.clients import Client, ClientOp, OpState
@@ -63,6 +66,7 @@ from kv.sim.config import UNRELIABLE, NetworkConfig, SimConfig
 from kv.sim.control import Control
 from kv.sim.events import (
     ClientEvent,
+    LeaseEvent,
     MembershipChanged,
     NetworkChanged,
     NodeCrashed,
@@ -126,6 +130,7 @@ __all__ = [
     "Heal",
     "Isolate",
     "IsolateLeader",
+    "LeaseEvent",
     "LinkFaults",
     "MemberOp",
     "MemberOpState",

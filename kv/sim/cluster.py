@@ -48,7 +48,10 @@ from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
 from kv.sim.config import NetworkConfig, SimConfig
 from kv.sim.control import Control
 from kv.sim.events import ClientEvent, NetworkChanged, NodeJoined, SimEvent, TimedEvent
+from kv.sim.expiry import LeaseExpiry
 from kv.sim.faults import Fault, Scenario
+from kv.sim.keepalive import KeepAlives
+from kv.sim.lease_safety import LeaseMonitor
 from kv.sim.membership import Membership
 from kv.sim.network import Network
 from kv.sim.node import Answer, SimNode
@@ -93,6 +96,11 @@ class Cluster:
         #: A person's hands on the timeline: choose the next event, move timers
         #: (`kv.sim.control`).
         self.control = Control(self)
+        #: Chapter 7: the leaders' lease expiry, clients' keep-alives, and the check that no
+        #: lease is revoked early (`kv.sim.expiry`, `kv.sim.keepalive`, `kv.sim.lease_safety`).
+        self.expiry = LeaseExpiry(self)
+        self.keepalives = KeepAlives(self)
+        self.lease_monitor = LeaseMonitor(self.config.lease_min_ttl)
         #: Every fault scheduled so far (the scenario and `at` calls), for `describe`.
         self.scenario: list[tuple[int, Fault]] = []
         self.client_rng = self._rng("clients")
@@ -161,6 +169,10 @@ class Cluster:
         except SafetyViolation as violation:
             raise SafetyViolation(f"at {self.now}ms: {violation} [{self.describe()}]") from None
 
+    def seconds(self) -> float:
+        """The virtual time in seconds (the clock the members' lessors keep deadlines on)."""
+        return self.now / 1000
+
     def next_time(self) -> int | None:
         """When the next task runs (None: nothing left, which only happens if all are down)."""
         return self.tasks.next_time()
@@ -214,9 +226,9 @@ class Cluster:
     def _start(self, node_id: int) -> None:
         node = self.nodes[node_id]
         rng = self._rng(f"n{node_id}/{node.incarnation}")
-        started = node.start(rng)
+        started = node.start(rng, self.seconds)
         if node.incarnation > 0:
-            self._emit(started)
+            self.emit(started)
             self.monitor.restarted(node_id)
         # Members do not tick in step: each starts at its own phase within a tick.
         phase = self._timing_rng.randint(1, self.config.tick_ms)
@@ -229,6 +241,7 @@ class Cluster:
         if node.incarnation != incarnation or not node.up:
             return
         node.tick(self.now)
+        self.expiry.tick(node)
         self._poke(node)
         self._schedule(
             self.config.tick_ms, partial(self._tick, node_id, incarnation), TaskKind.TICK, node_id
@@ -251,6 +264,7 @@ class Cluster:
             return  # crashed while writing: the write is lost
         outcome = node.finish_ready()
         self.monitor.applied(node_id, outcome.applied)
+        self.expiry.applied(outcome.applied)
         for message in outcome.messages:
             arrivals = self.network.route(message, self.now)
             for arrival in arrivals:
@@ -265,7 +279,7 @@ class Cluster:
             self._schedule(self._client_delay(), answered, TaskKind.OPERATOR)
         if node.removed:  # it applied its own removal: etcd stops the server
             self._collect(node)
-            self._emit(node.leave())
+            self.emit(node.leave())
             return
         self._poke(node)
 
@@ -302,7 +316,8 @@ class Cluster:
                 led = self.monitor.leaders.get(event.term) == node.id
                 self.monitor.commit_advanced(node.id, event.term, led, raw, event.index)
 
-    def _emit(self, event: SimEvent) -> None:
+    def emit(self, event: SimEvent) -> None:
+        """Add ``event`` to the stream, at the current time."""
         self.events.append(TimedEvent(self.now, event))
 
     # -- inspection -----------------------------------------------------------------------
@@ -368,11 +383,11 @@ class Cluster:
 
     def partition(self, *groups: Iterable[int]) -> None:
         """Members in different groups cannot talk (members in no group form one more)."""
-        self._emit(NetworkChanged(self.network.partition(*groups)))
+        self.emit(NetworkChanged(self.network.partition(*groups)))
 
     def cut(self, frm: Iterable[int], to: Iterable[int]) -> None:
         """Messages from ``frm`` to ``to`` are lost; the other way still works."""
-        self._emit(NetworkChanged(self.network.cut(frm, to)))
+        self.emit(NetworkChanged(self.network.cut(frm, to)))
 
     def isolate(self, node_id: int) -> None:
         """Cut one member off from the others, both ways."""
@@ -381,23 +396,23 @@ class Cluster:
     def heal(self) -> None:
         """Restore every link."""
         self.network.heal()
-        self._emit(NetworkChanged("healed"))
+        self.emit(NetworkChanged("healed"))
 
     def set_link(self, frm: int, to: int, loss: float, delay_ms: int) -> None:
         """Messages from ``frm`` to ``to`` are lost with probability ``loss`` and take
         ``delay_ms`` more (until `heal`)."""
-        self._emit(NetworkChanged(self.network.set_link(frm, to, loss, delay_ms)))
+        self.emit(NetworkChanged(self.network.set_link(frm, to, loss, delay_ms)))
 
     def set_network(self, config: NetworkConfig) -> None:
         """Change delays, loss and duplication from now on."""
         self.network.config = config
-        self._emit(NetworkChanged(str(config)))
+        self.emit(NetworkChanged(str(config)))
 
     def crash(self, node_id: int) -> None:
         """Stop a member: it loses everything it had not persisted (a write in progress may
         leave a prefix on disk: `SimConfig.torn_writes`)."""
         torn = self._timing_rng if self.config.torn_writes else None
-        self._emit(self.nodes[node_id].crash(torn))
+        self.emit(self.nodes[node_id].crash(torn))
 
     def restart(self, node_id: int, *, wipe_disk: bool = False) -> None:
         """Start a crashed member again from what it persisted (never a removed one).
@@ -452,7 +467,7 @@ class Cluster:
         """Start a member that never ran before (the operator adds it to the cluster)."""
         self.nodes[node.id] = node
         self.network.add(node.id)
-        self._emit(NodeJoined(node.id))
+        self.emit(NodeJoined(node.id))
         self._start(node.id)
 
     # -- clients --------------------------------------------------------------------------
@@ -481,9 +496,12 @@ class Cluster:
         """Every client request that may have had an effect, for the checker.
 
         Typed loosely on purpose: the inputs are those of `LeaseInput` (chapters 4, 6 and
-        7), and a test checks them with the model that covers what its workload sends.
+        7), and a test checks them with the model that covers what its workload sends. The
+        leaders' revokes of expired leases are in it too, as ``LeaseRevoke``s
+        (`kv.sim.expiry`).
         """
-        return [operation for op in self.ops if (operation := op.operation()) is not None]
+        ops = [*self.ops, *(revoke.op for revoke in self.expiry.revokes)]
+        return [operation for op in ops if (operation := op.operation()) is not None]
 
     def start_request(self, client: Client, input: LeaseInput) -> ClientOp:
         """Begin ``client``'s request (its `Client.put`/`get`/`delete` call this)."""
@@ -506,7 +524,7 @@ class Cluster:
         node_id = client.endpoints[client.endpoint]
         op.attempts += 1
         op.node = node_id
-        self._emit(ClientEvent(client.id, node_id, "sent", _describe(op)))
+        self.emit(ClientEvent(client.id, node_id, "sent", _describe(op)))
         arrive = partial(self._request_arrives, client, op, op.attempts, node_id)
         self._schedule(self._client_delay(), arrive, TaskKind.CLIENT, node_id)
 
@@ -539,7 +557,7 @@ class Cluster:
     def _refused(self, client: Client, op: ClientOp, attempt: int, reason: str) -> None:
         if op.done or attempt != op.attempts:
             return
-        self._emit(ClientEvent(client.id, op.node, "refused", f"{_describe(op)}: {reason}"))
+        self.emit(ClientEvent(client.id, op.node, "refused", f"{_describe(op)}: {reason}"))
         client.endpoint = (client.endpoint + 1) % len(client.endpoints)
         retry = partial(self._attempt, client, op)
         self._schedule(self.config.retry_backoff_ms, retry, TaskKind.CLIENT)
@@ -547,6 +565,7 @@ class Cluster:
     def _answer(self, answer: Answer) -> None:
         waiting = self._waiting.pop(answer.request_id, None)
         if waiting is None:
+            self.expiry.answered(answer)  # a leader's lease expiry, or nobody's any more
             return
         client, op, attempt = waiting
         output = to_output(op.input, answer.result)
@@ -562,6 +581,7 @@ class Cluster:
             op.state, op.error = OpState.FAILED, output
         else:
             op.state, op.output, op.return_time = OpState.OK, output, self.now
+            self.lease_monitor.answered(op)  # a grant promises its TTL
         self._finish(client, op, "answered")
 
     def _timed_out(self, client: Client, op: ClientOp) -> None:
@@ -579,7 +599,7 @@ class Cluster:
 
     def _finish(self, client: Client, op: ClientOp, what: str) -> None:
         client.current = None
-        self._emit(ClientEvent(client.id, op.node, what, _describe(op)))
+        self.emit(ClientEvent(client.id, op.node, what, _describe(op)))
         if client.on_done is not None:
             client.on_done(op)
 

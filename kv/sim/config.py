@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from kv.lease import Lessor, min_ttl
 from kv.raft import Config, ReadOnlyOption
 
 
@@ -125,6 +126,22 @@ class SimConfig:
     def election_timeout_ms(self) -> int:
         """The shortest election timeout (Raft draws it from [this, twice this))."""
         return self.election_tick * self.tick_ms
+
+    @property
+    def lease_extension_ms(self) -> int:
+        """What a new leader adds to every lease's TTL: an election timeout (etcd's
+        ``Promote(electionTimeout)``; chapter 7)."""
+        return self.election_timeout_ms
+
+    @property
+    def lease_min_ttl(self) -> int:
+        """The shortest TTL a lease is granted, in seconds (`kv.lease.min_ttl`; chapter 7)."""
+        return min_ttl(self.election_timeout_ms, self.tick_ms)
+
+    def new_lessor(self) -> Lessor:
+        """An empty lessor with this timing's minimum TTL (chapter 7); an expired lease whose
+        revoke was lost is handed out again after a request timeout, as in etcd."""
+        return Lessor(self.lease_min_ttl, retry_seconds=self.request_timeout_ms / 1000)
 
     def raft_config(self, node_id: int) -> Config:
         """The `kv.raft.Config` of member ``node_id``."""

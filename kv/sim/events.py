@@ -123,6 +123,19 @@ class ClientEvent(SimEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseEvent(SimEvent):
+    """A lease's life on the leader's clock (chapter 7): expired, its revoke confirmed or
+    dropped, proposed; a client's keep-alive answered (`kv.sim.expiry`, `kv.sim.keepalive`)."""
+
+    node: int
+    lease: int
+    what: str  # e.g. "expired: confirming leadership in term 3"
+
+    def __str__(self) -> str:
+        return f"{name(self.node)}: lease {self.lease} {self.what}"
+
+
+@dataclass(frozen=True, slots=True)
 class TimedEvent:
     """An event and the virtual time (ms) it happened at."""
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -48,6 +49,7 @@ from google.protobuf.message import Message as ProtoMessage
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
+from kv.lease import Lessor
 from kv.mvcc import HistoryEntry, KeyValue, Revision, Store
 from kv.raft import (
     ConfChange,
@@ -69,7 +71,7 @@ from kv.raft import (
 )
 from kv.raft import events as ev
 from kv.server.applied import apply
-from kv.server.applied.leases import open_lessor
+from kv.server.applied.leases import AppliedLeases, open_lessor
 from kv.server.applied.state_machine import StateMachine
 from kv.server.errors import EtcdError
 from kv.sim.config import SimConfig
@@ -104,7 +106,8 @@ class ReadyOutcome:
 @dataclass(slots=True)
 class _PendingRead:
     request_id: int
-    key: bytes
+    #: None: a ReadIndex round that only confirms leadership (`SimNode.confirm_leadership`).
+    key: bytes | None
     asked_at: int
     #: The read index, once ReadIndex confirmed it (the read waits to apply up to it).
     index: int | None = None
@@ -153,6 +156,8 @@ class SimNode:
         self._server = _Server()
         #: The watch hub of this life, once something watches here (`watches`).
         self._hub: WatchHub | None = None
+        #: The cluster's clock, in seconds: the leader's lessor keeps deadlines on it.
+        self._clock: Callable[[], float] = _not_started
 
     def __repr__(self) -> str:
         state = f"{self.role} term {self.term}" if self.up else "down"
@@ -164,10 +169,12 @@ class SimNode:
     def up(self) -> bool:
         return self.raw is not None
 
-    def start(self, rng: random.Random) -> NodeRestarted:
-        """Start (or restart) from the disk, with an empty state machine."""
+    def start(self, rng: random.Random, clock: Callable[[], float]) -> NodeRestarted:
+        """Start (or restart) from the disk, with an empty state machine; ``clock()`` is the
+        cluster's time in seconds, for the deadlines its lessor keeps while it leads."""
         if self.raw is not None:
             raise RuntimeError(f"n{self.id} is already running")
+        self._clock = clock
         self.raw = RawNode(self.config.raft_config(self.id), self.storage, rng)
         self._restore(self.storage.snapshot())
         self.writing = None
@@ -283,9 +290,11 @@ class SimNode:
         self._server.conf_changes.add(request_id)
         return None
 
-    def read(self, request_id: int, key: bytes, now: int) -> None:
+    def read(self, request_id: int, key: bytes | None, now: int) -> None:
         """Start a linearizable read of ``key`` (thesis §6.4, ReadIndex): it is answered
-        once a ReadIndex round confirms an index and the state machine has applied it."""
+        once a ReadIndex round confirms an index and the state machine has applied it.
+        Without a key, the answer is an empty range: the round only confirmed that this
+        member led when it was asked (the lease expiry's check, `kv.lease.expiry`)."""
         context = request_context(request_id)
         self._server.reads[context] = _PendingRead(request_id, key, asked_at=now)
         self._running().read_index(context)
@@ -309,6 +318,8 @@ class SimNode:
         if ready is None:
             raise RuntimeError(f"n{self.id} is not writing a Ready")
         self.writing = None
+        if ready.soft_state is not None and raw.role is not Role.LEADER:
+            self.lessor().demote()  # chapter 7: only a leader keeps lease deadlines
         # 1. Persist (etcd's raftNode: the snapshot, then wal.Save(hardstate, entries)).
         if ready.snapshot is not None:
             self.storage.apply_snapshot(ready.snapshot)
@@ -337,7 +348,11 @@ class SimNode:
     def _restore(self, snapshot: Snapshot) -> None:
         """The state machine as of ``snapshot`` (a fresh one for the empty snapshot)."""
         index = snapshot.metadata.index
-        self.machine = decode_state(snapshot.data, index) if index else StateMachine(Store())
+        leases = AppliedLeases(self.config.new_lessor(), clock=self._clock)
+        if index:
+            self.machine = decode_state(snapshot.data, index, leases)
+        else:
+            self.machine = StateMachine(Store(), leases=leases)
         self.applied = index
         if self._hub is not None:  # a leader's snapshot: the watchers read on from it
             self._hub.restore(self.machine.store)
@@ -384,8 +399,11 @@ class SimNode:
                 self._server.conf_changes.discard(change.id)
                 self._conf_answers.append((change.id, conf_state))
             return None
-        if not entry.data:
-            return None  # a new leader's empty entry
+        if not entry.data:  # a new leader's empty entry: chapter 7's lessor takes over
+            if raw.role is Role.LEADER:
+                extend = self.config.lease_extension_ms / 1000
+                machine.leases.lessor.promote(self._clock(), extend)
+            return None
         request = decode_request(entry.data)
         result = machine.apply(entry.index, request)
         request_id = request.header.ID
@@ -403,7 +421,10 @@ class SimNode:
         for context, read in list(self._server.reads.items()):
             if read.index is not None and read.index <= self.applied:
                 del self._server.reads[context]
-                response = apply.apply_range(machine.store, rpc_pb2.RangeRequest(key=read.key))
+                response = rpc_pb2.RangeResponse()
+                if read.key is not None:
+                    request = rpc_pb2.RangeRequest(key=read.key)
+                    response = apply.apply_range(machine.store, request)
                 answers.append(Answer(read.request_id, response))
         return answers
 
@@ -490,6 +511,13 @@ class SimNode:
             self._hub = WatchHub(machine.store)
         return self._hub
 
+    def lessor(self) -> Lessor:
+        """This member's lessor (chapter 7): the leases it applied; deadlines while it leads."""
+        machine = self.machine
+        if machine is None:
+            raise RuntimeError(f"n{self.id} is down")
+        return machine.leases.lessor
+
     def get(self, key: str) -> str | None:
         """The value of ``key`` in this member's store (a local read, for inspection; None
         if there is no such key or the member is down)."""
@@ -500,6 +528,10 @@ class SimNode:
 
     def status(self) -> Status | None:
         return self.raw.status() if self.raw is not None else None
+
+
+def _not_started() -> float:
+    raise RuntimeError("the member has not started: it has no clock yet")
 
 
 def decode_request(data: bytes) -> InternalRaftRequest:
@@ -537,15 +569,16 @@ def encode_state(machine: StateMachine) -> bytes:
     return json.dumps(state, separators=(",", ":")).encode()
 
 
-def decode_state(data: bytes, index: int) -> StateMachine:
-    """The state machine `encode_state` saved, as of log ``index``."""
+def decode_state(data: bytes, index: int, leases: AppliedLeases | None = None) -> StateMachine:
+    """The state machine `encode_state` saved, as of log ``index``, its leases read back
+    into ``leases`` (None: a new in-memory lessor with no clock)."""
     state = json.loads(data)
     history: dict[Revision, HistoryEntry] = {}
     for main, sub, tombstone, key, value, created, modified, version, lease in state["history"]:
         kv = KeyValue(bytes.fromhex(key), bytes.fromhex(value), created, modified, version, lease)
         history[Revision(main, sub)] = HistoryEntry(kv, tombstone)
     store = Store(history, compact_revision=state["compact_revision"])
-    machine = StateMachine(store, applied_index=index)
+    machine = StateMachine(store, applied_index=index, leases=leases)
     # The leases and their keys, as a restarted etcd recovers them from its backend.
     open_lessor(machine.leases.lessor, _SavedLeases(state.get("leases", [])), store)
     return machine

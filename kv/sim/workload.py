@@ -49,8 +49,9 @@ class Workload:
     txn_ratio: float = 0.0
     #: Lease operations (chapter 7): grants, puts with a lease, revokes (a third each).
     lease_ratio: float = 0.0
-    #: The TTL of the leases granted, in seconds (nothing expires them in the simulator yet:
-    #: its members host no primary lessor, so only the clients' revokes end a lease).
+    #: The TTL of the leases granted, in seconds. Nobody keeps them alive here: the leader
+    #: revokes those still there when their TTL runs out (`kv.sim.expiry`), and the history
+    #: records each such revoke.
     lease_ttl: int = 10
 
     def __str__(self) -> str:

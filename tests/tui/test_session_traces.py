@@ -93,6 +93,10 @@ def test_a_lossy_link_loses_what_it_carries_until_healed() -> None:
 
 EVERY_ACTION = [
     actions.ClientPut("k", "v"),
+    actions.ClientLeaseGrant(1, 2),
+    actions.ClientLeasePut("lock", "held", 1),
+    actions.KeepAlive(1, (2, 3)),
+    actions.StopKeepAlive(1),
     actions.Crash(2),
     actions.Restart(2),
     actions.RestartLeader(300),

@@ -1,8 +1,9 @@
 """Scenarios (``s``): pick one of `tui.session.scenarios` -- leader crash, split vote, Figure
 8's partitioned leader with and without PreVote/CheckQuorum, a follower caught up by
-snapshot, a learner promoted, the leader removed -- and it runs on a fresh cluster, its steps
-narrated in the event log and the status line, pausing where the chapter would (space goes
-on). Steps fire on the model's events, never on the wall clock (the TUI)."""
+snapshot, a learner promoted, the leader removed, a lease across a leader change -- and it
+runs on a fresh cluster, its steps narrated in the event log and the status line, pausing
+where the chapter would (space goes on). Steps fire on the model's events, never on the wall
+clock (the TUI)."""
 
 from __future__ import annotations
 

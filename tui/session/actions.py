@@ -10,8 +10,9 @@ Where an action is one of the simulator's faults or membership steps it IS that 
 (`kv.sim.faults`: `Crash`, `Restart`, `Amnesia`, `Partition`, `Cut`, `Heal`, `LinkFaults`,
 `TransferLeader`, `Timeout`; `kv.sim.membership`: `AddLearner`, `PromoteLearner`,
 `RemoveMember`, `RemoveLeader`), re-exported here so that this module names everything a
-person can do. Defined here are only the TUI's own: a client put, a leader restarted after a
-while, election timers spread or aligned, the next event chosen by hand, a line of narration.
+person can do. Defined here are only the TUI's own: a client put, a lease granted, a put with
+it and keep-alives started and stopped (chapter 7), a leader restarted after a while,
+election timers spread or aligned, the next event chosen by hand, a line of narration.
 
 Each action's ``str`` is the sentence the event log shows ("you: crash n2"). Actions that
 name "the leader" resolve it when they are applied, as `kv.sim.faults` does.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from kv.raft import Role
-from kv.sim import Cluster, SimEvent
+from kv.sim import Client, Cluster, SimEvent
 from kv.sim.faults import (
     Amnesia,
     Crash,
@@ -46,6 +47,8 @@ __all__ = [
     "AddLearner",
     "AlignTimers",
     "Amnesia",
+    "ClientLeaseGrant",
+    "ClientLeasePut",
     "ClientPut",
     "Crash",
     "Cut",
@@ -54,6 +57,7 @@ __all__ = [
     "Drop",
     "Duplicate",
     "Heal",
+    "KeepAlive",
     "LinkFaults",
     "Note",
     "Partition",
@@ -63,6 +67,7 @@ __all__ = [
     "Restart",
     "RestartLeader",
     "SpreadTimers",
+    "StopKeepAlive",
     "Timeout",
     "TransferLeader",
     "from_json",
@@ -96,12 +101,77 @@ class ClientPut:
     value: str
 
     def apply(self, cluster: Cluster) -> None:
-        idle = [c for c in cluster.clients if c.current is None and c.follows_members]
-        client = idle[0] if idle else cluster.client()
-        client.put(self.key, self.value)
+        _idle_client(cluster).put(self.key, self.value)
 
     def __str__(self) -> str:
         return f"put {self.key}={self.value}"
+
+
+def _idle_client(cluster: Cluster) -> Client:
+    idle = [c for c in cluster.clients if c.current is None and c.follows_members]
+    return idle[0] if idle else cluster.client()
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLeaseGrant:
+    """A client grants lease ``lease`` for ``ttl`` seconds (chapter 7)."""
+
+    lease: int
+    ttl: int
+
+    def apply(self, cluster: Cluster) -> None:
+        _idle_client(cluster).lease_grant(self.lease, self.ttl)
+
+    def __str__(self) -> str:
+        return f"grant lease {self.lease} (ttl {self.ttl}s)"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLeasePut:
+    """A client puts ``key`` = ``value`` attached to lease ``lease`` (chapter 7)."""
+
+    key: str
+    value: str
+    lease: int
+
+    def apply(self, cluster: Cluster) -> None:
+        _idle_client(cluster).lease_put(self.key, self.value, self.lease)
+
+    def __str__(self) -> str:
+        return f"put {self.key}={self.value} with lease {self.lease}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    """A client keeps lease ``lease`` alive through ``endpoints`` (empty: every member), a
+    keep-alive every ``every_ms`` (`kv.sim.keepalive`), until `StopKeepAlive`."""
+
+    lease: int
+    endpoints: tuple[int, ...] = ()
+    every_ms: int = 600
+
+    def apply(self, cluster: Cluster) -> None:
+        endpoints = self.endpoints or None
+        cluster.keepalives.keep(self.lease, endpoints, every_ms=self.every_ms)
+
+    def __str__(self) -> str:
+        through = " through " + ", ".join(f"n{n}" for n in self.endpoints) if self.endpoints else ""
+        return f"keep lease {self.lease} alive{through}"
+
+
+@dataclass(frozen=True, slots=True)
+class StopKeepAlive:
+    """Every client keeping lease ``lease`` alive stops: it will lapse."""
+
+    lease: int
+
+    def apply(self, cluster: Cluster) -> None:
+        for keeper in cluster.keepalives.keepers:
+            if keeper.lease == self.lease:
+                keeper.stop()
+
+    def __str__(self) -> str:
+        return f"stop keeping lease {self.lease} alive"
 
 
 # -- crashes (the leader's comeback) ---------------------------------------------------------------
@@ -231,6 +301,10 @@ ACTIONS: dict[str, type[Action]] = {
     cls.__name__: cls
     for cls in (
         ClientPut,
+        ClientLeaseGrant,
+        ClientLeasePut,
+        KeepAlive,
+        StopKeepAlive,
         Crash,
         Restart,
         RestartLeader,

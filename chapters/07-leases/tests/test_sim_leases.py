@@ -7,8 +7,8 @@ revokes, proposed through Raft and applied by the real state machine (the lessor
 `kv.linearizability.leases.LeaseModel` says a revoke deletes every key attached to the lease
 at one instant, and a put with a revoked lease writes nothing.
 
-Not covered here: expiry. The simulator's members host no primary lessor yet, so nothing but
-a client's revoke ends a lease. A failing seed names its run; replay it with `run_workload`.
+Leases granted here live 10 s, so most runs end before one expires; expiry under faults is
+`test_sim_lease_expiry.py`'s. A failing seed names its run; replay it with `run_workload`.
 """
 
 from __future__ import annotations

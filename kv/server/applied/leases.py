@@ -50,7 +50,8 @@ class CheckpointTable(Protocol):
 
 
 def _no_clock() -> float:
-    """The moment a grant is applied, where nobody keeps deadlines (the simulator)."""
+    """The moment a grant is applied, where nobody keeps deadlines (a state machine that
+    only replays a log, as a test's reference does)."""
     return 0.0
 
 

@@ -1,24 +1,12 @@
-"""The leader's lease duties: find the leases past their deadline, confirm leadership, and
-propose a revoke for each through the log; and propose the lease checkpoints that are due
-(chapter 7).
+"""The leader's lease expiry, on the server: every half second, find the leases past their
+deadline, confirm leadership, and propose a revoke for each through the log; then propose the
+lease checkpoints that are due (chapter 7).
 
-No member deletes a lease's keys on its own clock (`kv.lease.lessor` says why). Every
-`CHECK_SECONDS` the leader asks its lessor which leases are past their deadline
-(`kv.lease.Lessor.expired`, at most 500 a pass), and proposes a ``LeaseRevokeRequest`` for
-each, at most `MAX_PENDING_REVOKES` at a time (etcd: ``revokeExpiredLeases`` and the
-``expiredLeaseC`` loop of ``etcdserver/server.go``). Keys therefore go between TTL and about
-TTL + 0.5 s after the last renewal, plus the time to commit the revoke.
-
-Before proposing, the leader confirms that it still leads, with a ReadIndex round (Raft thesis
-§6.4: a heartbeat acknowledged by a majority) in its current term. A leader cut off from the
-others does not know it was deposed, and its clock may run on past the deadline while the new
-leader has extended the lease (etcd bug #15247: an old leader revoked leases; fixed by the
-same check, ``ensureLeadership``). Its proposal could not commit anyway, but a revoke it
-*believed* in would already mislead a renewal waiting for it; confirming first costs one
-heartbeat round per pass.
-
-A revoke that fails (the leader changed, the proposal timed out) is not retried here: the
-lessor hands the lease out again after its retry interval, and the next pass proposes again.
+The steps and why they are safe are `kv.lease.expiry`'s, the same for the simulator: which
+leases and how many at once (`kv.lease.Expiry.check`, `Expiry.finished`), and that a revoke
+is proposed only by a leader that a ReadIndex round has just confirmed in the term it
+decided in (`Expiry.confirmed`; etcd bug #15247). This module runs them with asyncio: the
+pass every `CHECK_SECONDS`, a task per revoke, the round, the proposal.
 
 With ``--experimental-enable-lease-checkpoint``, the same pass then asks the lessor for the
 checkpoints that are due (`kv.lease.Lessor.due_checkpoints`) and proposes them, a
@@ -39,6 +27,7 @@ from typing import TYPE_CHECKING
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.lease import CHECKPOINT_BATCH, CHECKPOINT_BATCHES_PER_PASS, Checkpoint
+from kv.lease.expiry import CHECK_SECONDS, Expiry, Revoke
 from kv.server import errors
 from kv.server.errors import EtcdError
 
@@ -47,56 +36,62 @@ if TYPE_CHECKING:  # the replica starts this loop: no import cycle at run time
 
 log = logging.getLogger(__name__)
 
-#: How often the leader looks for expired leases (etcd: 500 ms).
-CHECK_SECONDS = 0.5
-#: Revokes under way at once, at most (etcd: ``maxPendingRevokes``).
-MAX_PENDING_REVOKES = 16
-
 
 # --8<-- [start:loop]
 async def revoke_expired(replica: Replica) -> None:
     """Run for the member's life: on the leader, revoke each lease past its deadline, and
     propose the lease checkpoints that are due."""
-    pending = asyncio.Semaphore(MAX_PENDING_REVOKES)
-    proposals: set[asyncio.Task[None]] = set()
-    loop = asyncio.get_running_loop()
+    expiry = Expiry()
+    tasks: set[asyncio.Task[None]] = set()  # references, until each is done
     while True:
         await asyncio.sleep(CHECK_SECONDS)
         if not replica.is_leader:
             continue
-        term = replica.raw.term
         lessor = replica.machine.leases.lessor
-        tasks = [_revoke(replica, lease_id, term, pending) for lease_id in lessor.expired(now())]
-        tasks += [_checkpoint(replica, batch) for batch in _due_batches(replica)]
-        for coroutine in tasks:
-            task = loop.create_task(coroutine)
-            proposals.add(task)  # keep a reference until it is done
-            task.add_done_callback(proposals.discard)
+        for revoke in expiry.check(lessor, replica.raw.term, now()):
+            _start(replica, expiry, revoke, tasks)
+        for batch in _due_batches(replica):
+            _keep(asyncio.get_running_loop().create_task(_checkpoint(replica, batch)), tasks)
 
 
-async def _revoke(replica: Replica, lease_id: int, term: int, pending: asyncio.Semaphore) -> None:
-    async with pending:
-        try:
-            await confirm_leadership(replica, term)
-            request = rpc_pb2.LeaseRevokeRequest(ID=lease_id)
-            result = await replica.proposals.propose(InternalRaftRequest(lease_revoke=request))
-        except EtcdError as error:
-            log.warning("failed to revoke lease %x: %s (will retry)", lease_id, error)
-            return
+def _start(
+    replica: Replica, expiry: Expiry, revoke: Revoke, tasks: set[asyncio.Task[None]]
+) -> None:
+    _keep(asyncio.get_running_loop().create_task(_revoke(replica, expiry, revoke, tasks)), tasks)
+
+
+def _keep(task: asyncio.Task[None], tasks: set[asyncio.Task[None]]) -> None:
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _revoke(
+    replica: Replica, expiry: Expiry, revoke: Revoke, tasks: set[asyncio.Task[None]]
+) -> None:
+    try:
+        await confirm_leadership(replica, expiry, revoke)
+        request = rpc_pb2.LeaseRevokeRequest(ID=revoke.lease_id)
+        result = await replica.proposals.propose(InternalRaftRequest(lease_revoke=request))
+    except EtcdError as error:
+        log.warning("failed to revoke lease %x: %s (will retry)", revoke.lease_id, error)
+    else:
         if isinstance(result, EtcdError):  # revoked meanwhile (by a client, or twice)
-            log.debug("lease %x was gone before its revoke: %s", lease_id, result)
+            log.debug("lease %x was gone before its revoke: %s", revoke.lease_id, result)
         else:
-            log.info("revoked expired lease %x", lease_id)
+            log.info("revoked expired lease %x", revoke.lease_id)
+    for waiting in expiry.finished(revoke):  # a slot is free: the next revokes start
+        _start(replica, expiry, waiting, tasks)
 
 
-async def confirm_leadership(replica: Replica, term: int) -> None:
-    """Return only if this member leads in ``term``, confirmed by a majority just now.
+async def confirm_leadership(replica: Replica, expiry: Expiry, revoke: Revoke) -> None:
+    """Return only if this member leads in the term ``revoke`` was decided in, confirmed by
+    a majority just now.
 
     Raises:
         EtcdError: it does not, or the round did not finish (``not leader``, a timeout).
     """
     await replica.proposals.linearizable_read()  # a heartbeat round acknowledged by a majority
-    if not replica.is_leader or replica.raw.term != term:
+    if not expiry.confirmed(revoke, replica.raw.term if replica.is_leader else None):
         raise errors.NOT_LEADER
 
 

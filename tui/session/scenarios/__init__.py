@@ -16,6 +16,7 @@ Modules, in reading order:
 * `figure8` -- the Raft paper's Figure 8, ending (d) overwritten (3) or (e) committed (9).
 * `members` -- lagging follower caught up by snapshot (6), learner added and promoted (7),
   leader removed (8).
+* `leases` -- a lease across a leader change, never revoked by the deposed leader (0).
 
 Every scenario is also a test (tests/tui/test_scenarios*.py) that checks its outcome.
 """
@@ -29,6 +30,7 @@ from tui.session.scenarios.elections import (
     SPLIT_VOTE,
 )
 from tui.session.scenarios.figure8 import FIGURE_8, FIGURE_8_COMMITTED
+from tui.session.scenarios.leases import LEASE_ACROSS_A_LEADER_CHANGE
 from tui.session.scenarios.members import LEADER_REMOVED, LEARNER, SNAPSHOT_CATCH_UP
 from tui.session.scenarios.steps import Cue, Scenario, ScenarioRun, Step
 
@@ -44,6 +46,7 @@ SCENARIOS: dict[str, Scenario] = {
         LEARNER,
         LEADER_REMOVED,
         FIGURE_8_COMMITTED,
+        LEASE_ACROSS_A_LEADER_CHANGE,
     )
 }
 """Every scenario by its key (``s`` then the key, in the TUI)."""
@@ -59,6 +62,7 @@ __all__ = [
     "LEADER_CRASH",
     "LEADER_REMOVED",
     "LEARNER",
+    "LEASE_ACROSS_A_LEADER_CHANGE",
     "PARTITIONED_LEADER",
     "PARTITIONED_LEADER_BARE",
     "SCENARIOS",
