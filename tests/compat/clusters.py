@@ -10,7 +10,7 @@ another member has, never by sleeping.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,17 +22,25 @@ from tests.compat.servers import Server, free_ports
 
 @contextmanager
 def cluster_pair(
-    workdir: Path, extra_flags: tuple[str, ...] = ()
+    workdir: Path,
+    extra_flags: tuple[str, ...] = (),
+    *,
+    prepare: Callable[[ProcessCluster], object] | None = None,
 ) -> Iterator[tuple[ProcessCluster, ProcessCluster]]:
-    """A started 3-member etcd cluster (the reference) and subject cluster, stopped after."""
+    """A started 3-member etcd cluster (the reference) and subject cluster, stopped after.
+
+    ``prepare`` is called with each cluster before it starts, e.g. to give a member a flag
+    of its own (`tests.compat.http_endpoints.with_metrics_url`)."""
     ports = free_ports(12)  # both clusters' ports at once, so that none is given twice
     reference = ProcessCluster.create("etcd", workdir / "etcd", 3, extra_flags, ports=ports[:6])
     subject = ProcessCluster.create(
         subject_kind(), workdir / "subject", 3, extra_flags, ports=ports[6:]
     )
     try:
-        reference.start()
-        subject.start()
+        for cluster in (reference, subject):
+            if prepare is not None:
+                prepare(cluster)
+            cluster.start()
         yield reference, subject
     finally:
         reference.stop()

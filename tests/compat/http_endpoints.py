@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import http.client
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from tests.compat.servers import Server, free_ports
+
+if TYPE_CHECKING:
+    from tests.cluster.processes import ProcessCluster
 
 _SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? \S+$")
 _LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="(?:[^"\\]|\\.)*"')
@@ -41,6 +46,12 @@ def with_metrics_url(server: Server) -> str:
     extra = (*server.options.extra_flags, f"--listen-metrics-urls={url}")
     server.options = replace(server.options, extra_flags=extra)
     return url
+
+
+def first_members_metrics_url(urls: list[str]) -> Callable[[ProcessCluster], None]:
+    """A ``prepare`` for `tests.compat.clusters.cluster_pair`: give each cluster's first member
+    a metrics URL, appended to ``urls`` (the reference's first)."""
+    return lambda cluster: urls.append(with_metrics_url(cluster.members[0]))
 
 
 def get(url: str, path: str, method: str = "GET", timeout: float = 10.0) -> Answer:

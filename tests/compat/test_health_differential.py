@@ -18,8 +18,8 @@ import pytest
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.client import KVClient
-from tests.cluster.processes import ProcessCluster
-from tests.compat.http_endpoints import Answer, get, with_metrics_url
+from tests.compat.clusters import cluster_pair
+from tests.compat.http_endpoints import Answer, first_members_metrics_url, get, with_metrics_url
 from tests.compat.servers import Server, free_ports, start_all
 
 pytestmark = pytest.mark.etcd
@@ -90,23 +90,13 @@ async def _raise_nospace(endpoint: str) -> None:
 
 
 def test_health_without_a_leader_is_false(tmp_path: Path) -> None:
-    ports = free_ports(12)
-    clusters = [
-        ProcessCluster.create("etcd", tmp_path / "etcd", ports=ports[:6]),
-        ProcessCluster.create("kv", tmp_path / "kv", ports=ports[6:]),
-    ]
-    urls = [with_metrics_url(cluster.members[0]) for cluster in clusters]
-    try:
-        for cluster in clusters:
-            cluster.start()
+    urls: list[str] = []
+    with cluster_pair(tmp_path, prepare=first_members_metrics_url(urls)) as both:
         assert [get(url, "/health") for url in urls] == [HEALTHY, HEALTHY]
-        for cluster in clusters:
+        for cluster in both:
             for member in cluster.members[1:]:
                 cluster.kill(member)
         assert [_until_unhealthy(url) for url in urls] == [UNHEALTHY, UNHEALTHY]
-    finally:
-        for cluster in clusters:
-            cluster.stop()
 
 
 def _until_unhealthy(url: str) -> Answer:

@@ -17,8 +17,14 @@ from pathlib import Path
 import pytest
 
 from kv.client import KVClient
-from tests.cluster.processes import ProcessCluster
-from tests.compat.http_endpoints import FamilyShape, families, get, with_metrics_url
+from tests.compat.clusters import cluster_pair
+from tests.compat.http_endpoints import (
+    FamilyShape,
+    families,
+    first_members_metrics_url,
+    get,
+    with_metrics_url,
+)
 from tests.compat.servers import Server, free_ports, start_all
 
 pytestmark = pytest.mark.etcd
@@ -221,15 +227,8 @@ def test_the_families_a_dashboard_reads_are_there_on_one_member(
 
 
 def test_peer_families_match_etcds_in_three_member_clusters(tmp_path: Path) -> None:
-    ports = free_ports(12)
-    clusters = [
-        ProcessCluster.create("etcd", tmp_path / "etcd", ports=ports[:6]),
-        ProcessCluster.create("kv", tmp_path / "kv", ports=ports[6:]),
-    ]
-    urls = [with_metrics_url(cluster.members[0]) for cluster in clusters]
-    try:
-        for cluster in clusters:
-            cluster.start()
+    urls: list[str] = []
+    with cluster_pair(tmp_path, prepare=first_members_metrics_url(urls)):
         etcd, kv = scrape(urls[0]), scrape(urls[1])
         # etcd shows its first round trip only after its status monitor's 30 s; until then
         # the test compares with the shape etcd 3.4.23 showed after it (HTTP-FACTS.md).
@@ -240,6 +239,3 @@ def test_peer_families_match_etcds_in_three_member_clusters(tmp_path: Path) -> N
             assert f"etcd_network_peer_{name}" in kv_peers
         unexplained = set(etcd) - set(kv) - set(LACKS) - set(LACKS_WITH_PEERS)
         assert sorted(name for name in unexplained if not _go_only(name)) == []
-    finally:
-        for cluster in clusters:
-            cluster.stop()

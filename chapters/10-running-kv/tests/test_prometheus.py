@@ -13,13 +13,13 @@ three minutes).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.cluster.processes import ProcessCluster
-from tests.compat.servers import ServerKind, free_ports
+from tests.compat.http_endpoints import with_metrics_url
+from tests.compat.servers import ServerKind
 from tests.prometheus import NotYet, Prometheus, require_prometheus
 
 pytestmark = pytest.mark.etcd
@@ -35,10 +35,7 @@ def watched(
     require_prometheus()
     kind: ServerKind = request.param
     cluster = ProcessCluster.create(kind, tmp_path / "cluster", 3)
-    metrics = [f"127.0.0.1:{port}" for port in free_ports(3)]
-    for member, address in zip(cluster.members, metrics, strict=True):
-        flags = (*member.options.extra_flags, f"--listen-metrics-urls=http://{address}")
-        member.options = replace(member.options, extra_flags=flags)
+    metrics = [with_metrics_url(member).removeprefix("http://") for member in cluster.members]
     prometheus = Prometheus(tmp_path / "prometheus", metrics, RULES, job=f"{kind}-etcd")
     try:
         cluster.start()
@@ -47,12 +44,6 @@ def watched(
     finally:
         prometheus.stop()
         cluster.stop()
-
-
-def metrics_address(flags: tuple[str, ...]) -> str:
-    """The ``host:port`` of a member's ``--listen-metrics-urls`` flag."""
-    flag = next(flag for flag in flags if flag.startswith("--listen-metrics-urls="))
-    return flag.rpartition("//")[2]
 
 
 def healthy(prometheus: Prometheus) -> dict[str, float]:
@@ -74,11 +65,10 @@ def test_etcds_alert_rules_watch_a_cluster_and_fire_when_it_loses_its_quorum(
     ]
     assert prometheus.alerts() == set()
 
-    survivor, *others = cluster.members
-    for member in others:
+    for member in cluster.members[1:]:  # the first member survives
         cluster.kill(member)
     expected = {
-        ("etcdNoLeader", "pending", metrics_address(survivor.options.extra_flags)),
+        ("etcdNoLeader", "pending", prometheus.targets[0]),  # the first member's
         ("etcdInsufficientMembers", "pending", ""),
     }
     prometheus.wait_until(
