@@ -214,6 +214,13 @@ FLAGS = (
         "periodic",
     ),
     Flag(
+        "--listen-client-http-urls",
+        split_urls,
+        "List of URLs to listen on for http only client traffic. Enabling this flag removes "
+        "http services from --listen-client-urls (chapter 10; etcd 3.5's flag).",
+        "",
+    ),
+    Flag(
         "--listen-metrics-urls",
         split_urls,
         "List of URLs to listen on for the metrics and health endpoints (chapter 10).",

@@ -19,7 +19,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import grpc
@@ -30,6 +30,7 @@ from kv.client import KVClient
 from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address, dial_address, parse_retention
+from kv.server.http.front import start_front
 from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes
 from kv.server.metrics.collector import HealthCounts, member_registry
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 GRPC_OVERHEAD_BYTES = 512 * 1024
 #: How long in-flight calls may run after a stop signal before they are cancelled.
 GRACE_SECONDS = 1.0
+#: Where the gRPC server itself listens: a private loopback port behind the client URLs'
+#: front (`kv.server.http.front`).
+PRIVATE_GRPC_ADDRESS = "127.0.0.1:0"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -112,7 +116,8 @@ async def serve(
     )
     health = HealthCounts()
     registry = member_registry(server, rpcs, health)
-    http_servers: list[asyncio.Server] = []
+    http_servers: list[asyncio.Server] = []  # --listen-metrics-urls
+    fronts: list[asyncio.Server] = []  # HTTP on the client URLs (or their own)
     # Lock and Election run chapter 9's recipes through a client of this very member, as
     # etcd's do (`kv.server.requests.lock_election`); the member's own errors come first.
     own_client = KVClient(
@@ -137,7 +142,7 @@ async def serve(
             # says "false" until there is a leader.
             metrics = Routes(server, registry, health, client=False)
             for url in config.listen_metrics_urls:
-                http_servers.append(await _listen_http(metrics, url))
+                http_servers.append(await _listen_http(url, start_http(metrics, url)))
                 log.info("listening for metrics on %s", url)
             replica.start()
             _start_auto_compaction(config, replica, server)
@@ -148,7 +153,8 @@ async def serve(
             # The client URLs are bound first, so that one that cannot be is found before the
             # member tells the cluster about it.
             await add_services(client_server, server, own_client)
-            addresses = [_listen(client_server, url) for url in config.listen_client_urls]
+            client_routes = Routes(server, registry, health, client=True)
+            addresses = await _listen_clients(config, client_server, client_routes, fronts)
             publish = duties.publish(replica, config.name, config.advertise_client_urls)
             waiting: list[asyncio.Future[Any]] = [publish, stop_signal]
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -157,6 +163,8 @@ async def serve(
                 log.info("%s", stop_signal.result())
                 return
             await client_server.start()
+            for listener in fronts:
+                await listener.start_serving()
             started = True
             for address in addresses:
                 log.warning(
@@ -172,7 +180,7 @@ async def serve(
             if watch_removal is not None:
                 watch_removal.cancel()
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
-            for http_server in http_servers:
+            for http_server in (*fronts, *http_servers):
                 http_server.close()
             await client_server.stop(GRACE_SECONDS)
             await own_client.close()
@@ -223,23 +231,60 @@ def _log_config(config: ServerConfig) -> None:
 def _listen(server: grpc.aio.Server, url: str) -> str:
     """Bind ``url`` on ``server``; return the address. Raises `ListenError` naming the URL."""
     address = bind_address(url)
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError:
-        port = 0  # grpcio >= 1.50 raises; older versions returned 0
-    if port == 0:
+    if _listen_port(server, address) == 0:
         raise ListenError(f"cannot listen on {url}: {_bind_failure(address)}")
     return address
 
 
-async def _listen_http(routes: Routes, url: str) -> asyncio.Server:
-    """Serve ``routes`` over HTTP on ``url``. Raises `ListenError` naming the URL."""
+def _listen_port(server: grpc.aio.Server, address: str) -> int:
+    """Bind ``address`` on ``server``: the port bound, or 0 if it could not be."""
     try:
-        return await start_http(routes, url)
+        return server.add_insecure_port(address)
+    except RuntimeError:
+        return 0  # grpcio >= 1.50 raises; older versions returned 0
+
+
+async def _listen_http(url: str, listening: Awaitable[asyncio.Server]) -> asyncio.Server:
+    """Await an HTTP listener for ``url``. Raises `ListenError` naming the URL."""
+    try:
+        return await listening
     except OSError as error:
         reason = (error.strerror or str(error)).lower()
         address = bind_address(url)
-        raise ListenError(f"cannot listen on {url}: listen tcp {address}: {reason}") from None
+        raise ListenError(f"cannot listen on {url}: listen tcp {address}: bind: {reason}") from None
+
+
+async def _listen_clients(
+    config: ServerConfig,
+    client_server: grpc.aio.Server,
+    routes: Routes,
+    fronts: list[asyncio.Server],
+) -> list[str]:
+    """Bind the client URLs (chapter 10); return their addresses. HTTP listeners, not yet
+    serving, go into ``fronts``.
+
+    As etcd 3.4, gRPC and HTTP share each ``--listen-client-urls`` URL: gRPC listens on a
+    private loopback port behind a front that tells the two apart (`kv.server.http.front`).
+    With ``--listen-client-http-urls`` (etcd 3.5.8's way out of that cost), gRPC has the
+    client URLs to itself and HTTP the other URLs.
+
+    Raises:
+        ListenError: a URL could not be bound.
+    """
+    if config.listen_client_http_urls:
+        for url in config.listen_client_http_urls:
+            fronts.append(await _listen_http(url, start_http(routes, url, start_serving=False)))
+        return [_listen(client_server, url) for url in config.listen_client_urls]
+    grpc_port = _listen_port(client_server, PRIVATE_GRPC_ADDRESS)
+    for url in config.listen_client_urls:
+        fronts.append(await _listen_http(url, front(routes, url, grpc_port)))
+    return [bind_address(url) for url in config.listen_client_urls]
+
+
+def front(routes: Routes, url: str, grpc_port: int) -> Awaitable[asyncio.Server]:
+    """The front for client URL ``url``: gRPC to ``grpc_port``, HTTP to ``routes``."""
+    host, _, port = bind_address(url).rpartition(":")
+    return start_front(host.strip("[]"), int(port), grpc_port, routes)
 
 
 def _bind_failure(address: str) -> str:

@@ -195,9 +195,11 @@ class ServerConfig:
     # Chapter 10: auto-compaction ("0" = off; hours or a Go duration, or revisions).
     auto_compaction_mode: str = PERIODIC
     auto_compaction_retention: str = "0"
-    # Chapter 10: URLs serving /metrics and /health (etcd also serves them on its client
-    # URLs; kv does not yet).
+    # Chapter 10: more URLs serving /metrics and /health (the client URLs serve them too).
     listen_metrics_urls: tuple[str, ...] = ()
+    # Chapter 10: client HTTP (/metrics, /health, /version) on URLs of its own, leaving the
+    # client URLs to gRPC (etcd 3.5.8's flag; in 3.4 both share the client URLs).
+    listen_client_http_urls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # object.__setattr__: the dataclass is frozen, and these are still being initialised.
@@ -324,7 +326,11 @@ def _check_flags(config: ServerConfig) -> None:
     ):
         for url in urls:
             check_url(url)
-    for url in (*config.listen_client_urls, *config.listen_metrics_urls):
+    for url in (
+        *config.listen_client_urls,
+        *config.listen_client_http_urls,
+        *config.listen_metrics_urls,
+    ):
         bind_address(url)  # kv binds these itself, so refuse what it cannot bind now
     if config.initial_cluster_state not in CLUSTER_STATES:
         raise ConfigError(f"unexpected clusterState {go_quote(config.initial_cluster_state)}")

@@ -56,13 +56,22 @@ def first_members_metrics_url(urls: list[str]) -> Callable[[ProcessCluster], Non
 
 def get(url: str, path: str, method: str = "GET", timeout: float = 10.0) -> Answer:
     """``method`` ``path`` on ``url`` (``http://host:port``), over a fresh connection."""
+    return get_with_headers(url, path, method, timeout)[0]
+
+
+def get_with_headers(
+    url: str, path: str, method: str = "GET", timeout: float = 10.0
+) -> tuple[Answer, dict[str, str]]:
+    """`get`, with every header of the answer but ``Date`` (by name, lower case)."""
     host, _, port = url.removeprefix("http://").rpartition(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
         connection.request(method, path)
         response = connection.getresponse()
         body = response.read().decode()
-        return Answer(response.status, response.getheader("Content-Type") or "", body)
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        headers.pop("date", None)
+        return Answer(response.status, response.getheader("Content-Type") or "", body), headers
     finally:
         connection.close()
 

@@ -58,7 +58,7 @@ def test_flag_defaults_match_etcd_help() -> None:
 
 
 #: Flags kv takes from etcd 3.5 (absent from 3.4's --help), with 3.5's name and default.
-ETCD_35_FLAGS = {"--experimental-snapshot-catchup-entries"}
+ETCD_35_FLAGS = {"--experimental-snapshot-catchup-entries", "--listen-client-http-urls"}
 #: Flags absent from etcd 3.4.23's --help: one it accepts without listing it (chapter 7; the
 #: lease checkpoint differential test sees etcd parse it), and kv's own (chapter 7).
 UNLISTED_FLAGS = {

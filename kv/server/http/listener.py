@@ -92,8 +92,9 @@ def _encode(response: Response, *, keep_alive: bool, head_only: bool = False) ->
     return head if head_only else head + response.body
 
 
-async def start_http(routes: Routes, url: str) -> asyncio.Server:
-    """Listen on ``url`` (``http://host:port``) and serve `routes` on every connection.
+async def start_http(routes: Routes, url: str, *, start_serving: bool = True) -> asyncio.Server:
+    """Listen on ``url`` (``http://host:port``) and serve `routes` on every connection (from
+    now, or from the returned server's ``start_serving``).
 
     Raises:
         OSError: the address cannot be bound (in use, say).
@@ -104,5 +105,10 @@ async def start_http(routes: Routes, url: str) -> asyncio.Server:
         await serve_connection(routes, reader, writer)
 
     return await asyncio.start_server(
-        connected, host.strip("[]"), int(port), limit=MAX_HEAD_BYTES, reuse_address=True
+        connected,
+        host.strip("[]"),
+        int(port),
+        limit=MAX_HEAD_BYTES,
+        reuse_address=True,
+        start_serving=start_serving,
     )
