@@ -1,5 +1,6 @@
 """Fixtures for chapter 9's tests: a real three-member kv cluster for the recipes' failure
-cases (the recipes' unit tests use the root conftest's in-process member)."""
+cases, and `open_session` (`tests.recipes.sessions`) for the recipes' tests against the root
+conftest's in-process member."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.processes import ProcessCluster
+from tests.recipes.sessions import open_session
+
+__all__ = ["cluster", "open_session"]
 
 
 @pytest.fixture
