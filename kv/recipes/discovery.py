@@ -32,8 +32,9 @@ Failure cases:
 * **The history a watcher needs was compacted** while it was away: it lists the instances
   again and applies the difference (`Change.resynced`), so the list ends right, though an
   instance that came and went meanwhile was never seen.
-* **Two instances register one id**: the later put overwrites the earlier one's key and
-  lease; when either session ends, the id disappears. Give each instance a unique id.
+* **Two instances register one id**: the later put moves the key to its own lease, with its
+  address; the earlier instance is no longer listed, and its session's end no longer removes
+  the key. Give each instance a unique id.
 """
 
 from __future__ import annotations
