@@ -184,6 +184,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.recipes.session": 9,
     "kv.server.lock_election": 9,
     "kv.recipes.configuration": 9,
+    "kv.recipes.discovery": 9,
     # Chapter 10: running kv.
     "kv.server.auto_compaction": 10,
     "kv.server.metrics": 10,

@@ -11,6 +11,8 @@ Modules, in reading order:
 * `errors` -- what they raise besides the client's errors, with etcd's messages.
 * `configuration` -- dynamic configuration: follow a prefix of settings and apply every change
   once, in revision order, across disconnects and compactions.
+* `discovery` -- service discovery: instances listed under a prefix on their sessions' leases,
+  and `ServiceWatcher`, a `ConfigFollower` over that prefix.
 
 The server's Lock and Election gRPC services (`kv.server.requests.lock_election`) run these
 same recipes, as etcd's v3lock and v3election run clientv3/concurrency.

@@ -108,6 +108,7 @@ class Election:
 
     # --8<-- [end:campaign]
 
+    # --8<-- [start:proclaim]
     async def proclaim(self, value: Bytes) -> None:
         """Announce ``value`` as the leader's, if this session still leads.
 
@@ -125,6 +126,8 @@ class Election:
             self.leadership = None
             raise NotLeaderError()
         self.header = announced.header
+
+    # --8<-- [end:proclaim]
 
     async def resign(self) -> None:
         """Step down: delete the leader's key if it is still the one won. Resigning without

@@ -91,9 +91,12 @@ class Mutex:
         """Release the lock (or leave the line) by deleting this session's key."""
         return await self.session.client.delete_range(self.key)
 
+    # --8<-- [start:is_owner]
     def is_owner(self) -> rpc_pb2.Compare:
         """A txn compare that holds only while this session still holds the lock it got."""
         return compare(self.key, "create", "=", self.revision)
+
+    # --8<-- [end:is_owner]
 
     async def _leave_line(self) -> None:
         with contextlib.suppress(EtcdError):  # then the lease's end takes the key out

@@ -60,6 +60,7 @@ async def first_in_line(client: KVClient, prefix: bytes) -> rpc_pb2.RangeRespons
     return await client.range(prefix, prefix_end(prefix), **_FIRST_CREATED)
 
 
+# --8<-- [start:wait]
 async def wait_for_turn(client: KVClient, prefix: bytes, revision: int) -> rpc_pb2.ResponseHeader:
     """Wait until no key in the line was created before ``revision`` (the waiter's own key).
 
@@ -89,3 +90,6 @@ async def wait_for_delete(client: KVClient, key: bytes, revision: int) -> None:
     finally:
         watch.close()
     raise LostWatchError()  # canceled by the server: compacted past ``revision``
+
+
+# --8<-- [end:wait]

@@ -94,6 +94,7 @@ class Session:
                 await self._keeper
         await self.client.lease_revoke(self.lease_id)
 
+    # --8<-- [start:keep_alive]
     async def _keep_alive(self, ttl: int) -> None:
         """Renew every TTL/3 until the lease is gone or could not be renewed before it expired."""
         loop = asyncio.get_running_loop()
@@ -122,3 +123,5 @@ class Session:
             if stream is not None:
                 stream.close()
             self.done.set()
+
+    # --8<-- [end:keep_alive]

@@ -5,28 +5,16 @@ killed member and across a compaction of the history it needed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import pytest
 
 from kv.client import KVClient, put_op
 from kv.recipes.configuration import Change, ConfigFollower
 from tests.cluster.processes import ProcessCluster, wait_for
+from tests.recipes.running import running
 
 pytestmark = pytest.mark.etcd
 
 PREFIX = b"/config/web/"
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[ProcessCluster]:
-    started = ProcessCluster.create("kv", tmp_path, 3)
-    started.start()
-    yield started
-    started.stop()
 
 
 class Recorder:
@@ -41,17 +29,6 @@ class Recorder:
     @property
     def changes(self) -> list[Change]:
         return [change for batch in self.batches for change in batch]
-
-
-@contextlib.asynccontextmanager
-async def following(follower: ConfigFollower) -> AsyncIterator[ConfigFollower]:
-    task = asyncio.get_running_loop().create_task(follower.follow())
-    try:
-        yield follower
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def caught_up(follower: ConfigFollower, revision: int) -> None:
@@ -69,7 +46,7 @@ async def test_a_follower_applies_each_change_once_in_revision_order_a_txn_toget
     async with KVClient(leader.endpoint) as client:
         loaded = await client.put(PREFIX + b"workers", b"4")
         follower = ConfigFollower(cluster.endpoints, PREFIX, recorder)
-        async with following(follower):
+        async with running(follower.follow()):
             await caught_up(follower, loaded.header.revision)
             await client.put(PREFIX + b"workers", b"8")
             await client.put(b"/config/other/ignored", b"x")  # outside the prefix
@@ -97,7 +74,7 @@ async def test_a_follower_resumes_on_another_member_without_missing_or_repeating
     recorder = Recorder()
     follower = ConfigFollower([followed.endpoint, *others], PREFIX, recorder)
     written: list[int] = []
-    async with KVClient(leader.endpoint) as client, following(follower):
+    async with KVClient(leader.endpoint) as client, running(follower.follow()):
         for n in range(40):
             written.append((await client.put(PREFIX + b"n", str(n).encode())).header.revision)
             if n == 15:
@@ -118,7 +95,7 @@ async def test_after_the_history_it_needs_is_compacted_a_follower_reloads_and_sa
     async with KVClient(leader.endpoint) as client:
         await client.put(PREFIX + b"a", b"1")
         last = await client.put(PREFIX + b"b", b"1")
-        async with following(follower):
+        async with running(follower.follow()):
             await caught_up(follower, last.header.revision)
         # Away: three changes, then a compaction past all of them.
         await client.put(PREFIX + b"a", b"2")
@@ -126,7 +103,7 @@ async def test_after_the_history_it_needs_is_compacted_a_follower_reloads_and_sa
         await client.delete_range(PREFIX + b"b")
         latest = await client.put(b"/elsewhere", b"x")
         await client.compact(latest.header.revision)
-        async with following(follower):
+        async with running(follower.follow()):
             await caught_up(follower, latest.header.revision)
     assert follower.resyncs == 1
     assert recorder.batches[-1] == [

@@ -7,8 +7,8 @@ import asyncio
 
 from kv.client import KVClient
 from kv.recipes import Session
-from tests.recipes.conftest import OpenSession
 from tests.recipes.lines import PATIENCE
+from tests.recipes.sessions import OpenSession
 
 
 async def test_a_session_keeps_its_lease_alive_past_the_ttl(

@@ -1,4 +1,5 @@
-"""Helpers for the recipe tests: sessions on a real kv member, and waiting for a waiter.
+"""Sessions on a real kv member for chapter 9's recipe tests: the `open_session` fixture,
+which chapter 9's conftest makes available to its tests.
 
 The member is the root conftest's in-process `kv_server` (its `client` fixture talks to it).
 A test that needs a second contender starts its call as a task and waits until the

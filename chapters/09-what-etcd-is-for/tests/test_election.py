@@ -10,8 +10,8 @@ import pytest
 
 from kv.client import KVClient
 from kv.recipes import Election, Leader, NoLeaderError, NotLeaderError
-from tests.recipes.conftest import OpenSession
 from tests.recipes.lines import PATIENCE, wait_for_line
+from tests.recipes.sessions import OpenSession
 
 
 async def test_a_lone_candidate_leads_with_its_value(

@@ -9,8 +9,8 @@ import pytest
 
 from kv.client import KVClient, put_op
 from kv.recipes import Mutex
-from tests.recipes.conftest import OpenSession
 from tests.recipes.lines import PATIENCE, wait_for_line
+from tests.recipes.sessions import OpenSession
 
 
 async def contended(
