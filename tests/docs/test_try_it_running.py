@@ -1,0 +1,162 @@
+"""Chapter 10's commands, every ``sh`` block in order, run as printed against real processes.
+
+One `kv cluster` (started by the chapter's first block, with its flags after ``--``), the real
+etcd and etcdctl for the backups, a restored ``kv serve``, a real Prometheus with etcd's alert
+rules, and a replacement member started by hand. `PLAN` says, block by block, what the reader
+does with it (run it, or leave it running in a terminal of its own) and what it must print; a
+block the chapter adds or removes fails the test until the plan says what to expect of it.
+
+Only ports (the chapter's 12379 to 12499, moved to a free range at the same offsets) and
+``/tmp/kv-chapter10`` are replaced (`tests.docs.shell.Reader`). The command terminal keeps its
+shell variables and functions from one block to the next, as a reader's does. A block that
+asks about something that takes time to appear (Prometheus' first scrape, a pending alert, a
+member that just restarted) is run again until it prints what the chapter says, as a reader
+would run it again; nothing else is retried.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kv.cluster.layout import port_in_use
+from tests.compat.servers import REPO_ROOT
+from tests.docs.shell import SH_BLOCK, Reader
+from tests.prometheus import require_prometheus
+
+pytestmark = pytest.mark.etcd
+
+CHAPTER = REPO_ROOT / "chapters" / "10-running-kv" / "chapter.md"
+PROMETHEUS_DIR = "chapters/10-running-kv/prometheus"
+#: Every port the chapter names: the cluster's from 12379, the restored etcd's and kv's
+#: (12479/12480, 12489/12490) and Prometheus' (12499).
+CHAPTER_PORTS = range(12379, 12500)
+#: How long a block that waits for something may be run again before the test fails.
+RETRY_SECONDS = 40.0
+READY = "ready to serve client requests"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What the reader does with one block, and what it must print."""
+
+    action: str  # "run", "start" (a terminal of its own, named `terminal`), "skip"
+    expect: tuple[str, ...] = ()  # each must appear in the output
+    fails: bool = False  # the block's last command exits non-zero, as the chapter says
+    retry: bool = False  # run again until `expect` appears (see the module docstring)
+    terminal: str = ""
+    ready: str = ""  # the terminal's line that says it serves
+    stop_first: tuple[str, ...] = ()  # terminals the chapter has stopped (Ctrl-C) before it
+
+
+PLAN = (
+    Step("start", terminal="cluster", ready="members serve"),
+    Step("run"),  # export, mkdir
+    Step("run", ("Snapshot saved at", "| REVISION | TOTAL KEYS |")),
+    Step("run"),  # etcdctl snapshot restore
+    Step("start", terminal="etcd", ready=READY),
+    Step("run", ("identical", "found 1 leases")),
+    Step("run", ("Snapshot saved at",)),  # etcd -> kv
+    Step("start", terminal="k1", ready=READY, stop_first=("etcd",)),
+    Step("run", ("written-by\netcd", "config/colour", "greeting", "session/n1")),
+    Step("run", ("OK", "etcdserver: mvcc: database space exceeded"), stop_first=("k1",)),
+    Step("run", ("alarm:NOSPACE", '{"health":"false"}')),
+    Step("run", ("compacted revision", "Finished defragmenting", "OK", '{"health":"true"}')),
+    Step("run", ("etcd_server_has_leader 1", "etcd_disk_wal_fsync_duration_seconds_count")),
+    Step("start", terminal="prometheus", ready="Server is ready to receive web requests."),
+    Step("run", ('"value":', '"health":"ok"'), retry=True),
+    Step("run", ('{"health":"false"}\n503',)),
+    Step("run", ("is unhealthy",), fails=True),
+    Step("run", ('"alertname":"etcdNoLeader"',), retry=True),
+    Step("run", ("is healthy",), retry=True),
+    Step("run", ('"status":"success"',)),
+    Step("run", ("stopped n3",)),
+    Step("run", ("removed from cluster",)),
+    Step("run", ('ETCD_INITIAL_CLUSTER_STATE="existing"',), retry=True),
+    Step("start", terminal="n3", ready=READY),
+    Step("run", ("started, n3,", "greeting\nhello"), retry=True),
+    Step("run", stop_first=("n3", "prometheus", "cluster")),  # clean up
+    Step("skip"),  # the Tests section's pytest command: it runs this test
+)
+
+
+def chapter_blocks() -> list[str]:
+    return SH_BLOCK.findall(CHAPTER.read_text())
+
+
+def free_chapter_base() -> int:
+    """A base port from which every port the chapter uses, moved along, is free."""
+    for base in range(21000, 60000 - len(CHAPTER_PORTS), 997):
+        if not any(port_in_use(base + port - CHAPTER_PORTS[0]) for port in CHAPTER_PORTS):
+            return base
+    raise RuntimeError("no free range of ports for chapter 10")
+
+
+class Terminal(Reader):
+    """The reader's command terminal: a block's variables and functions stay for the next."""
+
+    def __init__(self, cwd: Path, replacements: dict[str, str]) -> None:
+        super().__init__(cwd, replacements)
+        self.saved = cwd / "terminal.env"
+        self.saved.touch()
+
+    def run_block(self, block: str) -> tuple[int, str]:
+        return self.run(
+            f"source {self.saved}\nset -e\n{block}\n{{ export -p; declare -f; }} > {self.saved}\n"
+        )
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    require_prometheus()
+    base = free_chapter_base()
+    ports = {f":{port}": f":{base + port - CHAPTER_PORTS[0]}" for port in CHAPTER_PORTS}
+    config = tmp_path / "prometheus-config"
+    config.mkdir()
+    replacements = {
+        **ports,
+        "cluster start --fresh": f"cluster start --fresh --base-port {base}",
+        "/tmp/kv-chapter10": str(tmp_path / "kv-chapter10"),
+        PROMETHEUS_DIR: str(config),
+    }
+    reader = Terminal(tmp_path, replacements)
+    for name in ("prometheus.yml", "alerts.yml"):  # the configuration, with the ports moved
+        (config / name).write_text(reader.adapt((REPO_ROOT / PROMETHEUS_DIR / name).read_text()))
+    yield reader
+    reader.stop_all()
+    reader.run("python3 -m kv cluster stop")  # members left if the foreground died
+
+
+def run_step(terminal: Terminal, number: int, block: str, step: Step) -> None:
+    deadline = time.monotonic() + (RETRY_SECONDS if step.retry else 0)
+    while True:
+        code, output = terminal.run_block(block)
+        printed = (code != 0) == step.fails and all(text in output for text in step.expect)
+        if printed or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)  # a reader's pause before running it again
+    where = f"block {number}:\n{terminal.adapt(block)}\nexit status {code}, output:\n{output}"
+    assert (code != 0) == step.fails, where
+    for text in step.expect:
+        assert text in output, f"{text!r} missing from {where}"
+
+
+def test_every_block_has_a_step() -> None:
+    assert len(chapter_blocks()) == len(PLAN)
+
+
+def test_chapter_ten_runs_as_printed(terminal: Terminal) -> None:
+    for number, (block, step) in enumerate(zip(chapter_blocks(), PLAN, strict=True)):
+        for name in step.stop_first:
+            terminal.stop(name)
+        if step.action == "start":
+            terminal.start(step.terminal, block)
+            terminal.wait_for_line(step.terminal, step.ready)
+        elif step.action == "run":
+            run_step(terminal, number, block, step)
+    assert re.search(r"stopped n1 n2", terminal.output("cluster")), terminal.output("cluster")
