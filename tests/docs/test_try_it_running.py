@@ -73,7 +73,7 @@ PLAN = (
     Step("run", ('{"health":"false"}\n503',)),
     Step("run", ("is unhealthy",), fails=True),
     Step("run", ('"alertname":"etcdNoLeader"',), retry=True),
-    Step("run", ("is healthy",), retry=True),
+    Step("run", ("is healthy", "granted with TTL(3600s), remaining("), retry=True),
     Step("run", ('"status":"success"',)),
     Step("run", ("stopped n3",)),
     Step("run", ("removed from cluster",)),
@@ -107,7 +107,8 @@ class Terminal(Reader):
 
     def run_block(self, block: str) -> tuple[int, str]:
         return self.run(
-            f"source {self.saved}\nset -e\n{block}\n{{ export -p; declare -f; }} > {self.saved}\n"
+            # set -a exports every variable a block sets, so that export -p saves it.
+            f"source {self.saved}\nset -ea\n{block}\n{{ export -p; declare -f; }} > {self.saved}\n"
         )
 
 
@@ -132,7 +133,7 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
     reader.run("python3 -m kv cluster stop")  # members left if the foreground died
 
 
-def run_step(terminal: Terminal, number: int, block: str, step: Step) -> None:
+def run_step(terminal: Terminal, number: int, block: str, step: Step) -> str:
     deadline = time.monotonic() + (RETRY_SECONDS if step.retry else 0)
     while True:
         code, output = terminal.run_block(block)
@@ -144,6 +145,15 @@ def run_step(terminal: Terminal, number: int, block: str, step: Step) -> None:
     assert (code != 0) == step.fails, where
     for text in step.expect:
         assert text in output, f"{text!r} missing from {where}"
+    return output
+
+
+def assert_lease_kept_its_time(output: str, led_seconds: float) -> None:
+    """After the election, the lease's remaining TTL counts from the last checkpoint before
+    the leader was lost (at most one 5 s interval and a second of rounding before it), not
+    from a fresh 3600 s. ``led_seconds``: from the grant to the kill, while it had a leader."""
+    remaining = int(re.findall(r"remaining\((\d+)s\)", output)[-1])
+    assert remaining <= 3600 - led_seconds + 5 + 1, (remaining, led_seconds)
 
 
 def test_every_block_has_a_step() -> None:
@@ -151,12 +161,19 @@ def test_every_block_has_a_step() -> None:
 
 
 def test_chapter_ten_runs_as_printed(terminal: Terminal) -> None:
+    granted = killed = time.monotonic()
     for number, (block, step) in enumerate(zip(chapter_blocks(), PLAN, strict=True)):
         for name in step.stop_first:
             terminal.stop(name)
+        if "lease grant" in block:
+            granted = time.monotonic()  # a moment before the grant: the bound is looser
+        if "cluster kill" in block:
+            killed = time.monotonic()  # before the kill: the bound is looser
         if step.action == "start":
             terminal.start(step.terminal, block)
             terminal.wait_for_line(step.terminal, step.ready)
         elif step.action == "run":
-            run_step(terminal, number, block, step)
+            output = run_step(terminal, number, block, step)
+            if "lease timetolive" in block:
+                assert_lease_kept_its_time(output, killed - granted)
     assert re.search(r"stopped n1 n2", terminal.output("cluster")), terminal.output("cluster")
