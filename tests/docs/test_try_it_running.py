@@ -16,6 +16,7 @@ would run it again; nothing else is retried.
 
 from __future__ import annotations
 
+import enum
 import re
 import time
 from collections.abc import Iterator
@@ -41,47 +42,58 @@ RETRY_SECONDS = 40.0
 READY = "ready to serve client requests"
 
 
+class Action(enum.Enum):
+    """What the reader does with a block."""
+
+    RUN = "run it in the command terminal, to the end"
+    START = "start it in a terminal of its own and leave it running"
+    SKIP = "leave it: it is not part of the walk-through"
+
+
+RUN, START, SKIP = Action.RUN, Action.START, Action.SKIP
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """What the reader does with one block, and what it must print."""
 
-    action: str  # "run", "start" (a terminal of its own, named `terminal`), "skip"
+    action: Action
     expect: tuple[str, ...] = ()  # each must appear in the output
     fails: bool = False  # the block's last command exits non-zero, as the chapter says
     retry: bool = False  # run again until `expect` appears (see the module docstring)
-    terminal: str = ""
+    terminal: str = ""  # START: the terminal's name
     ready: str = ""  # the terminal's line that says it serves
     stop_first: tuple[str, ...] = ()  # terminals the chapter has stopped (Ctrl-C) before it
 
 
 PLAN = (
-    Step("start", terminal="cluster", ready="members serve"),
-    Step("run"),  # export, mkdir
-    Step("run", ("Snapshot saved at", "| REVISION | TOTAL KEYS |")),
-    Step("run"),  # etcdctl snapshot restore
-    Step("start", terminal="etcd", ready=READY),
-    Step("run", ("identical", "found 1 leases")),
-    Step("run", ("Snapshot saved at",)),  # etcd -> kv
-    Step("start", terminal="k1", ready=READY, stop_first=("etcd",)),
-    Step("run", ("written-by\netcd", "config/colour", "greeting", "session/n1")),
-    Step("run", ("OK", "etcdserver: mvcc: database space exceeded"), stop_first=("k1",)),
-    Step("run", ("alarm:NOSPACE", '{"health":"false"}')),
-    Step("run", ("compacted revision", "Finished defragmenting", "OK", '{"health":"true"}')),
-    Step("run", ("etcd_server_has_leader 1", "etcd_disk_wal_fsync_duration_seconds_count")),
-    Step("start", terminal="prometheus", ready="Server is ready to receive web requests."),
-    Step("run", ('"value":', '"health":"ok"'), retry=True),
-    Step("run", ('{"health":"false"}\n503',)),
-    Step("run", ("is unhealthy",), fails=True),
-    Step("run", ('"alertname":"etcdNoLeader"',), retry=True),
-    Step("run", ("is healthy", "granted with TTL(3600s), remaining("), retry=True),
-    Step("run", ('"status":"success"',)),
-    Step("run", ("stopped n3",)),
-    Step("run", ("removed from cluster",)),
-    Step("run", ('ETCD_INITIAL_CLUSTER_STATE="existing"',), retry=True),
-    Step("start", terminal="n3", ready=READY),
-    Step("run", ("started, n3,", "greeting\nhello"), retry=True),
-    Step("run", stop_first=("n3", "prometheus", "cluster")),  # clean up
-    Step("skip"),  # the Tests section's pytest command: it runs this test
+    Step(START, terminal="cluster", ready="members serve"),
+    Step(RUN),  # export, mkdir
+    Step(RUN, ("Snapshot saved at", "| REVISION | TOTAL KEYS |")),
+    Step(RUN),  # etcdctl snapshot restore
+    Step(START, terminal="etcd", ready=READY),
+    Step(RUN, ("identical", "found 1 leases")),
+    Step(RUN, ("Snapshot saved at",)),  # etcd -> kv
+    Step(START, terminal="k1", ready=READY, stop_first=("etcd",)),
+    Step(RUN, ("written-by\netcd", "config/colour", "greeting", "session/n1")),
+    Step(RUN, ("OK", "etcdserver: mvcc: database space exceeded"), stop_first=("k1",)),
+    Step(RUN, ("alarm:NOSPACE", '{"health":"false"}')),
+    Step(RUN, ("compacted revision", "Finished defragmenting", "OK", '{"health":"true"}')),
+    Step(RUN, ("etcd_server_has_leader 1", "etcd_disk_wal_fsync_duration_seconds_count")),
+    Step(START, terminal="prometheus", ready="Server is ready to receive web requests."),
+    Step(RUN, ('"value":', '"health":"ok"'), retry=True),
+    Step(RUN, ('{"health":"false"}\n503',)),
+    Step(RUN, ("is unhealthy",), fails=True),
+    Step(RUN, ('"alertname":"etcdNoLeader"',), retry=True),
+    Step(RUN, ("is healthy", "granted with TTL(3600s), remaining("), retry=True),
+    Step(RUN, ('"status":"success"',)),
+    Step(RUN, ("stopped n3",)),
+    Step(RUN, ("removed from cluster",)),
+    Step(RUN, ('ETCD_INITIAL_CLUSTER_STATE="existing"',), retry=True),
+    Step(START, terminal="n3", ready=READY),
+    Step(RUN, ("started, n3,", "greeting\nhello"), retry=True),
+    Step(RUN, stop_first=("n3", "prometheus", "cluster")),  # clean up
+    Step(SKIP),  # the Tests section's pytest command: it runs this test
 )
 
 
@@ -160,6 +172,28 @@ def test_every_block_has_a_step() -> None:
     assert len(chapter_blocks()) == len(PLAN)
 
 
+def test_no_block_names_etcds_default_ports() -> None:
+    """A reader's own kv serve (the Quickstart's) or etcd may hold 2379 and 2380."""
+    named = [
+        line
+        for b in chapter_blocks()
+        for line in b.splitlines()
+        if re.search(r":23(79|80)\b", line)
+    ]
+    assert not named, named
+
+
+def test_the_command_terminal_names_the_clusters_endpoints_before_any_etcdctl() -> None:
+    """Every etcdctl command runs after the block that exports ETCDCTL_ENDPOINTS (or names its
+    endpoint itself): none asks etcdctl's default, 127.0.0.1:2379."""
+    blocks = chapter_blocks()
+    first = next(
+        i for i, block in enumerate(blocks) if "export ETCDCTL_API=3 ETCDCTL_ENDPOINTS=" in block
+    )
+    earlier = [block for block in blocks[:first] if re.search(r"\betcdctl\b", block)]
+    assert not earlier, earlier
+
+
 def test_chapter_ten_runs_as_printed(terminal: Terminal) -> None:
     granted = killed = time.monotonic()
     for number, (block, step) in enumerate(zip(chapter_blocks(), PLAN, strict=True)):
@@ -169,10 +203,10 @@ def test_chapter_ten_runs_as_printed(terminal: Terminal) -> None:
             granted = time.monotonic()  # a moment before the grant: the bound is looser
         if "cluster kill" in block:
             killed = time.monotonic()  # before the kill: the bound is looser
-        if step.action == "start":
+        if step.action is START:
             terminal.start(step.terminal, block)
             terminal.wait_for_line(step.terminal, step.ready)
-        elif step.action == "run":
+        elif step.action is RUN:
             output = run_step(terminal, number, block, step)
             if "lease timetolive" in block:
                 assert_lease_kept_its_time(output, killed - granted)
