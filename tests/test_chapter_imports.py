@@ -186,6 +186,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.recipes.configuration": 9,
     "kv.recipes.discovery": 9,
     # Chapter 10: running kv.
+    "kv.flags_table": 10,
     "kv.server.auto_compaction": 10,
     "kv.server.metrics": 10,
     "kv.server.families": 10,

@@ -1,7 +1,9 @@
 """``kv cluster``: a local N-member cluster on loopback, to play failures against.
 
-``kv cluster start`` starts N ``kv serve`` processes with etcd's own flags, prints the
-endpoints for etcdctl, and stays in the foreground until Ctrl-C stops every member. From
+``kv cluster start`` starts N ``kv serve`` processes with etcd's own flags (and any given
+after ``--``, for every member: ``kv cluster start -- --quota-backend-bytes=1000000``), each
+with a metrics URL for ``/metrics`` and ``/health`` (chapter 10), prints the endpoints for
+etcdctl, and stays in the foreground until Ctrl-C stops every member. From
 other terminals, ``status``, ``kill``, ``stop``, ``restart``, ``partition`` and ``heal`` act on
 it: the failure scenarios of the Raft chapters, played against real processes.
 

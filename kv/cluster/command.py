@@ -25,6 +25,7 @@ from kv.cluster.layout import (
     DEFAULT_BASE_PORT,
     DEFAULT_DATA_DIR,
     DEFAULT_SIZE,
+    LAYOUT_FLAGS,
     MAX_SIZE,
     ClusterError,
     Layout,
@@ -32,10 +33,15 @@ from kv.cluster.layout import (
 
 _START_HELP = """\
 Start a local cluster of kv members on 127.0.0.1, each a `kv serve` process with etcd's
-flags. Member n<i> listens for clients on BASE+10*(i-1) and for peers on the next port
-(n1: 12379 and 12380, n2: 12389 and 12390, ...). Logs go to DATA_DIR/<name>.log. Stays in the
-foreground: Ctrl-C stops every member. Starting again in the same --data-dir resumes the
-cluster with its data.
+flags. Member n<i> listens for clients on BASE+10*(i-1), for peers on the next port and
+serves /metrics and /health on the one after (n1: 12379, 12380 and 12381; n2: 12389, 12390 and
+12391, ...). Logs go to DATA_DIR/<name>.log. Stays in the foreground: Ctrl-C stops every
+member. Starting again in the same --data-dir resumes the cluster with its data.
+
+Flags after `--` are passed to every member's `kv serve`, each as --flag=value (a bool flag
+may be bare), and kept for `kv cluster restart`:
+
+  kv cluster start --fresh -- --quota-backend-bytes=1000000 --auto-compaction-retention=1h
 """
 
 
@@ -79,7 +85,8 @@ def add_cluster_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--base-port",
         type=int,
         default=DEFAULT_BASE_PORT,
-        help=f"n1's client port; n1's peer port is the next (default {DEFAULT_BASE_PORT})",
+        help=f"n1's client port; its peer and metrics ports are the next two "
+        f"(default {DEFAULT_BASE_PORT})",
     )
     start.add_argument(
         "--heartbeat-interval", type=int, help="passed to every member (ms; kv serve's default 100)"
@@ -95,6 +102,12 @@ def add_cluster_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     start.add_argument(
         "--fresh", action="store_true", help="delete the data of a cluster that ran here before"
+    )
+    start.add_argument(
+        "member_flags",
+        nargs="*",
+        metavar="-- FLAG",
+        help="kv serve flags for every member, after `--` (e.g. -- --quota-backend-bytes=1000000)",
     )
     add("status", "show each member: up or down, pid, leader, term, Raft index, partition")
     add("kill", "SIGKILL members (a crash)").add_argument("names", nargs="+", metavar="NAME")
@@ -126,6 +139,7 @@ def run_cluster(args: argparse.Namespace) -> int:
                 heartbeat_interval=args.heartbeat_interval,
                 election_timeout=args.election_timeout,
                 pre_vote=args.pre_vote,
+                member_flags=check_member_flags(args.member_flags),
             )
             return _start(layout, args.data_dir, fresh=args.fresh)
         for line in _control(args.cluster_command, root, getattr(args, "names", [])):
@@ -134,6 +148,30 @@ def run_cluster(args: argparse.Namespace) -> int:
         print(f"kv cluster: error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def check_member_flags(flags: list[str]) -> tuple[str, ...]:
+    """The flags given after ``kv cluster start --``, checked before any member starts.
+
+    Each must be one of ``kv serve``'s flags (`kv.cli.FLAGS`) that the layout does not set
+    itself, written ``--flag=value`` so that one word is one flag (a bool flag may be bare).
+
+    Raises:
+        ClusterError: the first flag that is not.
+    """
+    from kv.cli import FLAGS  # kv.cli imports this module: only when a command runs
+
+    known = {flag.name: flag for flag in FLAGS}
+    for text in flags:
+        name, equals, _ = text.partition("=")
+        flag = known.get(name)
+        if flag is None:
+            raise ClusterError(f"{text!r} after -- is not a kv serve flag (see kv serve --help)")
+        if name in LAYOUT_FLAGS:
+            raise ClusterError(f"{name} is set by kv cluster for each member: it cannot be given")
+        if not equals and not flag.is_bool:
+            raise ClusterError(f"give {name} as {name}=VALUE after --")
+    return tuple(flags)
 
 
 def _control(command: str, root: Path, names: list[str]) -> list[str]:
@@ -243,13 +281,14 @@ def _etcdctl_lines(layout: Layout) -> list[str]:
 
 def _banner(pids: dict[str, int | None], layout: Layout, data_dir: str, *, resumed: bool) -> str:
     """What ``kv cluster start`` prints once every member serves."""
-    rows = [("NAME", "CLIENT URL", "PEER URL", "ID", "PID", "LOG")]
+    rows = [("NAME", "CLIENT URL", "PEER URL", "METRICS URL", "ID", "PID", "LOG")]
     for member in layout.members:
         rows.append(
             (
                 member.name,
                 member.client_url,
                 member.peer_url,
+                member.metrics_url,
                 member.hex_id,
                 str(pids.get(member.name)),
                 str(Path(data_dir) / member.log_file.name),

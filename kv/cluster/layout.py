@@ -3,12 +3,13 @@
 A layout is pure arithmetic on three numbers -- the size, the base port and the data
 directory -- so every ``kv cluster`` command, in any terminal, computes the same members
 from the state file (`kv.cluster.state`) without asking anyone. Member ``n<i>`` (counting
-from 1) gets two consecutive ports, ten apart from the next member's::
+from 1) gets three consecutive ports, ten apart from the next member's, the third for its
+metrics and health (chapter 10)::
 
-    member   client URL (etcdctl)      peer URL (Raft)
-    n1       http://127.0.0.1:12379    http://127.0.0.1:12380
-    n2       http://127.0.0.1:12389    http://127.0.0.1:12390
-    n3       http://127.0.0.1:12399    http://127.0.0.1:12400
+    member   client URL (etcdctl)      peer URL (Raft)           metrics URL (/metrics, /health)
+    n1       http://127.0.0.1:12379    http://127.0.0.1:12380    http://127.0.0.1:12381
+    n2       http://127.0.0.1:12389    http://127.0.0.1:12390    http://127.0.0.1:12391
+    n3       http://127.0.0.1:12399    http://127.0.0.1:12400    http://127.0.0.1:12401
 
 The default base port is etcd's 2379 plus 10000: etcd's own ports, 2379 and 2380, are where a
 reader's ``kv serve`` (the Quickstart's) or an etcd may already listen, and a cluster started
@@ -33,8 +34,25 @@ DEFAULT_SIZE = 3
 MAX_SIZE = 9
 DEFAULT_BASE_PORT = 12379  # etcd's 2379 + 10000: beside a kv serve or an etcd on 2379/2380
 DEFAULT_DATA_DIR = "kv-cluster"
-#: Ports between one member and the next: n1 uses base and base+1, n2 base+10 and base+11.
+#: Ports between one member and the next: n1 uses base to base+2, n2 base+10 to base+12.
 PORT_STRIDE = 10
+#: The member's ports after its client port: peer, then metrics (``--listen-metrics-urls``).
+PEER_OFFSET, METRICS_OFFSET = 1, 2
+#: The flags the layout sets itself, which ``kv cluster start -- FLAG...`` may not override.
+LAYOUT_FLAGS = frozenset(
+    {
+        "--name",
+        "--data-dir",
+        "--listen-client-urls",
+        "--advertise-client-urls",
+        "--listen-peer-urls",
+        "--initial-advertise-peer-urls",
+        "--initial-cluster",
+        "--initial-cluster-token",
+        "--initial-cluster-state",
+        "--listen-metrics-urls",
+    }
+)
 HOST = "127.0.0.1"
 #: ``--initial-cluster-token``: part of every member id (etcd: member.go ``NewMember``).
 TOKEN = "kv-cluster"
@@ -51,6 +69,7 @@ class LocalMember:
     name: str
     client_port: int
     peer_port: int
+    metrics_port: int
     data_dir: Path
     log_file: Path
 
@@ -61,6 +80,20 @@ class LocalMember:
     @property
     def peer_url(self) -> str:
         return f"http://{HOST}:{self.peer_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Where the member serves ``/metrics`` and ``/health`` (chapter 10)."""
+        return f"http://{HOST}:{self.metrics_port}"
+
+    @property
+    def ports(self) -> tuple[tuple[int, str], ...]:
+        """Every port the member listens on, with what it is for."""
+        return (
+            (self.client_port, "client"),
+            (self.peer_port, "peer"),
+            (self.metrics_port, "metrics"),
+        )
 
     @property
     def endpoint(self) -> str:
@@ -93,11 +126,13 @@ class Layout:
     election_timeout: int | None = None
     #: ``--pre-vote`` for every member (Raft's PreVote, off by default in etcd 3.4 and kv).
     pre_vote: bool = False
+    #: More ``kv serve`` flags for every member, ``--flag=value`` (``kv cluster start -- ...``).
+    member_flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= MAX_SIZE:
             raise ClusterError(f"--size must be between 1 and {MAX_SIZE}, not {self.size}")
-        last = self.base_port + PORT_STRIDE * (self.size - 1) + 1
+        last = self.base_port + PORT_STRIDE * (self.size - 1) + METRICS_OFFSET
         if self.base_port < 1 or last > 65535:
             raise ClusterError(
                 f"--base-port {self.base_port} leaves no room for {self.size} members "
@@ -115,7 +150,8 @@ class Layout:
         return LocalMember(
             name=name,
             client_port=client_port,
-            peer_port=client_port + 1,
+            peer_port=client_port + PEER_OFFSET,
+            metrics_port=client_port + METRICS_OFFSET,
             data_dir=self.root / name,
             log_file=self.root / f"{name}.log",
         )
@@ -158,6 +194,7 @@ class Layout:
             f"--advertise-client-urls={member.client_url}",
             f"--listen-peer-urls={member.peer_url}",
             f"--initial-advertise-peer-urls={member.peer_url}",
+            f"--listen-metrics-urls={member.metrics_url}",
             f"--initial-cluster={self.initial_cluster}",
             f"--initial-cluster-token={TOKEN}",
             "--initial-cluster-state=new",
@@ -168,7 +205,7 @@ class Layout:
             flags.append(f"--election-timeout={self.election_timeout}")
         if self.pre_vote:
             flags.append("--pre-vote")
-        return flags
+        return [*flags, *self.member_flags]
 
 
 def port_in_use(port: int) -> bool:
@@ -197,6 +234,6 @@ def check_ports_free(
         ClusterError: the first port in use, and whose it was meant to be.
     """
     for member in layout.members if members is None else members:
-        for port, use in ((member.client_port, "client"), (member.peer_port, "peer")):
+        for port, use in member.ports:
             if port_in_use(port):
                 raise ClusterError(f"port {port} ({member.name}'s {use} port) is in use: {hint}")

@@ -3,8 +3,8 @@
 ``kv cluster start`` runs in one terminal and the control commands (``kill``, ``restart``,
 ``partition``, ...) in others, as separate processes. They share no memory, only this file:
 
-* the layout (size, base port, timing flags), from which every command computes the same
-  names, ports and ids (`kv.cluster.layout`);
+* the layout (size, base port, timing flags, the flags passed to every member), from which
+  every command computes the same names, ports and ids (`kv.cluster.layout`);
 * the pid of each member's latest process, and the pid and command line of the foreground
   ``start`` process (the *supervisor*);
 * the current partition: the members cut off from the rest, re-applied to a member that is
@@ -61,6 +61,7 @@ class ClusterState:
             "heartbeat_interval": layout.heartbeat_interval,
             "election_timeout": layout.election_timeout,
             "pre_vote": layout.pre_vote,
+            "member_flags": list(layout.member_flags),
             "supervisor_pid": self.supervisor_pid,
             "supervisor_command": self.supervisor_command,
             "partition": self.partition,
@@ -71,6 +72,7 @@ class ClusterState:
                     "id": member.hex_id,
                     "client_url": member.client_url,
                     "peer_url": member.peer_url,
+                    "metrics_url": member.metrics_url,
                     "data_dir": str(member.data_dir),
                     "log": str(member.log_file),
                 }
@@ -87,6 +89,7 @@ class ClusterState:
             heartbeat_interval=data.get("heartbeat_interval"),
             election_timeout=data.get("election_timeout"),
             pre_vote=bool(data.get("pre_vote", False)),
+            member_flags=tuple(data.get("member_flags", ())),
         )
         pids = {member["name"]: member.get("pid") for member in data["members"]}
         return cls(

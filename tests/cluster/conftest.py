@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from kv.cluster import control, processes, supervisor
-from kv.cluster.layout import PORT_STRIDE, Layout, port_in_use
+from kv.cluster.layout import METRICS_OFFSET, PORT_STRIDE, Layout, port_in_use
 from kv.cluster.state import load
 from tests.cluster.processes import ProcessCluster
 
@@ -41,7 +41,11 @@ def free_base_port(size: int, rng: random.Random | None = None) -> int:
     rng = rng or random.Random()
     for _ in range(200):
         base = rng.randrange(*PORT_RANGE)
-        ports = [base + PORT_STRIDE * i + offset for i in range(size) for offset in (0, 1)]
+        ports = [
+            base + PORT_STRIDE * i + offset
+            for i in range(size)
+            for offset in range(METRICS_OFFSET + 1)
+        ]
         if not any(port_in_use(port) for port in ports):
             return base
     raise RuntimeError(f"no free base port for {size} members in {PORT_RANGE}")

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -276,6 +277,70 @@ def test_pre_vote_is_passed_to_every_member(tmp_path: Path) -> None:
     assert not any("--pre-vote" in Layout(tmp_path).serve_flags(n) for n in layout.members)
 
 
+def test_flags_after_double_dash_go_to_every_member_after_the_layouts_own(
+    tmp_path: Path,
+) -> None:
+    extra = ("--quota-backend-bytes=1000000", "--experimental-enable-lease-checkpoint")
+    layout = Layout(tmp_path, member_flags=extra)
+    for member in layout.members:
+        flags = layout.serve_flags(member)
+        assert flags[-2:] == list(extra)
+        assert flags[:-2] == Layout(tmp_path).serve_flags(member)
+
+
+def test_each_member_serves_metrics_and_health_on_the_port_after_its_peer_port(
+    cluster: Layout,
+) -> None:
+    eventually(lambda: agreed_leader(cluster), "agreed leader", cluster)
+    for member in cluster.members:
+        assert member.metrics_port == member.peer_port + 1
+        with urllib.request.urlopen(f"{member.metrics_url}/metrics", timeout=10) as answer:
+            assert "etcd_server_has_leader 1" in answer.read().decode()
+        with urllib.request.urlopen(f"{member.metrics_url}/health", timeout=10) as answer:
+            assert json.loads(answer.read()) == {"health": "true"}
+
+
+def test_member_flags_reach_every_member_and_survive_a_restart(
+    foreground: Callable[..., Foreground], tmp_path: Path
+) -> None:
+    root, base = tmp_path / "c", free_base_port(3)
+    process = foreground(root, base, "--", "--quota-backend-bytes=1000000")
+    process.wait_for("members serve")
+    layout = require(root).layout
+    assert layout.member_flags == ("--quota-backend-bytes=1000000",)
+
+    def quotas() -> list[str]:
+        found = []
+        for member in layout.members:
+            with urllib.request.urlopen(f"{member.metrics_url}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+            found += re.findall(r"^etcd_server_quota_backend_bytes (\S+)$", text, re.MULTILINE)
+        return found
+
+    assert quotas() == ["1e+06"] * 3
+    control.stop(root, "n2")  # waits until it is gone, so its ports are free again
+    control.restart(root, "n2")
+    eventually(lambda: agreed_leader(layout), "agreed leader after the restart", layout)
+    assert quotas() == ["1e+06"] * 3
+
+
+@pytest.mark.parametrize(
+    ("flag", "error"),
+    [
+        ("--no-such-flag=1", "'--no-such-flag=1' after -- is not a kv serve flag"),
+        ("--name=mine", "--name is set by kv cluster for each member: it cannot be given"),
+        ("--quota-backend-bytes", "give --quota-backend-bytes as --quota-backend-bytes=VALUE"),
+    ],
+)
+def test_member_flags_kv_cannot_pass_are_refused_before_anything_starts(
+    flag: str, error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "c"
+    assert main(["cluster", "start", "--data-dir", str(root), "--", flag]) == 1
+    assert capsys.readouterr().err.startswith(f"kv cluster: error: {error}")
+    assert not root.exists()
+
+
 @pytest.mark.parametrize("pre_vote", [False, True], ids=["pre-vote off", "pre-vote on"])
 def test_a_follower_cut_off_and_healed_disrupts_the_leader_only_without_pre_vote(
     request: pytest.FixtureRequest, tmp_path: Path, pre_vote: bool
@@ -462,7 +527,7 @@ NO_CLUSTER = (
         (["start", "--size", "0"], "--size must be between 1 and 9, not 0"),
         (
             ["start", "--base-port", "65530"],
-            "--base-port 65530 leaves no room for 3 members (they use ports 65530 to 65551)",
+            "--base-port 65530 leaves no room for 3 members (they use ports 65530 to 65552)",
         ),
     ],
 )

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 QUORUM_READ_SECONDS = 1.0
 
 
+# --8<-- [start:check]
 async def check_health(server: Server, counts: HealthCounts, exclude: Iterable[str] = ()) -> bool:
     """Is ``server`` healthy, as etcd's ``/health`` decides? Counts the answer in ``counts``."""
     excluded = set(exclude)
@@ -50,6 +51,9 @@ async def check_health(server: Server, counts: HealthCounts, exclude: Iterable[s
     else:
         counts.failures += 1
     return healthy
+
+
+# --8<-- [end:check]
 
 
 async def _has_leader_and_quorum(server: Server) -> bool:
