@@ -115,8 +115,13 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.sim.events": 3,
     "kv.sim.faults": 3,
     "kv.sim.network": 3,
+    "kv.sim.injection": 3,
     "kv.sim.node": 3,
+    "kv.sim.node_view": 3,
+    "kv.sim.pending": 3,
+    "kv.sim.state_codec": 3,
     "kv.sim.tasks": 3,
+    "kv.sim.traffic": 3,
     # Chapter 4: replication -- flow control, ReadIndex, the log's unstable tail, clients and
     # their histories, the linearizability checker, the real cluster.
     "kv.raft.progress": 4,

@@ -45,9 +45,14 @@ Modules, in reading order:
 
 * `config` -- `SimConfig` (clock, disk, clients) and `NetworkConfig` (delays, loss).
 * `network` -- `Network`: links, partitions, delays; counts of messages by type.
-* `node` -- `SimNode`: one member, its Ready loop, its disk and state machine, its server.
+* `node` -- `SimNode`: one member, its Ready loop, its disk and state machine, its server;
+  `node_view` -- what a member shows (role, term, log, store); `pending` -- what its server
+  keeps for clients (`Answer`); `state_codec` -- its snapshots' format, its entries' requests.
 * `clients` -- `Client` and `ClientOp`: requests, retries, timeouts, the history.
-* `faults` -- faults as data (`Partition`, `Crash`, `Heal`, ...) and `Scenario`s.
+* `traffic` -- `ClientTraffic` (``cluster.traffic``): requests on their way to a member and
+  back, refused, answered or timed out.
+* `faults` -- faults as data (`Partition`, `Crash`, `Heal`, ...) and `Scenario`s;
+  `injection` -- the primitives they call (``partition``, ``crash``, ...), `Cluster`'s.
 * `membership` -- `Membership`, the operator: members added as learners, promoted, removed.
 * `safety` -- `SafetyMonitor`: Raft's safety properties checked as the run goes.
 * `events` -- the simulator's events and `TimedEvent`, the stream with the core's.
