@@ -143,6 +143,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.cluster.status": 4,
     "kv.cluster.supervisor": 4,
     "kv.server.transport": 4,
+    "kv.server.peer_service": 4,
     "kv.server.raft_wire": 4,
     "kv.server.proposals": 4,
     "kv.server.reads": 4,
