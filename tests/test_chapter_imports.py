@@ -149,6 +149,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.reads": 4,
     "kv.server.replica": 4,
     "kv.server.space": 4,
+    "kv.server.timing": 4,
     "kv.server.waiters": 4,
     # Chapter 5: persistence, snapshots, membership.
     "kv.raft.conf_change": 5,
