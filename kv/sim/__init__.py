@@ -45,9 +45,9 @@ Modules, in reading order:
 
 * `config` -- `SimConfig` (clock, disk, clients) and `NetworkConfig` (delays, loss).
 * `network` -- `Network`: links, partitions, delays; counts of messages by type.
-* `node` -- `SimNode`: one member, its Ready loop, its disk and state machine, its server;
-  `node_view` -- what a member shows (role, term, log, store); `pending` -- what its server
-  keeps for clients (`Answer`); `state_codec` -- its snapshots' format, its entries' requests.
+* `node/` -- one member (the package `kv.sim.node`, its own reading order): `SimNode`, its
+  Ready loop, its disk and state machine, its server; what it shows; what it keeps for
+  clients; its snapshots' format.
 * `clients` -- `Client` and `ClientOp`: requests, retries, timeouts, the history.
 * `traffic` -- `ClientTraffic` (``cluster.traffic``): requests on their way to a member and
   back, refused, answered or timed out.

@@ -42,13 +42,13 @@ from kv.linearizability.leases import LeaseRevoke
 from kv.raft import Entry, EntryType, Role
 from kv.sim.clients import ClientOp, OpState, to_output
 from kv.sim.events import LeaseEvent
-from kv.sim.state_codec import decode_request
+from kv.sim.node.state_codec import decode_request
 from kv.sim.tasks import TaskKind
 
 if TYPE_CHECKING:
     from kv.sim.cluster import Cluster
     from kv.sim.node import SimNode
-    from kv.sim.pending import Answer
+    from kv.sim.node.pending import Answer
 
 
 @dataclass(slots=True)

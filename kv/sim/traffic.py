@@ -28,7 +28,7 @@ from kv.linearizability import Get
 from kv.linearizability.leases import LeaseInput, LeaseModel, LeaseOutput
 from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
 from kv.sim.events import ClientEvent
-from kv.sim.pending import Answer
+from kv.sim.node.pending import Answer
 from kv.sim.tasks import TaskKind
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import pytest
 
 from kv.raft import EntryType, MessageType
 from kv.sim import Client, ClientOp, Cluster, OpState
-from kv.sim.state_codec import decode_request
+from kv.sim.node import decode_request
 
 ELECTION_MS = 1_000
 HEARTBEATS = (MessageType.HEARTBEAT, MessageType.HEARTBEAT_RESP)

@@ -29,7 +29,7 @@ from kv.mvcc import Store
 from kv.raft import EntryType
 from kv.server.applied.state_machine import StateMachine
 from kv.sim import Cluster, SimConfig
-from kv.sim.state_codec import decode_request
+from kv.sim.node import decode_request
 from kv.sim.watchers import Watching
 from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
 from kv.watch import FROM_KEY, Event, Filter, WatchRequest

@@ -35,10 +35,10 @@ with its request id in ``ConfChange.id``, applies every committed change through
 etcd's ``AddMember`` waits for ``cc.ID``). A member that applies its own removal reports it
 (`SimNode.removed`) and the cluster shuts it down, as etcd stops a removed member's server.
 
-What a member shows the tests and the TUI (role, term, log, store, ...) is `kv.sim.node_view`'s,
+What a member shows the tests and the TUI (role, term, log, store, ...) is `kv.sim.node.view`'s,
 which `SimNode` inherits; what it keeps for its clients (`PendingRequests`, `Answer`) is
-`kv.sim.pending`'s; its snapshots' format (`encode_state`, `decode_state`) is
-`kv.sim.state_codec`'s.
+`kv.sim.node.pending`'s; its snapshots' format (`encode_state`, `decode_state`) is
+`kv.sim.node.state_codec`'s.
 """
 
 from __future__ import annotations
@@ -73,9 +73,9 @@ from kv.server.applied.leases import AppliedLeases
 from kv.server.applied.state_machine import StateMachine
 from kv.sim.config import SimConfig
 from kv.sim.events import NodeCrashed, NodeLeft, NodeRestarted
-from kv.sim.node_view import NodeView
-from kv.sim.pending import Answer, PendingRead, PendingRequests, request_context
-from kv.sim.state_codec import decode_request, decode_state, encode_state
+from kv.sim.node.pending import Answer, PendingRead, PendingRequests, request_context
+from kv.sim.node.state_codec import decode_request, decode_state, encode_state
+from kv.sim.node.view import NodeView
 from kv.watch import WatchHub
 
 

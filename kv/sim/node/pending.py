@@ -4,7 +4,7 @@ etcd's server remembers each proposal it made by request id until it is applied
 (``wait.Wait``) and each linearizable read until ReadIndex confirmed an index and the state
 machine reached it. A `kv.sim.node.SimNode` keeps the same, in `PendingRequests`: volatile,
 like the rest of its memory, so a crash forgets it and the clients time out. What it hands
-back is an `Answer`. Moved out of `kv.sim.node`.
+back is an `Answer`. Moved out of `kv.sim.node.node`.
 """
 
 from __future__ import annotations

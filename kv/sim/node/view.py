@@ -2,7 +2,7 @@
 
 Read-only views of a `kv.sim.node.SimNode` (which inherits them), from its Raft core while it
 runs and from its disk while it is down, plus chapter 7's handle on its state machine (its
-lessor). Moved out of `kv.sim.node` (chapter 3).
+lessor). Moved out of `kv.sim.node.node` (chapter 3).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The real server's snapshot is its backend file; the simulator's store lives in m
 `kv.sim.node.SimNode` snapshots it as JSON (`encode_state`): the store's history, its
 compacted revision, and its leases if it has any. `decode_state` builds the state machine
 back from that, as a restarted etcd recovers from its backend, and `decode_request` reads a
-log entry's ``InternalRaftRequest``. Moved out of `kv.sim.node`.
+log entry's ``InternalRaftRequest``. Moved out of `kv.sim.node.node`.
 """
 
 from __future__ import annotations
