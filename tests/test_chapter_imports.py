@@ -171,9 +171,9 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.lease.checkpoint": 7,
     "kv.lease.schedule": 7,
     "kv.lease.expiry": 7,
-    "kv.sim.expiry": 7,
-    "kv.sim.keepalive": 7,
-    "kv.sim.lease_safety": 7,
+    "kv.sim.leases.expiry": 7,
+    "kv.sim.leases.keepalive": 7,
+    "kv.sim.leases.safety": 7,
     "kv.server.leases": 7,  # applied/leases.py and requests/leases.py
     "kv.server.expiry": 7,
     "kv.linearizability.leases": 7,

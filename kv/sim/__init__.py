@@ -60,7 +60,7 @@ Modules, in reading order:
 * `cluster` -- `Cluster`: the timeline that drives everything; the public surface.
 * `control` -- `Control` (``cluster.control``): choose the next event, move timers by hand.
 * `workload` -- random client workloads, run and checked for linearizability by seed.
-* `expiry`, `keepalive`, `lease_safety` -- chapter 7: the leader's lease expiry on the
+* `leases/` -- chapter 7 (the package `kv.sim.leases`): the leader's lease expiry on the
   virtual clock (``cluster.expiry``), clients' keep-alives (``cluster.keepalives.keep``),
   and the check that no lease is revoked early (``cluster.lease_monitor``).
 """

@@ -49,11 +49,11 @@ from kv.sim.clients import Client, ClientOp
 from kv.sim.config import SimConfig
 from kv.sim.control import Control
 from kv.sim.events import NodeJoined, SimEvent, TimedEvent
-from kv.sim.expiry import LeaseExpiry
 from kv.sim.faults import Fault, Scenario
 from kv.sim.injection import FaultInjection
-from kv.sim.keepalive import KeepAlives
-from kv.sim.lease_safety import LeaseMonitor
+from kv.sim.leases.expiry import LeaseExpiry
+from kv.sim.leases.keepalive import KeepAlives
+from kv.sim.leases.safety import LeaseMonitor
 from kv.sim.membership import Membership
 from kv.sim.network import Network
 from kv.sim.node import SimNode
@@ -98,7 +98,7 @@ class Cluster(FaultInjection):
         #: (`kv.sim.control`).
         self.control = Control(self)
         #: Chapter 7: the leaders' lease expiry, clients' keep-alives, and the check that no
-        #: lease is revoked early (`kv.sim.expiry`, `kv.sim.keepalive`, `kv.sim.lease_safety`).
+        #: lease is revoked early (`kv.sim.leases`).
         self.expiry = LeaseExpiry(self)
         self.keepalives = KeepAlives(self)
         self.lease_monitor = LeaseMonitor(self.config.lease_min_ttl)
@@ -448,7 +448,7 @@ class Cluster(FaultInjection):
         Typed loosely on purpose: the inputs are those of `LeaseInput` (chapters 4, 6 and
         7), and a test checks them with the model that covers what its workload sends. The
         leaders' revokes of expired leases are in it too, as ``LeaseRevoke``s
-        (`kv.sim.expiry`).
+        (`kv.sim.leases.expiry`).
         """
         ops = [*self.ops, *(revoke.op for revoke in self.expiry.revokes)]
         return [operation for op in ops if (operation := op.operation()) is not None]

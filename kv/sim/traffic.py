@@ -14,7 +14,7 @@ never fails) to the client's endpoint:
   the client takes a new process id; anything else certainly had no effect.
 
 An answer that arrives for an attempt the client gave up on is ignored; an answer nobody
-waits for is a leader's lease expiry's (`kv.sim.expiry`). The cluster (`kv.sim.cluster`)
+waits for is a leader's lease expiry's (`kv.sim.leases.expiry`). The cluster (`kv.sim.cluster`)
 owns the clock; this module schedules on it. Moved out of `kv.sim.cluster` (chapter 3; the
 clients themselves are chapter 4's).
 """

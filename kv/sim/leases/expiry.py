@@ -20,7 +20,7 @@ Each proposed revoke is recorded twice: as a `kv.sim.clients.ClientOp` in the hi
 linearizability checker reads (`kv.linearizability.leases` models an expiry as a
 ``LeaseRevoke``: from its proposal, to its apply by the member that proposed it, or pending
 if that member crashed or lost it), and as an `ExpiryRevoke` for the lease safety check
-(`kv.sim.lease_safety`).
+(`kv.sim.leases.safety`).
 
 ``confirm_leadership = False`` replays etcd before its fix for bug #15247: the revoke is
 proposed once the round is answered, whoever leads by then -- a deposed leader's round is
