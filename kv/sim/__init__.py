@@ -63,6 +63,7 @@ Modules, in reading order:
 * `leases/` -- chapter 7 (the package `kv.sim.leases`): the leader's lease expiry on the
   virtual clock (``cluster.expiry``), clients' keep-alives (``cluster.keepalives.keep``),
   and the check that no lease is revoked early (``cluster.lease_monitor``).
+* `watchers` -- chapter 8: `SimWatcher`s on the members' watch hubs, resumed across crashes.
 """
 
 from kv.sim.clients import Client, ClientOp, OpState
