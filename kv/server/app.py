@@ -1,12 +1,13 @@
 """``kv serve``: one member answering etcd's gRPC API until a signal stops it (chapter 1).
 
-`serve` wires the pieces together: the member's `kv.server.replica.replica.Replica` (its Raft loop,
-opened by `kv.server.bootstrap`), the `Server` that answers requests, a grpc.aio server with
-etcd's services and one listener per ``--listen-client-urls`` entry, and a second server with
-the peer service (`kv.server.peers.transport`) on ``--listen-peer-urls``. It logs what etcd logs at
-the same moments (etcd: ``embed/etcd.go``, ``embed/serve.go``, ``pkg/osutil/interrupt_unix.go``) so
-an operator who knows etcd's log knows kv's, then runs until SIGINT or SIGTERM, until its task
-is cancelled, or until the member is removed from the cluster, and stops gracefully.
+`serve` wires the pieces together: the member's `kv.server.replica.replica.Replica` (its Raft
+loop, opened by `kv.server.bootstrap`), the `Server` that answers requests, a grpc.aio server
+with etcd's services and one listener per ``--listen-client-urls`` entry, and a second server
+with the peer service (`kv.server.peers.peer_service`) on ``--listen-peer-urls``. It logs what
+etcd logs at the same moments (etcd: ``embed/etcd.go``, ``embed/serve.go``,
+``pkg/osutil/interrupt_unix.go``) so an operator who knows etcd's log knows kv's, then runs
+until SIGINT or SIGTERM, until its task is cancelled, or until the member is removed from the
+cluster, and stops gracefully.
 
 Nothing here is global: two `serve` calls in one process are two independent members.
 """
@@ -35,7 +36,8 @@ from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes
 from kv.server.metrics.collector import HealthCounts, member_registry
 from kv.server.metrics.grpc_metrics import RpcCounter
-from kv.server.peers.transport import PEER_GRPC_OPTIONS, REMOVED_TEXT, PeerService
+from kv.server.peers.peer_service import PeerService
+from kv.server.peers.transport import PEER_GRPC_OPTIONS, REMOVED_TEXT
 from kv.server.replica import duties
 from kv.server.replica.replica import Replica
 from kv.server.requests.quota import MAX_QUOTA_BYTES

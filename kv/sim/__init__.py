@@ -45,9 +45,14 @@ Modules, in reading order:
 
 * `config` -- `SimConfig` (clock, disk, clients) and `NetworkConfig` (delays, loss).
 * `network` -- `Network`: links, partitions, delays; counts of messages by type.
-* `node` -- `SimNode`: one member, its Ready loop, its disk and state machine, its server.
+* `node/` -- one member (the package `kv.sim.node`, its own reading order): `SimNode`, its
+  Ready loop, its disk and state machine, its server; what it shows; what it keeps for
+  clients; its snapshots' format.
 * `clients` -- `Client` and `ClientOp`: requests, retries, timeouts, the history.
-* `faults` -- faults as data (`Partition`, `Crash`, `Heal`, ...) and `Scenario`s.
+* `traffic` -- `ClientTraffic` (``cluster.traffic``): requests on their way to a member and
+  back, refused, answered or timed out.
+* `faults` -- faults as data (`Partition`, `Crash`, `Heal`, ...) and `Scenario`s;
+  `injection` -- the primitives they call (``partition``, ``crash``, ...), `Cluster`'s.
 * `membership` -- `Membership`, the operator: members added as learners, promoted, removed.
 * `safety` -- `SafetyMonitor`: Raft's safety properties checked as the run goes.
 * `events` -- the simulator's events and `TimedEvent`, the stream with the core's.
@@ -55,9 +60,10 @@ Modules, in reading order:
 * `cluster` -- `Cluster`: the timeline that drives everything; the public surface.
 * `control` -- `Control` (``cluster.control``): choose the next event, move timers by hand.
 * `workload` -- random client workloads, run and checked for linearizability by seed.
-* `expiry`, `keepalive`, `lease_safety` -- chapter 7: the leader's lease expiry on the
+* `leases/` -- chapter 7 (the package `kv.sim.leases`): the leader's lease expiry on the
   virtual clock (``cluster.expiry``), clients' keep-alives (``cluster.keepalives.keep``),
   and the check that no lease is revoked early (``cluster.lease_monitor``).
+* `watchers` -- chapter 8: `SimWatcher`s on the members' watch hubs, resumed across crashes.
 """
 
 from kv.sim.clients import Client, ClientOp, OpState

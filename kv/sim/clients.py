@@ -159,33 +159,33 @@ class Client:
         return self.current is not None
 
     def put(self, key: str, value: str) -> ClientOp:
-        return self.cluster.start_request(self, Put(key, value))
+        return self.cluster.traffic.start_request(self, Put(key, value))
 
     def get(self, key: str) -> ClientOp:
-        return self.cluster.start_request(self, Get(key))
+        return self.cluster.traffic.start_request(self, Get(key))
 
     def delete(self, key: str) -> ClientOp:
-        return self.cluster.start_request(self, Delete(key))
+        return self.cluster.traffic.start_request(self, Delete(key))
 
     def compare_and_set(self, key: str, expected: str | None, new: str) -> ClientOp:
         """A one-key Txn (chapter 6): put ``new`` if ``key`` holds ``expected`` (None: absent)."""
-        return self.cluster.start_request(self, CompareAndSet(key, expected, new))
+        return self.cluster.traffic.start_request(self, CompareAndSet(key, expected, new))
 
     def txn(self, txn: Txn) -> ClientOp:
         """A multi-key Txn (chapter 6): compares, then one branch's puts and deletes."""
-        return self.cluster.start_request(self, txn)
+        return self.cluster.traffic.start_request(self, txn)
 
     def lease_grant(self, lease: int, ttl: int) -> ClientOp:
         """Grant lease ``lease`` (chosen by the client, as etcd allows) for ``ttl`` seconds."""
-        return self.cluster.start_request(self, LeaseGrant(lease, ttl))
+        return self.cluster.traffic.start_request(self, LeaseGrant(lease, ttl))
 
     def lease_put(self, key: str, value: str, lease: int) -> ClientOp:
         """Put ``key`` attached to ``lease`` (chapter 7)."""
-        return self.cluster.start_request(self, LeasePut(key, value, lease))
+        return self.cluster.traffic.start_request(self, LeasePut(key, value, lease))
 
     def lease_revoke(self, lease: int) -> ClientOp:
         """Revoke ``lease``: it goes, and every key attached to it (chapter 7)."""
-        return self.cluster.start_request(self, LeaseRevoke(lease))
+        return self.cluster.traffic.start_request(self, LeaseRevoke(lease))
 
 
 def to_request(input: LeaseInput) -> InternalRaftRequest | bytes:

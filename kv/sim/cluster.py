@@ -28,7 +28,9 @@ Membership changes are `kv.sim.membership`'s (the operator, ``Cluster.membership
 proposes through `Cluster.propose_conf_change` and starts new members with `Cluster.add_node`.
 A person's hands on the timeline -- run, drop, duplicate or delay one pending task, make a
 member time out -- are `kv.sim.control`'s (``Cluster.control``); `Cluster.copy` makes the
-TUI's keyframes.
+TUI's keyframes. Clients' requests on their way are `kv.sim.traffic`'s (``Cluster.traffic``);
+the fault primitives (``partition``, ``crash``, ``restart``, ...) are `kv.sim.injection`'s,
+which `Cluster` inherits.
 ``ids`` is the members as the operator's record has them; ``nodes``, every member there was.
 """
 
@@ -40,28 +42,27 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from kv.linearizability import Get, Operation
-from kv.linearizability.leases import LeaseInput, LeaseModel, LeaseOutput
+from kv.linearizability import Operation
 from kv.raft import ConfChange, MemoryStorage, Message, MessageType, Role
 from kv.raft import events as ev
-from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
-from kv.sim.config import NetworkConfig, SimConfig
+from kv.sim.clients import Client, ClientOp
+from kv.sim.config import SimConfig
 from kv.sim.control import Control
-from kv.sim.events import ClientEvent, NetworkChanged, NodeJoined, SimEvent, TimedEvent
-from kv.sim.expiry import LeaseExpiry
+from kv.sim.events import NodeJoined, SimEvent, TimedEvent
 from kv.sim.faults import Fault, Scenario
-from kv.sim.keepalive import KeepAlives
-from kv.sim.lease_safety import LeaseMonitor
+from kv.sim.injection import FaultInjection
+from kv.sim.leases.expiry import LeaseExpiry
+from kv.sim.leases.keepalive import KeepAlives
+from kv.sim.leases.safety import LeaseMonitor
 from kv.sim.membership import Membership
 from kv.sim.network import Network
-from kv.sim.node import Answer, SimNode
+from kv.sim.node import SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
 from kv.sim.tasks import TaskKind, TaskQueue
+from kv.sim.traffic import ClientTraffic
 
-_DESCRIBE = LeaseModel()
 
-
-class Cluster:
+class Cluster(FaultInjection):
     """N members, a network, clients, and the clock that drives them (module docstring).
 
     Attributes worth reading: ``now`` (virtual ms), ``nodes`` (id -> `SimNode`),
@@ -97,7 +98,7 @@ class Cluster:
         #: (`kv.sim.control`).
         self.control = Control(self)
         #: Chapter 7: the leaders' lease expiry, clients' keep-alives, and the check that no
-        #: lease is revoked early (`kv.sim.expiry`, `kv.sim.keepalive`, `kv.sim.lease_safety`).
+        #: lease is revoked early (`kv.sim.leases`).
         self.expiry = LeaseExpiry(self)
         self.keepalives = KeepAlives(self)
         self.lease_monitor = LeaseMonitor(self.config.lease_min_ttl)
@@ -108,7 +109,8 @@ class Cluster:
         #: Everything still to happen (`kv.sim.tasks`).
         self.tasks = TaskQueue()
         self._processes = 0
-        self._waiting: dict[int, tuple[Client, ClientOp, int]] = {}
+        #: Clients' requests on their way to a member and back (`kv.sim.traffic`).
+        self.traffic = ClientTraffic(self)
         self.nodes: dict[int, SimNode] = {
             node_id: SimNode(node_id, self.config, MemoryStorage.with_members(self.ids))
             for node_id in self.ids
@@ -143,7 +145,7 @@ class Cluster:
 
     # -- the clock ------------------------------------------------------------------------
 
-    def _schedule(
+    def schedule(
         self,
         delay: int,
         run: Callable[[], None],
@@ -151,6 +153,7 @@ class Cluster:
         node: int = 0,
         message: Message | None = None,
     ) -> int:
+        """Put ``run`` on the timeline, ``delay`` ms from now; returns the task's id."""
         return self.tasks.push(self.now + delay, run, kind, node, message)
 
     # --8<-- [start:clock]
@@ -213,9 +216,9 @@ class Cluster:
             raise ValueError(f"cannot schedule at {time}ms: it is {self.now}ms already")
         if not callable(fault):
             self.scenario.append((time, fault))
-            self._schedule(time - self.now, partial(fault.apply, self), kind)
+            self.schedule(time - self.now, partial(fault.apply, self), kind)
         else:
-            self._schedule(time - self.now, partial(fault, self), kind)
+            self.schedule(time - self.now, partial(fault, self), kind)
 
     def in_flight(self) -> list[tuple[int, Message]]:
         """The messages on the wire: (arrival time, message), earliest first."""
@@ -233,8 +236,8 @@ class Cluster:
         # Members do not tick in step: each starts at its own phase within a tick.
         phase = self._timing_rng.randint(1, self.config.tick_ms)
         first_tick = partial(self._tick, node_id, node.incarnation)
-        self._schedule(phase, first_tick, TaskKind.TICK, node_id)
-        self._poke(node)
+        self.schedule(phase, first_tick, TaskKind.TICK, node_id)
+        self.poke(node)
 
     def _tick(self, node_id: int, incarnation: int) -> None:
         node = self.nodes[node_id]
@@ -242,21 +245,21 @@ class Cluster:
             return
         node.tick(self.now)
         self.expiry.tick(node)
-        self._poke(node)
-        self._schedule(
+        self.poke(node)
+        self.schedule(
             self.config.tick_ms, partial(self._tick, node_id, incarnation), TaskKind.TICK, node_id
         )
 
-    def _poke(self, node: SimNode) -> None:
+    def poke(self, node: SimNode) -> None:
         """Collect what the node said, and start writing its next Ready if it is idle."""
-        self._collect(node)
+        self.collect(node)
         ready = node.begin_ready()
         if ready is None:
             return
         to_disk = bool(ready.entries) or ready.hard_state is not None or ready.snapshot is not None
         delay = self._timing_rng.randint(*self.config.disk_ms) if to_disk else 0
         finish = partial(self._finish_ready, node.id, node.incarnation)
-        self._schedule(delay, finish, TaskKind.DISK, node.id)
+        self.schedule(delay, finish, TaskKind.DISK, node.id)
 
     def _finish_ready(self, node_id: int, incarnation: int) -> None:
         node = self.nodes[node_id]
@@ -269,19 +272,19 @@ class Cluster:
             arrivals = self.network.route(message, self.now)
             for arrival in arrivals:
                 deliver = partial(self._deliver, message)
-                self._schedule(arrival - self.now, deliver, TaskKind.MESSAGE, message.to, message)
+                self.schedule(arrival - self.now, deliver, TaskKind.MESSAGE, message.to, message)
             if not arrivals and message.type is MessageType.SNAP:
                 self._report_snapshot(message, failed=True)
         for answer in outcome.answers:
-            self._answer(answer)
+            self.traffic.answer(answer)
         for request_id, conf_state in outcome.conf_answers:
             answered = partial(self.membership.answered, request_id, conf_state)
-            self._schedule(self._client_delay(), answered, TaskKind.OPERATOR)
+            self.schedule(self.client_delay(), answered, TaskKind.OPERATOR)
         if node.removed:  # it applied its own removal: etcd stops the server
-            self._collect(node)
+            self.collect(node)
             self.emit(node.leave())
             return
-        self._poke(node)
+        self.poke(node)
 
     def _deliver(self, message: Message) -> None:
         node = self.nodes.get(message.to)
@@ -292,7 +295,7 @@ class Cluster:
             return
         self.network.delivered[message.type] += 1
         node.step(message)
-        self._poke(node)
+        self.poke(node)
         if message.type is MessageType.SNAP:
             self._report_snapshot(message, failed=False)
 
@@ -302,9 +305,10 @@ class Cluster:
         sender = self.nodes.get(message.from_)
         if sender is not None and sender.raw is not None:
             sender.raw.report_snapshot(message.to, failed=failed)
-            self._poke(sender)
+            self.poke(sender)
 
-    def _collect(self, node: SimNode) -> None:
+    def collect(self, node: SimNode) -> None:
+        """Move what the node said onto `events`, telling the safety monitor what it checks."""
         for event in node.take_events():
             self.events.append(TimedEvent(self.now, event))
             raw = node.raw
@@ -379,64 +383,6 @@ class Cluster:
             for store in stores
         )
 
-    # -- faults ---------------------------------------------------------------------------
-
-    def partition(self, *groups: Iterable[int]) -> None:
-        """Members in different groups cannot talk (members in no group form one more)."""
-        self.emit(NetworkChanged(self.network.partition(*groups)))
-
-    def cut(self, frm: Iterable[int], to: Iterable[int]) -> None:
-        """Messages from ``frm`` to ``to`` are lost; the other way still works."""
-        self.emit(NetworkChanged(self.network.cut(frm, to)))
-
-    def isolate(self, node_id: int) -> None:
-        """Cut one member off from the others, both ways."""
-        self.partition([node_id])
-
-    def heal(self) -> None:
-        """Restore every link."""
-        self.network.heal()
-        self.emit(NetworkChanged("healed"))
-
-    def set_link(self, frm: int, to: int, loss: float, delay_ms: int) -> None:
-        """Messages from ``frm`` to ``to`` are lost with probability ``loss`` and take
-        ``delay_ms`` more (until `heal`)."""
-        self.emit(NetworkChanged(self.network.set_link(frm, to, loss, delay_ms)))
-
-    def set_network(self, config: NetworkConfig) -> None:
-        """Change delays, loss and duplication from now on."""
-        self.network.config = config
-        self.emit(NetworkChanged(str(config)))
-
-    def crash(self, node_id: int) -> None:
-        """Stop a member: it loses everything it had not persisted (a write in progress may
-        leave a prefix on disk: `SimConfig.torn_writes`)."""
-        torn = self._timing_rng if self.config.torn_writes else None
-        self.emit(self.nodes[node_id].crash(torn))
-
-    def restart(self, node_id: int, *, wipe_disk: bool = False) -> None:
-        """Start a crashed member again from what it persisted (never a removed one).
-
-        ``wipe_disk``: from an empty disk instead -- *amnesia*, a fault Raft does not
-        survive: the member forgets its term and vote and may vote twice in one term, so two
-        leaders can be elected in it (the TUI uses it to show the safety monitor firing).
-        """
-        if self.membership.was_removed(node_id):
-            raise ValueError(f"n{node_id} was removed from the cluster: it does not come back")
-        if wipe_disk:
-            self.nodes[node_id].storage = MemoryStorage.with_members(self.genesis)
-        self._start(node_id)
-
-    def transfer_leader(self, node_id: int) -> None:
-        """Ask the current leader (if any) to hand leadership to ``node_id``."""
-        leader = self.leader()
-        if leader is None:
-            return
-        node = self.nodes[leader]
-        if node.raw is not None:
-            node.raw.transfer_leader(node_id)
-            self._poke(node)
-
     # -- time travel (the TUI's keyframes) ------------------------------------------------
 
     def copy(self) -> Cluster:
@@ -457,10 +403,10 @@ class Cluster:
         node = self.nodes[node_id]
         request_id = node.next_request_id()
         refusal = node.propose_conf_change(request_id, change)
-        self._collect(node)
+        self.collect(node)
         if refusal is not None:
             return refusal
-        self._poke(node)
+        self.poke(node)
         return request_id
 
     def add_node(self, node: SimNode) -> None:
@@ -487,6 +433,10 @@ class Cluster:
         self.clients.append(client)
         return client
 
+    def client_delay(self) -> int:
+        """How long a message takes over a client's link (drawn from the clients' source)."""
+        return self.client_rng.randint(*self.config.client_delay_ms)
+
     def new_process(self) -> int:
         self._processes += 1
         return self._processes
@@ -498,115 +448,7 @@ class Cluster:
         Typed loosely on purpose: the inputs are those of `LeaseInput` (chapters 4, 6 and
         7), and a test checks them with the model that covers what its workload sends. The
         leaders' revokes of expired leases are in it too, as ``LeaseRevoke``s
-        (`kv.sim.expiry`).
+        (`kv.sim.leases.expiry`).
         """
         ops = [*self.ops, *(revoke.op for revoke in self.expiry.revokes)]
         return [operation for op in ops if (operation := op.operation()) is not None]
-
-    def start_request(self, client: Client, input: LeaseInput) -> ClientOp:
-        """Begin ``client``'s request (its `Client.put`/`get`/`delete` call this)."""
-        if client.current is not None:
-            raise RuntimeError(f"c{client.id} is still waiting for {client.current}")
-        timeout = self.config.request_timeout_ms
-        op = ClientOp(client.id, client.process, input, self.now, self.now + timeout)
-        self.ops.append(op)
-        client.current = op
-        self._schedule(timeout, partial(self._timed_out, client, op), TaskKind.CLIENT)
-        self._attempt(client, op)
-        return op
-
-    def _client_delay(self) -> int:
-        return self.client_rng.randint(*self.config.client_delay_ms)
-
-    def _attempt(self, client: Client, op: ClientOp) -> None:
-        if op.done:
-            return
-        node_id = client.endpoints[client.endpoint]
-        op.attempts += 1
-        op.node = node_id
-        self.emit(ClientEvent(client.id, node_id, "sent", _describe(op)))
-        arrive = partial(self._request_arrives, client, op, op.attempts, node_id)
-        self._schedule(self._client_delay(), arrive, TaskKind.CLIENT, node_id)
-
-    def _request_arrives(self, client: Client, op: ClientOp, attempt: int, node_id: int) -> None:
-        if op.done:
-            return
-        node = self.nodes[node_id]
-        if not node.up:
-            self._refuse(client, op, attempt, "connection refused")
-            return
-        request = to_request(op.input)
-        request_id = node.next_request_id()
-        if isinstance(request, bytes):
-            node.read(request_id, request, self.now)
-        else:
-            refusal = node.propose(request_id, request)
-            if refusal is not None:
-                self._collect(node)
-                self._refuse(client, op, attempt, refusal)
-                return
-        op.accepted = True
-        self._waiting[request_id] = (client, op, attempt)
-        self._poke(node)
-
-    def _refuse(self, client: Client, op: ClientOp, attempt: int, reason: str) -> None:
-        """The member refused at once: the client hears so, and tries the next endpoint."""
-        refused = partial(self._refused, client, op, attempt, reason)
-        self._schedule(self._client_delay(), refused, TaskKind.CLIENT)
-
-    def _refused(self, client: Client, op: ClientOp, attempt: int, reason: str) -> None:
-        if op.done or attempt != op.attempts:
-            return
-        self.emit(ClientEvent(client.id, op.node, "refused", f"{_describe(op)}: {reason}"))
-        client.endpoint = (client.endpoint + 1) % len(client.endpoints)
-        retry = partial(self._attempt, client, op)
-        self._schedule(self.config.retry_backoff_ms, retry, TaskKind.CLIENT)
-
-    def _answer(self, answer: Answer) -> None:
-        waiting = self._waiting.pop(answer.request_id, None)
-        if waiting is None:
-            self.expiry.answered(answer)  # a leader's lease expiry, or nobody's any more
-            return
-        client, op, attempt = waiting
-        output = to_output(op.input, answer.result)
-        arrives = partial(self._answer_arrives, client, op, attempt, output)
-        self._schedule(self._client_delay(), arrives, TaskKind.CLIENT)
-
-    def _answer_arrives(
-        self, client: Client, op: ClientOp, attempt: int, output: LeaseOutput | str
-    ) -> None:
-        if op.done or attempt != op.attempts:
-            return  # the client gave up already: the operation stays pending
-        if isinstance(output, str):
-            op.state, op.error = OpState.FAILED, output
-        else:
-            op.state, op.output, op.return_time = OpState.OK, output, self.now
-            self.lease_monitor.answered(op)  # a grant promises its TTL
-        self._finish(client, op, "answered")
-
-    def _timed_out(self, client: Client, op: ClientOp) -> None:
-        if op.done:
-            return
-        if op.accepted and not isinstance(op.input, Get):
-            # A write some member accepted may still be applied: its outcome is unknown,
-            # and this client process may issue nothing more (Jepsen's rule).
-            op.state = OpState.TIMED_OUT
-            client.process = self.new_process()
-        else:
-            # Refused everywhere, or a read: certainly no effect.
-            op.state, op.error = OpState.FAILED, "timed out"
-        self._finish(client, op, "timed out")
-
-    def _finish(self, client: Client, op: ClientOp, what: str) -> None:
-        client.current = None
-        self.emit(ClientEvent(client.id, op.node, what, _describe(op)))
-        if client.on_done is not None:
-            client.on_done(op)
-
-
-def _describe(op: ClientOp) -> str:
-    return _DESCRIBE.describe_operation(op.input, op.output) if op.done else _call(op.input)
-
-
-def _call(input: LeaseInput) -> str:
-    return _DESCRIBE.describe_operation(input, None).removesuffix(" -> ? (never returned)")

@@ -106,4 +106,4 @@ class Control:
         node = cluster.nodes[node_id]
         if node.raw is not None:
             node.raw.campaign()
-            cluster._poke(node)
+            cluster.poke(node)

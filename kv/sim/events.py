@@ -125,7 +125,8 @@ class ClientEvent(SimEvent):
 @dataclass(frozen=True, slots=True)
 class LeaseEvent(SimEvent):
     """A lease's life on the leader's clock (chapter 7): expired, its revoke confirmed or
-    dropped, proposed; a client's keep-alive answered (`kv.sim.expiry`, `kv.sim.keepalive`)."""
+    dropped, proposed; a client's keep-alive answered (`kv.sim.leases.expiry`,
+    `kv.sim.leases.keepalive`)."""
 
     node: int
     lease: int

@@ -260,7 +260,7 @@ class Membership:
         if leader is None:
             self._later(op, cluster.config.tick_ms)
             return
-        delay = cluster.client_rng.randint(*cluster.config.client_delay_ms)
+        delay = cluster.client_delay()
         self._in_round(op, delay, partial(self._arrives, op, leader))
 
     def _arrives(self, op: MemberOp, node_id: int) -> None:

@@ -50,7 +50,7 @@ class Workload:
     #: Lease operations (chapter 7): grants, puts with a lease, revokes (a third each).
     lease_ratio: float = 0.0
     #: The TTL of the leases granted, in seconds. Nobody keeps them alive here: the leader
-    #: revokes those still there when their TTL runs out (`kv.sim.expiry`), and the history
+    #: revokes those still there when their TTL runs out (`kv.sim.leases.expiry`), and the history
     #: records each such revoke.
     lease_ttl: int = 10
 

@@ -144,7 +144,7 @@ class ClientLeasePut:
 @dataclass(frozen=True, slots=True)
 class KeepAlive:
     """A client keeps lease ``lease`` alive through ``endpoints`` (empty: every member), a
-    keep-alive every ``every_ms`` (`kv.sim.keepalive`), until `StopKeepAlive`."""
+    keep-alive every ``every_ms`` (`kv.sim.leases.keepalive`), until `StopKeepAlive`."""
 
     lease: int
     endpoints: tuple[int, ...] = ()

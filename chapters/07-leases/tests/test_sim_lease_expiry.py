@@ -1,11 +1,11 @@
 """Leases expiring in the simulator: the leader's clock across leader changes and faults.
 
 The simulated members run the real server's expiry steps (`kv.lease.expiry`, driven by
-`kv.sim.expiry`): the leader finds the leases past their deadline, confirms its leadership
+`kv.sim.leases.expiry`): the leader finds the leases past their deadline, confirms its leadership
 with a ReadIndex round, and proposes the revoke; a new leader extends every lease by an
 election timeout when it applies its term's first entry. Clients keep leases alive through
-any member (`kv.sim.keepalive`), which forwards to the leader. While the run goes,
-`kv.sim.lease_safety.LeaseMonitor` raises the moment a lease is revoked within its TTL of a
+any member (`kv.sim.leases.keepalive`), which forwards to the leader. While the run goes,
+`kv.sim.leases.safety.LeaseMonitor` raises the moment a lease is revoked within its TTL of a
 keep-alive or grant that succeeded.
 
 The scenarios: a leader cut off just before a lease's deadline must not revoke the lease the
@@ -26,7 +26,7 @@ from kv.raft import events as ev
 from kv.sim import Cluster, SafetyViolation
 from kv.sim.clients import ClientOp
 from kv.sim.events import LeaseEvent
-from kv.sim.lease_safety import unexpired
+from kv.sim.leases.safety import unexpired
 from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
 from tests import sim_workloads
 

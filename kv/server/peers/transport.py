@@ -23,6 +23,8 @@ one gRPC service of its own, ``kvpeerpb.Peer``, served on ``--listen-peer-urls``
 * ``Peer.LeaseRenew`` and ``Peer.LeaseTimeToLive`` (chapter 7) carry the lease requests only
   the leader answers from a follower to the leader, as etcd's followers forward them over HTTP
   to the leader's peer URL (``leasehttp``); the member's `LeaseAnswers` answer them.
+
+The receiving end, `PeerService`, is `kv.server.peers.peer_service`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -42,7 +44,6 @@ from kv.api.peerpb import peer_pb2, peer_pb2_grpc
 from kv.api.raftpb import raft_pb2
 from kv.raft import Message, MessageType
 from kv.server import raft_wire
-from kv.server.errors import EtcdError
 from kv.server.metrics.histogram import ROUND_TRIP_BUCKETS, Histogram
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,8 @@ class _Peer:
 
 
 class PeerTransport:
-    """Sends a member's Raft messages to its peers, and receives theirs (`PeerService`)."""
+    """Sends a member's Raft messages to its peers, and receives theirs (from
+    `kv.server.peers.peer_service.PeerService`)."""
 
     def __init__(self, member_id: int, cluster_id: int) -> None:
         self.member_id = member_id
@@ -399,85 +401,6 @@ class PeerTransport:
         if message.from_ in self._blocked or message.to != self.member_id:
             return
         self.inbox.deliver(message)
-
-
-class LeaseAnswers(Protocol):
-    """How the leader answers a forwarded lease request (`kv.server.requests.leases`); raises
-    `kv.server.errors.EtcdError` with etcd's status."""
-
-    async def renew_here(
-        self, request: rpc_pb2.LeaseKeepAliveRequest
-    ) -> rpc_pb2.LeaseKeepAliveResponse: ...
-
-    async def time_to_live_here(
-        self, request: rpc_pb2.LeaseTimeToLiveRequest
-    ) -> rpc_pb2.LeaseTimeToLiveResponse: ...
-
-
-class PeerService(peer_pb2_grpc.PeerServicer):
-    """The receiving end of `PeerTransport`, served on the peer URLs."""
-
-    def __init__(self, transport: PeerTransport, leases: LeaseAnswers | None = None) -> None:
-        self.transport = transport
-        self.leases = leases
-
-    async def Stream(self, request_iterator, context):  # type: ignore[no-untyped-def]
-        received = 0
-        try:
-            self.transport.check_cluster(context.invocation_metadata())
-            async for batch in request_iterator:
-                self.transport.count_received(batch)
-                for wire in batch.messages:
-                    self.transport.receive(wire)
-                received += len(batch.messages)
-        except PermissionError as error:
-            log.warning("refused a peer stream: %s", error)
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-        except asyncio.CancelledError:
-            pass  # this member is stopping: the sender reconnects to whoever serves next
-        return peer_pb2.StreamSummary(received=received)
-
-    async def SendSnapshot(self, request, context):  # type: ignore[no-untyped-def]
-        try:
-            self.transport.check_cluster(context.invocation_metadata())
-            self.transport.receive(request)
-        except PermissionError as error:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-        return peer_pb2.SnapshotAck()
-
-    async def SetFaults(self, request, context):  # type: ignore[no-untyped-def]
-        self.transport.blocked = set(request.blocked)
-        log.warning("fault hook: now cut off from %s", sorted(f"{m:x}" for m in request.blocked))
-        return peer_pb2.Faults(blocked=sorted(self.transport.blocked))
-
-    async def GetFaults(self, request, context):  # type: ignore[no-untyped-def]
-        return peer_pb2.Faults(blocked=sorted(self.transport.blocked))
-
-    async def GetMembers(self, request, context):  # type: ignore[no-untyped-def]
-        return self.transport.inbox.members()
-
-    async def LeaseRenew(self, request, context):  # type: ignore[no-untyped-def]
-        return await self._answer_lease(context, lambda leases: leases.renew_here(request))
-
-    async def LeaseTimeToLive(self, request, context):  # type: ignore[no-untyped-def]
-        return await self._answer_lease(context, lambda leases: leases.time_to_live_here(request))
-
-    async def _answer_lease(
-        self,
-        context: Any,  # grpc.aio.ServicerContext, untyped as in the methods above
-        answer: Callable[[LeaseAnswers], Awaitable[Any]],
-    ) -> Any:
-        leases = self.leases
-        if leases is None:  # not serving clients yet: the follower asks again
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "etcdserver: not leader")
-            return None
-        try:
-            self.transport.check_cluster(context.invocation_metadata())
-            return await answer(leases)
-        except PermissionError as error:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-        except EtcdError as error:
-            await context.abort(error.code, error.message)
 
 
 async def fetch_members(

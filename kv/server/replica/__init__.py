@@ -4,7 +4,8 @@
 Modules, in reading order:
 
 * `replica` -- `Replica`: the ticker and the Ready loop (persist, send, apply, advance),
-  applying entries and the leader's snapshots; `Timing`.
+  applying entries and the leader's snapshots.
+* `timing` -- `Timing`: heartbeat and election timeout, and the lessor they imply.
 * `proposals` -- the clients' side: writes and membership changes proposed and waited for,
   linearizable reads; what the loop tells them.
 * `waiters` -- clients waiting for their proposals by request id (etcd's ``wait.Wait``) and

@@ -34,7 +34,7 @@ from kv.server.replica.reads import ReadRounds
 from kv.server.replica.waiters import IndexWaiters, Waiters, request_ids
 
 if TYPE_CHECKING:  # the replica builds this class: no import cycle at run time
-    from kv.server.replica.replica import Timing
+    from kv.server.replica.timing import Timing
 
 
 class Proposals:

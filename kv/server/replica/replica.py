@@ -26,12 +26,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.backend import Backend
-from kv.lease import Checkpointing, Lessor, min_ttl
 from kv.raft import (
     ConfChange,
     ConfChangeType,
@@ -59,47 +57,10 @@ from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
 from kv.server.replica import duties, expiry, snapshots, space
 from kv.server.replica.proposals import Proposals
+from kv.server.replica.timing import Timing
 from kv.watch import WatchHub
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """etcd's --heartbeat-interval and --election-timeout, in milliseconds; and how leases
-    are checkpointed, if they are (chapter 7: --experimental-enable-lease-checkpoint)."""
-
-    heartbeat_ms: int = 100
-    election_ms: int = 1000
-    lease_checkpointing: Checkpointing | None = None
-
-    @property
-    def tick_seconds(self) -> float:
-        return self.heartbeat_ms / 1000
-
-    @property
-    def election_ticks(self) -> int:
-        return self.election_ms // self.heartbeat_ms
-
-    @property
-    def request_timeout(self) -> float:
-        """How long a request may wait to be applied (etcd: 5 s + 2 election timeouts)."""
-        return 5.0 + 2 * self.election_ms / 1000
-
-    @property
-    def lease_extension(self) -> float:
-        """What a new leader adds to every lease's TTL: an election timeout, in whole ticks
-        (etcd: ``Promote(electionTimeout())``; chapter 7)."""
-        return self.election_ticks * self.heartbeat_ms / 1000
-
-    def new_lessor(self) -> Lessor:
-        """An empty lessor with this timing's minimum TTL and checkpointing; an expired lease
-        whose revoke was lost is handed out again after a request timeout, as in etcd."""
-        return Lessor(
-            min_ttl(self.election_ms, self.heartbeat_ms),
-            retry_seconds=self.request_timeout,
-            checkpointing=self.lease_checkpointing,
-        )
 
 
 class Replica:

@@ -6,8 +6,7 @@ Modules, in reading order:
   to the server, and an `errors.EtcdError` becomes etcd's status code and message.
 * `lock_election` -- etcd's Lock and Election services, running chapter 9's recipes
   (`kv.recipes`) through a client of the member itself, as etcd does.
-* `unimplemented` -- the answer to every RPC kv does not serve (Auth: not planned; a service
-  a later chapter adds would answer UNIMPLEMENTED naming that chapter).
+* `unimplemented` -- the answer to every RPC kv does not serve (Auth: not planned).
 * `server` -- `Server` (etcd's EtcdServer): checks a request, has it carried out (a write
   through the replica's log, a read from the store after a ReadIndex round), and stamps the
   answer with a header; maintenance (defragment, hash, the snapshot stream).

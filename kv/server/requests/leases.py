@@ -7,7 +7,7 @@ Two kinds of lease request travel two different ways (etcd: ``etcdserver/v3_serv
   the client asked, before it is proposed: every member must apply the same ID.
 * **Renew (keep-alive) and TimeToLive read the leader's deadlines**, which exist only on the
   leader's lessor. The leader answers them itself; a follower forwards them to the leader over
-  the peer service (`kv.server.peers.transport`: ``Peer.LeaseRenew``, ``LeaseTimeToLive``), as
+  the peer service (`kv.server.peers.peer_service`: ``Peer.LeaseRenew``, ``LeaseTimeToLive``), as
   etcd's followers forward them over HTTP to the leader's peer URL. Renewals do not go
   through the log: a keep-alive every few seconds per client would fill it, and a deadline
   only matters on the member that keeps it.

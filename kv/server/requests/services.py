@@ -1,10 +1,9 @@
 """etcd's gRPC services, answered by the member's `Server` (chapter 1).
 
 Each servicer method is one line: hand the request to the server, and turn an `EtcdError` into
-a gRPC status with etcd's code and message. An RPC of these services that kv does not serve
-yet answers UNIMPLEMENTED naming the chapter that adds it, and so does every RPC of a service
-kv does not serve (Auth, not planned: `kv.server.requests.unimplemented`):
-a client learns what kv lacks instead of hanging or crashing it.
+a gRPC status with etcd's code and message. Every RPC of a service kv does not serve (Auth,
+not planned: `kv.server.requests.unimplemented`) answers UNIMPLEMENTED saying so: a client
+learns what kv lacks instead of hanging or crashing it.
 """
 
 from __future__ import annotations

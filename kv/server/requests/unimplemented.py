@@ -1,19 +1,20 @@
-"""What kv answers for an etcd RPC it does not serve yet: UNIMPLEMENTED, naming the chapter.
+"""What kv answers for an etcd RPC it does not serve: UNIMPLEMENTED, saying why.
 
-etcd 3.4's API has services that kv serves from a later chapter on, and one kv does not
-plan (auth). Unregistered, their RPCs would get gRPC's own answer, UNIMPLEMENTED "Method not
-found!", which says nothing about why. Registered *last* on the client server, the
-handler here answers every RPC of those services with UNIMPLEMENTED and a message that says
-which chapter adds it: a client learns what kv lacks, and where the book gets to it.
+etcd 3.4's API has one service kv does not plan to serve: Auth. Unregistered, its RPCs would
+get gRPC's own answer, UNIMPLEMENTED "Method not found!", which says nothing about why.
+Registered *last* on the client server, the handler here answers every RPC of that service
+with UNIMPLEMENTED and a message that says kv does not plan it, and why: a client learns what
+kv lacks.
 
 gRPC asks each generic handler in turn, in the order they were added, and the servicers of
 the services kv does serve answer their own methods first; so this one sees only the RPCs
 nothing else claimed. Methods of services not listed here (a typo, another API) still get
 gRPC's "Method not found!". The answer is sent before any request is read, so one stream-stream
 handler serves every kind of RPC: unary (``AuthEnable``), server streaming and bidirectional
-alike. (Leases, watches, locks and elections were here until chapters 7, 8 and 9 served them.)
+alike. (Leases, watches, locks and elections were here, answering "arrives in chapter N",
+until chapters 7, 8 and 9 served them.)
 
-Introduced with chapter 1's server; each entry of `LATER` goes when its chapter arrives.
+Introduced with chapter 1's server.
 """
 
 from __future__ import annotations
@@ -26,17 +27,14 @@ import grpc
 
 
 @dataclass(frozen=True, slots=True)
-class Later:
-    """Why a service's RPCs are not served: the chapter that adds them, or None (not planned)."""
+class NotPlanned:
+    """Why a service's RPCs are not served: kv does not plan them, for ``reason``."""
 
-    chapter: int | None
-    reason: str = ""
+    reason: str
 
     def message(self, method: str) -> str:
-        """The UNIMPLEMENTED details for ``method`` (``Watch``)."""
-        if self.chapter is None:
-            return f"kv: {method} is not planned ({self.reason})"
-        return f"kv: {method} arrives in chapter {self.chapter}"
+        """The UNIMPLEMENTED details for ``method`` (``AuthEnable``)."""
+        return f"kv: {method} is not planned ({self.reason})"
 
     async def refuse(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> NoReturn:
         """Answer ``method``'s call with UNIMPLEMENTED and `message`."""
@@ -44,25 +42,25 @@ class Later:
 
 
 #: etcd 3.4's services that kv does not serve, by full gRPC service name.
-LATER: dict[str, Later] = {
-    "etcdserverpb.Auth": Later(None, "kv has no users, roles or authentication"),
+NOT_SERVED: dict[str, NotPlanned] = {
+    "etcdserverpb.Auth": NotPlanned("kv has no users, roles or authentication"),
 }
 
 
 class NotYetServed(grpc.GenericRpcHandler):
-    """Answers the RPCs of `LATER`'s services with UNIMPLEMENTED and their chapter."""
+    """Answers the RPCs of `NOT_SERVED`'s services with UNIMPLEMENTED and the reason."""
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        # "/etcdserverpb.Watch/Watch" -> ("etcdserverpb.Watch", "Watch")
+        # "/etcdserverpb.Auth/AuthEnable" -> ("etcdserverpb.Auth", "AuthEnable")
         service, _, method = handler_call_details.method.removeprefix("/").partition("/")
-        later = LATER.get(service)
-        if later is None or not method:
+        not_served = NOT_SERVED.get(service)
+        if not_served is None or not method:
             return None  # not ours: gRPC answers "Method not found!"
 
         async def refuse(requests: AsyncIterator[bytes], context: Any) -> None:
-            await later.refuse(method, context)
+            await not_served.refuse(method, context)
 
         return grpc.stream_stream_rpc_method_handler(refuse)
 

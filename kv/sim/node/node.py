@@ -34,30 +34,29 @@ with its request id in ``ConfChange.id``, applies every committed change through
 `kv.raft.RawNode.apply_conf_change`, and answers the operator when it applies its own (as
 etcd's ``AddMember`` waits for ``cc.ID``). A member that applies its own removal reports it
 (`SimNode.removed`) and the cluster shuts it down, as etcd stops a removed member's server.
+
+What a member shows the tests and the TUI (role, term, log, store, ...) is `kv.sim.node.view`'s,
+which `SimNode` inherits; what it keeps for its clients (`PendingRequests`, `Answer`) is
+`kv.sim.node.pending`'s; its snapshots' format (`encode_state`, `decode_state`) is
+`kv.sim.node.state_codec`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from google.protobuf.message import DecodeError
-from google.protobuf.message import Message as ProtoMessage
+from dataclasses import dataclass
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
-from kv.lease import Lessor
-from kv.mvcc import HistoryEntry, KeyValue, Revision, Store
+from kv.mvcc import Store
 from kv.raft import (
     ConfChange,
     ConfChangeType,
     ConfState,
     Entry,
     EntryType,
-    HardState,
     MemoryStorage,
     Message,
     ProposalDroppedError,
@@ -66,28 +65,18 @@ from kv.raft import (
     Role,
     Snapshot,
     SnapshotOutOfDateError,
-    Status,
     StepPeerNotFoundError,
 )
 from kv.raft import events as ev
 from kv.server.applied import apply
-from kv.server.applied.leases import AppliedLeases, open_lessor
+from kv.server.applied.leases import AppliedLeases
 from kv.server.applied.state_machine import StateMachine
-from kv.server.errors import EtcdError
 from kv.sim.config import SimConfig
 from kv.sim.events import NodeCrashed, NodeLeft, NodeRestarted
+from kv.sim.node.pending import Answer, PendingRead, PendingRequests, request_context
+from kv.sim.node.state_codec import decode_request, decode_state, encode_state
+from kv.sim.node.view import NodeView
 from kv.watch import WatchHub
-
-#: What the state machine answers a request with: a response, or etcd's error.
-Result = ProtoMessage | EtcdError
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """The member's answer to a client request (``request_id``), ready to go back."""
-
-    request_id: int
-    result: Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,36 +92,7 @@ class ReadyOutcome:
     conf_answers: tuple[tuple[int, ConfState], ...] = ()
 
 
-@dataclass(slots=True)
-class _PendingRead:
-    request_id: int
-    #: None: a ReadIndex round that only confirms leadership (`SimNode.confirm_leadership`).
-    key: bytes | None
-    asked_at: int
-    #: The read index, once ReadIndex confirmed it (the read waits to apply up to it).
-    index: int | None = None
-
-
-@dataclass(slots=True)
-class _Server:
-    """A member's volatile server state: lost in a crash with the rest of its memory."""
-
-    #: Proposals this member made for clients, by request id, until applied.
-    writes: set[int] = field(default_factory=set)
-    #: Membership changes this member proposed for the operator, by request id.
-    conf_changes: set[int] = field(default_factory=set)
-    #: Linearizable reads, by ReadIndex context, until served.
-    reads: dict[bytes, _PendingRead] = field(default_factory=dict)
-    #: Request ids issued so far in this incarnation.
-    issued: int = 0
-
-
-def request_context(request_id: int) -> bytes:
-    """The ReadIndex context of a read: its request id, as etcd uses it (8 bytes)."""
-    return request_id.to_bytes(8, "big")
-
-
-class SimNode:
+class SimNode(NodeView):
     """One member of a simulated cluster (see the module docstring)."""
 
     def __init__(self, node_id: int, config: SimConfig, storage: MemoryStorage) -> None:
@@ -153,7 +113,7 @@ class SimNode:
         #: A configuration change was applied since the last snapshot (see `_maybe_snapshot`).
         self._conf_changed = False
         self._conf_answers: list[tuple[int, ConfState]] = []
-        self._server = _Server()
+        self._pending = PendingRequests()
         #: The watch hub of this life, once something watches here (`watches`).
         self._hub: WatchHub | None = None
         #: The cluster's clock, in seconds: the leader's lessor keeps deadlines on it.
@@ -178,7 +138,7 @@ class SimNode:
         self.raw = RawNode(self.config.raft_config(self.id), self.storage, rng)
         self._restore(self.storage.snapshot())
         self.writing = None
-        self._server = _Server()
+        self._pending = PendingRequests()
         hard_state = self.storage.hard_state
         return NodeRestarted(self.id, hard_state.term, self.storage.last_index(), hard_state.commit)
 
@@ -229,7 +189,7 @@ class SimNode:
         self.writing = None
         self.incarnation += 1
         self._conf_answers = []
-        self._server = _Server()
+        self._pending = PendingRequests()
         self._hub = None  # a crash breaks every watch stream; clients resume elsewhere
 
     def _running(self) -> RawNode:
@@ -243,7 +203,7 @@ class SimNode:
         """One heartbeat interval passed; reads still unconfirmed ask Raft again."""
         raw = self._running()
         raw.tick()
-        for context, read in self._server.reads.items():
+        for context, read in self._pending.reads.items():
             if read.index is None and now - read.asked_at >= self.config.read_retry_ms:
                 read.asked_at = now
                 raw.read_index(context)
@@ -257,8 +217,8 @@ class SimNode:
     def next_request_id(self) -> int:
         """A request id no other member or incarnation issues (etcd: ``idutil.Generator``,
         the member id in the high bits)."""
-        self._server.issued += 1
-        return (self.id << 48) | (self.incarnation << 32) | self._server.issued
+        self._pending.issued += 1
+        return (self.id << 48) | (self.incarnation << 32) | self._pending.issued
 
     def propose(self, request_id: int, request: InternalRaftRequest) -> str | None:
         """Propose a client's write; it is answered when applied (`finish_ready`).
@@ -272,7 +232,7 @@ class SimNode:
             self._running().propose(request.SerializeToString())
         except ProposalDroppedError as error:
             return str(error)
-        self._server.writes.add(request_id)
+        self._pending.writes.add(request_id)
         return None
 
     def propose_conf_change(self, request_id: int, change: ConfChange) -> str | None:
@@ -287,7 +247,7 @@ class SimNode:
             self._running().propose_conf_change(change)
         except ProposalDroppedError as error:
             return str(error)
-        self._server.conf_changes.add(request_id)
+        self._pending.conf_changes.add(request_id)
         return None
 
     def read(self, request_id: int, key: bytes | None, now: int) -> None:
@@ -296,7 +256,7 @@ class SimNode:
         Without a key, the answer is an empty range: the round only confirmed that this
         member led when it was asked (the lease expiry's check, `kv.lease.expiry`)."""
         context = request_context(request_id)
-        self._server.reads[context] = _PendingRead(request_id, key, asked_at=now)
+        self._pending.reads[context] = PendingRead(request_id, key, asked_at=now)
         self._running().read_index(context)
 
     # -- the Ready loop -----------------------------------------------------------------------
@@ -333,7 +293,7 @@ class SimNode:
             self._restore(ready.snapshot)
         answers = [answer for entry in ready.committed_entries if (answer := self._apply(entry))]
         for state in ready.read_states:
-            read = self._server.reads.get(state.request_ctx)
+            read = self._pending.reads.get(state.request_ctx)
             if read is not None and read.index is None:
                 read.index = state.index
         answers.extend(self._serve_reads())
@@ -395,8 +355,8 @@ class SimNode:
             self._conf_changed = True
             if change.type is ConfChangeType.REMOVE_NODE and change.node_id == self.id:
                 self.removed = True
-            if change.id in self._server.conf_changes:
-                self._server.conf_changes.discard(change.id)
+            if change.id in self._pending.conf_changes:
+                self._pending.conf_changes.discard(change.id)
                 self._conf_answers.append((change.id, conf_state))
             return None
         if not entry.data:  # a new leader's empty entry: chapter 7's lessor takes over
@@ -407,9 +367,9 @@ class SimNode:
         request = decode_request(entry.data)
         result = machine.apply(entry.index, request)
         request_id = request.header.ID
-        if result is None or request_id not in self._server.writes:
+        if result is None or request_id not in self._pending.writes:
             return None  # proposed by another member (or an earlier life of this one)
-        self._server.writes.discard(request_id)
+        self._pending.writes.discard(request_id)
         return Answer(request_id, result)
 
     # --8<-- [end:apply]
@@ -418,9 +378,9 @@ class SimNode:
         machine = self.machine
         assert machine is not None
         answers = []
-        for context, read in list(self._server.reads.items()):
+        for context, read in list(self._pending.reads.items()):
             if read.index is not None and read.index <= self.applied:
-                del self._server.reads[context]
+                del self._pending.reads[context]
                 response = rpc_pb2.RangeResponse()
                 if read.key is not None:
                     request = rpc_pb2.RangeRequest(key=read.key)
@@ -431,66 +391,7 @@ class SimNode:
     def take_events(self) -> list[ev.Event]:
         return self.raw.take_events() if self.raw is not None else []
 
-    # -- inspection (for tests and the TUI) ---------------------------------------------------
-
-    @property
-    def role(self) -> Role | None:
-        """The node's role, or None while it is down."""
-        return self.raw.role if self.raw is not None else None
-
-    @property
-    def term(self) -> int:
-        """The current term (the persisted one while down)."""
-        return self.raw.term if self.raw is not None else self.storage.hard_state.term
-
-    @property
-    def lead(self) -> int:
-        """Whom the node believes leads (0: nobody; always 0 while down)."""
-        return self.raw.lead if self.raw is not None else 0
-
-    @property
-    def commit(self) -> int:
-        """The commit index (the persisted one while down)."""
-        if self.raw is not None:
-            return self.raw.commit_index
-        return self.storage.hard_state.commit
-
-    @property
-    def hard_state(self) -> HardState:
-        """The hard state in memory (the persisted one while down)."""
-        return self.raw.hard_state() if self.raw is not None else self.storage.hard_state
-
-    @property
-    def log(self) -> list[Entry]:
-        """Every entry of the log, persisted or not (only the persisted ones while down)."""
-        if self.raw is not None:
-            return self.raw.all_entries()
-        return self.persisted_log
-
-    @property
-    def persisted_log(self) -> list[Entry]:
-        """The entries on disk."""
-        first, last = self.storage.first_index(), self.storage.last_index()
-        return self.storage.entries(first, last + 1) if last >= first else []
-
-    @property
-    def last_index(self) -> int:
-        if self.raw is not None:
-            return self.raw.last_index()
-        return self.storage.last_index()
-
-    @property
-    def election_timer(self) -> tuple[int, int] | None:
-        """(ticks elapsed, ticks at which it fires) of the election timer (None while down).
-        A leader's counts toward its CheckQuorum instead."""
-        if self.raw is None:
-            return None
-        return self.raw.election_timer()
-
-    @property
-    def store(self) -> Store | None:
-        """The state machine's store (None while down)."""
-        return self.machine.store if self.machine is not None else None
+    # -- watches (chapter 8) ---------------------------------------------------------------
 
     @property
     def hub(self) -> WatchHub | None:
@@ -511,90 +412,6 @@ class SimNode:
             self._hub = WatchHub(machine.store)
         return self._hub
 
-    def lessor(self) -> Lessor:
-        """This member's lessor (chapter 7): the leases it applied; deadlines while it leads."""
-        machine = self.machine
-        if machine is None:
-            raise RuntimeError(f"n{self.id} is down")
-        return machine.leases.lessor
-
-    def get(self, key: str) -> str | None:
-        """The value of ``key`` in this member's store (a local read, for inspection; None
-        if there is no such key or the member is down)."""
-        if self.machine is None:
-            return None
-        kvs = self.machine.store.range(key.encode()).kvs
-        return kvs[0].value.decode() if kvs else None
-
-    def status(self) -> Status | None:
-        return self.raw.status() if self.raw is not None else None
-
 
 def _not_started() -> float:
     raise RuntimeError("the member has not started: it has no clock yet")
-
-
-def decode_request(data: bytes) -> InternalRaftRequest:
-    """An entry's data as the request it carries."""
-    try:
-        return InternalRaftRequest.FromString(data)
-    except DecodeError as error:
-        raise ValueError(f"entry data is not an InternalRaftRequest: {data!r}") from error
-
-
-def encode_state(machine: StateMachine) -> bytes:
-    """A snapshot of the state machine's store: its history, as JSON (the real server ships
-    its SQLite backend instead; the simulator's store lives in memory)."""
-    history = [
-        [
-            revision.main,
-            revision.sub,
-            entry.tombstone,
-            entry.kv.key.hex(),
-            entry.kv.value.hex(),
-            entry.kv.create_revision,
-            entry.kv.mod_revision,
-            entry.kv.version,
-            entry.kv.lease,
-        ]
-        for revision, entry in machine.store.history.items()
-    ]
-    state: dict[str, object] = {
-        "history": history,
-        "compact_revision": machine.store.compact_revision,
-    }
-    leases = [[lease.id, lease.ttl] for lease in machine.leases.lessor]
-    if leases:  # (only then: a snapshot without leases stays byte for byte what it was)
-        state["leases"] = leases
-    return json.dumps(state, separators=(",", ":")).encode()
-
-
-def decode_state(data: bytes, index: int, leases: AppliedLeases | None = None) -> StateMachine:
-    """The state machine `encode_state` saved, as of log ``index``, its leases read back
-    into ``leases`` (None: a new in-memory lessor with no clock)."""
-    state = json.loads(data)
-    history: dict[Revision, HistoryEntry] = {}
-    for main, sub, tombstone, key, value, created, modified, version, lease in state["history"]:
-        kv = KeyValue(bytes.fromhex(key), bytes.fromhex(value), created, modified, version, lease)
-        history[Revision(main, sub)] = HistoryEntry(kv, tombstone)
-    store = Store(history, compact_revision=state["compact_revision"])
-    machine = StateMachine(store, applied_index=index, leases=leases)
-    # The leases and their keys, as a restarted etcd recovers them from its backend.
-    open_lessor(machine.leases.lessor, _SavedLeases(state.get("leases", [])), store)
-    return machine
-
-
-@dataclass(slots=True)
-class _SavedLeases:
-    """A snapshot's leases, as the `LeaseTable` `open_lessor` reads them from."""
-
-    saved: list[list[int]]
-
-    def leases(self) -> list[tuple[int, int]]:
-        return [(lease_id, ttl) for lease_id, ttl in self.saved]
-
-    def put_lease(self, lease_id: int, ttl: int) -> None:
-        raise NotImplementedError("a snapshot's leases are read, never written")
-
-    def delete_lease(self, lease_id: int) -> None:
-        raise NotImplementedError("a snapshot's leases are read, never written")

@@ -15,7 +15,7 @@ does (`kv.server.requests.leases`):
 
 A keep-alive that fails makes the keeper move to its next endpoint; an answer of 0 stops it
 (the lease is gone), and so does its ``until`` time. Every keep-alive is a `KeepAliveOp`,
-for the lease safety check (`kv.sim.lease_safety`): no lease may be revoked within its TTL
+for the lease safety check (`kv.sim.leases.safety`): no lease may be revoked within its TTL
 of a keep-alive that renewed it.
 """
 

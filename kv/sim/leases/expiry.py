@@ -20,7 +20,7 @@ Each proposed revoke is recorded twice: as a `kv.sim.clients.ClientOp` in the hi
 linearizability checker reads (`kv.linearizability.leases` models an expiry as a
 ``LeaseRevoke``: from its proposal, to its apply by the member that proposed it, or pending
 if that member crashed or lost it), and as an `ExpiryRevoke` for the lease safety check
-(`kv.sim.lease_safety`).
+(`kv.sim.leases.safety`).
 
 ``confirm_leadership = False`` replays etcd before its fix for bug #15247: the revoke is
 proposed once the round is answered, whoever leads by then -- a deposed leader's round is
@@ -42,12 +42,13 @@ from kv.linearizability.leases import LeaseRevoke
 from kv.raft import Entry, EntryType, Role
 from kv.sim.clients import ClientOp, OpState, to_output
 from kv.sim.events import LeaseEvent
-from kv.sim.node import decode_request
+from kv.sim.node.state_codec import decode_request
 from kv.sim.tasks import TaskKind
 
 if TYPE_CHECKING:
     from kv.sim.cluster import Cluster
-    from kv.sim.node import Answer, SimNode
+    from kv.sim.node import SimNode
+    from kv.sim.node.pending import Answer
 
 
 @dataclass(slots=True)

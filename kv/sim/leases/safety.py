@@ -5,7 +5,7 @@ at time *c* comes back with a TTL, the client counts on the lease until *c* + TT
 know when the leader renewed it, only that it was after *c*); a grant sent at *c* promises
 the same. So:
 
-* **No early revoke**: a revoke of an expired lease (`kv.sim.expiry`) is decided no earlier
+* **No early revoke**: a revoke of an expired lease (`kv.sim.leases.expiry`) is decided no earlier
   than *c* + TTL for every keep-alive or grant of that lease that succeeded and was sent before
   the revoke was applied. A deposed leader that still believes it leads must not break this
   (etcd bug #15247: it revoked a lease the new leader was keeping alive); nor may a new
@@ -29,7 +29,7 @@ from kv.sim.safety import SafetyViolation
 if TYPE_CHECKING:
     from kv.sim.clients import ClientOp
     from kv.sim.cluster import Cluster
-    from kv.sim.expiry import ExpiryRevoke
+    from kv.sim.leases.expiry import ExpiryRevoke
 
 
 @dataclass(frozen=True, slots=True)
