@@ -154,8 +154,8 @@ class AttachApp(App[None]):
             await asyncio.sleep(self.poll_interval)
 
     def show(self, rows: list[MemberRow]) -> None:
-        if not self.query(MembersTable):
-            return  # the app is closing: its widgets go before its workers
+        if not self.query(MembersTable) or not self.query(Trends):
+            return  # the app is closing: its widgets go (one by one) before its workers
         for line in changes(self.rows, rows):
             self.say(line)
         self.rows = rows
