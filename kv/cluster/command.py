@@ -125,6 +125,14 @@ def add_cluster_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "still reach each other, and so do the rest. Replaces any earlier partition.",
     ).add_argument("names", nargs="+", metavar="NAME")
     add("heal", "undo the partition: every member reaches every other again")
+    slow = add(
+        "slow-disk",
+        "make a member's WAL fsyncs slower (chapter 10)",
+        "Make each fsync of the member's WAL take DELAY longer (a Go duration: 1500ms, 2s), as "
+        "a failing or overloaded disk would; `slow-disk NAME 0` heals it. A restart heals it too.",
+    )
+    slow.add_argument("names", nargs=1, metavar="NAME")
+    slow.add_argument("delay", metavar="DELAY")
 
 
 def run_cluster(args: argparse.Namespace) -> int:
@@ -142,7 +150,8 @@ def run_cluster(args: argparse.Namespace) -> int:
                 member_flags=check_member_flags(args.member_flags),
             )
             return _start(layout, args.data_dir, fresh=args.fresh)
-        for line in _control(args.cluster_command, root, getattr(args, "names", [])):
+        names = getattr(args, "names", [])
+        for line in _control(args.cluster_command, root, names, getattr(args, "delay", "")):
             print(line)
     except (ClusterError, OSError) as error:
         print(f"kv cluster: error: {error}", file=sys.stderr)
@@ -174,7 +183,7 @@ def check_member_flags(flags: list[str]) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def _control(command: str, root: Path, names: list[str]) -> list[str]:
+def _control(command: str, root: Path, names: list[str], delay: str = "") -> list[str]:
     from kv.cluster import control, status
     from kv.cluster.state import require
 
@@ -203,6 +212,8 @@ def _control(command: str, root: Path, names: list[str]) -> list[str]:
         return [control.restart(root, name) for name in names]
     if command == "partition":
         return control.partition(root, names)
+    if command == "slow-disk":
+        return [control.slow_disk(root, names[0], delay)]
     assert command == "heal", command
     return control.heal(root)
 

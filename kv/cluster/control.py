@@ -20,6 +20,7 @@ import grpc
 from kv.cluster import faults, processes
 from kv.cluster.layout import ClusterError, LocalMember, check_ports_free
 from kv.cluster.state import ClusterState, locked, require, save
+from kv.server.config import parse_go_duration
 
 #: How long ``kill`` waits for the killed process to be gone.
 KILL_WAIT_SECONDS = 5.0
@@ -157,6 +158,29 @@ def heal(root: Path) -> list[str]:
         state.partition = []
         save(state)
     return ["healed: every member can reach every other", *notes]
+
+
+def slow_disk(root: Path, name: str, delay: str) -> str:
+    """Make member ``name``'s WAL fsyncs ``delay`` (a Go duration; ``0`` undoes it) slower."""
+    try:
+        delay_ns = parse_go_duration(delay)
+    except ValueError as error:
+        raise ClusterError(f"slow-disk: {error}") from None
+    if delay_ns < 0:
+        raise ClusterError(f"slow-disk: the delay cannot be negative: {delay}")
+    with locked(root):
+        state = require_running(root)
+        member = state.layout.member(name)
+        _running_pid(state, member)
+        try:
+            faults.set_disk_delay(member, delay_ns // 1_000_000)
+        except grpc.RpcError as error:
+            raise ClusterError(
+                f"{name} did not answer its fault hook ({error.code().name})"
+            ) from None
+    if delay_ns == 0:
+        return f"{name}: its disk is healthy again"
+    return f"{name}: each fsync of its WAL now takes {delay} longer"
 
 
 def _apply(state: ClusterState, blocks: dict[str, list[int]]) -> list[str]:

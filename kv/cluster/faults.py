@@ -1,4 +1,5 @@
-"""Partitions, through each member's fault hook (``kvpeerpb.Peer/SetFaults``).
+"""Partitions and slow disks, through each member's fault hooks (``kvpeerpb.Peer/SetFaults``,
+``SetDiskFaults``).
 
 etcd has no switch that cuts a member off; kv's peer service has one for tests and for
 learners (`kv.server.peers.transport`): a member told to block some member ids neither sends them
@@ -12,6 +13,10 @@ others keep talking among themselves too. Every cut pair is blocked at *both* en
 one end is enough: a member restarted later starts with an empty block list, and the cut must
 hold anyway (its peers still block it). Each ``partition`` replaces the previous one, and
 ``heal`` clears every member's block list.
+
+A slow disk (chapter 10) is one member's alone: ``kv cluster slow-disk n1 1500ms`` makes each
+fsync of n1's WAL take 1.5 s longer, as a failing or overloaded disk would, until ``kv
+cluster slow-disk n1 0``; a restarted member has a healthy disk again.
 """
 
 from __future__ import annotations
@@ -75,6 +80,19 @@ def get_faults(member: LocalMember, *, timeout: float = CALL_TIMEOUT_SECONDS) ->
             return list(stub.GetFaults(peer_pb2.GetFaultsRequest(), timeout=timeout).blocked)
     except grpc.RpcError:
         return None
+
+
+def set_disk_delay(
+    member: LocalMember, delay_ms: int, *, timeout: float = CALL_TIMEOUT_SECONDS
+) -> None:
+    """Make each fsync of ``member``'s WAL take ``delay_ms`` longer (0: a healthy disk again).
+
+    Raises:
+        grpc.RpcError: the member did not answer.
+    """
+    with grpc.insecure_channel(member.peer_endpoint) as channel:
+        stub = peer_pb2_grpc.PeerStub(channel)
+        stub.SetDiskFaults(peer_pb2.DiskFaults(fsync_delay_ms=delay_ms), timeout=timeout)
 
 
 def describe(layout: Layout, cut_off: list[str]) -> str:

@@ -135,7 +135,8 @@ async def serve(
             handlers.enter_context(_signal_handlers(loop, stop_signal))
         try:
             peer_pb2_grpc.add_PeerServicer_to_server(
-                PeerService(replica.transport, leases=server.leases), peer_server
+                PeerService(replica.transport, leases=server.leases, disk=replica.disk),
+                peer_server,
             )
             for url in config.listen_peer_urls:
                 log.info("listening for peers on %s", _listen(peer_server, url))

@@ -539,10 +539,47 @@ def test_refusals_without_a_cluster(
     assert capsys.readouterr().err == f"kv cluster: error: {error.format(root=root)}\n"
 
 
+def slow_fsyncs(member: LocalMember) -> int:
+    """How many of ``member``'s WAL fsyncs took a second or more (its /metrics histogram)."""
+    with urllib.request.urlopen(f"{member.metrics_url}/metrics", timeout=10) as answer:
+        page = answer.read().decode()
+    counts = {
+        match[0]: int(float(match[1]))
+        for match in re.findall(
+            r'^etcd_disk_wal_fsync_duration_seconds_(bucket\{le="1.024"\}|count) (\S+)$',
+            page,
+            re.MULTILINE,
+        )
+    }
+    return counts["count"] - counts['bucket{le="1.024"}']
+
+
+def test_a_slow_disk_slows_one_members_fsyncs_until_it_is_healed(cluster: Layout) -> None:
+    leader = eventually(lambda: agreed_leader(cluster), "agreed leader", cluster)
+    slow = next(member for member in cluster.members if member != leader)  # a follower
+    assert control.slow_disk(cluster.root, slow.name, "1100ms") == (
+        f"{slow.name}: each fsync of its WAL now takes 1100ms longer"
+    )
+    put(leader, b"slow", b"1")  # the leader and the other follower make the quorum
+    eventually(lambda: slow_fsyncs(slow) >= 1 or None, "a slow fsync on the slowed member", cluster)
+    log = slow.log_file.read_text()
+    assert re.search(r"W \| .*sync duration of 1\.1\d*s, expected less than 1s", log), log
+    assert all(slow_fsyncs(member) == 0 for member in cluster.members if member != slow)
+
+    healed = control.slow_disk(cluster.root, slow.name, "0")
+    assert healed == f"{slow.name}: its disk is healthy again"
+    before = slow_fsyncs(slow)
+    for n in range(3):
+        put(leader, b"fast", str(n).encode())
+    eventually(lambda: linearizable_get(slow, b"fast") == b"2" or None, "caught up", cluster)
+    assert slow_fsyncs(slow) == before
+
+
 def test_refusals_with_a_cluster(cluster: Layout, capsys: pytest.CaptureFixture[str]) -> None:
     root = str(cluster.root)
     cases = [
         (["kill", "n4"], "no member named 'n4' in this cluster (its members: n1, n2, n3)"),
+        (["slow-disk", "n1", "fast"], 'slow-disk: time: invalid duration "fast"'),
         (
             ["partition", "n1", "n2", "n3"],
             "name some members, not all of them: a partition needs two sides",
@@ -556,6 +593,9 @@ def test_refusals_with_a_cluster(cluster: Layout, capsys: pytest.CaptureFixture[
         assert main(["cluster", *args, "--data-dir", root]) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"kv cluster: error: {error}") and err.count("\n") == 1, err
+    assert main(["cluster", "slow-disk", "--data-dir", root, "n1", "--", "-1s"]) == 1
+    negative = "kv cluster: error: slow-disk: the delay cannot be negative: -1s\n"
+    assert capsys.readouterr().err == negative
     control.stop(cluster.root, "n2")
     assert main(["cluster", "kill", "n2", "--data-dir", root]) == 1
     assert capsys.readouterr().err == (

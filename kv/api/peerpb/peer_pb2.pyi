@@ -34,6 +34,12 @@ class GetFaultsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class DiskFaults(_message.Message):
+    __slots__ = ("fsync_delay_ms",)
+    FSYNC_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    fsync_delay_ms: int
+    def __init__(self, fsync_delay_ms: _Optional[int] = ...) -> None: ...
+
 class GetMembersRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -56,6 +56,11 @@ class PeerStub:
                 request_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.GetFaultsRequest.SerializeToString,
                 response_deserializer=kv_dot_api_dot_peerpb_dot_peer__pb2.Faults.FromString,
                 _registered_method=True)
+        self.SetDiskFaults = channel.unary_unary(
+                '/kvpeerpb.Peer/SetDiskFaults',
+                request_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.DiskFaults.SerializeToString,
+                response_deserializer=kv_dot_api_dot_peerpb_dot_peer__pb2.DiskFaults.FromString,
+                _registered_method=True)
         self.GetMembers = channel.unary_unary(
                 '/kvpeerpb.Peer/GetMembers',
                 request_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.GetMembersRequest.SerializeToString,
@@ -106,6 +111,13 @@ class PeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetDiskFaults(self, request, context):
+        """A slow disk (chapter 10): every fsync of the WAL takes this much longer, until set to 0.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMembers(self, request, context):
         """The cluster's members, for a member joining with --initial-cluster-state existing: it
         finds its own id among them by its peer URLs (etcd: GET /members on a peer URL).
@@ -151,6 +163,11 @@ def add_PeerServicer_to_server(servicer, server):
                     servicer.GetFaults,
                     request_deserializer=kv_dot_api_dot_peerpb_dot_peer__pb2.GetFaultsRequest.FromString,
                     response_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.Faults.SerializeToString,
+            ),
+            'SetDiskFaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDiskFaults,
+                    request_deserializer=kv_dot_api_dot_peerpb_dot_peer__pb2.DiskFaults.FromString,
+                    response_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.DiskFaults.SerializeToString,
             ),
             'GetMembers': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMembers,
@@ -276,6 +293,33 @@ class Peer:
             '/kvpeerpb.Peer/GetFaults',
             kv_dot_api_dot_peerpb_dot_peer__pb2.GetFaultsRequest.SerializeToString,
             kv_dot_api_dot_peerpb_dot_peer__pb2.Faults.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDiskFaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvpeerpb.Peer/SetDiskFaults',
+            kv_dot_api_dot_peerpb_dot_peer__pb2.DiskFaults.SerializeToString,
+            kv_dot_api_dot_peerpb_dot_peer__pb2.DiskFaults.FromString,
             options,
             channel_credentials,
             insecure,

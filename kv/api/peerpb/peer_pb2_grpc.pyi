@@ -50,6 +50,8 @@ class PeerStub:
     neither sends to nor hears from. Setting replaces the whole set.
     """
     GetFaults: _grpc.UnaryUnaryMultiCallable[_peer_pb2.GetFaultsRequest, _peer_pb2.Faults]
+    SetDiskFaults: _grpc.UnaryUnaryMultiCallable[_peer_pb2.DiskFaults, _peer_pb2.DiskFaults]
+    """A slow disk (chapter 10): every fsync of the WAL takes this much longer, until set to 0."""
     GetMembers: _grpc.UnaryUnaryMultiCallable[_peer_pb2.GetMembersRequest, _rpc_pb2.MemberListResponse]
     """The cluster's members, for a member joining with --initial-cluster-state existing: it
     finds its own id among them by its peer URLs (etcd: GET /members on a peer URL).
@@ -77,6 +79,8 @@ class PeerAsyncStub(PeerStub):
     neither sends to nor hears from. Setting replaces the whole set.
     """
     GetFaults: _aio.UnaryUnaryMultiCallable[_peer_pb2.GetFaultsRequest, _peer_pb2.Faults]  # type: ignore[assignment]
+    SetDiskFaults: _aio.UnaryUnaryMultiCallable[_peer_pb2.DiskFaults, _peer_pb2.DiskFaults]  # type: ignore[assignment]
+    """A slow disk (chapter 10): every fsync of the WAL takes this much longer, until set to 0."""
     GetMembers: _aio.UnaryUnaryMultiCallable[_peer_pb2.GetMembersRequest, _rpc_pb2.MemberListResponse]  # type: ignore[assignment]
     """The cluster's members, for a member joining with --initial-cluster-state existing: it
     finds its own id among them by its peer URLs (etcd: GET /members on a peer URL).
@@ -125,6 +129,14 @@ class PeerServicer(metaclass=_abc_1.ABCMeta):
         request: _peer_pb2.GetFaultsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_peer_pb2.Faults, _abc.Awaitable[_peer_pb2.Faults]]: ...
+
+    @_abc_1.abstractmethod
+    def SetDiskFaults(
+        self,
+        request: _peer_pb2.DiskFaults,
+        context: _ServicerContext,
+    ) -> _typing.Union[_peer_pb2.DiskFaults, _abc.Awaitable[_peer_pb2.DiskFaults]]:
+        """A slow disk (chapter 10): every fsync of the WAL takes this much longer, until set to 0."""
 
     @_abc_1.abstractmethod
     def GetMembers(

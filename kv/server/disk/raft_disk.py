@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,11 +40,15 @@ from kv.raft import (
     SnapshotOutOfDateError,
 )
 from kv.server import raft_wire
+from kv.server.config import format_go_duration
 from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
 from kv.snap import Snapshotter
 from kv.wal import WAL
 
 log = logging.getLogger(__name__)
+
+#: An fsync of the WAL slower than this is logged (etcd: wal.go ``warnSyncDuration``).
+SLOW_FSYNC_NS = 1_000_000_000
 
 #: Entries kept in the log behind a snapshot, so a follower a little behind catches up from
 #: the log rather than needing the whole backend (etcd: SnapshotCatchUpEntries).
@@ -76,6 +81,8 @@ class RaftDisk:
     cluster_id: int
     #: How long each fsync of the WAL took (chapter 10: etcd_disk_wal_fsync_duration_seconds).
     fsync_seconds: Histogram = field(default_factory=lambda: Histogram(DISK_BUCKETS))
+    #: Seconds added to each fsync: a slow disk, set through the fault hook (chapter 10).
+    fsync_delay: float = 0.0
 
     # --8<-- [start:open]
     @classmethod
@@ -130,8 +137,18 @@ class RaftDisk:
     def _fsync(self) -> None:
         """Sync the WAL, timed in the worker thread itself: the fsync's own latency, without
         the wait for the event loop to take the answer back (chapter 10)."""
+        started = time.monotonic_ns()
         with self.fsync_seconds.time():
+            if self.fsync_delay:
+                time.sleep(self.fsync_delay)  # the slow disk the fault hook asked for
             self.wal.sync()
+        took = time.monotonic_ns() - started
+        if took > SLOW_FSYNC_NS:  # etcd 3.4's wal.go warns in these words (capnslog)
+            log.warning(
+                "sync duration of %s, expected less than %s",
+                format_go_duration(took),
+                format_go_duration(SLOW_FSYNC_NS),
+            )
 
     def _save_received_snapshot(self, snapshot: Snapshot) -> None:
         """A leader's snapshot: its backend to a side file, then the .snap file and marker."""

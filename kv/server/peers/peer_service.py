@@ -4,10 +4,10 @@
 and sends snapshots with ``Peer.SendSnapshot``; this is the gRPC service at the other end. It
 checks that the sender belongs to our cluster (`PeerTransport.check_cluster`) and hands each
 message to the transport (`PeerTransport.receive`), which hands it to Raft. It also serves
-kv's fault hook (``Peer.SetFaults``, ``GetFaults``), the member list for joining members
-(``GetMembers``), and chapter 7's lease requests that followers forward to the leader
-(``LeaseRenew``, ``LeaseTimeToLive``), which the member's `LeaseAnswers` answer. Moved out of
-`kv.server.peers.transport`.
+kv's fault hooks (``Peer.SetFaults``, ``GetFaults``: partitions; ``SetDiskFaults``: a slow
+disk, chapter 10), the member list for joining members (``GetMembers``), and chapter 7's
+lease requests that followers forward to the leader (``LeaseRenew``, ``LeaseTimeToLive``),
+which the member's `LeaseAnswers` answer. Moved out of `kv.server.peers.transport`.
 """
 
 from __future__ import annotations
@@ -40,12 +40,24 @@ class LeaseAnswers(Protocol):
     ) -> rpc_pb2.LeaseTimeToLiveResponse: ...
 
 
+class SlowableDisk(Protocol):
+    """A disk whose fsyncs the fault hook can slow (`kv.server.disk.raft_disk.RaftDisk`)."""
+
+    fsync_delay: float
+
+
 class PeerService(peer_pb2_grpc.PeerServicer):
     """The receiving end of `PeerTransport`, served on the peer URLs."""
 
-    def __init__(self, transport: PeerTransport, leases: LeaseAnswers | None = None) -> None:
+    def __init__(
+        self,
+        transport: PeerTransport,
+        leases: LeaseAnswers | None = None,
+        disk: SlowableDisk | None = None,
+    ) -> None:
         self.transport = transport
         self.leases = leases
+        self.disk = disk
 
     async def Stream(self, request_iterator, context):  # type: ignore[no-untyped-def]
         received = 0
@@ -78,6 +90,15 @@ class PeerService(peer_pb2_grpc.PeerServicer):
 
     async def GetFaults(self, request, context):  # type: ignore[no-untyped-def]
         return peer_pb2.Faults(blocked=sorted(self.transport.blocked))
+
+    async def SetDiskFaults(self, request, context):  # type: ignore[no-untyped-def]
+        disk = self.disk
+        if disk is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this member has no disk hook")
+            return None
+        disk.fsync_delay = request.fsync_delay_ms / 1000
+        log.warning("fault hook: each WAL fsync now takes %d ms more", request.fsync_delay_ms)
+        return peer_pb2.DiskFaults(fsync_delay_ms=request.fsync_delay_ms)
 
     async def GetMembers(self, request, context):  # type: ignore[no-untyped-def]
         return self.transport.inbox.members()
