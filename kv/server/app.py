@@ -31,7 +31,6 @@ from kv.client import KVClient
 from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address, dial_address, parse_retention
-from kv.server.http.front import start_front
 from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes
 from kv.server.metrics.collector import HealthCounts, member_registry
@@ -52,9 +51,6 @@ log = logging.getLogger(__name__)
 GRPC_OVERHEAD_BYTES = 512 * 1024
 #: How long in-flight calls may run after a stop signal before they are cancelled.
 GRACE_SECONDS = 1.0
-#: Where the gRPC server itself listens: a private loopback port behind the client URLs'
-#: front (`kv.server.http.front`).
-PRIVATE_GRPC_ADDRESS = "127.0.0.1:0"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -119,7 +115,7 @@ async def serve(
     health = HealthCounts()
     registry = member_registry(server, rpcs, health)
     http_servers: list[asyncio.Server] = []  # --listen-metrics-urls
-    fronts: list[asyncio.Server] = []  # HTTP on the client URLs (or their own)
+    client_http: list[asyncio.Server] = []  # --listen-client-http-urls
     # Lock and Election run chapter 9's recipes through a client of this very member, as
     # etcd's do (`kv.server.requests.lock_election`); the member's own errors come first.
     own_client = KVClient(
@@ -157,7 +153,7 @@ async def serve(
             # member tells the cluster about it.
             await add_services(client_server, server, own_client)
             client_routes = Routes(server, registry, health, client=True)
-            addresses = await _listen_clients(config, client_server, client_routes, fronts)
+            addresses = await _listen_clients(config, client_server, client_routes, client_http)
             publish = duties.publish(replica, config.name, config.advertise_client_urls)
             waiting: list[asyncio.Future[Any]] = [publish, stop_signal]
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -166,7 +162,7 @@ async def serve(
                 log.info("%s", stop_signal.result())
                 return
             await client_server.start()
-            for listener in fronts:
+            for listener in client_http:
                 await listener.start_serving()
             started = True
             for address in addresses:
@@ -183,7 +179,7 @@ async def serve(
             if watch_removal is not None:
                 watch_removal.cancel()
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
-            for http_server in (*fronts, *http_servers):
+            for http_server in (*client_http, *http_servers):
                 http_server.close()
             await client_server.stop(GRACE_SECONDS)
             await own_client.close()
@@ -261,33 +257,23 @@ async def _listen_clients(
     config: ServerConfig,
     client_server: grpc.aio.Server,
     routes: Routes,
-    fronts: list[asyncio.Server],
+    http_listeners: list[asyncio.Server],
 ) -> list[str]:
-    """Bind the client URLs (chapter 10); return their addresses. HTTP listeners, not yet
-    serving, go into ``fronts``.
+    """Bind the client URLs for gRPC (chapter 1) and the ``--listen-client-http-urls`` for
+    client HTTP (chapter 10; not serving yet, into ``http_listeners``); the gRPC addresses.
 
-    As etcd 3.4, gRPC and HTTP share each ``--listen-client-urls`` URL: gRPC listens on a
-    private loopback port behind a front that tells the two apart (`kv.server.http.front`).
-    With ``--listen-client-http-urls`` (etcd 3.5.8's way out of that cost), gRPC has the
-    client URLs to itself and HTTP the other URLs.
+    etcd 3.4 also answers HTTP on its client URLs (a multiplexer in front of gRPC); kv does
+    not: grpcio cannot share its port. A front that spliced gRPC connections through kv's
+    event loop was tried and taken out (a connection opened while the member started was
+    sometimes lost); etcd 3.5.8's ``--listen-client-http-urls`` gives client HTTP URLs of
+    its own, and ``--listen-metrics-urls`` serves ``/metrics`` and ``/health``.
 
     Raises:
         ListenError: a URL could not be bound.
     """
-    if config.listen_client_http_urls:
-        for url in config.listen_client_http_urls:
-            fronts.append(await _listen_http(url, start_http(routes, url, start_serving=False)))
-        return [_listen(client_server, url) for url in config.listen_client_urls]
-    grpc_port = _listen_port(client_server, PRIVATE_GRPC_ADDRESS)
-    for url in config.listen_client_urls:
-        fronts.append(await _listen_http(url, front(routes, url, grpc_port)))
-    return [bind_address(url) for url in config.listen_client_urls]
-
-
-def front(routes: Routes, url: str, grpc_port: int) -> Awaitable[asyncio.Server]:
-    """The front for client URL ``url``: gRPC to ``grpc_port``, HTTP to ``routes``."""
-    host, _, port = bind_address(url).rpartition(":")
-    return start_front(host.strip("[]"), int(port), grpc_port, routes)
+    for url in config.listen_client_http_urls:
+        http_listeners.append(await _listen_http(url, start_http(routes, url, start_serving=False)))
+    return [_listen(client_server, url) for url in config.listen_client_urls]
 
 
 def _bind_failure(address: str) -> str:

@@ -2,7 +2,6 @@
 
 * `routes` -- ``/metrics``, ``/health``, ``/version``, answered as etcd 3.4 answers them;
 * `health` -- etcd's health check: alarms, a leader, a quorum read;
-* `listener` -- a small HTTP/1.1 server (``--listen-metrics-urls``);
-* `front` -- the client URLs' front: gRPC and HTTP on one port, told apart by their first
-  bytes.
+* `listener` -- a small HTTP/1.1 server (``--listen-metrics-urls``,
+  ``--listen-client-http-urls``).
 """

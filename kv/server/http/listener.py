@@ -3,9 +3,8 @@
 Prometheus, curl and load balancers' health checks send short GET requests; this serves
 them on asyncio streams, with keep-alive (Prometheus reuses its connection between
 scrapes), and nothing more: no request bodies are read beyond their ``Content-Length``, no
-chunked uploads, no TLS. `serve_connection` serves one accepted connection, so the client
-URLs' protocol-sniffing front (`kv.server.http.front`) hands it the connections that are
-not gRPC; `start_http` listens on a ``--listen-metrics-urls`` URL itself.
+chunked uploads, no TLS. `serve_connection` serves one accepted connection; `start_http`
+listens on a ``--listen-metrics-urls`` or ``--listen-client-http-urls`` URL.
 """
 
 from __future__ import annotations
