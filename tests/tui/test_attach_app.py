@@ -91,12 +91,20 @@ async def test_a_prefix_search_shows_only_the_keys_under_it(
         await until(pilot, lambda: shown_keys(app) == [b"app/a", b"app/b"], "keys under app/")
 
 
+def key_field_focused(app: AttachApp) -> bool:
+    fields = app.screen.query("#key")
+    return bool(fields) and app.screen.focused is fields.first()
+
+
 async def test_the_put_box_writes_a_key_the_browser_then_shows(
     kv_server: str, client: KVClient
 ) -> None:
     app = attach(kv_server)
     async with app.run_test() as pilot:
         await pilot.press("b", "c")
+        # Type only once the put box is open and its key field has the focus: keys pressed
+        # before would go to the browser behind it (a full run saw the write never made).
+        await until(pilot, lambda: key_field_focused(app), "the put box, its key field focused")
         await pilot.press(*"greeting")
         app.screen.query_one("#value", Input).focus()
         await pilot.press(*"hello", "enter")
