@@ -20,7 +20,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -141,7 +141,7 @@ async def serve(
             # says "false" until there is a leader.
             metrics = Routes(server, registry, health, client=False)
             for url in config.listen_metrics_urls:
-                http_servers.append(await _listen_http(url, start_http(metrics, url)))
+                http_servers.append(await _listen_http(metrics, url))
                 log.info("listening for metrics on %s", url)
             replica.start()
             _start_auto_compaction(config, replica, server)
@@ -230,23 +230,20 @@ def _log_config(config: ServerConfig) -> None:
 def _listen(server: grpc.aio.Server, url: str) -> str:
     """Bind ``url`` on ``server``; return the address. Raises `ListenError` naming the URL."""
     address = bind_address(url)
-    if _listen_port(server, address) == 0:
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0  # grpcio >= 1.50 raises; older versions returned 0
+    if port == 0:
         raise ListenError(f"cannot listen on {url}: {_bind_failure(address)}")
     return address
 
 
-def _listen_port(server: grpc.aio.Server, address: str) -> int:
-    """Bind ``address`` on ``server``: the port bound, or 0 if it could not be."""
+async def _listen_http(routes: Routes, url: str, *, start_serving: bool = True) -> asyncio.Server:
+    """Serve ``routes`` over HTTP on ``url`` (from now, or from the server's
+    ``start_serving``). Raises `ListenError` naming the URL."""
     try:
-        return server.add_insecure_port(address)
-    except RuntimeError:
-        return 0  # grpcio >= 1.50 raises; older versions returned 0
-
-
-async def _listen_http(url: str, listening: Awaitable[asyncio.Server]) -> asyncio.Server:
-    """Await an HTTP listener for ``url``. Raises `ListenError` naming the URL."""
-    try:
-        return await listening
+        return await start_http(routes, url, start_serving=start_serving)
     except OSError as error:
         reason = (error.strerror or str(error)).lower()
         address = bind_address(url)
@@ -272,7 +269,7 @@ async def _listen_clients(
         ListenError: a URL could not be bound.
     """
     for url in config.listen_client_http_urls:
-        http_listeners.append(await _listen_http(url, start_http(routes, url, start_serving=False)))
+        http_listeners.append(await _listen_http(routes, url, start_serving=False))
     return [_listen(client_server, url) for url in config.listen_client_urls]
 
 
