@@ -86,6 +86,14 @@ histories = st.integers(min_value=0, max_value=50).flatmap(
 )
 
 
+histories_settings = settings(
+    max_examples=300,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
 # --- the model -------------------------------------------------------------------------------
 
 
@@ -257,12 +265,7 @@ def check_index_matches_history(store: Store) -> None:
     assert len(store.index) == len({entry.kv.key for entry in store.history.values()})
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@histories_settings
 @given(histories)
 def test_every_read_at_every_revision_equals_the_model(history: list[Request]) -> None:
     store, model = Store(), Model()
@@ -273,12 +276,7 @@ def test_every_read_at_every_revision_equals_the_model(history: list[Request]) -
     check_index_matches_history(store)
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@histories_settings
 @given(histories)
 def test_counting_the_newest_revision_equals_walking_the_range_after_every_request(
     history: list[Request],
