@@ -253,8 +253,8 @@ class History(MutableMapping[Revision, HistoryEntry]):
     def index_rows(self) -> Iterator[IndexRow]:
         """What rebuilding the key index needs of each row, in revision order, by one query
         that leaves the values on disk (a restart reads none: `kv.mvcc.store.IndexedHistory`)."""
-        for main, sub, tombstone, key, created, version in self._connection.execute(_INDEX_ROWS):
-            yield Revision(main, sub), key, bool(tombstone), created, version
+        rows: Iterator[IndexRow] = iter(self._connection.execute(_INDEX_ROWS))
+        return rows
 
     def _rows(self) -> Iterator[tuple[Revision, HistoryEntry]]:
         for main, sub, *columns in self._connection.execute(_ROWS):

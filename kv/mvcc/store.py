@@ -85,8 +85,8 @@ def _index_rows(history: Mapping[Revision, HistoryEntry]) -> Iterable[IndexRow]:
     if isinstance(history, IndexedHistory):
         return history.index_rows()
     return (
-        (stored, entry.kv.key, entry.tombstone, entry.kv.create_revision, entry.kv.version)
-        for stored, entry in history.items()
+        (s.main, s.sub, e.tombstone, e.kv.key, e.kv.create_revision, e.kv.version)
+        for s, e in history.items()
     )
 
 

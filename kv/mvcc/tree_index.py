@@ -21,14 +21,15 @@ from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedDict, SortedList
 
-from kv.mvcc.key_index import KeyIndex, KeyVersion
+from kv.mvcc.key_index import Generation, KeyIndex, KeyVersion
 from kv.mvcc.revision import Revision
 
 FROM_KEY = b"\x00"  # range_end meaning "every key >= key"
 
-#: One stored change as the index needs it to rebuild (chapter 2): where it is, its key,
-#: whether it is a delete, and for a put its create revision and version.
-IndexRow = tuple[Revision, bytes, bool, int, int]
+#: One stored change as the index needs it to rebuild (chapter 2): its revision (main, sub),
+#: whether it is a delete (a true int), its key, and for a put its create revision and
+#: version. The columns of chapter 2's table, in its order.
+IndexRow = tuple[int, int, int, bytes, int, int]
 
 
 class TreeIndex:
@@ -47,21 +48,33 @@ class TreeIndex:
 
         Each row goes to its key's `KeyIndex` (`KeyIndex.restore`, `restore_tombstone`),
         found in a plain dict; the sorted map is made at the end by one sort of the keys,
-        which is far cheaper than a million ordered inserts.
+        which is far cheaper than a million ordered inserts. A key's first put makes its
+        `KeyIndex` with that life at once (what `restore` would make of an empty one).
         """
         indexes: dict[bytes, KeyIndex] = {}
-        tree = cls()
-        for revision, key, tombstone, created, version in rows:
+        deleted: set[bytes] = set()
+        main = 0
+        for main, sub, tombstone, key, created, version in rows:
+            revision = Revision(main, sub)
             index = indexes.get(key)
-            if index is None:
-                index = indexes[key] = KeyIndex(key)
             if tombstone:
+                if index is None:
+                    index = indexes[key] = KeyIndex(key)
                 index.restore_tombstone(revision)
+                deleted.add(key)
+                continue
+            # Usually the put created its key: its own revision is the creation, one object
+            # fewer per key.
+            creation = revision if created == main and sub == 0 else Revision(created)
+            if index is None:
+                indexes[key] = KeyIndex(key, [Generation([revision], version, creation)])
             else:
-                index.restore(revision, _created(revision, created), version)
-            tree._newest = revision.main
+                index.restore(revision, creation, version)
+                deleted.discard(key)
+        tree = cls()
         tree._indexes = SortedDict(indexes)
-        tree._deleted = SortedList(key for key, index in indexes.items() if index.is_deleted())
+        tree._deleted = SortedList(deleted)
+        tree._newest = main
         return tree
 
     def __len__(self) -> int:
@@ -152,12 +165,6 @@ class TreeIndex:
         for index in self._indexes.values():
             index.keep(at, keep)
         return keep
-
-
-def _created(revision: Revision, created: int) -> Revision:
-    """The create revision of a stored put: the put's own `Revision` if it created the key (the
-    usual case, and one object fewer per key), else a new one."""
-    return revision if revision.main == created and revision.sub == 0 else Revision(created)
 
 
 def _count_in(
