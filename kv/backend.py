@@ -58,6 +58,7 @@ import crc32c
 
 from kv.mvcc.revision import Revision
 from kv.mvcc.store import HistoryEntry, KeyValue
+from kv.mvcc.tree_index import IndexRow
 
 CONSISTENT_INDEX = "consistent_index"
 COMPACT_REVISION = "compact_revision"
@@ -127,6 +128,9 @@ _KEYS = "SELECT main, sub FROM kv ORDER BY main, sub"
 _ROWS = f"SELECT main, sub, {_COLUMNS} FROM kv ORDER BY main, sub"
 _ROWS_FROM = f"SELECT main, sub, {_COLUMNS} FROM kv WHERE main >= ? ORDER BY main, sub"
 _VALUES = f"SELECT {_COLUMNS} FROM kv ORDER BY main, sub"
+_INDEX_ROWS = (
+    "SELECT main, sub, tombstone, key, create_revision, version FROM kv ORDER BY main, sub"
+)
 _GET_META = "SELECT value FROM meta WHERE name = ?"
 _SET_META = "UPDATE meta SET value = ? WHERE name = ?"
 _ALARMS = "SELECT member_id, alarm FROM alarm ORDER BY member_id, alarm"
@@ -245,6 +249,12 @@ class History(MutableMapping[Revision, HistoryEntry]):
         # fetchall: the apply loop may write to the table before a lazy reader resumes.
         for row_main, sub, *columns in self._connection.execute(_ROWS_FROM, (main,)).fetchall():
             yield Revision(row_main, sub), _entry(tuple(columns))
+
+    def index_rows(self) -> Iterator[IndexRow]:
+        """What rebuilding the key index needs of each row, in revision order, by one query
+        that leaves the values on disk (a restart reads none: `kv.mvcc.store.IndexedHistory`)."""
+        rows: Iterator[IndexRow] = iter(self._connection.execute(_INDEX_ROWS))
+        return rows
 
     def _rows(self) -> Iterator[tuple[Revision, HistoryEntry]]:
         for main, sub, *columns in self._connection.execute(_ROWS):

@@ -195,3 +195,7 @@ class KeyIndex:
     def is_empty(self) -> bool:
         """True when compaction has left nothing: the key can leave the index."""
         return len(self.generations) == 1 and self.generations[0].is_empty()
+
+    def is_deleted(self) -> bool:
+        """True when the key lived and is deleted now: a tombstone ended its last life."""
+        return len(self.generations) > 1 and self.generations[-1].is_empty()

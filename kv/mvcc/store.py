@@ -25,14 +25,14 @@ on disk handed in by the server (the store itself still does no I/O).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from kv.mvcc.errors import CompactedError, FutureRevisionError
 from kv.mvcc.revision import Revision
-from kv.mvcc.tree_index import TreeIndex
+from kv.mvcc.tree_index import IndexRow, TreeIndex
 
 FIRST_REVISION = 1  # etcd starts counting at 1, so "revision 0" can mean "the latest"
 NO_COMPACTION = -1
@@ -74,6 +74,23 @@ WriteObserver = Callable[[int, Sequence[Change]], None]
 
 
 @runtime_checkable
+class IndexedHistory(Protocol):
+    """A history that can list what rebuilding the key index needs without the values
+    (chapter 2's table on disk reads fewer columns); a plain dict gives its entries."""
+
+    def index_rows(self) -> Iterator[IndexRow]: ...
+
+
+def _index_rows(history: Mapping[Revision, HistoryEntry]) -> Iterable[IndexRow]:
+    if isinstance(history, IndexedHistory):
+        return history.index_rows()
+    return (
+        (s.main, s.sub, e.tombstone, e.kv.key, e.kv.create_revision, e.kv.version)
+        for s, e in history.items()
+    )
+
+
+@runtime_checkable
 class SeekableHistory(Protocol):
     """A history that can start iterating at a revision without reading what comes before
     (chapter 2's table on disk); a plain dict is read from its start."""
@@ -95,24 +112,17 @@ class Store:
         Given a non-empty history, the key index is rebuilt by replaying it, as etcd rebuilds
         its in-memory index from the backend at start (``mvcc/kvstore.go``, ``restore``).
         """
-        self.index = TreeIndex()
         # Revisions only grow, so insertion order is revision order: a plain dict is the
         # ordered "key bucket" that etcd keeps in bbolt.
         self.history: MutableMapping[Revision, HistoryEntry] = {} if history is None else history
-        self._current_revision = FIRST_REVISION
+        self.index = TreeIndex.rebuilt(_index_rows(self.history))
         self._compact_revision = compact_revision
         self._observers: list[WriteObserver] = []
-        for stored, entry in self.history.items():
-            if entry.tombstone:
-                self.index.restore_tombstone(entry.kv.key, stored)
-            else:
-                created = Revision(entry.kv.create_revision)
-                self.index.restore(entry.kv.key, stored, created, entry.kv.version)
-            self._current_revision = stored.main
-        # Compaction keeps every change at its revision, but a file written before kv kept a
-        # delete's tombstone there (etcd #18089) may have lost the newest change: the store
-        # is at least at the revision it compacted.
-        self._current_revision = max(self._current_revision, compact_revision)
+        # The newest stored change gives the revision. Compaction keeps every change at its
+        # revision, but a file written before kv kept a delete's tombstone there (etcd
+        # #18089) may have lost the newest change: the store is at least at the revision it
+        # compacted.
+        self._current_revision = max(FIRST_REVISION, self.index.newest, compact_revision)
 
     @property
     def current_revision(self) -> int:
@@ -217,9 +227,9 @@ class Store:
         # Reading exactly at the compaction revision is allowed: compaction kept that view.
         if at < self._compact_revision:
             raise CompactedError()
+        if count_only:  # no values: the index counts (at the newest revision, cheaply)
+            return RangeResult([], self.index.count(key, range_end, at), current)
         found = self.index.range(key, range_end, at)
-        if count_only:
-            return RangeResult([], len(found), current)
         shown = found[:limit] if limit > 0 else found
         kvs = [self.history[version.modified].kv for _, version in shown]
         return RangeResult(kvs, len(found), current)

@@ -208,6 +208,17 @@ async def test_a_stop_signal_ends_serve_with_exit_code_0(
     assert f"received signal, shutting down ({signum.name})" in kv.log()
 
 
+async def test_a_clean_stop_logs_its_last_line_before_the_process_ends(
+    start_kv: Callable[..., KvProcess],
+) -> None:
+    # kv serve ends its process without the interpreter's teardown (issue 12): whatever it
+    # logged must still have been written out.
+    kv = start_kv()
+    await kv.wait_ready()
+    assert kv.stop(signal.SIGTERM) == 0
+    assert kv.log().rstrip().endswith("stopped serving client requests")
+
+
 async def test_a_port_in_use_exits_non_zero_naming_the_url(
     start_kv: Callable[..., KvProcess],
 ) -> None:

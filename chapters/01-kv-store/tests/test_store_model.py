@@ -10,6 +10,10 @@ one `FutureRevisionError`; and a compaction must not change any read it still pe
 alphabet is tiny so that keys collide, are deleted and re-created, and fall on range edges
 (``b"b\\x00"`` sorts right after ``b"b"``, ``b"ab"`` between ``b"a"`` and ``b"b"``).
 
+A second property checks the index's cheap count of the newest revision (`TreeIndex.count`,
+kept in step with every put, delete and compaction) against a walk of each range, after every
+request and in an index rebuilt from the history.
+
 Replaying a failure: Hypothesis prints the shrunk falsifying example (a complete list of
 requests) and a ``@reproduce_failure(...)`` line to paste above the test; it also saves the
 example in ``.hypothesis/`` and tries it first on the next run. To replay a whole run, use
@@ -82,6 +86,14 @@ histories = st.integers(min_value=0, max_value=50).flatmap(
 )
 
 
+histories_settings = settings(
+    max_examples=300,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
 # --- the model -------------------------------------------------------------------------------
 
 
@@ -142,6 +154,9 @@ def write(store: Store, model: Model, operations: tuple[Put | Delete, ...]) -> N
             # A write request reads its own writes; a plain read does not see them yet.
             assert rows(txn.range(b"\x00", b"\x00").kvs) == rows_of(state)
             assert rows(store.range(b"\x00", b"\x00").kvs) == rows_of(before)
+            # Also when it only counts: the index already holds the request's changes.
+            assert txn.range(b"\x00", b"\x00", count_only=True).count == len(state)
+            assert store.range(b"\x00", b"\x00", count_only=True).count == len(before)
     if changed:
         model.snapshots.append(state)
     assert txn.revision == store.current_revision == model.current
@@ -228,6 +243,17 @@ def check_compaction_dropped_the_unreachable(store: Store, model: Model) -> None
     assert all(r.main == model.compacted for r in old if store.history[r].tombstone)
 
 
+def check_newest_counts(store: Store) -> None:
+    """At the newest revision the index counts a range without walking it (the keys of the
+    range less those deleted now); the count must be what the walk finds."""
+    at = store.current_revision
+    assert store.index.newest <= at  # so `count` takes its fast path
+    for key, end in READS:
+        walked = len(store.index.range(key, end, at))
+        assert store.index.count(key, end, at) == walked, (key, end)
+        assert store.range(key, end, count_only=True).count == walked, (key, end)
+
+
 def check_index_matches_history(store: Store) -> None:
     """Index and history hold the same changes: compaction trims both or neither."""
     indexed = set()
@@ -239,12 +265,7 @@ def check_index_matches_history(store: Store) -> None:
     assert len(store.index) == len({entry.kv.key for entry in store.history.values()})
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@histories_settings
 @given(histories)
 def test_every_read_at_every_revision_equals_the_model(history: list[Request]) -> None:
     store, model = Store(), Model()
@@ -253,3 +274,16 @@ def test_every_read_at_every_revision_equals_the_model(history: list[Request]) -
     check_every_read(store, model)
     check_compaction_dropped_the_unreachable(store, model)
     check_index_matches_history(store)
+
+
+@histories_settings
+@given(histories)
+def test_counting_the_newest_revision_equals_walking_the_range_after_every_request(
+    history: list[Request],
+) -> None:
+    store, model = Store(), Model()
+    for request in history:
+        apply(store, model, request)
+        check_newest_counts(store)
+    # The same for the index rebuilt from the history in bulk, as a restart does (chapter 2).
+    check_newest_counts(Store(dict(store.history), compact_revision=store.compact_revision))
