@@ -110,6 +110,12 @@ class ReadRounds:
         else:
             self._next = asyncio.get_running_loop().call_soon(self._probed, self._now())
 
+    def _start_queued(self) -> None:
+        self._in_flight, self._queued = self._queued, []
+        self._ask_again()
+
+    # --8<-- [end:join]
+
     def _probed(self, scheduled: float) -> None:
         """The loop came round to this callback: if it took long, the loop is busy serving,
         and the queued reads wait until the last round is ``pace`` old, gathering others."""
@@ -125,12 +131,6 @@ class ReadRounds:
         self._next = None
         if self._in_flight is None and not self._serving and self._queued:
             self._start_queued()
-
-    def _start_queued(self) -> None:
-        self._in_flight, self._queued = self._queued, []
-        self._ask_again()
-
-    # --8<-- [end:join]
 
     def _ask_again(self) -> None:
         context = next(self._contexts).to_bytes(8, "big")
