@@ -10,8 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
+
+from kv.raft import RawNode, Role
 from kv.server import errors
+from kv.server.replica.proposals import Proposals
 from kv.server.replica.reads import BUSY_LAG_SECONDS, ReadRounds
+from kv.server.replica.timing import Timing
+from tests.raftnet import new_node
 
 PACE = 0.01
 
@@ -164,3 +170,34 @@ async def test_a_stopping_member_fails_every_waiting_read() -> None:
     reads.fail(errors.STOPPED)
     assert in_flight.exception() is errors.STOPPED
     assert queued.exception() is errors.STOPPED
+
+
+def lone_leader() -> RawNode:
+    """A member that is its cluster's only voter, elected, its first entry committed."""
+    node, storage = new_node(1, voters=(1,))
+    node.campaign()
+    while node.has_ready():
+        ready = node.ready()
+        storage.append(ready.entries)
+        node.advance(ready)
+    assert node.role is Role.LEADER
+    return node
+
+
+async def test_a_lone_voter_reads_without_a_read_index_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node = lone_leader()
+    asked: list[bytes] = []
+    monkeypatch.setattr(node, "read_index", asked.append)
+    applied = [0]
+    proposals = Proposals(
+        node, Timing(), wake=lambda: None, check_serving=lambda: None, applied=lambda: applied[0]
+    )
+    read = asyncio.ensure_future(proposals.linearizable_read())
+    await turn()
+    assert not read.done()  # it waits until its member applied the commit index ...
+    applied[0] = node.commit_index
+    proposals.applied_to(applied[0])
+    await read
+    assert asked == []  # ... and asked Raft for nothing
