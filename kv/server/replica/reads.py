@@ -22,11 +22,12 @@ answer, each serving a read or two, and the leader spends more on rounds than on
 
 * the next round waits until the last round's reads are served (`done`), which on one thread
   is the same work as etcd's release;
-* if the event loop is busy (a callback waits more than `BUSY_LAG_SECONDS` to run), the next
-  round is asked no sooner than ``pace`` after the last one (a tenth of the heartbeat
-  interval), gathering the reads that arrive meanwhile: under load a round serves ten or more;
-* a read that finds the loop idle is asked for at once, so a lone client, or a few, wait for
-  no timer.
+* if the event loop is busy (a callback waits more than `BUSY_LAG_SECONDS` to run) and the
+  reads are many (`MANY_READS` wait, or the last round served as many), the next round is
+  asked no sooner than ``pace`` after the last one (a tenth of the heartbeat interval),
+  gathering the reads that arrive meanwhile: under load a round serves several times more;
+* otherwise it is asked at once, so a lone client, or a few, wait for no timer (pacing a
+  handful of clients would only make each of them wait).
 
 Two things can go wrong with a round. Its request or answer can be lost (Raft drops a
 ReadIndex while no leader is known): a round not answered within ``retry_after`` seconds is
@@ -52,6 +53,9 @@ Reader = asyncio.Future[int]
 #: one read's worth of work (a Range costs a member a few tenths of a millisecond) is
 #: queued ahead of it.
 BUSY_LAG_SECONDS = 0.0003
+#: Reads are many when a round serves at least this many (about twice what a round costs the
+#: leader, in reads' worth of CPU): only then is it worth making them wait for company.
+MANY_READS = 6
 
 
 class ReadRounds:
@@ -82,6 +86,8 @@ class ReadRounds:
         #: The callback that will ask for the queued reads (a probe of the loop, or a timer).
         self._next: asyncio.Handle | None = None
         self._asked_at = -pace
+        #: How many reads the last round answered was asked for.
+        self._last_size = 0
         #: Every context asked for the round in flight (a retried round has several).
         self._asked: set[bytes] = set()
 
@@ -117,12 +123,14 @@ class ReadRounds:
     # --8<-- [end:join]
 
     def _probed(self, scheduled: float) -> None:
-        """The loop came round to this callback: if it took long, the loop is busy serving,
-        and the queued reads wait until the last round is ``pace`` old, gathering others."""
+        """The loop came round to this callback: if it took long, the loop is busy serving;
+        if the reads are many too, the queued ones wait until the last round is ``pace`` old,
+        gathering others."""
         self._next = None
         now = self._now()
         wait = self._asked_at + self._pace - now
-        if now - scheduled > BUSY_LAG_SECONDS and wait > 0:
+        many = max(len(self._queued), self._last_size) >= MANY_READS
+        if now - scheduled > BUSY_LAG_SECONDS and many and wait > 0:
             self._next = asyncio.get_running_loop().call_later(wait, self._paced)
         else:
             self._paced()
@@ -147,6 +155,7 @@ class ReadRounds:
             if not reader.done():  # a reader that gave up was cancelled
                 reader.set_result(index)
                 self._serving.add(reader)
+        self._last_size = len(self._in_flight)
         self._finish()
 
     def retry_if_lost(self) -> None:
