@@ -60,6 +60,13 @@ _SORT_FIELDS: dict[int, Callable[[KeyValue], Any]] = {
 
 
 def _revision_filters(request: RangeRequest) -> list[Callable[[KeyValue], bool]]:
+    if not (
+        request.min_mod_revision
+        or request.max_mod_revision
+        or request.min_create_revision
+        or request.max_create_revision
+    ):
+        return []  # the usual range: no filter to build
     bounds = [
         (request.min_mod_revision, lambda kv: kv.mod_revision >= request.min_mod_revision),
         (request.max_mod_revision, lambda kv: kv.mod_revision <= request.max_mod_revision),
@@ -90,7 +97,7 @@ def apply_range(reader: Reader, request: RangeRequest) -> rpc_pb2.RangeResponse:
         )
     except MvccError as error:
         raise errors.from_mvcc(error) from error
-    kvs = [kv for kv in result.kvs if all(keep(kv) for keep in filters)]
+    kvs = [kv for kv in result.kvs if all(keep(kv) for keep in filters)] if filters else result.kvs
     if order in (RangeRequest.ASCEND, RangeRequest.DESCEND):
         kvs.sort(key=_SORT_FIELDS[request.sort_target], reverse=order == RangeRequest.DESCEND)
     response = rpc_pb2.RangeResponse(count=result.count)

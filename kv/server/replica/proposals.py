@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
-from kv.raft import ConfChange, ProposalDroppedError, RawNode
+from kv.raft import ConfChange, ProposalDroppedError, RawNode, Role
 from kv.server import errors
 from kv.server.applied.state_machine import Result
 from kv.server.errors import EtcdError
@@ -66,6 +66,7 @@ class Proposals:
             contexts=self._request_ids,  # etcd uses its request ids as contexts too
             now=lambda: asyncio.get_running_loop().time(),
             retry_after=2 * timing.tick_seconds,
+            pace=timing.read_pace,
         )
         self._last_leader_change = 0.0
         #: Proposals that failed: dropped, timed out (etcd_server_proposals_failed_total).
@@ -150,19 +151,26 @@ class Proposals:
 
         The read joins the next ReadIndex round (`kv.server.replica.reads`); the round's
         index comes back in a Ready's ``read_states``, and the read goes ahead once this
-        member applied that far.
+        member applied that far. A leader that is the only voter needs no round: its
+        commit index is the cluster's (etcd's Raft answers such a ReadIndex at once).
         """
         self._check_serving()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timing.request_timeout
         try:
-            # Shielded: one read giving up must not cancel the round for the others.
-            index = await asyncio.wait_for(
-                asyncio.shield(self.reads.join()), deadline - loop.time()
-            )
-            await asyncio.wait_for(self.wait_applied(index), deadline - loop.time())
+            async with asyncio.timeout(self.timing.request_timeout):
+                if self._lone_voter():
+                    await self.wait_applied(self.raw.commit_index)
+                    return
+                reader = self.reads.join()
+                try:
+                    await self.wait_applied(await reader)
+                finally:
+                    self.reads.done(reader)  # the next round waits for this round's reads
         except TimeoutError:
             raise errors.TIMEOUT from None
+
+    def _lone_voter(self) -> bool:
+        raw = self.raw
+        return raw.role is Role.LEADER and raw.conf_state().voters == (raw.id,)
 
     def _ask_read_index(self, context: bytes) -> None:
         self.raw.read_index(context)

@@ -37,6 +37,13 @@ class Timing:
         return 5.0 + 2 * self.election_ms / 1000
 
     @property
+    def read_pace(self) -> float:
+        """Seconds between two ReadIndex rounds while the member is busy: a tenth of the
+        heartbeat interval, so that reads add at most ten heartbeat rounds to each one
+        (`kv.server.replica.reads`)."""
+        return self.tick_seconds / 10
+
+    @property
     def lease_extension(self) -> float:
         """What a new leader adds to every lease's TTL: an election timeout, in whole ticks
         (etcd: ``Promote(electionTimeout())``; chapter 7)."""
