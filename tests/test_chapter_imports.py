@@ -91,6 +91,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.alarms": 2,
     "kv.server.applied_state": 2,
     "kv.server.data_dir": 2,
+    "kv.server.fsync_thread": 2,
     "kv.server.quota": 2,
     "kv.server.snapshot_file": 2,
     "kv.server.etcd_db": 2,

@@ -48,7 +48,7 @@ before the data landed, and they are recognised as a torn tail too.
 Threads
 -------
 Everything runs on the caller's thread except that `WAL.sync` may be run in a worker thread
-(`kv.server`'s Raft disk does so with ``asyncio.to_thread``). A lock keeps that fsync off a
+(`kv.server`'s Raft disk runs it on `kv.server.disk.fsync_thread`). A lock keeps that fsync off a
 file that `WAL.save` is cutting or `WAL.close` is closing; the Raft loop never saves while its
 fsync runs, so the lock is not contended there. etcd also holds a file lock on every segment it
 has open; kv does not (one process owns a data directory).

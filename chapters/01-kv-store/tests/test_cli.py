@@ -198,6 +198,32 @@ async def test_serve_logs_that_it_is_ready(start_kv: Callable[..., KvProcess]) -
     assert f"address={kv.endpoint}" in kv.log()
 
 
+#: Runs ``kv serve`` with `kv.server.app.serve` replaced by one that prints which event loop
+#: runs it, and returns at once.
+_PRINT_THE_LOOP = """
+import asyncio, sys
+import kv.server.app
+
+async def serve(config):
+    print(type(asyncio.get_running_loop()).__module__)
+
+kv.server.app.serve = serve
+from kv.cli import main
+raise SystemExit(main(["serve", "--data-dir", sys.argv[1]]))
+"""
+
+
+def test_serve_runs_the_server_on_uvloop(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _PRINT_THE_LOOP, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        env=kv_env(),
+        timeout=START_DEADLINE,
+    )
+    assert (result.returncode, result.stdout) == (0, "uvloop\n"), result.stderr
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 async def test_a_stop_signal_ends_serve_with_exit_code_0(
     start_kv: Callable[..., KvProcess], signum: signal.Signals

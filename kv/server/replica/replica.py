@@ -195,7 +195,7 @@ class Replica:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self.raw.has_ready():
+            while self._has_ready():
                 ready = self.raw.ready()
                 # A leader may send first and write its disk meanwhile (see `_sends_early`).
                 early = self._sends_early()
@@ -216,6 +216,13 @@ class Replica:
                     self._campaign_if_alone()
 
     # --8<-- [end:ready_loop]
+
+    def _has_ready(self) -> bool:
+        """Is there a Ready to handle, once the writes proposed since the last one are in the
+        core? They go in together (`Proposals.step_queued`): all that arrived while the loop
+        persisted and applied the last Ready make the next one."""
+        self.proposals.step_queued()
+        return self.raw.has_ready()
 
     def _sends_early(self) -> bool:
         """May this Ready's messages leave before it is persisted? Yes on a leader (Raft

@@ -53,6 +53,12 @@ class Waiters(Generic[T]):
         if future is not None and not future.done():
             future.set_result(result)
 
+    def fail_one(self, request_id: int, error: BaseException) -> None:
+        """``request_id``'s proposal was refused: its proposer gets ``error``."""
+        future = self._futures.pop(request_id, None)
+        if future is not None:
+            _fail((future,), error)
+
     def fail(self, error: BaseException) -> None:
         """The member stopped: every waiter gets ``error``."""
         futures, self._futures = self._futures, {}
