@@ -208,6 +208,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.health": 10,
     "kv.server.routes": 10,
     "kv.server.listener": 10,
+    "kv.server.front": 10,
 }
 
 #: Modules found by their last name wherever they sit below this package (see above).

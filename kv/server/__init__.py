@@ -6,6 +6,9 @@ order), each a folder of its own:
 * `app` -- ``kv serve``: builds every layer below from a `config.ServerConfig` (etcd's flags)
   and `bootstrap` (a new member, one joining a cluster, or a restart from its data
   directory), serves until a signal, stops them in order.
+* `front` -- one port for several protocols (chapter 10): a member's client URL answers
+  gRPC and HTTP/1.1 (``/health``, ``/metrics``), told apart by a connection's first bytes,
+  as etcd's cmux does.
 * `requests` -- what clients send and get back: etcd's gRPC services, the checks a request
   must pass (validation, size, the space quota), membership changes, and the
   `requests.server.Server` (etcd's EtcdServer) that answers each request with a header,

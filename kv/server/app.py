@@ -20,7 +20,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import grpc
@@ -31,6 +31,7 @@ from kv.client import KVClient
 from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address, dial_address, parse_retention
+from kv.server.front import start_front
 from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes
 from kv.server.metrics.collector import HealthCounts, member_registry
@@ -115,7 +116,7 @@ async def serve(
     health = HealthCounts()
     registry = member_registry(server, rpcs, health)
     http_servers: list[asyncio.Server] = []  # --listen-metrics-urls
-    client_http: list[asyncio.Server] = []  # --listen-client-http-urls
+    client_http: list[asyncio.Server] = []  # HTTP on the client URLs (or their own)
     # Lock and Election run chapter 9's recipes through a client of this very member, as
     # etcd's do (`kv.server.requests.lock_election`); the member's own errors come first.
     own_client = KVClient(
@@ -242,8 +243,13 @@ def _listen(server: grpc.aio.Server, url: str) -> str:
 async def _listen_http(routes: Routes, url: str, *, start_serving: bool = True) -> asyncio.Server:
     """Serve ``routes`` over HTTP on ``url`` (from now, or from the server's
     ``start_serving``). Raises `ListenError` naming the URL."""
+    return await _bound(url, start_http(routes, url, start_serving=start_serving))
+
+
+async def _bound(url: str, listening: Awaitable[asyncio.Server]) -> asyncio.Server:
+    """The server ``listening`` opens on ``url``; `ListenError`, naming the URL, if it cannot."""
     try:
-        return await start_http(routes, url, start_serving=start_serving)
+        return await listening
     except OSError as error:
         reason = (error.strerror or str(error)).lower()
         address = bind_address(url)
@@ -254,23 +260,32 @@ async def _listen_clients(
     config: ServerConfig,
     client_server: grpc.aio.Server,
     routes: Routes,
-    http_listeners: list[asyncio.Server],
+    listeners: list[asyncio.Server],
 ) -> list[str]:
-    """Bind the client URLs for gRPC (chapter 1) and the ``--listen-client-http-urls`` for
-    client HTTP (chapter 10; not serving yet, into ``http_listeners``); the gRPC addresses.
+    """Bind the client URLs (chapters 1 and 10); return their addresses. The asyncio
+    listeners, not serving yet, go into ``listeners``.
 
-    etcd 3.4 also answers HTTP on its client URLs (a multiplexer in front of gRPC); kv does
-    not: grpcio cannot share its port. A front that spliced gRPC connections through kv's
-    event loop was tried and taken out (a connection opened while the member started was
-    sometimes lost); etcd 3.5.8's ``--listen-client-http-urls`` gives client HTTP URLs of
-    its own, and ``--listen-metrics-urls`` serves ``/metrics`` and ``/health``.
+    As in etcd 3.4, gRPC and HTTP share each ``--listen-client-urls`` URL: gRPC listens on a
+    private loopback port behind a front that tells the two apart (`kv.server.front`). With
+    etcd 3.5.8's ``--listen-client-http-urls``, gRPC has the client URLs to itself (no front,
+    no copy) and client HTTP the URLs that flag names.
 
     Raises:
         ListenError: a URL could not be bound.
     """
-    for url in config.listen_client_http_urls:
-        http_listeners.append(await _listen_http(routes, url, start_serving=False))
-    return [_listen(client_server, url) for url in config.listen_client_urls]
+    if config.listen_client_http_urls:
+        for url in config.listen_client_http_urls:
+            listeners.append(await _listen_http(routes, url, start_serving=False))
+        return [_listen(client_server, url) for url in config.listen_client_urls]
+    # Only the fronts reach it: loopback, and a port the system picks.
+    grpc_port = client_server.add_insecure_port("127.0.0.1:0")
+    for url in config.listen_client_urls:
+        host, _, port = bind_address(url).rpartition(":")
+        front = start_front(
+            host.strip("[]"), int(port), grpc_port=grpc_port, http=routes, start_serving=False
+        )
+        listeners.append(await _bound(url, front))
+    return [bind_address(url) for url in config.listen_client_urls]
 
 
 def _bind_failure(address: str) -> str:

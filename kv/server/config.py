@@ -195,11 +195,10 @@ class ServerConfig:
     # Chapter 10: auto-compaction ("0" = off; hours or a Go duration, or revisions).
     auto_compaction_mode: str = PERIODIC
     auto_compaction_retention: str = "0"
-    # Chapter 10: URLs serving /metrics and /health (etcd 3.4 serves them on its client URLs
-    # too; kv's client URLs speak gRPC only).
+    # Chapter 10: more URLs serving /metrics and /health (the client URLs serve them too).
     listen_metrics_urls: tuple[str, ...] = ()
-    # Chapter 10: client HTTP (/metrics, /health, /version) on URLs of its own (etcd 3.5.8's
-    # flag; in 3.4 both share the client URLs, which kv's grpcio cannot).
+    # Chapter 10: client HTTP (/metrics, /health, /version) on URLs of its own, leaving the
+    # client URLs to gRPC (etcd 3.5.8's flag; in 3.4 both share the client URLs).
     listen_client_http_urls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -1,16 +1,16 @@
-"""Client HTTP beside the real etcd 3.4 (chapter 10): etcd 3.4 answers ``/health``,
-``/version`` and ``/metrics`` on the very port its gRPC clients use; kv's client URLs speak
-gRPC only (grpcio cannot share a port), and kv answers the same on the URLs of etcd 3.5.8's
-``--listen-client-http-urls``, which etcd 3.4 lacks. So etcd's client URL is compared with
-kv's client HTTP URL.
+"""HTTP on the client URL beside the real etcd 3.4 (chapter 10): etcd 3.4 answers
+``/health``, ``/version`` and ``/metrics`` on the very port its gRPC clients use, and so does
+kv, through the front that tells HTTP/1.1 from gRPC (`kv.server.front`).
 
 Compared: status, content type, body and headers (the CORS headers etcd's client URLs add),
 byte for byte, but for ``/version``'s server version (etcd says 3.4.23, kv the API version it
-implements, 3.4.0).
+implements, 3.4.0). etcd 3.4 has no ``--listen-client-http-urls`` (3.5.8 added it to take HTTP
+off the client URLs); kv's, tested on kv alone, moves HTTP to URLs of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 from collections.abc import Iterator
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from kv.client import KVClient
 from tests.compat.http_endpoints import families, get, get_with_headers
 from tests.compat.servers import Server, ServerOptions, free_ports, start_all
 
@@ -32,22 +33,15 @@ CORS = {
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[list[str]]:
-    """A one-member etcd and kv: etcd's client URL, then kv's client HTTP URL."""
-    ports = free_ports(5)
-    kv_http = f"http://127.0.0.1:{ports[4]}"
+    """A one-member etcd and kv: their client URLs, etcd's first."""
+    ports = free_ports(4)
     servers = [
         Server("etcd", tmp_path / "etcd", client_port=ports[0], peer_port=ports[1]),
-        Server(
-            "kv",
-            tmp_path / "kv",
-            ServerOptions(extra_flags=(f"--listen-client-http-urls={kv_http}",)),
-            client_port=ports[2],
-            peer_port=ports[3],
-        ),
+        Server("kv", tmp_path / "kv", client_port=ports[2], peer_port=ports[3]),
     ]
     start_all(servers)
     try:
-        yield [f"http://{servers[0].endpoint}", kv_http]
+        yield [f"http://{server.endpoint}" for server in servers]
     finally:
         for server in servers:
             server.stop()
@@ -82,7 +76,20 @@ def test_paths_3_4_lacks_are_not_found_on_the_client_url(pair: list[str]) -> Non
         assert get(pair[1], path) == get(pair[0], path), path
 
 
-def test_kvs_client_urls_speak_grpc_only_and_http_goes_to_its_own_urls(tmp_path: Path) -> None:
+def test_grpc_and_http_share_the_client_url(pair: list[str]) -> None:
+    async def put_and_get(endpoint: str) -> bytes:
+        async with KVClient(endpoint) as client:
+            await client.put("shared", "port")
+            kv = await client.get("shared")
+            assert kv is not None
+            return kv.value
+
+    for url in pair:
+        assert asyncio.run(put_and_get(url.removeprefix("http://"))) == b"port"
+        assert get(url, "/health").status == 200
+
+
+def test_listen_client_http_urls_moves_http_off_the_client_urls(tmp_path: Path) -> None:
     client, peer, http_port = free_ports(3)
     http_url = f"http://127.0.0.1:{http_port}"
     server = Server(

@@ -79,6 +79,7 @@ PLAN = (
     Step(RUN, ("OK", "etcdserver: mvcc: database space exceeded"), stop_first=("k1",)),
     Step(RUN, ("alarm:NOSPACE", '{"health":"false"}')),
     Step(RUN, ("compacted revision", "Finished defragmenting", "OK", '{"health":"true"}')),
+    Step(RUN, ('{"health":"true"}', '"etcdcluster":"3.4.0"')),  # the client URL's HTTP
     Step(RUN, ("etcd_server_has_leader 1", "etcd_disk_wal_fsync_duration_seconds_count")),
     Step(START, terminal="prometheus", ready="Server is ready to receive web requests."),
     Step(RUN, ('"value":', '"health":"ok"'), retry=True),

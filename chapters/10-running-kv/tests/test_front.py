@@ -1,0 +1,165 @@
+"""The front (chapter 10): one port, told apart by each connection's first bytes.
+
+Each test starts a front on a free loopback port in front of a real grpc.aio server and a
+real HTTP route table, then talks to it as clients do: a gRPC channel, raw HTTP/1.1, kv's
+own framed protocols, and connections that hang up early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from kv.server.front import HTTP2_PREFACE, Route, start_front
+from kv.server.http.routes import Response
+
+pytestmark = pytest.mark.asyncio
+
+ECHO = "/test.Echo/Say"
+
+
+class StaticRoutes:
+    """Answers every GET with its path (the front only needs ``answer``)."""
+
+    async def answer(self, method: str, target: str) -> Response:
+        return Response(200, f"{method} {target}".encode(), (("Content-Type", "text/plain"),))
+
+
+class Recorder(asyncio.Protocol):
+    """A framed protocol of our own: records what it is handed and echoes it back."""
+
+    def __init__(self, received: list[bytes]) -> None:
+        self.received = received
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.received.append(data)
+        assert isinstance(self.transport, asyncio.Transport)
+        self.transport.write(data)
+
+
+@dataclass
+class Front:
+    port: int
+    framed: list[bytes]
+
+
+@pytest.fixture
+async def front() -> AsyncIterator[Front]:
+    grpc_server = grpc.aio.server()
+
+    async def say(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        return b"echo " + request
+
+    handler = grpc.unary_unary_rpc_method_handler(say)
+    grpc_server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("test.Echo", {"Say": handler}),)
+    )
+    grpc_port = grpc_server.add_insecure_port("127.0.0.1:0")
+    await grpc_server.start()
+    framed: list[bytes] = []
+    server = await start_front(
+        "127.0.0.1",
+        0,
+        grpc_port=grpc_port,
+        routes=[Route(b"KVTEST\n", lambda: Recorder(framed))],
+        http=StaticRoutes(),  # type: ignore[arg-type]
+    )
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield Front(port, framed)
+    finally:
+        server.close()
+        await grpc_server.stop(None)
+
+
+async def _exchange(port: int, data: bytes, *, half_close: bool = False) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    if half_close:
+        writer.write_eof()
+    try:
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+
+
+async def test_a_grpc_client_is_spliced_to_the_grpc_server(front: Front) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{front.port}") as channel:
+        say = channel.unary_unary(ECHO)
+        assert await say(b"hello") == b"echo hello"
+
+
+async def test_many_grpc_calls_on_many_connections_are_all_answered(front: Front) -> None:
+    channels = [
+        grpc.aio.insecure_channel(
+            f"127.0.0.1:{front.port}", options=[("grpc.use_local_subchannel_pool", 1)]
+        )
+        for _ in range(20)
+    ]
+    try:
+        calls = [channel.unary_unary(ECHO)(str(i).encode()) for i, channel in enumerate(channels)]
+        answers = await asyncio.wait_for(asyncio.gather(*calls), timeout=20)
+    finally:
+        for channel in channels:
+            await channel.close()
+    assert answers == [b"echo %d" % i for i in range(20)]
+
+
+async def test_an_http_request_is_answered_by_the_routes(front: Front) -> None:
+    answer = await _exchange(
+        front.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"\r\n\r\nGET /health")
+
+
+async def test_an_http_request_arriving_a_byte_at_a_time_is_answered(front: Front) -> None:
+    # "P" could still be gRPC's preface ("PRI * ..."): the front waits for the next byte.
+    reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+    try:
+        for byte in b"POST /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n":
+            writer.write(bytes([byte]))
+            await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    assert answer.endswith(b"POST /health")
+
+
+async def test_a_connection_opening_with_a_routes_magic_goes_to_its_protocol(
+    front: Front,
+) -> None:
+    answer = await _exchange(front.port, b"KVTEST\nframes", half_close=True)
+    assert b"".join(front.framed) == b"KVTEST\nframes"
+    assert answer == b"KVTEST\nframes"
+
+
+async def test_a_magic_split_over_two_writes_still_routes(front: Front) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+    try:
+        writer.write(b"KVT")
+        await writer.drain()
+        await asyncio.sleep(0.05)  # let the first bytes arrive alone (the test holds either way)
+        writer.write(b"EST\nrest")
+        writer.write_eof()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    assert answer == b"KVTEST\nrest"
+
+
+async def test_a_connection_closed_before_a_byte_leaves_the_front_serving(front: Front) -> None:
+    _, writer = await asyncio.open_connection("127.0.0.1", front.port)
+    writer.close()
+    _, writer = await asyncio.open_connection("127.0.0.1", front.port)
+    writer.write(HTTP2_PREFACE[:5])  # half a preface, then gone
+    writer.close()
+    await test_a_grpc_client_is_spliced_to_the_grpc_server(front)
