@@ -162,7 +162,9 @@ async def test_everything_queued_in_one_loop_turn_goes_in_one_frame(
     assert frames == [one.transport.sent_bytes[2]]
 
 
-async def test_a_stream_from_another_cluster_is_refused_with_etcds_text() -> None:
+async def test_a_stream_from_another_cluster_is_refused_with_etcds_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     stranger, two = Member.make(1, cluster_id=0xBAD), Member.make(2)
     await two.listen()
     stranger.transport.set_peer(2, (two.url,))
@@ -171,6 +173,9 @@ async def test_a_stream_from_another_cluster_is_refused_with_etcds_text() -> Non
         assert await asyncio.wait_for(stranger.unreachable.get(), WAIT) == 2
         assert two.delivered.empty()
         assert not stranger.told_removed.is_set()
+        assert "refused this member's stream: request cluster ID mismatch (got bad want c1)" in (
+            caplog.text
+        )
     finally:
         await stranger.transport.close()
         await two.stop_listening()

@@ -30,11 +30,14 @@ The transport (`kv.server.peers.transport.PeerTransport`) owns one stream per pe
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
 from kv.raft import Message
 from kv.server.peers.frames import LENGTH, FrameError, FrameReader
+
+log = logging.getLogger(__name__)
 
 #: Messages waiting for one peer before new ones are dropped (etcd: streamBufSize 4096).
 QUEUE_SIZE = 4096
@@ -139,6 +142,9 @@ class OutboundStream:
         self._waiting: list[Message] = []
         self._link: _Link | None = None
         self._flush_scheduled = False
+        self._refused_for: str | None = (
+            None  # the last reason logged, not to log it 10 times a second
+        )
         #: Event loop time since when the stream has been open, or None (etcd: ActiveSince).
         self.connected_since: float | None = None
 
@@ -181,6 +187,9 @@ class OutboundStream:
                 reason = error.reason if isinstance(error, _Refused) else None
             else:
                 reason = await self._serve(link)
+            if reason is not None and reason != self._refused_for:
+                log.warning("%x refused this member's stream: %s", self.member_id, reason)
+            self._refused_for = reason
             self._owner.stream_broken(self.member_id, reason)
             await asyncio.sleep(RECONNECT_SECONDS)
 

@@ -142,7 +142,6 @@ class PeerTransport:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._snapshot_tasks: set[asyncio.Task[None]] = set()
         self._inbound: set[asyncio.BaseTransport] = set()
-        self._hello = Hello(member_id, cluster_id).encode()
         # Chapter 10's metrics, by peer id: what went each way, and how long a round trip
         # takes (etcd_network_peer_sent_bytes_total and the rest; `kv.server.metrics`).
         self.sent_bytes: dict[int, int] = {}
@@ -278,7 +277,7 @@ class PeerTransport:
     @property
     def hello(self) -> bytes:
         """What opens each of this member's streams: who we are and which cluster."""
-        return self._hello
+        return Hello(self.member_id, self.cluster_id).encode()
 
     def encode(self, member_id: int, messages: list[Message]) -> bytes:
         """A stream frame's payload: ``messages`` as one ``MessageBatch``, unless the fault
@@ -291,8 +290,6 @@ class PeerTransport:
     def stream_broken(self, member_id: int, reason: str | None) -> None:
         """The stream to ``member_id`` broke or was refused: tell Raft (etcd's transport
         reports the peer unreachable), and learn that we were removed if that is why."""
-        if reason is not None:
-            log.warning("%x refused this member's stream: %s", member_id, reason)
         if reason == REMOVED_TEXT:
             self.inbox.removed()
         self.inbox.unreachable(member_id)
