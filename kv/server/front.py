@@ -29,6 +29,7 @@ import logging
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from kv.server.http.listener import MAX_HEAD_BYTES, serve_connection
 from kv.server.http.routes import Routes
@@ -101,8 +102,8 @@ class _Sniffer(asyncio.Protocol):
         self.first = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's is not a subclass of asyncio's, so no isinstance).
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.first += data

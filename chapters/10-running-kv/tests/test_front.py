@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 import pytest
@@ -41,8 +42,7 @@ class Recorder(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received.append(data)
-        assert isinstance(self.transport, asyncio.Transport)
-        self.transport.write(data)
+        cast(asyncio.Transport, self.transport).write(data)
 
 
 @dataclass
