@@ -50,8 +50,8 @@ class InboundStream(asyncio.Protocol):
         self._sender = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._connection = transport
+        # A stream transport (uvloop's is not a subclass of asyncio's, so no isinstance).
+        self._connection = cast(asyncio.Transport, transport)
         self._peers.track_inbound(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:

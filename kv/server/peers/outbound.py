@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from kv.raft import Message
 from kv.server.peers.frames import LENGTH, FrameError, FrameReader
@@ -93,8 +93,8 @@ class _Link(asyncio.Protocol):
         self._refusal: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._connection = transport
+        # A stream transport (uvloop's is not a subclass of asyncio's, so no isinstance).
+        self._connection = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         try:
