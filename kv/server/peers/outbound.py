@@ -142,9 +142,8 @@ class OutboundStream:
         self._waiting: list[Message] = []
         self._link: _Link | None = None
         self._flush_scheduled = False
-        self._refused_for: str | None = (
-            None  # the last reason logged, not to log it 10 times a second
-        )
+        # The reason a refusal was last logged for: not logged again ten times a second.
+        self._refused_for: str | None = None
         #: Event loop time since when the stream has been open, or None (etcd: ActiveSince).
         self.connected_since: float | None = None
 
