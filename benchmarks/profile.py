@@ -198,7 +198,7 @@ def _perf_bucket(frames: Sequence[str]) -> str:
 
 # --- py-spy ----------------------------------------------------------------------------------
 
-_PEER = "kv/server/peers/transport.py"
+_PEER = "kv/server/peers/"  # the transport, its frames and its streams
 #: kv's components by source path (the innermost kv frame of a stack decides; the peer
 #: transport's stacks are split by whether gRPC's stream write is running under it).
 _COMPONENTS = (

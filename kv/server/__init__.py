@@ -21,7 +21,8 @@ order), each a folder of its own:
   (`replica.duties`).
 * `disk`, `peers` -- what the Raft loop persists and sends: Raft's log and snapshots in the
   WAL and snapshot files (`disk.raft_disk`, laid out by `disk.data_dir`; ``kv snapshot`` in
-  `disk.snapshot_file`) and the gRPC transport to the other members (`peers.transport`).
+  `disk.snapshot_file`) and the transport to the other members (`peers.transport`: a
+  framed stream of Raft messages to each peer, gRPC for the rest).
   `raft_wire` turns the core's values into etcd's protobufs and back, for both.
 * `applied` -- the applied state: committed entries applied to the store exactly once
   (`applied.state_machine`, `applied.apply`), the alarms and the member table it keeps, and

@@ -31,13 +31,15 @@ from kv.client import KVClient
 from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address, dial_address, parse_retention
-from kv.server.front import start_front
+from kv.server.front import Route, start_front
 from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes
 from kv.server.metrics.collector import HealthCounts, member_registry
 from kv.server.metrics.grpc_metrics import RpcCounter
+from kv.server.peers.frames import MAGIC
+from kv.server.peers.inbound import InboundStream
 from kv.server.peers.peer_service import PeerService
-from kv.server.peers.transport import PEER_GRPC_OPTIONS, REMOVED_TEXT
+from kv.server.peers.transport import PEER_GRPC_OPTIONS, REMOVED_TEXT, PeerTransport
 from kv.server.replica import duties
 from kv.server.replica.replica import Replica
 from kv.server.requests.quota import MAX_QUOTA_BYTES
@@ -125,6 +127,7 @@ async def serve(
         options=[("grpc.use_local_subchannel_pool", 1)],
     )
     peer_server = grpc.aio.server(options=PEER_GRPC_OPTIONS)
+    peer_listeners: list[asyncio.Server] = []  # --listen-peer-urls
     started = False
     watch_removal: asyncio.Task[None] | None = None
     with contextlib.ExitStack() as handlers:
@@ -135,9 +138,12 @@ async def serve(
                 PeerService(replica.transport, leases=server.leases, disk=replica.disk),
                 peer_server,
             )
-            for url in config.listen_peer_urls:
-                log.info("listening for peers on %s", _listen(peer_server, url))
+            # Only the peer URLs' fronts reach it: loopback, and a port the system picks.
+            peer_grpc_port = peer_server.add_insecure_port("127.0.0.1:0")
             await peer_server.start()
+            for url in config.listen_peer_urls:
+                peer_listeners.append(await _listen_peers(url, peer_grpc_port, replica.transport))
+                log.info("listening for peers on %s", bind_address(url))
             # etcd serves its metrics URLs at once, before the member is ready: /health
             # says "false" until there is a leader.
             metrics = Routes(server, registry, health, client=False)
@@ -186,8 +192,10 @@ async def serve(
             await own_client.close()
             if started:
                 await duties.hand_over_leadership(replica)  # needs the peers: before they go
+            for listener in peer_listeners:
+                listener.close()
             await peer_server.stop(0)
-            await replica.stop()
+            await replica.stop()  # closes the peers' streams
             if started:
                 log.info("stopped serving client requests")
 
@@ -254,6 +262,20 @@ async def _bound(url: str, listening: Awaitable[asyncio.Server]) -> asyncio.Serv
         reason = (error.strerror or str(error)).lower()
         address = bind_address(url)
         raise ListenError(f"cannot listen on {url}: listen tcp {address}: bind: {reason}") from None
+
+
+async def _listen_peers(url: str, grpc_port: int, transport: PeerTransport) -> asyncio.Server:
+    """Serve a peer URL (chapter 4): the peers' Raft streams, which open with
+    `kv.server.peers.frames.MAGIC`, go to an `InboundStream` each; everything else (snapshots,
+    the fault hooks, forwarded lease requests) to the peer gRPC service on ``grpc_port``.
+
+    Raises:
+        ListenError: the URL could not be bound.
+    """
+    stream = Route(MAGIC, lambda: InboundStream(transport))
+    host, _, port = bind_address(url).rpartition(":")
+    front = start_front(host.strip("[]"), int(port), grpc_port=grpc_port, routes=[stream])
+    return await _bound(url, front)
 
 
 async def _listen_clients(

@@ -26,7 +26,7 @@ from kv.api.etcdserverpb import rpc_pb2 as kv_dot_api_dot_etcdserverpb_dot_rpc__
 from kv.api.raftpb import raft_pb2 as kv_dot_api_dot_raftpb_dot_raft__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18kv/api/peerpb/peer.proto\x12\x08kvpeerpb\x1a\x1dkv/api/etcdserverpb/rpc.proto\x1a\x18kv/api/raftpb/raft.proto\"1\n\x0cMessageBatch\x12!\n\x08messages\x18\x01 \x03(\x0b\x32\x0f.raftpb.Message\"!\n\rStreamSummary\x12\x10\n\x08received\x18\x01 \x01(\x04\"\r\n\x0bSnapshotAck\"\x19\n\x06\x46\x61ults\x12\x0f\n\x07\x62locked\x18\x01 \x03(\x04\"\x12\n\x10GetFaultsRequest\"$\n\nDiskFaults\x12\x16\n\x0e\x66sync_delay_ms\x18\x01 \x01(\r\"\x13\n\x11GetMembersRequest2\xaa\x04\n\x04Peer\x12;\n\x06Stream\x12\x16.kvpeerpb.MessageBatch\x1a\x17.kvpeerpb.StreamSummary(\x01\x12\x36\n\x0cSendSnapshot\x12\x0f.raftpb.Message\x1a\x15.kvpeerpb.SnapshotAck\x12/\n\tSetFaults\x12\x10.kvpeerpb.Faults\x1a\x10.kvpeerpb.Faults\x12\x39\n\tGetFaults\x12\x1a.kvpeerpb.GetFaultsRequest\x1a\x10.kvpeerpb.Faults\x12;\n\rSetDiskFaults\x12\x14.kvpeerpb.DiskFaults\x1a\x14.kvpeerpb.DiskFaults\x12K\n\nGetMembers\x12\x1b.kvpeerpb.GetMembersRequest\x1a .etcdserverpb.MemberListResponse\x12W\n\nLeaseRenew\x12#.etcdserverpb.LeaseKeepAliveRequest\x1a$.etcdserverpb.LeaseKeepAliveResponse\x12^\n\x0fLeaseTimeToLive\x12$.etcdserverpb.LeaseTimeToLiveRequest\x1a%.etcdserverpb.LeaseTimeToLiveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18kv/api/peerpb/peer.proto\x12\x08kvpeerpb\x1a\x1dkv/api/etcdserverpb/rpc.proto\x1a\x18kv/api/raftpb/raft.proto\"1\n\x0cMessageBatch\x12!\n\x08messages\x18\x01 \x03(\x0b\x32\x0f.raftpb.Message\"\r\n\x0bSnapshotAck\"\x19\n\x06\x46\x61ults\x12\x0f\n\x07\x62locked\x18\x01 \x03(\x04\"\x12\n\x10GetFaultsRequest\"$\n\nDiskFaults\x12\x16\n\x0e\x66sync_delay_ms\x18\x01 \x01(\r\"\x13\n\x11GetMembersRequest2\xed\x03\n\x04Peer\x12\x36\n\x0cSendSnapshot\x12\x0f.raftpb.Message\x1a\x15.kvpeerpb.SnapshotAck\x12/\n\tSetFaults\x12\x10.kvpeerpb.Faults\x1a\x10.kvpeerpb.Faults\x12\x39\n\tGetFaults\x12\x1a.kvpeerpb.GetFaultsRequest\x1a\x10.kvpeerpb.Faults\x12;\n\rSetDiskFaults\x12\x14.kvpeerpb.DiskFaults\x1a\x14.kvpeerpb.DiskFaults\x12K\n\nGetMembers\x12\x1b.kvpeerpb.GetMembersRequest\x1a .etcdserverpb.MemberListResponse\x12W\n\nLeaseRenew\x12#.etcdserverpb.LeaseKeepAliveRequest\x1a$.etcdserverpb.LeaseKeepAliveResponse\x12^\n\x0fLeaseTimeToLive\x12$.etcdserverpb.LeaseTimeToLiveRequest\x1a%.etcdserverpb.LeaseTimeToLiveResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,18 +35,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MESSAGEBATCH']._serialized_start=95
   _globals['_MESSAGEBATCH']._serialized_end=144
-  _globals['_STREAMSUMMARY']._serialized_start=146
-  _globals['_STREAMSUMMARY']._serialized_end=179
-  _globals['_SNAPSHOTACK']._serialized_start=181
-  _globals['_SNAPSHOTACK']._serialized_end=194
-  _globals['_FAULTS']._serialized_start=196
-  _globals['_FAULTS']._serialized_end=221
-  _globals['_GETFAULTSREQUEST']._serialized_start=223
-  _globals['_GETFAULTSREQUEST']._serialized_end=241
-  _globals['_DISKFAULTS']._serialized_start=243
-  _globals['_DISKFAULTS']._serialized_end=279
-  _globals['_GETMEMBERSREQUEST']._serialized_start=281
-  _globals['_GETMEMBERSREQUEST']._serialized_end=300
-  _globals['_PEER']._serialized_start=303
-  _globals['_PEER']._serialized_end=857
+  _globals['_SNAPSHOTACK']._serialized_start=146
+  _globals['_SNAPSHOTACK']._serialized_end=159
+  _globals['_FAULTS']._serialized_start=161
+  _globals['_FAULTS']._serialized_end=186
+  _globals['_GETFAULTSREQUEST']._serialized_start=188
+  _globals['_GETFAULTSREQUEST']._serialized_end=206
+  _globals['_DISKFAULTS']._serialized_start=208
+  _globals['_DISKFAULTS']._serialized_end=244
+  _globals['_GETMEMBERSREQUEST']._serialized_start=246
+  _globals['_GETMEMBERSREQUEST']._serialized_end=265
+  _globals['_PEER']._serialized_start=268
+  _globals['_PEER']._serialized_end=761
 # @@protoc_insertion_point(module_scope)

@@ -14,12 +14,6 @@ class MessageBatch(_message.Message):
     messages: _containers.RepeatedCompositeFieldContainer[_raft_pb2.Message]
     def __init__(self, messages: _Optional[_Iterable[_Union[_raft_pb2.Message, _Mapping]]] = ...) -> None: ...
 
-class StreamSummary(_message.Message):
-    __slots__ = ("received",)
-    RECEIVED_FIELD_NUMBER: _ClassVar[int]
-    received: int
-    def __init__(self, received: _Optional[int] = ...) -> None: ...
-
 class SnapshotAck(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -36,11 +36,6 @@ class PeerStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Stream = channel.stream_unary(
-                '/kvpeerpb.Peer/Stream',
-                request_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.MessageBatch.SerializeToString,
-                response_deserializer=kv_dot_api_dot_peerpb_dot_peer__pb2.StreamSummary.FromString,
-                _registered_method=True)
         self.SendSnapshot = channel.unary_unary(
                 '/kvpeerpb.Peer/SendSnapshot',
                 request_serializer=kv_dot_api_dot_raftpb_dot_raft__pb2.Message.SerializeToString,
@@ -80,14 +75,6 @@ class PeerStub:
 
 class PeerServicer:
     """Missing associated documentation comment in .proto file."""
-
-    def Stream(self, request_iterator, context):
-        """A long-lived stream of Raft messages from one member to another, in order; each write
-        carries every message that was waiting (one await per batch, not per message).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
 
     def SendSnapshot(self, request, context):
         """One MsgSnap, with the sender's backend in snapshot.data: answered once the receiver has
@@ -144,11 +131,6 @@ class PeerServicer:
 
 def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Stream': grpc.stream_unary_rpc_method_handler(
-                    servicer.Stream,
-                    request_deserializer=kv_dot_api_dot_peerpb_dot_peer__pb2.MessageBatch.FromString,
-                    response_serializer=kv_dot_api_dot_peerpb_dot_peer__pb2.StreamSummary.SerializeToString,
-            ),
             'SendSnapshot': grpc.unary_unary_rpc_method_handler(
                     servicer.SendSnapshot,
                     request_deserializer=kv_dot_api_dot_raftpb_dot_raft__pb2.Message.FromString,
@@ -194,33 +176,6 @@ def add_PeerServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Peer:
     """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Stream(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
-            target,
-            '/kvpeerpb.Peer/Stream',
-            kv_dot_api_dot_peerpb_dot_peer__pb2.MessageBatch.SerializeToString,
-            kv_dot_api_dot_peerpb_dot_peer__pb2.StreamSummary.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
 
     @staticmethod
     def SendSnapshot(request,

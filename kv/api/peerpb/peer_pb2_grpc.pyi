@@ -3,8 +3,10 @@
 isort:skip_file
 kv's peer service: how members of a kv cluster send each other Raft messages (chapter 4).
 This is kv's own protocol, not etcd's: etcd's members talk over HTTP streams (rafthttp) on
-their peer URLs; kv uses one gRPC service on --listen-peer-urls instead. The messages it
-carries are etcd's raftpb.Message. Regenerate the Python with `python -m kv.api.generate`.
+their peer URLs; kv streams Raft messages as length-prefixed MessageBatch frames over a
+plain connection to --listen-peer-urls (kv/server/peers/frames.py), and makes every other
+call with this gRPC service on the same port. The messages it carries are etcd's
+raftpb.Message. Regenerate the Python with `python -m kv.api.generate`.
 """
 
 from collections import abc as _abc
@@ -37,10 +39,6 @@ class PeerStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PeerAsyncStub: ...
-    Stream: _grpc.StreamUnaryMultiCallable[_peer_pb2.MessageBatch, _peer_pb2.StreamSummary]
-    """A long-lived stream of Raft messages from one member to another, in order; each write
-    carries every message that was waiting (one await per batch, not per message).
-    """
     SendSnapshot: _grpc.UnaryUnaryMultiCallable[_raft_pb2.Message, _peer_pb2.SnapshotAck]
     """One MsgSnap, with the sender's backend in snapshot.data: answered once the receiver has
     taken it, so the sender can tell Raft whether the snapshot arrived (MsgSnapStatus).
@@ -66,10 +64,6 @@ class PeerStub:
 @_typing.type_check_only
 class PeerAsyncStub(PeerStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Stream: _aio.StreamUnaryMultiCallable[_peer_pb2.MessageBatch, _peer_pb2.StreamSummary]  # type: ignore[assignment]
-    """A long-lived stream of Raft messages from one member to another, in order; each write
-    carries every message that was waiting (one await per batch, not per message).
-    """
     SendSnapshot: _aio.UnaryUnaryMultiCallable[_raft_pb2.Message, _peer_pb2.SnapshotAck]  # type: ignore[assignment]
     """One MsgSnap, with the sender's backend in snapshot.data: answered once the receiver has
     taken it, so the sender can tell Raft whether the snapshot arrived (MsgSnapStatus).
@@ -93,16 +87,6 @@ class PeerAsyncStub(PeerStub):
     LeaseTimeToLive: _aio.UnaryUnaryMultiCallable[_rpc_pb2.LeaseTimeToLiveRequest, _rpc_pb2.LeaseTimeToLiveResponse]  # type: ignore[assignment]
 
 class PeerServicer(metaclass=_abc_1.ABCMeta):
-    @_abc_1.abstractmethod
-    def Stream(
-        self,
-        request_iterator: _MaybeAsyncIterator[_peer_pb2.MessageBatch],
-        context: _ServicerContext,
-    ) -> _typing.Union[_peer_pb2.StreamSummary, _abc.Awaitable[_peer_pb2.StreamSummary]]:
-        """A long-lived stream of Raft messages from one member to another, in order; each write
-        carries every message that was waiting (one await per batch, not per message).
-        """
-
     @_abc_1.abstractmethod
     def SendSnapshot(
         self,

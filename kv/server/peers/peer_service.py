@@ -1,9 +1,10 @@
-"""`PeerService`: the receiving end of the peer transport, served on the peer URLs (chapter 4).
+"""`PeerService`: the gRPC end of the peer transport, served on the peer URLs (chapter 4).
 
-`kv.server.peers.transport.PeerTransport` writes each peer's messages into a ``Peer.Stream``
-and sends snapshots with ``Peer.SendSnapshot``; this is the gRPC service at the other end. It
-checks that the sender belongs to our cluster (`PeerTransport.check_cluster`) and hands each
-message to the transport (`PeerTransport.receive`), which hands it to Raft. It also serves
+`kv.server.peers.transport.PeerTransport` streams each peer's messages over a plain
+connection (`kv.server.peers.inbound` receives them) and makes every other call to a peer
+with kv's gRPC service ``kvpeerpb.Peer``; this is that service. A snapshot
+(``Peer.SendSnapshot``) is checked to come from our cluster (`PeerTransport.check_cluster`)
+and handed to the transport (`PeerTransport.receive`), which hands it to Raft. It also serves
 kv's fault hooks (``Peer.SetFaults``, ``GetFaults``: partitions; ``SetDiskFaults``: a slow
 disk, chapter 10), the member list for joining members (``GetMembers``), and chapter 7's
 lease requests that followers forward to the leader (``LeaseRenew``, ``LeaseTimeToLive``),
@@ -12,7 +13,6 @@ which the member's `LeaseAnswers` answer. Moved out of `kv.server.peers.transpor
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -58,22 +58,6 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         self.transport = transport
         self.leases = leases
         self.disk = disk
-
-    async def Stream(self, request_iterator, context):  # type: ignore[no-untyped-def]
-        received = 0
-        try:
-            self.transport.check_cluster(context.invocation_metadata())
-            async for batch in request_iterator:
-                self.transport.count_received(batch)
-                for wire in batch.messages:
-                    self.transport.receive(wire)
-                received += len(batch.messages)
-        except PermissionError as error:
-            log.warning("refused a peer stream: %s", error)
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-        except asyncio.CancelledError:
-            pass  # this member is stopping: the sender reconnects to whoever serves next
-        return peer_pb2.StreamSummary(received=received)
 
     async def SendSnapshot(self, request, context):  # type: ignore[no-untyped-def]
         try:

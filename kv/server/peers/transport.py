@@ -1,17 +1,21 @@
 """The peer transport: Raft messages between the members of a real cluster (chapter 4).
 
 The Raft core hands out messages and takes messages in; moving them between processes is the
-application's job. etcd does it over HTTP streams between peer URLs (``rafthttp``); kv uses
-one gRPC service of its own, ``kvpeerpb.Peer``, served on ``--listen-peer-urls``:
+application's job. etcd does it over HTTP streams between peer URLs (``rafthttp``); kv does
+it over the same port, ``--listen-peer-urls``, in two ways:
 
-* every member keeps one long-lived client stream (``Peer.Stream``) to each peer and writes
-  that peer's messages into it, in order. A message is never waited for: `PeerTransport.send`
-  queues it and returns, because Raft is built for a network that loses messages (a full
-  queue drops, as etcd's does, and Raft sends again);
-* a MsgSnap carries the sender's whole backend, so it goes alone in a unary call
+* every member keeps one long-lived connection to each peer and writes that peer's messages
+  into it, in order, as length-prefixed frames (`kv.server.peers.frames`; the sending end is
+  `kv.server.peers.outbound`, the receiving end `kv.server.peers.inbound`). No gRPC: the
+  messages are Raft's hot path, and a plain stream costs a member a fraction of what a gRPC
+  stream write did. A message is never waited for: `PeerTransport.send` queues it and
+  returns, because Raft is built for a network that loses messages (a full queue drops, as
+  etcd's does, and Raft sends again);
+* everything else is a unary call of kv's gRPC service ``kvpeerpb.Peer``. A MsgSnap
+  carries the sender's whole backend, so it goes alone in a unary call
   (``Peer.SendSnapshot``) whose answer says the snapshot arrived; Raft is told either way
   (``report_snapshot``), and a peer that cannot be reached is reported too
-  (``report_unreachable``) so the leader goes back to probing it;
+  (``report_unreachable``) so the leader goes back to probing it.
 * ``Peer.SetFaults`` is kv's fault hook: a member told to block some peers neither sends to
   them nor accepts what they send. Tests and ``kv cluster partition`` cut a member off with
   it; nothing in etcd corresponds to it.
@@ -24,7 +28,9 @@ one gRPC service of its own, ``kvpeerpb.Peer``, served on ``--listen-peer-urls``
   the leader answers from a follower to the leader, as etcd's followers forward them over HTTP
   to the leader's peer URL (``leasehttp``); the member's `LeaseAnswers` answer them.
 
-The receiving end, `PeerService`, is `kv.server.peers.peer_service`.
+Both kinds arrive on one port: the peer URL's front (`kv.server.front`) hands a connection
+that opens with `frames.MAGIC` to an `InboundStream` and the others to the gRPC service,
+`PeerService` (`kv.server.peers.peer_service`).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,15 +51,11 @@ from kv.api.raftpb import raft_pb2
 from kv.raft import Message, MessageType
 from kv.server import raft_wire
 from kv.server.metrics.histogram import ROUND_TRIP_BUCKETS, Histogram
+from kv.server.peers.frames import Hello
+from kv.server.peers.outbound import OutboundStream
 
 log = logging.getLogger(__name__)
 
-#: Messages waiting for one peer before new ones are dropped (etcd: streamBufSize 4096).
-QUEUE_SIZE = 4096
-#: Messages to one peer sent in one stream write, at most.
-BATCH_MESSAGES = 256
-#: Pause before reconnecting to a peer that could not be reached.
-RECONNECT_SECONDS = 0.1
 #: A snapshot carries a whole backend: let it be as large as gRPC allows.
 PEER_GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 2**31 - 1),
@@ -84,6 +86,18 @@ def dial_target(url: str) -> str:
     return urlsplit(url).netloc
 
 
+def host_and_port(url: str) -> tuple[str, int]:
+    """Where a peer URL's stream connects (``http://127.0.0.1:2380`` -> ``127.0.0.1``, 2380).
+
+    Raises:
+        ValueError: the URL names no port.
+    """
+    parts = urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        raise ValueError(f"a peer URL needs a host and a port: {url}")
+    return parts.hostname, parts.port
+
+
 @dataclass(slots=True)
 class RaftInbox:
     """What the transport hands the member: callbacks into its Raft loop."""
@@ -105,16 +119,13 @@ class RaftInbox:
 
 @dataclass(slots=True)
 class _Peer:
-    """One peer: where it is, and the task that streams its queue to it."""
+    """One peer: where it is, the stream of messages to it, and the tasks that keep it."""
 
     member_id: int
     urls: tuple[str, ...]
-    queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
-    task: asyncio.Task[None] | None = None
-    #: Keeps the connection up and notes since when it has been (etcd: ActiveSince).
-    watch: asyncio.Task[None] | None = None
-    connected_since: float | None = None
-    probe: asyncio.Task[None] | None = None
+    stream: OutboundStream
+    task: asyncio.Task[None]
+    probe: asyncio.Task[None]
 
 
 class PeerTransport:
@@ -130,6 +141,7 @@ class PeerTransport:
         self._peers: dict[int, _Peer] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._snapshot_tasks: set[asyncio.Task[None]] = set()
+        self._inbound: set[asyncio.BaseTransport] = set()
         # Chapter 10's metrics, by peer id: what went each way, and how long a round trip
         # takes (etcd_network_peer_sent_bytes_total and the rest; `kv.server.metrics`).
         self.sent_bytes: dict[int, int] = {}
@@ -163,19 +175,17 @@ class PeerTransport:
         if known is not None and known.urls == urls:
             return
         self.remove_peer(member_id)
-        peer = _Peer(member_id, urls)
+        stream = OutboundStream(member_id, *host_and_port(urls[0]), owner=self)
         loop = asyncio.get_running_loop()
-        peer.task = loop.create_task(self._stream_to(peer))
-        peer.watch = loop.create_task(self._watch_connection(peer))
-        peer.probe = loop.create_task(self._probe(peer))
-        self._peers[member_id] = peer
+        task = loop.create_task(stream.run())
+        probe = loop.create_task(self._probe(member_id, urls))
+        self._peers[member_id] = _Peer(member_id, urls, stream, task, probe)
 
     def remove_peer(self, member_id: int) -> None:
         peer = self._peers.pop(member_id, None)
         if peer is not None:
-            for task in (peer.task, peer.watch, peer.probe):
-                if task is not None:
-                    task.cancel()
+            peer.task.cancel()
+            peer.probe.cancel()
 
     # -- the fault hook -------------------------------------------------------------------
 
@@ -192,43 +202,29 @@ class PeerTransport:
 
     # -- who is connected (etcd's strict reconfiguration checks ask) ----------------------
 
-    async def _watch_connection(self, peer: _Peer) -> None:
-        """Keep a connection to ``peer`` open even when nothing is sent (a follower sends
-        nothing to other followers), and note since when it has been up: etcd's members
-        keep streams to every peer, and its checks ask since when each has been active."""
-        channel = self._channel(peer)
-        loop = asyncio.get_running_loop()
-        while True:
-            state = channel.get_state(try_to_connect=True)
-            if state is grpc.ChannelConnectivity.READY:
-                if peer.connected_since is None:
-                    peer.connected_since = loop.time()
-            else:
-                peer.connected_since = None
-            await channel.wait_for_state_change(state)
-
     def connected_since(self, moment: float) -> set[int]:
         """The peers connected (and not cut off by the fault hook) without a break since
         ``moment``, event loop time (etcd: ActiveSince before ``moment``)."""
         connected = set()
         for member, peer in self._peers.items():
-            if peer.connected_since is None or member in self._blocked:
+            opened = peer.stream.connected_since
+            if opened is None or member in self._blocked:
                 continue
-            since = max(peer.connected_since, self._unblocked_at.get(member, 0.0))
+            since = max(opened, self._unblocked_at.get(member, 0.0))
             if since <= moment:
                 connected.add(member)
         return connected
 
-    async def _probe(self, peer: _Peer) -> None:
-        """Time a small call to ``peer`` every `PROBE_SECONDS` (not while the fault hook cuts
+    async def _probe(self, member_id: int, urls: tuple[str, ...]) -> None:
+        """Time a small call to the peer every `PROBE_SECONDS` (not while the fault hook cuts
         it off: a real partition would fail the probe too)."""
-        histogram = self.round_trip.setdefault(peer.member_id, Histogram(ROUND_TRIP_BUCKETS))
+        histogram = self.round_trip.setdefault(member_id, Histogram(ROUND_TRIP_BUCKETS))
         clock = asyncio.get_running_loop().time
         while True:
-            if peer.member_id not in self._blocked:
+            if member_id not in self._blocked:
                 started = clock()
                 with contextlib.suppress(grpc.aio.AioRpcError):
-                    await self._stub(peer).GetFaults(
+                    await self._stub(urls).GetFaults(
                         peer_pb2.GetFaultsRequest(), timeout=PROBE_SECONDS
                     )
                     histogram.observe(clock() - started)
@@ -238,10 +234,13 @@ class PeerTransport:
     def _count(table: dict[int, int], member_id: int, size: int) -> None:
         table[member_id] = table.get(member_id, 0) + size
 
-    def count_received(self, batch: peer_pb2.MessageBatch) -> None:
-        """Count a batch a peer sent us under its sender (etcd counts what it reads)."""
-        if batch.messages:
-            self._count(self.received_bytes, getattr(batch.messages[0], "from"), batch.ByteSize())
+    def count_received(self, member_id: int, size: int) -> None:
+        """Count ``size`` bytes of messages ``member_id`` sent us (etcd counts what it reads)."""
+        self._count(self.received_bytes, member_id, size)
+
+    def count_sent(self, member_id: int, size: int) -> None:
+        """Count ``size`` bytes of messages written to ``member_id``."""
+        self._count(self.sent_bytes, member_id, size)
 
     def connected(self) -> set[int]:
         """The peers connected now (etcd: ActiveSince is not zero)."""
@@ -265,9 +264,7 @@ class PeerTransport:
                 self._snapshot_tasks.add(task)
                 task.add_done_callback(self._snapshot_tasks.discard)
                 continue
-            try:
-                peer.queue.put_nowait(message)
-            except asyncio.QueueFull:
+            if not peer.stream.push(message):
                 log.warning(
                     "dropped %s to %x: its send queue is full", message.type, peer.member_id
                 )
@@ -275,13 +272,38 @@ class PeerTransport:
 
     # --8<-- [end:send]
 
+    # -- what the streams ask (`kv.server.peers.outbound.StreamOwner`) ----------------------
+
+    @property
+    def hello(self) -> bytes:
+        """What opens each of this member's streams: who we are and which cluster."""
+        return Hello(self.member_id, self.cluster_id).encode()
+
+    def encode(self, member_id: int, messages: list[Message]) -> bytes:
+        """A stream frame's payload: ``messages`` as one ``MessageBatch``, unless the fault
+        hook cut ``member_id`` off since they were queued."""
+        if member_id in self._blocked:
+            return b""
+        to_pb = raft_wire.message_to_pb
+        return peer_pb2.MessageBatch(messages=[to_pb(m) for m in messages]).SerializeToString()
+
+    def stream_broken(self, member_id: int, reason: str | None) -> None:
+        """The stream to ``member_id`` broke or was refused: tell Raft (etcd's transport
+        reports the peer unreachable), and learn that we were removed if that is why."""
+        if reason == REMOVED_TEXT:
+            self.inbox.removed()
+        self.inbox.unreachable(member_id)
+
+    # -- the checks a peer passes -------------------------------------------------------------
+
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return ((CLUSTER_ID_KEY, f"{self.cluster_id:x}"),)
 
     def check_cluster(self, metadata: tuple[tuple[str, str | bytes], ...] | None) -> None:
-        """Refuse a peer of another cluster (etcd's rafthttp checks its X-Etcd-Cluster-ID
-        header the same way): a member started with the wrong --initial-cluster-token, or with
-        ``new`` where it should have joined, must not take part in our elections.
+        """Refuse a gRPC call from a peer of another cluster (etcd's rafthttp checks its
+        X-Etcd-Cluster-ID header the same way): a member started with the wrong
+        --initial-cluster-token, or with ``new`` where it should have joined, must not take
+        part in our elections.
 
         Raises:
             PermissionError: etcd's text, naming both ids.
@@ -291,16 +313,36 @@ class PeerTransport:
         if sent != want:
             raise PermissionError(f"request cluster ID mismatch (got {sent!s} want {want})")
 
-    def _channel(self, peer: _Peer) -> grpc.aio.Channel:
-        target = dial_target(peer.urls[0])
+    def accept(self, hello: Hello) -> None:
+        """Check the hello of a peer's stream before taking any of its messages: the same
+        cluster check, and a member removed from the cluster is refused (etcd: 410 Gone).
+
+        Raises:
+            PermissionError: etcd's text.
+        """
+        self.check_cluster(((CLUSTER_ID_KEY, f"{hello.cluster_id:x}"),))
+        if self.inbox.is_removed(hello.member_id):
+            raise PermissionError(REMOVED_TEXT)
+
+    def track_inbound(self, connection: asyncio.BaseTransport) -> None:
+        """Note a peer's stream to this member, to be closed when the member stops."""
+        self._inbound.add(connection)
+
+    def untrack_inbound(self, connection: asyncio.BaseTransport) -> None:
+        self._inbound.discard(connection)
+
+    # -- gRPC calls to a peer -----------------------------------------------------------------
+
+    def _channel(self, urls: tuple[str, ...]) -> grpc.aio.Channel:
+        target = dial_target(urls[0])
         channel = self._channels.get(target)
         if channel is None:
             channel = grpc.aio.insecure_channel(target, options=PEER_CHANNEL_OPTIONS)
             self._channels[target] = channel
         return channel
 
-    def _stub(self, peer: _Peer) -> peer_pb2_grpc.PeerAsyncStub:
-        return peer_pb2_grpc.PeerStub(self._channel(peer))
+    def _stub(self, urls: tuple[str, ...]) -> peer_pb2_grpc.PeerAsyncStub:
+        return peer_pb2_grpc.PeerStub(self._channel(urls))
 
     async def forward_lease(self, member_id: int, method: str, request: Any) -> Any:
         """Call the lease RPC ``method`` (``LeaseRenew``, ``LeaseTimeToLive``) of the peer
@@ -313,49 +355,8 @@ class PeerTransport:
         peer = self._peers.get(member_id)
         if peer is None:
             raise LookupError(f"no peer {member_id:x}")
-        call = getattr(self._stub(peer), method)
+        call = getattr(self._stub(peer.urls), method)
         return await call(request, timeout=LEASE_FORWARD_SECONDS, metadata=self._metadata())
-
-    async def _stream_to(self, peer: _Peer) -> None:
-        """Keep a stream open to ``peer`` and write its queue into it, reconnecting on error.
-
-        Each write takes every message waiting (up to `BATCH_MESSAGES`): under load a
-        leader's appends, heartbeats and answers pile up while a write is in flight, and one
-        write for all of them costs what one write for one did.
-        """
-        retry: peer_pb2.MessageBatch | None = None
-        while True:
-            batch = retry if retry is not None else await self._next_batch(peer)
-            call = self._stub(peer).Stream(None, metadata=self._metadata())  # we write() to it
-            try:
-                while True:
-                    if batch.messages:
-                        await call.write(batch)
-                        self._count(self.sent_bytes, peer.member_id, batch.ByteSize())
-                    retry = None
-                    batch = await self._next_batch(peer)
-            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
-                # The call ended: the peer is down, or it refused us. Its status says which.
-                if call.done() and await call.details() == REMOVED_TEXT:
-                    self.inbox.removed()
-                self.inbox.unreachable(peer.member_id)
-                # A stream to a peer that restarted fails on its first write: that batch (a
-                # vote, say) is written once more on a new stream at once, instead of being
-                # lost until Raft's next timeout. Only once: then the peer is really away.
-                retry = batch if retry is None else None
-            finally:
-                call.cancel()
-            if retry is None:
-                await asyncio.sleep(RECONNECT_SECONDS)
-
-    async def _next_batch(self, peer: _Peer) -> peer_pb2.MessageBatch:
-        """Wait for a message to ``peer``; take it and every other one already waiting."""
-        messages = [await peer.queue.get()]
-        while len(messages) < BATCH_MESSAGES and not peer.queue.empty():
-            messages.append(peer.queue.get_nowait())
-        return peer_pb2.MessageBatch(
-            messages=[raft_wire.message_to_pb(m) for m in messages if m.to not in self._blocked]
-        )
 
     async def _send_snapshot(self, peer: _Peer, message: Message) -> None:
         """Send a MsgSnap with this member's backend; tell Raft how it went."""
@@ -368,7 +369,7 @@ class PeerTransport:
                 peer.member_id,
                 len(wire.snapshot.data),
             )
-            await self._stub(peer).SendSnapshot(
+            await self._stub(peer.urls).SendSnapshot(
                 wire, timeout=SNAPSHOT_TIMEOUT_SECONDS, metadata=self._metadata()
             )
         except Exception as error:  # any failure: Raft probes the peer again later
@@ -383,11 +384,13 @@ class PeerTransport:
             self.remove_peer(member_id)
         for task in list(self._snapshot_tasks):
             task.cancel()
+        for connection in list(self._inbound):
+            connection.close()
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
 
-    # -- receiving (called by PeerService) ----------------------------------------------------
+    # -- receiving (called by InboundStream and PeerService) ----------------------------------
 
     def receive(self, wire: raft_pb2.Message) -> None:
         """Hand a peer's message to Raft.
