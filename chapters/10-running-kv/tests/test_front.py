@@ -2,7 +2,8 @@
 
 Each test starts a front on a free loopback port in front of a real grpc.aio server and a
 real HTTP route table, then talks to it as clients do: a gRPC channel, raw HTTP/1.1, kv's
-own framed protocols, and connections that hang up early.
+own framed protocols, and connections that hang up early. Each runs on asyncio's own event
+loop and on uvloop, which ``kv serve`` runs on (this folder's conftest).
 """
 
 from __future__ import annotations
