@@ -31,7 +31,7 @@ from kv.client import KVClient
 from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
 from kv.server.config import ServerConfig, bind_address, dial_address, parse_retention
-from kv.server.front import Route, start_front
+from kv.server.front import Route, listen_privately, start_front
 from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes
 from kv.server.metrics.collector import HealthCounts, member_registry
@@ -138,11 +138,11 @@ async def serve(
                 PeerService(replica.transport, leases=server.leases, disk=replica.disk),
                 peer_server,
             )
-            # Only the peer URLs' fronts reach it: loopback, and a port the system picks.
-            peer_grpc_port = peer_server.add_insecure_port("127.0.0.1:0")
+            # Only the peer URLs' fronts reach it, through a private socket.
+            peer_grpc = listen_privately(peer_server, "peer")
             await peer_server.start()
             for url in config.listen_peer_urls:
-                peer_listeners.append(await _listen_peers(url, peer_grpc_port, replica.transport))
+                peer_listeners.append(await _listen_peers(url, peer_grpc, replica.transport))
                 log.info("listening for peers on %s", bind_address(url))
             # etcd serves its metrics URLs at once, before the member is ready: /health
             # says "false" until there is a leader.
@@ -264,17 +264,17 @@ async def _bound(url: str, listening: Awaitable[asyncio.Server]) -> asyncio.Serv
         raise ListenError(f"cannot listen on {url}: listen tcp {address}: bind: {reason}") from None
 
 
-async def _listen_peers(url: str, grpc_port: int, transport: PeerTransport) -> asyncio.Server:
+async def _listen_peers(url: str, grpc_address: str, transport: PeerTransport) -> asyncio.Server:
     """Serve a peer URL (chapter 4): the peers' Raft streams, which open with
     `kv.server.peers.frames.MAGIC`, go to an `InboundStream` each; everything else (snapshots,
-    the fault hooks, forwarded lease requests) to the peer gRPC service on ``grpc_port``.
+    the fault hooks, forwarded lease requests) to the peer gRPC service on ``grpc_address``.
 
     Raises:
         ListenError: the URL could not be bound.
     """
     stream = Route(MAGIC, lambda: InboundStream(transport))
     host, _, port = bind_address(url).rpartition(":")
-    front = start_front(host.strip("[]"), int(port), grpc_port=grpc_port, routes=[stream])
+    front = start_front(host.strip("[]"), int(port), grpc_address=grpc_address, routes=[stream])
     return await _bound(url, front)
 
 
@@ -288,7 +288,7 @@ async def _listen_clients(
     listeners, not serving yet, go into ``listeners``.
 
     As in etcd 3.4, gRPC and HTTP share each ``--listen-client-urls`` URL: gRPC listens on a
-    private loopback port behind a front that tells the two apart (`kv.server.front`). With
+    private socket behind a front that tells the two apart (`kv.server.front`). With
     etcd 3.5.8's ``--listen-client-http-urls``, gRPC has the client URLs to itself (no front,
     no copy) and client HTTP the URLs that flag names.
 
@@ -299,12 +299,12 @@ async def _listen_clients(
         for url in config.listen_client_http_urls:
             listeners.append(await _listen_http(routes, url, start_serving=False))
         return [_listen(client_server, url) for url in config.listen_client_urls]
-    # Only the fronts reach it: loopback, and a port the system picks.
-    grpc_port = client_server.add_insecure_port("127.0.0.1:0")
+    # Only the fronts reach it, through a private socket.
+    grpc_address = listen_privately(client_server, "client")
     for url in config.listen_client_urls:
         host, _, port = bind_address(url).rpartition(":")
         front = start_front(
-            host.strip("[]"), int(port), grpc_port=grpc_port, http=routes, start_serving=False
+            host.strip("[]"), int(port), grpc_address=grpc_address, http=routes, start_serving=False
         )
         listeners.append(await _bound(url, front))
     return [bind_address(url) for url in config.listen_client_urls]

@@ -4,8 +4,9 @@
 etcd answers ``curl http://127.0.0.1:2379/health`` and its gRPC clients on the same port: a
 multiplexer (``cmux``) reads the first bytes of each new connection and hands it to the gRPC
 server or to the HTTP one. grpcio's server cannot share its port, so kv puts the same thing
-in front of it: the gRPC server listens on a private loopback port, and the front listens on
-the member's URL and looks at each new connection's first bytes:
+in front of it: the gRPC server listens on a private socket (`listen_privately`: a Unix
+socket in Linux's abstract namespace, so it takes no TCP port and leaves no file behind),
+and the front listens on the member's URL and looks at each new connection's first bytes:
 
 * HTTP/2's connection preface, ``PRI * HTTP/2.0``, is a gRPC client: the connection is
   spliced to the gRPC server, byte for byte in both directions (`Splice`), and the front
@@ -26,10 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
+
+import grpc
 
 from kv.server.http.listener import MAX_HEAD_BYTES, serve_connection
 from kv.server.http.routes import Routes
@@ -81,7 +86,7 @@ class Splice(asyncio.Protocol):
 class _Targets:
     """Where a front sends what it recognises, and the waits it holds (see `_Sniffer`)."""
 
-    grpc_port: int
+    grpc_address: str
     routes: Sequence[Route]
     http: Routes | None
     pending: set[asyncio.Task[None]]
@@ -166,8 +171,8 @@ async def _splice_to_grpc(client: asyncio.Transport, first: bytes, targets: _Tar
     client.pause_reading()
     loop = asyncio.get_running_loop()
     try:
-        grpc_side, _ = await loop.create_connection(
-            lambda: Splice(client), "127.0.0.1", targets.grpc_port
+        grpc_side, _ = await loop.create_unix_connection(
+            lambda: Splice(client), sock=_connected(targets.grpc_address)
         )
     except OSError as error:
         log.warning("cannot reach the gRPC server behind the front: %s", error)
@@ -179,6 +184,28 @@ async def _splice_to_grpc(client: asyncio.Transport, first: bytes, targets: _Tar
     grpc_side.write(first)
     client.set_protocol(Splice(grpc_side))
     client.resume_reading()
+
+
+def _connected(name: str) -> socket.socket:
+    """A socket connected to the abstract Unix socket ``name``. A local connect completes at
+    once (it waits only while the listener's backlog is full), and uvloop takes no abstract
+    path itself, only a connected socket."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect("\0" + name)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def listen_privately(server: grpc.aio.Server, label: str) -> str:
+    """Bind ``server`` to a new private socket, reachable only from this machine, and return
+    its name for `start_front`'s ``grpc_address``."""
+    name = f"kv-{label}-{os.getpid()}-{secrets.token_hex(8)}"
+    server.add_insecure_port(f"unix-abstract:{name}")
+    return name
 
 
 async def _serve_http(
@@ -201,19 +228,20 @@ async def start_front(
     host: str,
     port: int,
     *,
-    grpc_port: int,
+    grpc_address: str,
     routes: Sequence[Route] = (),
     http: Routes | None = None,
     start_serving: bool = True,
 ) -> asyncio.Server:
     """Listen on ``host:port`` (serving from now, or from the returned server's
-    ``start_serving``): gRPC to ``127.0.0.1:grpc_port``, kv's own protocols to ``routes``,
+    ``start_serving``): gRPC to the private socket ``grpc_address`` (`listen_privately`),
+    kv's own protocols to ``routes``,
     HTTP/1.1 to ``http`` (closed if ``None``).
 
     Raises:
         OSError: the address cannot be bound (in use, say).
     """
-    targets = _Targets(grpc_port=grpc_port, routes=tuple(routes), http=http, pending=set())
+    targets = _Targets(grpc_address=grpc_address, routes=tuple(routes), http=http, pending=set())
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: _Sniffer(targets),

@@ -16,7 +16,7 @@ from typing import cast
 import grpc
 import pytest
 
-from kv.server.front import HTTP2_PREFACE, Route, start_front
+from kv.server.front import HTTP2_PREFACE, Route, listen_privately, start_front
 from kv.server.http.routes import Response
 
 pytestmark = pytest.mark.asyncio
@@ -63,13 +63,13 @@ async def front() -> AsyncIterator[Front]:
     grpc_server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("test.Echo", {"Say": handler}),)
     )
-    grpc_port = grpc_server.add_insecure_port("127.0.0.1:0")
+    grpc_address = listen_privately(grpc_server, "test")
     await grpc_server.start()
     framed: list[bytes] = []
     server = await start_front(
         "127.0.0.1",
         0,
-        grpc_port=grpc_port,
+        grpc_address=grpc_address,
         routes=[Route(b"KVTEST\n", lambda: Recorder(framed))],
         http=StaticRoutes(),  # type: ignore[arg-type]
     )
