@@ -30,7 +30,13 @@ from kv.api.peerpb import peer_pb2_grpc
 from kv.client import KVClient
 from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
-from kv.server.config import ServerConfig, bind_address, dial_address, parse_retention
+from kv.server.config import (
+    ServerConfig,
+    bind_address,
+    dial_address,
+    parse_retention,
+    socket_address,
+)
 from kv.server.front import Route, listen_privately, start_front
 from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes
@@ -273,8 +279,8 @@ async def _listen_peers(url: str, grpc_address: str, transport: PeerTransport) -
         ListenError: the URL could not be bound.
     """
     stream = Route(MAGIC, lambda: InboundStream(transport))
-    host, _, port = bind_address(url).rpartition(":")
-    front = start_front(host.strip("[]"), int(port), grpc_address=grpc_address, routes=[stream])
+    host, port = socket_address(url)
+    front = start_front(host, port, grpc_address=grpc_address, routes=[stream])
     return await _bound(url, front)
 
 
@@ -302,10 +308,8 @@ async def _listen_clients(
     # Only the fronts reach it, through a private socket.
     grpc_address = listen_privately(client_server, "client")
     for url in config.listen_client_urls:
-        host, _, port = bind_address(url).rpartition(":")
-        front = start_front(
-            host.strip("[]"), int(port), grpc_address=grpc_address, http=routes, start_serving=False
-        )
+        host, port = socket_address(url)
+        front = start_front(host, port, grpc_address=grpc_address, http=routes, start_serving=False)
         listeners.append(await _bound(url, front))
     return [bind_address(url) for url in config.listen_client_urls]
 

@@ -249,6 +249,13 @@ def bind_address(url: str) -> str:
 # --8<-- [end:bind]
 
 
+def socket_address(url: str) -> tuple[str, int]:
+    """The host and port an asyncio listener binds for listen URL ``url`` (IPv6 hosts without
+    their brackets); `bind_address` checks the URL."""
+    host, _, port = bind_address(url).rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def dial_address(url: str) -> str:
     """The address a member dials to reach itself on its listen URL ``url`` (chapter 9: its
     Lock and Election services are clients of the member). A wildcard host (``0.0.0.0``,

@@ -15,7 +15,7 @@ import email.utils
 import logging
 from http import HTTPStatus
 
-from kv.server.config import bind_address
+from kv.server.config import socket_address
 from kv.server.http.routes import Response, Routes
 
 log = logging.getLogger(__name__)
@@ -98,15 +98,15 @@ async def start_http(routes: Routes, url: str, *, start_serving: bool = True) ->
     Raises:
         OSError: the address cannot be bound (in use, say).
     """
-    host, _, port = bind_address(url).rpartition(":")
+    host, port = socket_address(url)
 
     async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await serve_connection(routes, reader, writer)
 
     return await asyncio.start_server(
         connected,
-        host.strip("[]"),
-        int(port),
+        host,
+        port,
         limit=MAX_HEAD_BYTES,
         reuse_address=True,
         start_serving=start_serving,
