@@ -8,7 +8,8 @@
 * `make_cluster` -- makes and starts 3-member `ProcessCluster`s of ``kv serve`` with extra
   flags, each in a directory of its own; all are stopped at the end of the test.
 * Tests marked ``etcd`` need the real ``etcd`` and ``etcdctl`` (``tests/conftest.py``).
-* A failed test's report ends with the last lines of every member's log.
+* A failed test's report ends with the last lines of every member's log (and, for a
+  `make_cluster` cluster, whether each member's process was still running).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kv.cluster import control, processes, supervisor
 from kv.cluster.layout import METRICS_OFFSET, PORT_STRIDE, Layout, port_in_use
 from kv.cluster.state import load
 from tests.cluster.processes import ProcessCluster
+from tests.compat.servers import Server
 
 #: Base ports are drawn from here: above the well-known ports and etcd's 2379/2380, below
 #: Linux's default ephemeral range (32768-60999).
@@ -34,6 +36,7 @@ ELECTION_MS = 500
 LOG_LINES_IN_REPORT = 25
 
 _LAYOUTS = pytest.StashKey[list[Layout]]()
+_CLUSTERS = pytest.StashKey[list[ProcessCluster]]()
 
 
 def free_base_port(size: int, rng: random.Random | None = None) -> int:
@@ -105,12 +108,32 @@ def pytest_runtest_makereport(
                     continue
                 tail = "\n".join(lines[-LOG_LINES_IN_REPORT:])
                 report.sections.append((f"log of {member.name} ({member.log_file})", tail))
+        for cluster in item.stash.get(_CLUSTERS, []):
+            for server in cluster.members:
+                report.sections.append(
+                    (
+                        f"{server.name}: {_process_state(server)}",
+                        server.log_tail(LOG_LINES_IN_REPORT),
+                    )
+                )
     return report
 
 
+def _process_state(server: Server) -> str:
+    """Whether ``server``'s process still ran when the test failed: a member whose port
+    refuses connections may have exited, or may be alive with its listener gone."""
+    process = server.process
+    if process is None:
+        return "never launched"
+    code = process.poll()
+    return f"pid {process.pid} running" if code is None else f"pid {process.pid} exited with {code}"
+
+
 @pytest.fixture
-def make_cluster(tmp_path: Path) -> Iterator[Callable[..., ProcessCluster]]:
-    started: list[ProcessCluster] = []
+def make_cluster(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., ProcessCluster]]:
+    started = request.node.stash.setdefault(_CLUSTERS, [])
 
     def make(*extra_flags: str) -> ProcessCluster:
         workdir = tmp_path / f"cluster-{len(started)}"
