@@ -18,6 +18,7 @@ address it cannot bind or a data directory it cannot recover (a corrupt write-ah
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import sys
@@ -418,6 +419,11 @@ def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> in
         print(f"kv serve: error: {str(error).removeprefix('kv: ')}", file=sys.stderr)
         return 1
     configure_logging(flags.config.log_level)
+    # A crash in C code (gRPC, libuv, SQLite, protobuf) kills the process with a signal and
+    # no Python traceback; faulthandler writes every thread's Python stack to the log first,
+    # as a Go panic prints its goroutines. (A test cluster's member once died of "double
+    # free or corruption" with nothing else in its log.)
+    faulthandler.enable()
     for used in flags.env_used:
         log.info("recognized and used environment variable %s", used)
     for unrecognized in flags.env_unrecognized:
