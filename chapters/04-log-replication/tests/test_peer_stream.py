@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+import uvloop
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.raftpb import raft_pb2
 from kv.raft import Message, MessageType
 from kv.server.peers.frames import MAGIC, FrameError, FrameReader, Hello, frame
 from kv.server.peers.inbound import InboundStream
-from kv.server.peers.outbound import QUEUE_SIZE
+from kv.server.peers.outbound import QUEUE_SIZE, _Link
 from kv.server.peers.transport import PeerTransport, RaftInbox
 
 CLUSTER = 0xC1
@@ -246,3 +247,22 @@ async def test_a_message_sent_while_the_peer_restarts_reaches_the_restarted_peer
     two.transport = restarted.transport
     one.transport.send((vote(1, 2, term=9),))  # the first message to the new process
     assert (await restarted.next_delivered()).term == 9
+
+
+def test_a_link_whose_connection_is_gone_takes_writes_without_raising_on_uvloop() -> None:
+    """The stream learns of a lost connection a loop turn after the link does, and may flush
+    into the link meanwhile; uvloop raises on a write to a closed transport (asyncio's loop
+    drops it), which once broke a member's flush with a RuntimeError."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, link = await loop.create_connection(lambda: _Link(loop, lambda: None), "127.0.0.1", port)
+        server.close()
+        link.close()
+        await asyncio.wait_for(link.closed, WAIT)
+        link.write([b"a frame after the close"])
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())

@@ -117,6 +117,10 @@ class _Link(asyncio.Protocol):
         self._resume()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # The stream notices a moment later (`closed`), and may flush into this link before
+        # it does: such writes go nowhere (uvloop raises on a closed transport; asyncio's
+        # drops them) and Raft sends again on the next connection.
+        self._connection = None
         if not self.answer.done():
             self.answer.set_result(None)
         if not self.closed.done():
