@@ -64,7 +64,10 @@ class Splice(asyncio.Protocol):
         self.peer = peer
 
     def data_received(self, data: bytes) -> None:
-        self.peer.write(data)
+        # The peer's close reaches this side a moment after the peer's connection was lost:
+        # what is read meanwhile has nowhere to go (and uvloop raises on such a write).
+        if not self.peer.is_closing():
+            self.peer.write(data)
 
     def eof_received(self) -> bool:
         if self.peer.can_write_eof():

@@ -16,7 +16,7 @@ from typing import cast
 import grpc
 import pytest
 
-from kv.server.front import HTTP2_PREFACE, Route, listen_privately, start_front
+from kv.server.front import HTTP2_PREFACE, Route, Splice, listen_privately, start_front
 from kv.server.http.routes import Response
 
 pytestmark = pytest.mark.asyncio
@@ -164,3 +164,16 @@ async def test_a_connection_closed_before_a_byte_leaves_the_front_serving(front:
     writer.write(HTTP2_PREFACE[:5])  # half a preface, then gone
     writer.close()
     await test_a_grpc_client_is_spliced_to_the_grpc_server(front)
+
+
+async def test_a_splice_whose_other_side_is_gone_takes_what_still_arrives() -> None:
+    """One side of a splice can still read after the other side's connection was lost (its
+    close reaches this side a moment later): what it reads then goes nowhere, without the
+    error uvloop raises for a write to a closed transport."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    gone, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+    gone.close()
+    server.close()
+    Splice(gone).data_received(b"late bytes")
