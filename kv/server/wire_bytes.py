@@ -23,9 +23,11 @@ from typing import NamedTuple
 from kv.raft import Entry, Message
 from kv.server import raft_wire
 
-#: How many entries' encodings `EntryEncodings` keeps at most (twice this, briefly): enough for
-#: the entries between a proposal and its last follower's MsgApp, not a copy of the log.
+#: How many entries' encodings, and how many of their bytes, `EntryEncodings` keeps in each of
+#: its two generations: enough for the entries between a proposal and its last follower's
+#: MsgApp, not a copy of the log (a generation of large entries fills up by bytes first).
 ENCODINGS_KEPT = 1024
+ENCODED_BYTES_KEPT = 16 * 1024 * 1024
 
 #: The one-byte varints, made once: most of a message's numbers are small.
 _SMALL = [bytes((value,)) for value in range(0x80)]
@@ -73,14 +75,16 @@ class EntryEncodings:
     Keyed by (index, term): by the Log Matching Property (Raft §5.3, Figure 3) an entry is
     identified by its index and term, so two entries with the same pair are the same entry and
     may share an encoding. Entries without an index (a proposal on its way to the leader, a
-    ReadIndex context) are encoded each time. The newest `ENCODINGS_KEPT` to twice as many are
-    kept: two generations, the older dropped whole when the newer is full.
+    ReadIndex context) are encoded each time. The newest are kept in two generations, the
+    older dropped whole when the newer holds `ENCODINGS_KEPT` entries or `ENCODED_BYTES_KEPT`
+    bytes.
     """
 
-    __slots__ = ("_newer", "_older")
+    __slots__ = ("_newer", "_newer_bytes", "_older")
 
     def __init__(self) -> None:
         self._newer: dict[tuple[int, int], bytes] = {}
+        self._newer_bytes = 0
         self._older: dict[tuple[int, int], bytes] = {}
 
     def encode(self, entry: Entry) -> bytes:
@@ -108,9 +112,10 @@ class EntryEncodings:
         return [EncodedEntry(entry.index, encode(entry)) for entry in entries]
 
     def _keep(self, key: tuple[int, int], encoded: bytes) -> None:
-        if len(self._newer) >= ENCODINGS_KEPT:
-            self._older, self._newer = self._newer, {}
+        if len(self._newer) >= ENCODINGS_KEPT or self._newer_bytes >= ENCODED_BYTES_KEPT:
+            self._older, self._newer, self._newer_bytes = self._newer, {}, 0
         self._newer[key] = encoded
+        self._newer_bytes += len(encoded)
 
 
 def message_bytes(message: Message, entries: EntryEncodings) -> bytes:

@@ -11,6 +11,7 @@ from kv.api.raftpb import raft_pb2
 from kv.raft import Entry, EntryType, Message, MessageType
 from kv.server import raft_wire
 from kv.server.wire_bytes import (
+    ENCODED_BYTES_KEPT,
     ENCODINGS_KEPT,
     EncodedEntry,
     EntryEncodings,
@@ -97,3 +98,13 @@ def test_old_encodings_are_dropped() -> None:
         encodings.encode(Entry(term=1, index=index))
     assert encodings.encode(first) == kept
     assert encodings.encode(first) is not kept  # encoded again: it was no longer kept
+
+
+def test_large_entries_are_dropped_by_their_bytes() -> None:
+    encodings = EntryEncodings()
+    size = ENCODED_BYTES_KEPT // 4
+    first = Entry(term=1, index=1, data=bytes(size))
+    kept = encodings.encode(first)
+    for index in range(2, 10):  # far fewer than ENCODINGS_KEPT entries, twice the bytes
+        encodings.encode(Entry(term=1, index=index, data=bytes(size)))
+    assert encodings.encode(first) is not kept
