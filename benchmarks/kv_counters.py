@@ -65,7 +65,7 @@ STAGES: dict[str, tuple[str, str | None, str, bool]] = {
     "decode": ("kv.server.raft_wire", None, "message_from_pb", False),
     "is_removed": ("kv.server.applied.members", "MemberStore", "is_removed", False),
     "step": ("kv.raft", "RawNode", "step", False),
-    "encode": ("kv.server.raft_wire", None, "message_to_pb", False),
+    "encode": ("kv.server.wire_bytes", None, "message_bytes", False),
     "stream_write": ("grpc.aio._call", "StreamUnaryCall", "write", True),
 }
 

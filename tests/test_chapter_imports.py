@@ -149,6 +149,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.inbound": 4,
     "kv.server.outbound": 4,
     "kv.server.raft_wire": 4,
+    "kv.server.wire_bytes": 4,
     "kv.server.proposals": 4,
     "kv.server.reads": 4,
     "kv.server.replica": 4,

@@ -24,7 +24,6 @@ here takes the `kv.raft.raft.Raft` it works on, like etcd's ``stepLeader(r, m)``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kv.raft import events as ev
@@ -48,7 +47,8 @@ def append_entry(raft: Raft, entries: Sequence[Entry]) -> None:
     """Append new entries at the leader's term after its last entry."""
     last_index = raft.log.last_index()
     stamped = [
-        replace(entry, term=raft.term, index=last_index + 1 + i) for i, entry in enumerate(entries)
+        Entry(term=raft.term, index=last_index + 1 + i, type=entry.type, data=entry.data)
+        for i, entry in enumerate(entries)
     ]
     last_index = raft.log.append(stamped)
     # The leader's own acknowledgement, stepped once the entries are persisted.

@@ -94,6 +94,10 @@ class RaftLog:
 
     def match_term(self, index: int, term: int) -> bool:
         """Does this log hold an entry at ``index`` with ``term``? (Log Matching, §5.3)"""
+        if index > self.last_index():
+            # Not an error but the common case (a follower checking the new entries of each
+            # MsgApp): answered without raising and catching `UnavailableError` per entry.
+            return False
         try:
             return self.term(index) == term
         except (CompactedError, UnavailableError):

@@ -196,15 +196,17 @@ class Raft:
     # --8<-- [start:send]
     def send(self, message: Message) -> None:
         """Queue ``message``; it leaves in the next Ready, after that Ready is persisted."""
-        if message.from_ == NONE:
-            message = replace(message, from_=self.id)
+        sender = self.id if message.from_ == NONE else message.from_
+        term = message.term
         if message.type in _CAMPAIGN_MESSAGES:
-            if message.term == 0:
+            if term == 0:
                 raise AssertionError(f"term should be set when sending {message.type}")
         elif message.type not in (M.PROP, M.READ_INDEX):
             # Proposals and read requests forwarded to the leader travel without a term:
             # they are requests on the client's behalf, not part of the protocol's exchange.
-            message = replace(message, term=self.term)
+            term = self.term
+        if sender != message.from_ or term != message.term:
+            message = replace(message, from_=sender, term=term)  # one copy for both fields
         if message.type in _AFTER_PERSIST:
             self.msgs_after_append.append(message)
         else:

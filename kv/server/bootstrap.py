@@ -88,7 +88,7 @@ async def open_replica(config: ServerConfig) -> Replica:
     return Replica(
         raw=raw,
         disk=disk,
-        transport=PeerTransport(disk.member_id, disk.cluster_id),
+        transport=PeerTransport(disk.member_id, disk.cluster_id, disk.encodings),
         backend=backend,
         machine=machine,
         timing=timing,

@@ -68,7 +68,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Protocol, Self, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -89,6 +89,16 @@ DIR_MODE = 0o700  # etcd: fileutil.PrivateDirMode
 _SEGMENT_NAME = re.compile(r"([0-9a-f]{16})-([0-9a-f]{16})\.wal")
 
 M = TypeVar("M", bound=Message)
+
+
+class LogEntry(Protocol):
+    """An entry as `WAL.save` takes it: a ``raftpb.Entry``, or one encoded beforehand (the
+    server encodes each entry once for its WAL and its peers: `kv.server.wire_bytes`)."""
+
+    @property
+    def Index(self) -> int: ...  # raftpb.Entry's field
+
+    def SerializeToString(self) -> bytes: ...  # protobuf's method
 
 
 class WalError(Exception):
@@ -348,7 +358,7 @@ class WAL:
     # --- writing --------------------------------------------------------------------------
 
     # --8<-- [start:save]
-    def save(self, entries: Sequence[raftpb.Entry], state: raftpb.HardState | None = None) -> None:
+    def save(self, entries: Sequence[LogEntry], state: raftpb.HardState | None = None) -> None:
         """Append ``entries``, then ``state``; not durable until `sync` (etcd: ``Save``).
 
         An empty or all-zero ``state`` is not written, and a call with nothing to write does

@@ -42,6 +42,7 @@ from kv.server import raft_wire
 from kv.server.config import format_go_duration
 from kv.server.disk.fsync_thread import FsyncThread
 from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
+from kv.server.wire_bytes import EntryEncodings
 from kv.snap import Snapshotter
 from kv.wal import WAL
 
@@ -85,6 +86,8 @@ class RaftDisk:
     fsync_delay: float = 0.0
     #: Where `persist` runs the fsync, so the event loop serves on meanwhile.
     fsync_thread: FsyncThread = field(init=False)
+    #: Each entry's encoding, made once for the WAL and the peers' MsgApps (`kv.server.wire_bytes`).
+    encodings: EntryEncodings = field(default_factory=EntryEncodings)
 
     def __post_init__(self) -> None:
         self.fsync_thread = FsyncThread(self._fsync)
@@ -128,7 +131,7 @@ class RaftDisk:
         if ready.snapshot is not None:
             self._save_received_snapshot(ready.snapshot)
         self.wal.save(
-            [raft_wire.entry_to_pb(entry) for entry in ready.entries],
+            self.encodings.for_wal(ready.entries),
             raft_wire.hard_state_to_pb(ready.hard_state) if ready.hard_state else None,
         )
         if ready.must_sync:

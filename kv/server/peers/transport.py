@@ -53,6 +53,7 @@ from kv.server import raft_wire
 from kv.server.metrics.histogram import ROUND_TRIP_BUCKETS, Histogram
 from kv.server.peers.frames import Hello
 from kv.server.peers.outbound import OutboundStream
+from kv.server.wire_bytes import EntryEncodings, batch_bytes
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,13 @@ class PeerTransport:
     """Sends a member's Raft messages to its peers, and receives theirs (from
     `kv.server.peers.peer_service.PeerService`)."""
 
-    def __init__(self, member_id: int, cluster_id: int) -> None:
+    def __init__(
+        self, member_id: int, cluster_id: int, encodings: EntryEncodings | None = None
+    ) -> None:
         self.member_id = member_id
         self.cluster_id = cluster_id
+        #: Each entry's encoding, made once: shared with the WAL (`RaftDisk.encodings`).
+        self.encodings = encodings if encodings is not None else EntryEncodings()
         self._inbox: RaftInbox | None = None
         self._blocked: set[int] = set()
         self._unblocked_at: dict[int, float] = {}
@@ -230,17 +235,15 @@ class PeerTransport:
                     histogram.observe(clock() - started)
             await asyncio.sleep(PROBE_SECONDS)
 
-    @staticmethod
-    def _count(table: dict[int, int], member_id: int, size: int) -> None:
-        table[member_id] = table.get(member_id, 0) + size
-
     def count_received(self, member_id: int, size: int) -> None:
         """Count ``size`` bytes of messages ``member_id`` sent us (etcd counts what it reads)."""
-        self._count(self.received_bytes, member_id, size)
+        received = self.received_bytes
+        received[member_id] = received.get(member_id, 0) + size
 
     def count_sent(self, member_id: int, size: int) -> None:
         """Count ``size`` bytes of messages written to ``member_id``."""
-        self._count(self.sent_bytes, member_id, size)
+        sent = self.sent_bytes
+        sent[member_id] = sent.get(member_id, 0) + size
 
     def connected(self) -> set[int]:
         """The peers connected now (etcd: ActiveSince is not zero)."""
@@ -284,8 +287,7 @@ class PeerTransport:
         hook cut ``member_id`` off since they were queued."""
         if member_id in self._blocked:
             return b""
-        to_pb = raft_wire.message_to_pb
-        return peer_pb2.MessageBatch(messages=[to_pb(m) for m in messages]).SerializeToString()
+        return batch_bytes(messages, self.encodings)
 
     def stream_broken(self, member_id: int, reason: str | None) -> None:
         """The stream to ``member_id`` broke or was refused: tell Raft (etcd's transport
@@ -403,6 +405,11 @@ class PeerTransport:
             raise PermissionError(REMOVED_TEXT)
         if message.from_ in self._blocked or message.to != self.member_id:
             return
+        if message.type is MessageType.APP:
+            # The entries arrived encoded: keep those bytes for the WAL (not encoded again).
+            remember = self.encodings.remember
+            for entry, sent in zip(message.entries, wire.entries, strict=True):
+                remember(entry.index, entry.term, sent.SerializeToString())
         self.inbox.deliver(message)
 
 
