@@ -1,9 +1,10 @@
 """``kv serve``: one member answering etcd's gRPC API until a signal stops it (chapter 1).
 
 `serve` wires the pieces together: the member's `kv.server.replica.replica.Replica` (its Raft
-loop, opened by `kv.server.bootstrap`), the `Server` that answers requests, a grpc.aio server
-with etcd's services and one listener per ``--listen-client-urls`` entry, and a second server
-with the peer service (`kv.server.peers.peer_service`) on ``--listen-peer-urls``. It logs what
+loop, opened by `kv.server.bootstrap`), the `Server` that answers requests, grpc.aio servers
+with etcd's services (`CLIENT_GRPC_SERVERS` of them) behind one listener per
+``--listen-client-urls`` entry, and another server with the peer service
+(`kv.server.peers.peer_service`) on ``--listen-peer-urls``. It logs what
 etcd logs at the same moments (etcd: ``embed/etcd.go``, ``embed/serve.go``,
 ``pkg/osutil/interrupt_unix.go``) so an operator who knows etcd's log knows kv's, then runs
 until SIGINT or SIGTERM, until its task is cancelled, or until the member is removed from the
@@ -41,7 +42,7 @@ from kv.server.front import Route, listen_privately, start_front
 from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes
 from kv.server.metrics.collector import HealthCounts, member_registry
-from kv.server.metrics.grpc_metrics import RpcCounter
+from kv.server.metrics.grpc_metrics import Handlers, RpcCounter
 from kv.server.peers.frames import MAGIC
 from kv.server.peers.inbound import InboundStream
 from kv.server.peers.peer_service import PeerService
@@ -58,6 +59,12 @@ log = logging.getLogger(__name__)
 #: not the transport, gets to answer "etcdserver: request is too large" (etcd:
 #: embed/config.go grpcOverheadBytes).
 GRPC_OVERHEAD_BYTES = 512 * 1024
+#: How many grpc.aio servers answer a member's clients behind its fronts. A grpc.aio server
+#: takes one new call per turn of its accept loop, so under load the calls reach the member
+#: one at a time; several servers, each dealt the front's connections in turn, take several
+#: per turn, and more linearizable reads join each ReadIndex round (measured on a 3-member
+#: cluster, 64 reads in flight: a third more reads per second, a quarter less CPU per read).
+CLIENT_GRPC_SERVERS = 4
 #: How long in-flight calls may run after a stop signal before they are cancelled.
 GRACE_SECONDS = 1.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -118,9 +125,10 @@ async def serve(
     loop = asyncio.get_running_loop()
     stop_signal: asyncio.Future[str] = loop.create_future()  # why serve() stops
     rpcs = RpcCounter()  # chapter 10: grpc_server_handled_total and the rest
-    client_server = grpc.aio.server(
-        options=grpc_options(config.max_request_bytes), interceptors=[rpcs]
-    )
+    client_servers = [
+        grpc.aio.server(options=grpc_options(config.max_request_bytes))
+        for _ in range(client_server_count(config))
+    ]
     health = HealthCounts()
     registry = member_registry(server, rpcs, health)
     http_servers: list[asyncio.Server] = []  # --listen-metrics-urls
@@ -164,9 +172,12 @@ async def serve(
             # the member's removal) stops the wait: without a quorum it could be forever.
             # The client URLs are bound first, so that one that cannot be is found before the
             # member tells the cluster about it.
-            await add_services(client_server, server, own_client)
+            services = Handlers()
+            await add_services(services.as_server, server, own_client)
+            for client_server in client_servers:  # each call counted once, where it is served
+                rpcs.register(services, client_server)
             client_routes = Routes(server, registry, health, client=True)
-            addresses = await _listen_clients(config, client_server, client_routes, client_http)
+            addresses = await _listen_clients(config, client_servers, client_routes, client_http)
             publish = duties.publish(replica, config.name, config.advertise_client_urls)
             waiting: list[asyncio.Future[Any]] = [publish, stop_signal]
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -174,7 +185,8 @@ async def serve(
                 publish.cancel()
                 log.info("%s", stop_signal.result())
                 return
-            await client_server.start()
+            for client_server in client_servers:
+                await client_server.start()
             for listener in client_http:
                 await listener.start_serving()
             started = True
@@ -194,7 +206,7 @@ async def serve(
             # Also on cancellation and on a failed start: let calls in flight finish, briefly.
             for http_server in (*client_http, *http_servers):
                 http_server.close()
-            await client_server.stop(GRACE_SECONDS)
+            await asyncio.gather(*(each.stop(GRACE_SECONDS) for each in client_servers))
             await own_client.close()
             if started:
                 await duties.hand_over_leadership(replica)  # needs the peers: before they go
@@ -204,6 +216,13 @@ async def serve(
             await replica.stop()  # closes the peers' streams
             if started:
                 log.info("stopped serving client requests")
+
+
+def client_server_count(config: ServerConfig) -> int:
+    """How many client gRPC servers a member runs: `CLIENT_GRPC_SERVERS` behind its fronts;
+    one where gRPC has the client URLs to itself (``--listen-client-http-urls``), since only
+    one server can bind a port."""
+    return 1 if config.listen_client_http_urls else CLIENT_GRPC_SERVERS
 
 
 def _start_auto_compaction(config: ServerConfig, replica: Replica, server: Server) -> None:
@@ -280,13 +299,13 @@ async def _listen_peers(url: str, grpc_address: str, transport: PeerTransport) -
     """
     stream = Route(MAGIC, lambda: InboundStream(transport))
     host, port = socket_address(url)
-    front = start_front(host, port, grpc_address=grpc_address, routes=[stream])
+    front = start_front(host, port, grpc_addresses=[grpc_address], routes=[stream])
     return await _bound(url, front)
 
 
 async def _listen_clients(
     config: ServerConfig,
-    client_server: grpc.aio.Server,
+    client_servers: list[grpc.aio.Server],
     routes: Routes,
     listeners: list[asyncio.Server],
 ) -> list[str]:
@@ -294,9 +313,10 @@ async def _listen_clients(
     listeners, not serving yet, go into ``listeners``.
 
     As in etcd 3.4, gRPC and HTTP share each ``--listen-client-urls`` URL: gRPC listens on a
-    private socket behind a front that tells the two apart (`kv.server.front`). With
-    etcd 3.5.8's ``--listen-client-http-urls``, gRPC has the client URLs to itself (no front,
-    no copy) and client HTTP the URLs that flag names.
+    private socket behind a front that tells the two apart (`kv.server.front`): each client
+    server on its own, the front dealing the connections to them in turn. With etcd 3.5.8's
+    ``--listen-client-http-urls``, gRPC (one server: `client_server_count`) has the client
+    URLs to itself (no front, no copy) and client HTTP the URLs that flag names.
 
     Raises:
         ListenError: a URL could not be bound.
@@ -304,12 +324,15 @@ async def _listen_clients(
     if config.listen_client_http_urls:
         for url in config.listen_client_http_urls:
             listeners.append(await _listen_http(routes, url, start_serving=False))
-        return [_listen(client_server, url) for url in config.listen_client_urls]
-    # Only the fronts reach it, through a private socket.
-    grpc_address = listen_privately(client_server, "client")
+        (only,) = client_servers
+        return [_listen(only, url) for url in config.listen_client_urls]
+    # Only the fronts reach them, through private sockets.
+    grpc_addresses = [listen_privately(each, "client") for each in client_servers]
     for url in config.listen_client_urls:
         host, port = socket_address(url)
-        front = start_front(host, port, grpc_address=grpc_address, http=routes, start_serving=False)
+        front = start_front(
+            host, port, grpc_addresses=grpc_addresses, http=routes, start_serving=False
+        )
         listeners.append(await _bound(url, front))
     return [bind_address(url) for url in config.listen_client_urls]
 

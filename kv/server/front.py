@@ -9,8 +9,9 @@ socket in Linux's abstract namespace, so it takes no TCP port and leaves no file
 and the front listens on the member's URL and looks at each new connection's first bytes:
 
 * HTTP/2's connection preface, ``PRI * HTTP/2.0``, is a gRPC client: the connection is
-  spliced to the gRPC server, byte for byte in both directions (`Splice`), and the front
-  takes no further interest in it;
+  spliced to a gRPC server, byte for byte in both directions (`Splice`), and the front
+  takes no further interest in it. A front may stand before several gRPC servers, each on
+  its own private socket: it deals the connections to them in turn;
 * a `Route`'s magic bytes (kv's own framed protocols, such as the peers' Raft stream) hand
   the connection to that route's protocol;
 * anything else is HTTP/1.1 (curl, Prometheus, a load balancer's health check), answered by
@@ -89,10 +90,18 @@ class Splice(asyncio.Protocol):
 class _Targets:
     """Where a front sends what it recognises, and the waits it holds (see `_Sniffer`)."""
 
-    grpc_address: str
+    grpc_addresses: Sequence[str]
     routes: Sequence[Route]
     http: Routes | None
     pending: set[asyncio.Task[None]]
+    #: How many gRPC connections were dealt: the next goes to the next address.
+    dealt: int = 0
+
+    def next_grpc_address(self) -> str:
+        """Where the next gRPC connection goes: each server in turn."""
+        address = self.grpc_addresses[self.dealt % len(self.grpc_addresses)]
+        self.dealt += 1
+        return address
 
     def hold(self, task: asyncio.Task[None]) -> None:
         """Keep ``task`` referenced until it ends: the event loop holds tasks only weakly."""
@@ -169,13 +178,13 @@ def _switch(transport: asyncio.Transport, protocol: asyncio.Protocol, first: byt
 
 
 async def _splice_to_grpc(client: asyncio.Transport, first: bytes, targets: _Targets) -> None:
-    """Connect to the gRPC server and splice ``client`` to it, ``first`` going first."""
+    """Connect to the next gRPC server and splice ``client`` to it, ``first`` going first."""
     # What the client sends meanwhile stays in its socket, in order, until the splice is set.
     client.pause_reading()
     loop = asyncio.get_running_loop()
     try:
         grpc_side, _ = await loop.create_unix_connection(
-            lambda: Splice(client), sock=_connected(targets.grpc_address)
+            lambda: Splice(client), sock=_connected(targets.next_grpc_address())
         )
     except OSError as error:
         log.warning("cannot reach the gRPC server behind the front: %s", error)
@@ -205,7 +214,7 @@ def _connected(name: str) -> socket.socket:
 
 def listen_privately(server: grpc.aio.Server, label: str) -> str:
     """Bind ``server`` to a new private socket, reachable only from this machine, and return
-    its name for `start_front`'s ``grpc_address``."""
+    its name for `start_front`'s ``grpc_addresses``."""
     name = f"kv-{label}-{os.getpid()}-{secrets.token_hex(8)}"
     server.add_insecure_port(f"unix-abstract:{name}")
     return name
@@ -231,20 +240,25 @@ async def start_front(
     host: str,
     port: int,
     *,
-    grpc_address: str,
+    grpc_addresses: Sequence[str],
     routes: Sequence[Route] = (),
     http: Routes | None = None,
     start_serving: bool = True,
 ) -> asyncio.Server:
     """Listen on ``host:port`` (serving from now, or from the returned server's
-    ``start_serving``): gRPC to the private socket ``grpc_address`` (`listen_privately`),
-    kv's own protocols to ``routes``,
-    HTTP/1.1 to ``http`` (closed if ``None``).
+    ``start_serving``): gRPC to the private sockets ``grpc_addresses`` (`listen_privately`),
+    each new connection to the next in turn; kv's own protocols to ``routes``; HTTP/1.1 to
+    ``http`` (closed if ``None``).
 
     Raises:
         OSError: the address cannot be bound (in use, say).
+        ValueError: ``grpc_addresses`` is empty.
     """
-    targets = _Targets(grpc_address=grpc_address, routes=tuple(routes), http=http, pending=set())
+    if not grpc_addresses:
+        raise ValueError("a front needs a gRPC server to send gRPC connections to")
+    targets = _Targets(
+        grpc_addresses=tuple(grpc_addresses), routes=tuple(routes), http=http, pending=set()
+    )
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: _Sniffer(targets),

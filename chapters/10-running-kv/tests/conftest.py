@@ -1,4 +1,4 @@
-"""Chapter 10's test settings: the front's tests run on both event loops.
+"""Chapter 10's test settings: the front's and the RPC counts' tests run on both event loops.
 
 ``kv serve`` runs on uvloop, whose transports are not asyncio's (they are not even
 subclasses), and the front hands transports from protocol to protocol: so each of its tests
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 import pytest
 import uvloop
 
-BOTH_LOOPS_MODULES = {"test_front.py"}
+BOTH_LOOPS_MODULES = {"test_front.py", "test_grpc_counts.py"}
 
 
 def pytest_asyncio_loop_factories(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import cast
 
@@ -52,24 +53,31 @@ class Front:
     framed: list[bytes]
 
 
-@pytest.fixture
-async def front() -> AsyncIterator[Front]:
+def _echo_server(name: bytes) -> grpc.aio.Server:
+    """A gRPC server whose one method answers ``name``, a space, and the request."""
     grpc_server = grpc.aio.server()
 
     async def say(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-        return b"echo " + request
+        return name + b" " + request
 
     handler = grpc.unary_unary_rpc_method_handler(say)
     grpc_server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("test.Echo", {"Say": handler}),)
     )
-    grpc_address = listen_privately(grpc_server, "test")
-    await grpc_server.start()
+    return grpc_server
+
+
+@asynccontextmanager
+async def _front_before(grpc_servers: list[grpc.aio.Server]) -> AsyncIterator[Front]:
+    """A front on a free port before ``grpc_servers``, with a framed route and HTTP routes."""
+    grpc_addresses = [listen_privately(each, "test") for each in grpc_servers]
+    for each in grpc_servers:
+        await each.start()
     framed: list[bytes] = []
     server = await start_front(
         "127.0.0.1",
         0,
-        grpc_address=grpc_address,
+        grpc_addresses=grpc_addresses,
         routes=[Route(b"KVTEST\n", lambda: Recorder(framed))],
         http=StaticRoutes(),  # type: ignore[arg-type]
     )
@@ -78,7 +86,14 @@ async def front() -> AsyncIterator[Front]:
         yield Front(port, framed)
     finally:
         server.close()
-        await grpc_server.stop(None)
+        for each in grpc_servers:
+            await each.stop(None)
+
+
+@pytest.fixture
+async def front() -> AsyncIterator[Front]:
+    async with _front_before([_echo_server(b"echo")]) as front:
+        yield front
 
 
 async def _exchange(port: int, data: bytes, *, half_close: bool = False) -> bytes:
@@ -112,6 +127,34 @@ async def test_many_grpc_calls_on_many_connections_are_all_answered(front: Front
         for channel in channels:
             await channel.close()
     assert answers == [b"echo %d" % i for i in range(20)]
+
+
+async def test_grpc_connections_are_dealt_to_the_grpc_servers_in_turn() -> None:
+    names = [b"first", b"second", b"third"]
+    async with _front_before([_echo_server(name) for name in names]) as front:
+        answers = []
+        for i in range(7):  # one connection each, one after the other
+            async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{front.port}", options=[("grpc.use_local_subchannel_pool", 1)]
+            ) as channel:
+                answers.append(await channel.unary_unary(ECHO)(b"%d" % i))
+    assert answers == [b"%s %d" % (names[i % 3], i) for i in range(7)]
+
+
+async def test_every_call_on_one_connection_goes_to_the_same_grpc_server() -> None:
+    grpc_servers = [_echo_server(b"first"), _echo_server(b"second")]
+    async with (
+        _front_before(grpc_servers) as front,
+        grpc.aio.insecure_channel(f"127.0.0.1:{front.port}") as channel,
+    ):
+        say = channel.unary_unary(ECHO)
+        answers = [await say(b"%d" % i) for i in range(5)]
+    assert answers == [b"first %d" % i for i in range(5)]
+
+
+async def test_a_front_needs_a_grpc_server() -> None:
+    with pytest.raises(ValueError, match="needs a gRPC server"):
+        await start_front("127.0.0.1", 0, grpc_addresses=[])
 
 
 async def test_an_http_request_is_answered_by_the_routes(front: Front) -> None:

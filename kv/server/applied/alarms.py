@@ -102,6 +102,8 @@ class AlarmStore:
         NOSPACE refuses only entries that add data: not a txn without a put of its own (etcd:
         ``applierV3Capped.Txn`` refuses a txn whose quota cost is above zero).
         """
+        if not self._raised:  # the usual case, asked for every entry applied: at once
+            return None
         for alarm in (AlarmType.CORRUPT, AlarmType.NOSPACE):
             refused, error = REFUSED[alarm]
             if alarm == AlarmType.NOSPACE and not adds_data:

@@ -12,7 +12,7 @@ the objects that already keep the numbers, at scrape time:
 * the state machine: the backend's size, the number of keys, the revisions, the alarms'
   quota; the watch hub: watchers;
 * the peer transport: bytes to and from each peer, round-trip times, connected peers;
-* the client gRPC server's interceptor (`kv.server.metrics.grpc_metrics.RpcCounter`) and the
+* the client gRPC servers' counted handlers (`kv.server.metrics.grpc_metrics.RpcCounter`) and the
   ``/health`` handler (`HealthCounts`).
 
 Nothing is counted inside the sans-IO cores (kv/raft, kv/mvcc, kv/lease, kv/watch): the

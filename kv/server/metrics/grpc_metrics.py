@@ -4,8 +4,8 @@ etcd wraps its client gRPC server in go-grpc-prometheus' interceptors, which giv
 ``grpc_server_started_total``, ``grpc_server_handled_total`` (by status code),
 ``grpc_server_msg_received_total`` and ``grpc_server_msg_sent_total`` families, labelled by
 ``grpc_type`` (``unary``, ``client_stream``, ``server_stream``, ``bidi_stream``),
-``grpc_service`` and ``grpc_method``. `RpcCounter` is the same thing for grpc.aio: a server
-interceptor that wraps each method's handler once and counts into plain integers, which the
+``grpc_service`` and ``grpc_method``. `RpcCounter` is the same thing for grpc.aio: it wraps
+each method's handler once, as it is registered, and counts into plain integers, which the
 member's collector reads when scraped.
 
 As go-grpc-prometheus does, every method of etcd's services starts at zero for every code, so
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -93,8 +93,39 @@ class MethodCounts:
         return (self.type, self.service, self.method)
 
 
-class RpcCounter(grpc.aio.ServerInterceptor):
-    """A grpc.aio interceptor counting every call, by method and by the code it ended with."""
+class Handlers:
+    """Every client service's method handlers, gathered once to be registered on each of a
+    member's client gRPC servers (`RpcCounter.register`).
+
+    The generated ``add_*Servicer_to_server`` functions register on a server; they are handed
+    `as_server` instead, which keeps what they register.
+    """
+
+    def __init__(self) -> None:
+        self.registered: list[tuple[str, dict[str, Handler]]] = []
+        self.generic: list[grpc.GenericRpcHandler] = []
+
+    @property
+    def as_server(self) -> grpc.aio.Server:
+        """This, for the functions that register on a server: they call only the two methods
+        below."""
+        return cast(grpc.aio.Server, self)
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
+        self.registered.append((service, dict(handlers)))
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self.generic.extend(handlers)
+
+
+class RpcCounter:
+    """Counts every call of the handlers it registers, by method and by the code it ended with.
+
+    It wraps each method's handler once, where it is registered, rather than intercepting
+    each call: a grpc.aio interceptor costs every call three coroutines of its own before the
+    handler even runs. One counter serves any number of servers, and each call is counted
+    once, by the server that takes it.
+    """
 
     def __init__(self, services: Iterable[ServiceDescriptor] = COUNTED_SERVICES) -> None:
         self.methods: dict[str, MethodCounts] = {}
@@ -105,19 +136,22 @@ class RpcCounter(grpc.aio.ServerInterceptor):
                 self.methods[path] = MethodCounts(kind, service.full_name, method.name)
         self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        path = handler_call_details.method
+    def register(self, handlers: Handlers, server: grpc.aio.Server) -> None:
+        """Register ``handlers`` on ``server``, each counted."""
+        for service, methods in handlers.registered:
+            server.add_registered_method_handlers(
+                service,
+                {
+                    name: self.counted(f"/{service}/{name}", handler)
+                    for name, handler in methods.items()
+                },
+            )
+        server.add_generic_rpc_handlers([_CountedGeneric(self, h) for h in handlers.generic])
+
+    def counted(self, path: str, handler: Handler) -> Handler:
+        """``handler``, serving the method ``path``, counting its calls."""
         known = self._wrapped.get(path)
-        if known is not None and known[0] is handler:  # gRPC reuses a method's handler
+        if known is not None and known[0] is handler:  # the same handler: the same wrapper
             return known[1]
         wrapped = self._wrap(self._counts(path, handler), handler)
         self._wrapped[path] = (handler, wrapped)
@@ -152,6 +186,21 @@ class RpcCounter(grpc.aio.ServerInterceptor):
         return grpc.stream_stream_rpc_method_handler(
             _streaming(counts, handler.stream_stream, streamed_requests=True), **serializers
         )
+
+
+class _CountedGeneric(grpc.GenericRpcHandler):
+    """A generic handler (one that picks its handler by the call's method) whose handlers
+    count their calls."""
+
+    def __init__(self, counter: RpcCounter, handler: grpc.GenericRpcHandler) -> None:
+        self.counter = counter
+        self.handler = handler
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        handler = self.handler.service(handler_call_details)
+        if handler is None:
+            return None
+        return self.counter.counted(handler_call_details.method, handler)
 
 
 def _ended(counts: MethodCounts, context: Any, error: BaseException | None) -> None:

@@ -8,7 +8,6 @@ learns what kv lacks instead of hanging or crashing it.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -29,14 +28,21 @@ Response = TypeVar("Response")
 
 async def _answer(
     context: grpc.aio.ServicerContext[Request, Response],
-    handle: Callable[[Request], Response | Awaitable[Response]],
+    handle: Callable[[Request], Awaitable[Response]],
     request: Request,
 ) -> Response:
     try:
-        response = handle(request)
-        if inspect.isawaitable(response):  # writes wait for the log (chapter 2)
-            return await response
-        return response
+        return await handle(request)
+    except EtcdError as error:
+        await context.abort(error.code, error.message)
+
+
+async def _answer_now(
+    context: grpc.aio.ServicerContext[Request, Response], handle: Callable[[], Response]
+) -> Response:
+    """`_answer` for a request the server answers at once, without waiting."""
+    try:
+        return handle()
     except EtcdError as error:
         await context.abort(error.code, error.message)
 
@@ -77,16 +83,16 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         return await _answer(context, self.server.reconfiguration.move_leader, request)
 
     async def HashKV(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, self.server.hash_kv, request)
+        return await _answer_now(context, lambda: self.server.hash_kv(request))
 
     async def Hash(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, lambda _: self.server.hash(), request)
+        return await _answer_now(context, self.server.hash)
 
     async def Alarm(self, request, context):  # type: ignore[no-untyped-def]
         return await _answer(context, self.server.alarm, request)
 
     async def Defragment(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, lambda _: self.server.defragment(), request)
+        return await _answer_now(context, self.server.defragment)
 
     async def Snapshot(self, request, context):  # type: ignore[no-untyped-def]
         # A server-streaming RPC: the blobs as the server yields them, then the hash.
@@ -105,7 +111,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         self.server = server
 
     async def MemberList(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, lambda _: self.server.member_list(), request)
+        return await _answer_now(context, self.server.member_list)
 
     async def MemberAdd(self, request, context):  # type: ignore[no-untyped-def]
         return await _answer(context, self.server.reconfiguration.member_add, request)
@@ -147,7 +153,7 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         return await _answer(context, self.leases.time_to_live, request)
 
     async def LeaseLeases(self, request, context):  # type: ignore[no-untyped-def]
-        return await _answer(context, lambda _: self.leases.leases(), request)
+        return await _answer_now(context, self.leases.leases)
 
 
 async def add_services(grpc_server: grpc.aio.Server, server: Server, own_client: KVClient) -> None:
