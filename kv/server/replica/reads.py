@@ -55,8 +55,9 @@ Reader = asyncio.Future[int]
 BUSY_LAG_SECONDS = 0.0003
 #: Reads are many when a round serves at least this many (more than a round costs the leader,
 #: a heartbeat to each follower and their answers, in reads' worth of CPU): only then is it
-#: worth making them wait for company. Measured on a 3-member cluster, 64 reads in flight, against 6: a quarter less of the
-#: leader's CPU per read, half the followers' (fewer heartbeat rounds per read).
+#: worth making them wait for company. Measured on a 3-member cluster, 64 reads in flight,
+#: against 6: a quarter less of the leader's CPU per read, half the followers' (fewer
+#: heartbeat rounds per read).
 MANY_READS = 3
 
 
