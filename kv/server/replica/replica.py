@@ -64,6 +64,15 @@ from kv.watch import WatchHub
 log = logging.getLogger(__name__)
 
 
+def applies_only_persisted(ready: Ready) -> bool:
+    """Is everything ``ready`` has to apply persisted before it, by earlier Readys? (No
+    snapshot to install, and every committed entry before the first of its new entries.)"""
+    if ready.snapshot is not None:
+        return False
+    committed, entries = ready.committed_entries, ready.entries
+    return not committed or not entries or committed[-1].index < entries[0].index
+
+
 class Replica:
     """One member's Raft loop and its state machine; `proposals`, the clients waiting on both."""
 
@@ -204,15 +213,16 @@ class Replica:
             self._wake.clear()
             while await self._next_ready():
                 ready = self.raw.ready()
-                # A leader may send first and write its disk meanwhile (see `_sends_early`).
-                early = self._sends_early()
+                # A leader may send and apply first, and write its disk meanwhile (`_leads_first`).
+                early = self._leads_first(ready)
                 try:
                     if early:
                         self._send(ready)
+                        self._apply(ready)
                     await self.disk.persist(ready)  # 1. persist (fsync when must_sync)
                     if not early:
                         self._send(ready)  # 2. send
-                    self._apply(ready)  # 3. apply, commit the backend
+                        self._apply(ready)  # 3. apply, commit the backend
                 except Exception as error:
                     self._stop_writes(error)
                     return
@@ -239,14 +249,21 @@ class Replica:
         """Send the Ready's messages, less those a later one makes redundant (`outbox`)."""
         self.transport.send(outbox.without_superseded(ready.messages))
 
-    def _sends_early(self) -> bool:
-        """May this Ready's messages leave before it is persisted? Yes on a leader (Raft
-        thesis §10.2.1; etcd's server does the same): they are appends, heartbeats and
-        answers that promise nothing about the leader's own disk -- its term and vote were
-        persisted before it campaigned, and its acknowledgement of its own new entries is
-        stepped only in `advance`, after they are written. So the leader's fsync runs while
-        the followers write theirs, and a put waits for the slower of the two, not both."""
-        return self.raw.role is Role.LEADER
+    def _leads_first(self, ready: Ready) -> bool:
+        """May this Ready's messages leave, and its committed entries be applied, before it is
+        persisted? Yes on a leader (Raft thesis §10.2.1; etcd's server does the same):
+
+        * its messages are appends, heartbeats and answers that promise nothing about the
+          leader's own disk -- its term and vote were persisted before it campaigned, and its
+          acknowledgement of its own new entries is stepped only in `advance`, after they are
+          written. So the leader's fsync runs while the followers write theirs, and a put
+          waits for the slower of the two, not both;
+        * the entries it has to apply were committed by acknowledgements of earlier Readys,
+          whose entries it persisted before it advanced: they are on its disk already
+          (`applies_only_persisted` checks), and their clients hear back while this Ready's
+          fsync runs.
+        """
+        return self.raw.role is Role.LEADER and applies_only_persisted(ready)
 
     def _stop_writes(self, error: BaseException) -> None:
         log.error("stopped taking writes: %s (restart the member to recover)", error)
