@@ -1,14 +1,17 @@
 """A busy leader paces its Ready turns (`kv.server.replica.pacing`): when the next one may
 start.
 
-Each test drives `TurnPacing` with the test's own clock and sleep: the sleep records what it
-was asked to wait and moves the clock, so nothing depends on real time. A zero sleep is the
-probe of the event loop; the test decides how long the loop took to come back to it.
+Each test drives `TurnPacing` with the test's own clocks and sleep: the sleep records what it
+was asked to wait and moves the clock, so nothing depends on real time. The event loop's
+thread used no CPU unless a test says so; a zero sleep is then the probe of the event loop,
+and the test decides how long the loop took to come back to it.
 """
 
 from __future__ import annotations
 
-from kv.server.replica.pacing import TurnPacing
+import pytest
+
+from kv.server.replica.pacing import BUSY_SHARE, TurnPacing
 from kv.server.replica.reads import BUSY_LAG_SECONDS
 
 PACE = 0.01
@@ -24,9 +27,14 @@ class Loop:
         self.now = 100.0
         self.lag = lag
         self.slept: list[float] = []
+        #: CPU seconds of the event loop's thread.
+        self.used = 0.0
 
     def clock(self) -> float:
         return self.now
+
+    def cpu(self) -> float:
+        return self.used
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -34,7 +42,9 @@ class Loop:
 
 
 def pacing(loop: Loop, *, many: bool) -> TurnPacing:
-    return TurnPacing(PACE, now=loop.clock, many_waiting=lambda: many, sleep=loop.sleep)
+    return TurnPacing(
+        PACE, now=loop.clock, cpu=loop.cpu, many_waiting=lambda: many, sleep=loop.sleep
+    )
 
 
 async def test_a_turn_with_few_writes_waiting_starts_at_once_without_a_look_at_the_loop() -> None:
@@ -91,3 +101,25 @@ async def test_the_pace_counts_from_when_the_last_turn_started() -> None:
     loop.now += PACE / 2
     await turns.next_turn()
     assert loop.now == second + PACE
+
+
+async def test_a_loop_thread_busy_since_the_last_turn_waits_without_a_probe() -> None:
+    loop = Loop(lag=IDLE)
+    turns = pacing(loop, many=True)
+    await turns.next_turn()
+    first = loop.now
+    loop.now += PACE / 4
+    loop.used += BUSY_SHARE * PACE / 4  # the thread ran for that share of the time
+    await turns.next_turn()
+    assert loop.slept == [pytest.approx(PACE * 3 / 4)]
+    assert loop.now == pytest.approx(first + PACE)
+
+
+async def test_a_loop_thread_mostly_idle_since_the_last_turn_looks_at_the_loop_first() -> None:
+    loop = Loop(lag=IDLE)
+    turns = pacing(loop, many=True)
+    await turns.next_turn()
+    loop.now += PACE / 4
+    loop.used += BUSY_SHARE * PACE / 8
+    await turns.next_turn()
+    assert loop.slept == [0]

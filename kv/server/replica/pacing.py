@@ -11,7 +11,8 @@ wait in front of the member meanwhile, in gRPC's queues, where the loop cannot s
 So a busy leader paces its turns, as `kv.server.replica.reads` paces ReadIndex rounds:
 
 * if many writes wait on the member (`MANY_WRITES`: proposed here and not yet answered) and
-  the event loop is busy (a callback waits more than ``BUSY_LAG_SECONDS`` to run), the next
+  the event loop is busy -- its thread ran for at least `BUSY_SHARE` of the time since the
+  last turn began, or a callback waits more than ``BUSY_LAG_SECONDS`` to run -- the next
   turn starts no sooner than ``pace`` after the last one began. Meanwhile the loop serves
   gRPC, whose callbacks queue more writes, and the peers' frames, and the turn takes them all:
   one log write, one fsync, one append to each follower, one backend commit;
@@ -31,10 +32,12 @@ from collections.abc import Awaitable, Callable
 
 from kv.server.replica.reads import BUSY_LAG_SECONDS
 
-#: Writes are many when at least this many wait on the member: a Ready's fixed cost is
-#: then shared out thinly enough to be worth the wait (etcd's leader writes about this many
-#: per fsync under load, issue 12).
-MANY_WRITES = 8
+#: Writes are many when at least this many wait on the member. Fewer are one client, or two
+#: or three, whose writes are all in the member already: waiting would gather nothing more.
+MANY_WRITES = 4
+#: The event loop is busy when its thread ran for at least this share of the time since the
+#: last turn began: the rest of the time it waited for the disk, the peers or the clients.
+BUSY_SHARE = 0.5
 
 
 class TurnPacing:
@@ -45,23 +48,31 @@ class TurnPacing:
         pace: float,
         *,
         now: Callable[[], float],
+        cpu: Callable[[], float],
         many_waiting: Callable[[], bool],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """Turns ``pace`` seconds apart while the loop is busy and ``many_waiting()``;
-        ``now`` reads the event loop's clock; ``sleep`` waits (asyncio's, but for tests)."""
+        ``now`` reads the monotonic clock, ``cpu`` the CPU time of the event loop's thread;
+        ``sleep`` waits (asyncio's, but for tests)."""
         self._pace = pace
         self._now = now
+        self._cpu = cpu
         self._many_waiting = many_waiting
         self._sleep = sleep
         self._started = -pace
+        self._cpu_at_start = 0.0
 
     async def next_turn(self) -> None:
         """Return when the next turn may start, and count it as started."""
-        if self._now() - self._started < self._pace and self._many_waiting():
-            probed = self._now()
-            await self._sleep(0)  # the loop runs what is ready before this returns
-            now = self._now()
-            if now - probed > BUSY_LAG_SECONDS:
-                await self._sleep(self._started + self._pace - now)
+        since = self._now() - self._started
+        if since < self._pace and self._many_waiting():
+            busy = self._cpu() - self._cpu_at_start >= BUSY_SHARE * since
+            if not busy:
+                probed = self._now()
+                await self._sleep(0)  # the loop runs what is ready before this returns
+                busy = self._now() - probed > BUSY_LAG_SECONDS
+            if busy:
+                await self._sleep(self._started + self._pace - self._now())
         self._started = self._now()
+        self._cpu_at_start = self._cpu()

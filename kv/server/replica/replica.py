@@ -135,6 +135,7 @@ class Replica:
         self._pacing = TurnPacing(
             timing.write_pace,
             now=time.monotonic,
+            cpu=time.thread_time,
             many_waiting=lambda: self.is_leader and self.proposals.pending >= MANY_WRITES,
         )
         self.leader_changes = 0
