@@ -535,6 +535,10 @@ def raft_loop_table(results: Results) -> str:
             "**persist per Ready, wall ms** (fsync included)",
             lambda c: c.per_call("persist.wall", "persist.calls", 1e3),
         ),
+        (
+            "**pacing wait per Ready, wall ms** (a busy leader's turns spaced out)",
+            lambda c: c.per_call("pace.wall", "ready.calls", 1e3),
+        ),
         ("... fsyncs per put", lambda c: c.per_write("fsyncs")),
         ("... mean fsync, wall ms", lambda c: c.per_call("fsync_seconds", "fsyncs", 1e3)),
         (

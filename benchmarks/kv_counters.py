@@ -44,8 +44,9 @@ READ_TIMEOUT = 5.0
 #: The wrapped functions: stage name -> (module, class or None, function, is a coroutine).
 #: ``server_put`` is a client's put inside the server, from the service handing it over to the
 #: answer (a wait), and includes ``quota`` (the space check before it is proposed) and
-#: ``propose``. Nested stages: ``persist`` includes ``wal_save`` and ``wal_sync`` (the fsync,
-#: awaited in a worker thread); ``receive`` (a peer's message) includes ``decode`` (protobuf
+#: ``propose``. ``pace`` is the wait before a busy leader's Ready turn (`kv.server.replica.pacing`).
+#: Nested stages: ``persist`` includes ``wal_save`` and ``wal_sync`` (the fsync, awaited in a
+#: worker thread); ``receive`` (a peer's message) includes ``decode`` (protobuf
 #: to kv.raft's message), ``is_removed`` (is the sender a removed member?) and ``step``;
 #: ``send`` only queues messages, ``encode`` turns each into protobuf on its way out and
 #: ``stream_write`` is the wait for gRPC to take it.
@@ -55,6 +56,7 @@ STAGES: dict[str, tuple[str, str | None, str, bool]] = {
     "propose": ("kv.raft", "RawNode", "propose", False),
     "tick": ("kv.raft", "RawNode", "tick", False),
     "ready": ("kv.raft", "RawNode", "ready", False),
+    "pace": ("kv.server.replica.pacing", "TurnPacing", "next_turn", True),
     "persist": ("kv.server.disk.raft_disk", "RaftDisk", "persist", True),
     "wal_save": ("kv.wal", "WAL", "save", False),
     "wal_sync": ("kv.wal", "WAL", "sync", False),

@@ -153,6 +153,8 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.proposals": 4,
     "kv.server.reads": 4,
     "kv.server.replica": 4,
+    "kv.server.pacing": 4,
+    "kv.server.outbox": 4,
     "kv.server.space": 4,
     "kv.server.timing": 4,
     "kv.server.waiters": 4,

@@ -89,6 +89,11 @@ class Proposals:
         """Writes proposed here and not applied yet (etcd_server_proposals_pending)."""
         return len(self._writes)
 
+    @property
+    def queued(self) -> bool:
+        """Are writes waiting for the loop's next turn (`step_queued`)?"""
+        return bool(self._queued)
+
     def next_request_id(self) -> int:
         """The member's next request ID (etcd's ``reqIDGen``; lease IDs come from it too)."""
         return next(self._request_ids)

@@ -55,12 +55,22 @@ from kv.server.disk.raft_disk import (
 )
 from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
-from kv.server.replica import duties, expiry, snapshots, space
+from kv.server.replica import duties, expiry, outbox, snapshots, space
+from kv.server.replica.pacing import MANY_WRITES, TurnPacing
 from kv.server.replica.proposals import Proposals
 from kv.server.replica.timing import Timing
 from kv.watch import WatchHub
 
 log = logging.getLogger(__name__)
+
+
+def applies_only_persisted(ready: Ready) -> bool:
+    """Is everything ``ready`` has to apply persisted before it, by earlier Readys? (No
+    snapshot to install, and every committed entry before the first of its new entries.)"""
+    if ready.snapshot is not None:
+        return False
+    committed, entries = ready.committed_entries, ready.entries
+    return not committed or not entries or committed[-1].index < entries[0].index
 
 
 class Replica:
@@ -120,6 +130,13 @@ class Replica:
             wake=self._wake.set,
             check_serving=self._check_serving,
             applied=lambda: self.applied,
+        )
+        #: Under load, a leader's turns come no closer than `Timing.write_pace` (`pacing`).
+        self._pacing = TurnPacing(
+            timing.write_pace,
+            now=time.monotonic,
+            cpu=time.thread_time,
+            many_waiting=lambda: self.is_leader and self.proposals.pending >= MANY_WRITES,
         )
         self.leader_changes = 0
         #: New leaders seen: a leader lost is not one (etcd_server_leader_changes_seen_total).
@@ -195,17 +212,18 @@ class Replica:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._has_ready():
+            while await self._next_ready():
                 ready = self.raw.ready()
-                # A leader may send first and write its disk meanwhile (see `_sends_early`).
-                early = self._sends_early()
+                # A leader may send and apply first, and write its disk meanwhile (`_leads_first`).
+                early = self._leads_first(ready)
                 try:
                     if early:
-                        self.transport.send(ready.messages)
+                        self._send(ready)
+                        self._apply(ready)
                     await self.disk.persist(ready)  # 1. persist (fsync when must_sync)
                     if not early:
-                        self.transport.send(ready.messages)  # 2. send
-                    self._apply(ready)  # 3. apply, commit the backend
+                        self._send(ready)  # 2. send
+                        self._apply(ready)  # 3. apply, commit the backend
                 except Exception as error:
                     self._stop_writes(error)
                     return
@@ -217,21 +235,36 @@ class Replica:
 
     # --8<-- [end:ready_loop]
 
-    def _has_ready(self) -> bool:
+    async def _next_ready(self) -> bool:
         """Is there a Ready to handle, once the writes proposed since the last one are in the
         core? They go in together (`Proposals.step_queued`): all that arrived while the loop
-        persisted and applied the last Ready make the next one."""
+        persisted and applied the last Ready make the next one. A busy leader first waits a
+        little for more (`kv.server.replica.pacing`)."""
+        if not (self.proposals.queued or self.raw.has_ready()):
+            return False
+        await self._pacing.next_turn()
         self.proposals.step_queued()
         return self.raw.has_ready()
 
-    def _sends_early(self) -> bool:
-        """May this Ready's messages leave before it is persisted? Yes on a leader (Raft
-        thesis §10.2.1; etcd's server does the same): they are appends, heartbeats and
-        answers that promise nothing about the leader's own disk -- its term and vote were
-        persisted before it campaigned, and its acknowledgement of its own new entries is
-        stepped only in `advance`, after they are written. So the leader's fsync runs while
-        the followers write theirs, and a put waits for the slower of the two, not both."""
-        return self.raw.role is Role.LEADER
+    def _send(self, ready: Ready) -> None:
+        """Send the Ready's messages, less those a later one makes redundant (`outbox`)."""
+        self.transport.send(outbox.without_superseded(ready.messages))
+
+    def _leads_first(self, ready: Ready) -> bool:
+        """May this Ready's messages leave, and its committed entries be applied, before it is
+        persisted? Yes on a leader (Raft thesis §10.2.1; etcd's server does the same):
+
+        * its messages are appends, heartbeats and answers that promise nothing about the
+          leader's own disk -- its term and vote were persisted before it campaigned, and its
+          acknowledgement of its own new entries is stepped only in `advance`, after they are
+          written. So the leader's fsync runs while the followers write theirs, and a put
+          waits for the slower of the two, not both;
+        * the entries it has to apply were committed by acknowledgements of earlier Readys,
+          whose entries it persisted before it advanced: they are on its disk already
+          (`applies_only_persisted` checks), and their clients hear back while this Ready's
+          fsync runs.
+        """
+        return self.raw.role is Role.LEADER and applies_only_persisted(ready)
 
     def _stop_writes(self, error: BaseException) -> None:
         log.error("stopped taking writes: %s (restart the member to recover)", error)

@@ -44,6 +44,13 @@ class Timing:
         return self.tick_seconds / 10
 
     @property
+    def write_pace(self) -> float:
+        """Seconds between two Ready turns of a busy leader with many writes waiting: a
+        tenth of the heartbeat interval, as for reads, so that a write waits at most that
+        much more for company (`kv.server.replica.pacing`)."""
+        return self.tick_seconds / 10
+
+    @property
     def lease_extension(self) -> float:
         """What a new leader adds to every lease's TTL: an election timeout, in whole ticks
         (etcd: ``Promote(electionTimeout())``; chapter 7)."""

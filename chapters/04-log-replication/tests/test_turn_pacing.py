@@ -1,0 +1,125 @@
+"""A busy leader paces its Ready turns (`kv.server.replica.pacing`): when the next one may
+start.
+
+Each test drives `TurnPacing` with the test's own clocks and sleep: the sleep records what it
+was asked to wait and moves the clock, so nothing depends on real time. The event loop's
+thread used no CPU unless a test says so; a zero sleep is then the probe of the event loop,
+and the test decides how long the loop took to come back to it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kv.server.replica.pacing import BUSY_SHARE, TurnPacing
+from kv.server.replica.reads import BUSY_LAG_SECONDS
+
+PACE = 0.01
+BUSY = 2 * BUSY_LAG_SECONDS
+IDLE = BUSY_LAG_SECONDS / 10
+
+
+class Loop:
+    """The test's clock, and a sleep that advances it: by ``lag`` for the probe (a zero
+    sleep: the time the loop took to run what was ready), by the delay otherwise."""
+
+    def __init__(self, lag: float) -> None:
+        self.now = 100.0
+        self.lag = lag
+        self.slept: list[float] = []
+        #: CPU seconds of the event loop's thread.
+        self.used = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def cpu(self) -> float:
+        return self.used
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += self.lag if seconds == 0 else max(seconds, 0.0)
+
+
+def pacing(loop: Loop, *, many: bool) -> TurnPacing:
+    return TurnPacing(
+        PACE, now=loop.clock, cpu=loop.cpu, many_waiting=lambda: many, sleep=loop.sleep
+    )
+
+
+async def test_a_turn_with_few_writes_waiting_starts_at_once_without_a_look_at_the_loop() -> None:
+    loop = Loop(lag=BUSY)
+    turns = pacing(loop, many=False)
+    await turns.next_turn()
+    loop.now += PACE / 10
+    await turns.next_turn()
+    assert loop.slept == []
+
+
+async def test_the_first_turn_starts_at_once_however_many_writes_wait() -> None:
+    loop = Loop(lag=BUSY)
+    await pacing(loop, many=True).next_turn()
+    assert loop.slept == []
+
+
+async def test_a_busy_loop_with_many_writes_waiting_waits_a_pace_after_the_last_turn() -> None:
+    loop = Loop(lag=BUSY)
+    turns = pacing(loop, many=True)
+    await turns.next_turn()
+    first = loop.now
+    loop.now += PACE / 4  # the turn itself
+    await turns.next_turn()
+    assert loop.slept == [0, first + PACE - (first + PACE / 4 + BUSY)]
+    assert loop.now == first + PACE
+
+
+async def test_an_idle_loop_starts_the_next_turn_right_after_its_probe() -> None:
+    loop = Loop(lag=IDLE)
+    turns = pacing(loop, many=True)
+    await turns.next_turn()
+    loop.now += PACE / 4
+    await turns.next_turn()
+    assert loop.slept == [0]
+
+
+async def test_a_turn_a_whole_pace_after_the_last_starts_at_once() -> None:
+    loop = Loop(lag=BUSY)
+    turns = pacing(loop, many=True)
+    await turns.next_turn()
+    loop.now += PACE  # a slow fsync: the last turn took the whole pace
+    await turns.next_turn()
+    assert loop.slept == []
+
+
+async def test_the_pace_counts_from_when_the_last_turn_started() -> None:
+    loop = Loop(lag=BUSY)
+    turns = pacing(loop, many=True)
+    await turns.next_turn()
+    loop.now += PACE / 4
+    await turns.next_turn()  # paced: starts at first + PACE
+    second = loop.now
+    loop.now += PACE / 2
+    await turns.next_turn()
+    assert loop.now == second + PACE
+
+
+async def test_a_loop_thread_busy_since_the_last_turn_waits_without_a_probe() -> None:
+    loop = Loop(lag=IDLE)
+    turns = pacing(loop, many=True)
+    await turns.next_turn()
+    first = loop.now
+    loop.now += PACE / 4
+    loop.used += BUSY_SHARE * PACE / 4  # the thread ran for that share of the time
+    await turns.next_turn()
+    assert loop.slept == [pytest.approx(PACE * 3 / 4)]
+    assert loop.now == pytest.approx(first + PACE)
+
+
+async def test_a_loop_thread_mostly_idle_since_the_last_turn_looks_at_the_loop_first() -> None:
+    loop = Loop(lag=IDLE)
+    turns = pacing(loop, many=True)
+    await turns.next_turn()
+    loop.now += PACE / 4
+    loop.used += BUSY_SHARE * PACE / 8
+    await turns.next_turn()
+    assert loop.slept == [0]
