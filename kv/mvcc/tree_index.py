@@ -13,6 +13,10 @@ the map, a sorted list holds the keys that are deleted now (their current genera
 empty), so counting the keys of a range at the newest revision is a few bisections rather
 than a walk: every key of the range, less the deleted ones (`count`). And a stored history
 is loaded in bulk (`rebuilt`): each key's `KeyIndex` first, then one sort of all the keys.
+A key whose whole stored history is the one put that created it (most keys, after a bulk
+load) is held as that put's main revision, a plain int, until something first looks at it
+(`_index_at`): a million such keys cost a million ints, not a million `KeyIndex` objects,
+each with a generation and two lists.
 """
 
 from __future__ import annotations
@@ -32,11 +36,16 @@ FROM_KEY = b"\x00"  # range_end meaning "every key >= key"
 IndexRow = tuple[int, int, int, bytes, int, int]
 
 
+#: What the map holds for a key: its `KeyIndex`, or, for a key restored from one put that
+#: created it (revision ``(main, 0)``, version 1), that ``main`` (see `TreeIndex._index_at`).
+_Held = KeyIndex | int
+
+
 class TreeIndex:
     """Key -> `KeyIndex`, kept in key order."""
 
     def __init__(self) -> None:
-        self._indexes: SortedDict[bytes, KeyIndex] = SortedDict()
+        self._indexes: SortedDict[bytes, _Held] = SortedDict()
         # The keys whose current generation is empty (deleted now), and the newest main
         # revision recorded: at or after it, a key is live unless it is in `_deleted`.
         self._deleted: SortedList[bytes] = SortedList()
@@ -48,29 +57,26 @@ class TreeIndex:
 
         Each row goes to its key's `KeyIndex` (`KeyIndex.restore`, `restore_tombstone`),
         found in a plain dict; the sorted map is made at the end by one sort of the keys,
-        which is far cheaper than a million ordered inserts. A key's first put makes its
-        `KeyIndex` with that life at once (what `restore` would make of an empty one).
+        which is far cheaper than a million ordered inserts. A key's first put, if it created
+        the key, is held as its main revision (see the module docstring); any later row of
+        the key makes its `KeyIndex`.
         """
-        indexes: dict[bytes, KeyIndex] = {}
+        indexes: dict[bytes, _Held] = {}
         deleted: set[bytes] = set()
         main = 0
         for main, sub, tombstone, key, created, version in rows:
+            held = indexes.get(key)
+            if held is None and not tombstone and created == main and sub == 0 and version == 1:
+                indexes[key] = main  # the common case: no object made for the key at all
+                continue
+            index = indexes[key] = _key_index(key, held)
             revision = Revision(main, sub)
-            index = indexes.get(key)
             if tombstone:
-                if index is None:
-                    index = indexes[key] = KeyIndex(key)
                 index.restore_tombstone(revision)
                 deleted.add(key)
                 continue
-            # Usually the put created its key: its own revision is the creation, one object
-            # fewer per key.
-            creation = revision if created == main and sub == 0 else Revision(created)
-            if index is None:
-                indexes[key] = KeyIndex(key, [Generation([revision], version, creation)])
-            else:
-                index.restore(revision, creation, version)
-                deleted.discard(key)
+            index.restore(revision, revision if created == main else Revision(created), version)
+            deleted.discard(key)
         tree = cls()
         tree._indexes = SortedDict(indexes)
         tree._deleted = SortedList(deleted)
@@ -87,7 +93,14 @@ class TreeIndex:
 
     def key_index(self, key: bytes) -> KeyIndex | None:
         """The `KeyIndex` of ``key``, or None if the index holds nothing for it."""
-        return self._indexes.get(key)
+        return self._index_at(key) if key in self._indexes else None
+
+    def _index_at(self, key: bytes) -> KeyIndex:
+        """The `KeyIndex` of ``key``, which the map holds: made now if held as an int."""
+        held = self._indexes[key]
+        if isinstance(held, int):
+            held = self._indexes[key] = _key_index(key, held)
+        return held
 
     def put(self, key: bytes, revision: Revision) -> None:
         index = self._key_index_for(key)
@@ -97,13 +110,13 @@ class TreeIndex:
         self._newest = revision.main
 
     def _key_index_for(self, key: bytes) -> KeyIndex:
-        index = self._indexes.get(key)
-        if index is None:
-            index = self._indexes[key] = KeyIndex(key)
+        if key in self._indexes:
+            return self._index_at(key)
+        index = self._indexes[key] = KeyIndex(key)
         return index
 
     def tombstone(self, key: bytes, revision: Revision) -> None:
-        index = self._indexes.get(key)
+        index = self.key_index(key)
         if index is None:
             raise LookupError(f"cannot delete {key!r}: it does not exist")
         index.tombstone(revision)
@@ -111,7 +124,7 @@ class TreeIndex:
         self._newest = revision.main
 
     def get(self, key: bytes, at: int) -> KeyVersion | None:
-        index = self._indexes.get(key)
+        index = self.key_index(key)
         return None if index is None else index.get(at)
 
     # --8<-- [start:range]
@@ -126,13 +139,13 @@ class TreeIndex:
 
     def _indexes_in(self, key: bytes, range_end: bytes) -> Iterator[KeyIndex]:
         if not range_end:
-            index = self._indexes.get(key)
+            index = self.key_index(key)
             if index is not None:
                 yield index
             return
         maximum = None if range_end == FROM_KEY else range_end
         for found in self._indexes.irange(key, maximum, inclusive=(True, False)):
-            yield self._indexes[found]
+            yield self._index_at(found)
 
     # --8<-- [end:range]
 
@@ -151,6 +164,9 @@ class TreeIndex:
         keep: set[Revision] = set()
         emptied = []
         for index in self._indexes.values():
+            if isinstance(index, int):
+                _keep_held(index, at, keep)  # one revision: compaction removes nothing
+                continue
             index.compact(at, keep)
             if index.is_empty():
                 emptied.append(index.key)
@@ -162,13 +178,33 @@ class TreeIndex:
     def keep(self, at: int) -> set[Revision]:
         """The revisions `compact` at ``at`` would keep, without compacting."""
         keep: set[Revision] = set()
-        for index in self._indexes.values():
-            index.keep(at, keep)
+        for held in self._indexes.values():
+            if isinstance(held, int):
+                _keep_held(held, at, keep)
+            else:
+                held.keep(at, keep)
         return keep
 
 
+def _key_index(key: bytes, held: _Held | None) -> KeyIndex:
+    """The `KeyIndex` of what the map holds for ``key`` (a new, empty one for None)."""
+    if held is None:
+        return KeyIndex(key)
+    if isinstance(held, int):  # the put at (held, 0) that created the key, version 1
+        revision = Revision(held)
+        return KeyIndex(key, [Generation([revision], 1, revision)])
+    return held
+
+
+def _keep_held(main: int, at: int, keep: set[Revision]) -> None:
+    """What `KeyIndex.compact` and `KeyIndex.keep` keep of a key held as the main revision of
+    its one put: that put, if a read at ``at`` sees it."""
+    if main <= at:
+        keep.add(Revision(main))
+
+
 def _count_in(
-    keys: SortedList[bytes] | SortedDict[bytes, KeyIndex], key: bytes, range_end: bytes
+    keys: SortedList[bytes] | SortedDict[bytes, _Held], key: bytes, range_end: bytes
 ) -> int:
     """How many of the sorted ``keys`` fall in the range (etcd's ``range_end`` convention)."""
     if not range_end:

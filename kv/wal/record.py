@@ -60,9 +60,11 @@ log, and what follows a failing frame is the better witness.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from typing import NamedTuple
 
 import crc32c
 from google.protobuf.message import DecodeError
@@ -162,9 +164,12 @@ class Outcome(Enum):
     CORRUPT = "corrupt"
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One valid record and where its frame lies in the bytes: ``[offset, end)``."""
+class Frame(NamedTuple):
+    """One valid record and where its frame lies in the bytes: ``[offset, end)``.
+
+    A named tuple rather than a frozen dataclass: a segment holds some 400,000 frames, and a
+    restart reads them all (issue 12), so making one must cost little.
+    """
 
     offset: int
     end: int
@@ -226,16 +231,17 @@ def _read_frame(data: bytes, offset: int) -> Frame | str:
     (word,) = _LENGTH_WORD.unpack_from(data, offset)
     if word == 0:
         return "zero length word"
-    size, padding = decode_frame_size(word)
-    if encode_frame_size(size)[0] != word:
+    sizes = _well_formed_sizes(word)
+    if sizes is None:
         return f"malformed length word {word:#018x}"
+    size, padding = sizes
     if size + padding >= MAX_RECORD_BYTES:
         return f"length word claims {size} bytes, over the {MAX_RECORD_BYTES}-byte limit"
     start = offset + FRAME_SIZE_BYTES
     end = start + size + padding
     if end > len(data):
         return f"incomplete frame: {size + padding} bytes declared, {len(data) - start} present"
-    if any(data[end - padding : end]):
+    if padding and data.count(0, end - padding, end) != padding:
         return "non-zero padding"
     body = data[start : start + size]
     record = walpb.Record()
@@ -253,6 +259,16 @@ def _read_frame(data: bytes, offset: int) -> Frame | str:
     if record.type == RecordType.CRC and record.data:
         return "CRC record with data"
     return Frame(offset, end, record)
+
+
+@functools.lru_cache(maxsize=1024)
+def _well_formed_sizes(word: int) -> tuple[int, int] | None:
+    """(record bytes, padding) of a length word our encoder could have written, else None.
+
+    Cached: a log's records come in a few sizes, and a restart reads every one (issue 12).
+    """
+    size, padding = decode_frame_size(word)
+    return (size, padding) if encode_frame_size(size)[0] == word else None
 
 
 def _next_frame(data: bytes, offset: int, crc: int, chain_known: bool) -> Frame | str:

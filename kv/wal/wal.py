@@ -555,7 +555,7 @@ class _Replay:
 
     def apply(self, frame: Frame, path: Path) -> None:
         data = frame.record.data
-        match frame.type:
+        match frame.record.type:  # an int: `Frame.type` would make an enum of every record
             case RecordType.ENTRY:
                 self._entry(_parse(raftpb.Entry(), data, frame, path), frame, path)
             case RecordType.STATE:

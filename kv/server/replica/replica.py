@@ -348,6 +348,8 @@ class Replica:
     def _apply_entry(self, entry: Entry) -> None:
         if entry.type is EntryType.CONF_CHANGE:
             self._apply_conf_change(entry)
+        elif entry.index <= self.machine.applied_index:
+            pass  # replayed after a restart: the backend holds it, so no need to decode it
         elif entry.data:
             request = InternalRaftRequest.FromString(entry.data)
             fitted = self.fits_quota(request)  # the quota's second check (`space`)
