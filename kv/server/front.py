@@ -71,9 +71,13 @@ class Splice(asyncio.Protocol):
             self.peer.write(data)
 
     def eof_received(self) -> bool:
-        if self.peer.can_write_eof():
-            self.peer.write_eof()  # a half-close travels on
-            return True  # keep our side open for the peer's answer
+        # A side that ends its half is done with the connection: HTTP/2 has no use for a
+        # half-closed one, and Go's HTTP/2 server (etcd's) closes on EOF too. So the other
+        # side is closed, once what it was sent is written, and then this one. Passing the
+        # half-close on with ``write_eof`` instead crashed kv serve under uvloop: a stream
+        # closed while its shutdown request was pending was freed twice (uvloop's
+        # ``__uv_stream_on_shutdown``, "double free or corruption" in a core dump).
+        self.peer.close()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:

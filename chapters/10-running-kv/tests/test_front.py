@@ -220,3 +220,21 @@ async def test_a_splice_whose_other_side_is_gone_takes_what_still_arrives() -> N
     gone.close()
     server.close()
     Splice(gone).data_received(b"late bytes")
+
+
+async def test_a_side_that_ends_its_half_of_a_splice_closes_both() -> None:
+    """HTTP/2 has no use for a half-closed connection (Go's server, etcd's, closes on EOF),
+    so an EOF closes the other side once its writes are out, and then this one. Passing the
+    half-close on (``write_eof``) crashed uvloop: a stream closed while its shutdown was
+    pending was freed twice, in about one ``kv serve`` start and stop in twelve under load."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    other, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+    try:
+        keep_open = Splice(other).eof_received()
+        assert not keep_open
+        assert other.is_closing()
+    finally:
+        other.close()
+        server.close()
