@@ -209,17 +209,28 @@ async def test_a_connection_closed_before_a_byte_leaves_the_front_serving(front:
     await test_a_grpc_client_is_spliced_to_the_grpc_server(front)
 
 
+@asynccontextmanager
+async def a_connection() -> AsyncIterator[asyncio.Transport]:
+    """One end of a real loopback connection (the other end, a listener's, does nothing),
+    to hand a `Splice` as its peer; closed afterwards."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+    try:
+        yield transport
+    finally:
+        transport.close()
+        server.close()
+
+
 async def test_a_splice_whose_other_side_is_gone_takes_what_still_arrives() -> None:
     """One side of a splice can still read after the other side's connection was lost (its
     close reaches this side a moment later): what it reads then goes nowhere, without the
     error uvloop raises for a write to a closed transport."""
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    gone, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
-    gone.close()
-    server.close()
-    Splice(gone).data_received(b"late bytes")
+    async with a_connection() as gone:
+        gone.close()
+        Splice(gone).data_received(b"late bytes")
 
 
 async def test_a_side_that_ends_its_half_of_a_splice_closes_both() -> None:
@@ -227,14 +238,7 @@ async def test_a_side_that_ends_its_half_of_a_splice_closes_both() -> None:
     so an EOF closes the other side once its writes are out, and then this one. Passing the
     half-close on (``write_eof``) crashed uvloop: a stream closed while its shutdown was
     pending was freed twice, in about one ``kv serve`` start and stop in twelve under load."""
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    other, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
-    try:
+    async with a_connection() as other:
         keep_open = Splice(other).eof_received()
         assert not keep_open
         assert other.is_closing()
-    finally:
-        other.close()
-        server.close()
