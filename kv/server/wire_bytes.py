@@ -11,7 +11,8 @@ message's encoding is the concatenation of its fields' encodings, so a MsgApp's 
 ``entries`` field is assembled from entries already encoded; a ``MessageBatch`` from
 messages already encoded the same way.
 
-A follower does the same with what it receives: the entries of a MsgApp arrive encoded, and
+A follower does the same with what it receives: protobuf's C code, which parsed a MsgApp's
+entries, writes each one again (far cheaper than this module would), and
 `EntryEncodings.remember` keeps those bytes for its WAL record.
 """
 
@@ -102,7 +103,7 @@ class EntryEncodings:
 
     def remember(self, index: int, term: int, encoded: bytes) -> None:
         """Keep ``encoded`` as the encoding of the entry at ``index`` in ``term`` (a follower
-        keeps the bytes a MsgApp brought, for its WAL)."""
+        keeps each entry of a MsgApp, as protobuf writes it again, for its WAL)."""
         if index:
             self._keep((index, term), encoded)
 
