@@ -9,7 +9,8 @@ the `kv.raft.Ready` contract demands (etcd: ``etcdserver/raft.go``, ``raftNode.s
 2. whenever the core has a Ready, the loop **persists** it (`kv.server.disk.raft_disk`: WAL records,
    fsynced in a worker thread while the event loop goes on), then **sends** its messages,
    then **applies** its committed entries to the state machine and commits the backend with
-   the consistent index, then **advances**.
+   the consistent index, then **advances**. A leader sends and applies before it persists,
+   when what it applies is on its disk already (`Replica._leads_first`).
 
 A replica answers a write once its entry is *committed* -- on the disks of a majority (for a
 member alone, its own disk: chapter 2's durable write path is this loop) -- and applied here.
