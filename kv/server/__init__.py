@@ -8,7 +8,7 @@ order), each a folder of its own:
   directory), serves until a signal, stops them in order.
 * `front` -- one port for several protocols (chapter 10): a member's client URL answers
   gRPC and HTTP/1.1 (``/health``, ``/metrics``), told apart by a connection's first bytes,
-  as etcd's cmux does.
+  as etcd's cmux does, and deals the gRPC connections to several grpc.aio servers in turn.
 * `requests` -- what clients send and get back: etcd's gRPC services, the checks a request
   must pass (validation, size, the space quota), membership changes, and the
   `requests.server.Server` (etcd's EtcdServer) that answers each request with a header,
@@ -23,7 +23,9 @@ order), each a folder of its own:
   WAL and snapshot files (`disk.raft_disk`, laid out by `disk.data_dir`; ``kv snapshot`` in
   `disk.snapshot_file`) and the transport to the other members (`peers.transport`: a
   framed stream of Raft messages to each peer, gRPC for the rest).
-  `raft_wire` turns the core's values into etcd's protobufs and back, for both.
+  `raft_wire` turns the core's values into etcd's protobufs and back, for both;
+  `wire_bytes` writes entries and messages straight to protobuf's bytes, each entry once,
+  on the hot path.
 * `applied` -- the applied state: committed entries applied to the store exactly once
   (`applied.state_machine`, `applied.apply`), the alarms and the member table it keeps, and
   the backend as a whole (`applied.applied_state`: committed with the consistent index,

@@ -11,6 +11,8 @@ Modules, in reading order:
 * `waiters` -- clients waiting for their proposals by request id (etcd's ``wait.Wait``) and
   for the applied index (``wait.WaitTime``); the request id generator.
 * `reads` -- ReadIndex rounds, batched as etcd batches them.
+* `pacing` -- a busy leader's Ready turns spaced, so that each carries more writes.
+* `outbox` -- a Ready's messages, less those a later one of the same Ready makes redundant.
 * `space` -- the space quota checked again as each entry is applied: an entry that no longer
   fits is applied, answered with the space error, and raises NOSPACE.
 * `snapshots` -- the snapshots the member makes: its own every ``--snapshot-count`` entries,
