@@ -4,7 +4,7 @@
 etcd answers ``curl http://127.0.0.1:2379/health`` and its gRPC clients on the same port: a
 multiplexer (``cmux``) reads the first bytes of each new connection and hands it to the gRPC
 server or to the HTTP one. grpcio's server cannot share its port, so kv puts the same thing
-in front of it: the gRPC server listens on a private socket (`listen_privately`: a Unix
+in front of it: each gRPC server listens on a private socket (`listen_privately`: a Unix
 socket in Linux's abstract namespace, so it takes no TCP port and leaves no file behind),
 and the front listens on the member's URL and looks at each new connection's first bytes:
 

@@ -3,7 +3,9 @@
 The core (`kv.raft`) speaks frozen dataclasses; the disk (the chapter 2 WAL) and the network
 (`kv.server.peers.transport`) speak etcd's ``raftpb`` protobuf messages. These functions translate
 one to the other, field by field, and nothing else: the numbers of message and entry types are
-etcd's in both, so a conversion is a copy.
+etcd's in both, so a conversion is a copy. On the sending side's hot path, entries and messages
+skip the protobuf objects and are written straight to their bytes (`kv.server.wire_bytes`);
+these functions serve the rest: what is received or read back, the hard state, a MsgSnap.
 """
 
 from __future__ import annotations
