@@ -60,10 +60,12 @@ def open_state_machine(
 def _collector_paused() -> Iterator[None]:
     """Keep Python's cycle collector out of the store's rebuild from the backend.
 
-    The rebuild makes several objects per key, and all of them live on (a million keys: some
-    five million). Collected as they are made, they would be scanned again and again for
-    nothing: half the rebuild's CPU (issue 12). Paused, they would all be young when it
-    resumes, and be scanned once per generation. So they go straight to the oldest
+    The rebuild makes objects that all live on: a `KeyIndex`, its generation and their lists
+    for every key with more history than the put that created it (`TreeIndex.rebuilt` holds
+    the others as ints; before it did, a million keys made some five million objects).
+    Collected as they are made, they would be scanned again and again for nothing: half the
+    rebuild's CPU, when it made them for every key (issue 12). Paused, they would all be young
+    when it resumes, and be scanned once per generation. So they go straight to the oldest
     generation (`gc.freeze` then `gc.unfreeze`), where the next full collection, whenever it
     comes, scans them once, as it would have anyway.
     """
