@@ -42,7 +42,8 @@ _Held = KeyIndex | int
 
 
 class TreeIndex:
-    """Key -> `KeyIndex`, kept in key order."""
+    """Key -> `KeyIndex`, kept in key order (a rebuilt key may be held as an int until first
+    used: see the module docstring)."""
 
     def __init__(self) -> None:
         self._indexes: SortedDict[bytes, _Held] = SortedDict()
