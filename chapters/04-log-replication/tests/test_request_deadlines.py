@@ -155,3 +155,12 @@ async def test_futures_answered_at_the_head_are_forgotten_and_the_rest_still_tim
     with pytest.raises(EtcdError):
         await waiting
     assert len(deadlines) == 0
+
+
+async def test_a_member_that_stops_fails_its_waiting_write_with_its_error_not_a_timeout() -> None:
+    proposals = proposals_never_applying()
+    write = asyncio.ensure_future(proposals.propose(put(b"k")))
+    await asyncio.sleep(0)  # the write is queued and waits
+    proposals.fail(errors.STOPPED)
+    error, waited = await failure_of(write)
+    assert error is errors.STOPPED and waited < TIMEOUT

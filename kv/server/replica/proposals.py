@@ -265,6 +265,7 @@ class Proposals:
         self._writes.fail(error)
         self._conf_changes.fail(error)
         self._applied_waiters.fail(error)
+        self._deadlines.clear()
 
 
 def _read_timed_out() -> EtcdError:

@@ -143,6 +143,13 @@ class Deadlines:
         while queue and queue[0][1].done():
             queue.popleft()
 
+    def clear(self) -> None:
+        """Forget every deadline (the member stopped, and failed every waiter already)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+
     def _fire(self) -> None:
         self._timer = None
         queue = self._queue
