@@ -192,7 +192,8 @@ class Proposals:
         The read joins the next ReadIndex round (`kv.server.replica.reads`); the round's
         index comes back in a Ready's ``read_states``, and the read goes ahead once this
         member applied that far. A leader that is the only voter needs no round: its
-        commit index is the cluster's (etcd's Raft answers such a ReadIndex at once).
+        commit index is the cluster's (etcd's Raft answers such a ReadIndex at once). A read
+        still waiting at the request timeout fails with etcd's "request timed out".
         """
         self._check_serving()
         deadline = self._deadline()
