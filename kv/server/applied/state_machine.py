@@ -139,6 +139,8 @@ class StateMachine:
 
 def _request_kind(request: InternalRaftRequest) -> str | None:
     """Which request the entry carries (etcd's message has no oneof: the set field tells)."""
+    if request.HasField("put"):  # most entries: asked first, without listing the fields
+        return "put"
     for field, _ in request.ListFields():
         if field.name not in ("header", "ID"):
             return field.name

@@ -40,7 +40,7 @@ from kv.server import errors
 from kv.server.applied.state_machine import Result
 from kv.server.errors import EtcdError
 from kv.server.replica.reads import ReadRounds
-from kv.server.replica.waiters import IndexWaiters, Waiters, request_ids
+from kv.server.replica.waiters import Deadlines, IndexWaiters, Waiters, request_ids
 
 if TYPE_CHECKING:  # the replica builds this class: no import cycle at run time
     from kv.server.replica.timing import Timing
@@ -73,6 +73,8 @@ class Proposals:
         self._queued: list[tuple[int, bytes]] = []
         self._conf_changes: Waiters[None] = Waiters()
         self._applied_waiters = IndexWaiters()
+        #: The deadlines of the writes and reads waiting here (etcd's request timeout).
+        self._deadlines = Deadlines()
         self.reads = ReadRounds(
             ask=self._ask_read_index,
             contexts=self._request_ids,  # etcd uses its request ids as contexts too
@@ -103,18 +105,16 @@ class Proposals:
         """Replicate ``request`` and return what applying it gave; raise etcd's error when it
         cannot be proposed, or is not applied within the request timeout."""
         self._check_serving()
-        deadline = asyncio.get_running_loop().time() + self.timing.request_timeout
+        deadline = self._deadline()
         await self._wait_for_leader(deadline)
         request_id = next(self._request_ids)
         request.header.ID = request_id
         future = self._writes.register(request_id)
+        self._deadlines.add(future, deadline, self._write_timed_out)
         self._queued.append((request_id, request.SerializeToString()))
         self._wake()  # the loop steps it into the core with the others (`step_queued`)
         try:
-            return await asyncio.wait_for(future, deadline - asyncio.get_running_loop().time())
-        except TimeoutError:
-            self.failed += 1
-            raise self._timeout_error() from None
+            return await future
         finally:
             self._writes.forget(request_id)
 
@@ -152,6 +152,14 @@ class Proposals:
 
     # --8<-- [end:propose]
 
+    def _deadline(self) -> float:
+        """When a request asked now times out (event loop time)."""
+        return asyncio.get_running_loop().time() + self.timing.request_timeout
+
+    def _write_timed_out(self) -> EtcdError:
+        self.failed += 1
+        return self._timeout_error()
+
     def _timeout_error(self) -> EtcdError:
         """etcd tells a client whose request timed out soon after a leader change why."""
         loop = asyncio.get_running_loop()
@@ -171,10 +179,9 @@ class Proposals:
             self._conf_changes.forget(change_id)
             raise errors.PROPOSAL_DROPPED from error
         self._wake()
+        self._deadlines.add(future, self._deadline(), self._timeout_error)
         try:
-            await asyncio.wait_for(future, self.timing.request_timeout)
-        except TimeoutError:
-            raise self._timeout_error() from None
+            await future
         finally:
             self._conf_changes.forget(change_id)
 
@@ -185,21 +192,21 @@ class Proposals:
         The read joins the next ReadIndex round (`kv.server.replica.reads`); the round's
         index comes back in a Ready's ``read_states``, and the read goes ahead once this
         member applied that far. A leader that is the only voter needs no round: its
-        commit index is the cluster's (etcd's Raft answers such a ReadIndex at once).
+        commit index is the cluster's (etcd's Raft answers such a ReadIndex at once). A read
+        still waiting at the request timeout fails with etcd's "request timed out".
         """
         self._check_serving()
+        deadline = self._deadline()
+        if self._lone_voter():
+            await self._applied_by(self.raw.commit_index, deadline)
+            return
+        reader = self.reads.join()
+        self._deadlines.add(reader, deadline, _read_timed_out)
         try:
-            async with asyncio.timeout(self.timing.request_timeout):
-                if self._lone_voter():
-                    await self.wait_applied(self.raw.commit_index)
-                    return
-                reader = self.reads.join()
-                try:
-                    await self.wait_applied(await reader)
-                finally:
-                    self.reads.done(reader)  # the next round waits for this round's reads
-        except TimeoutError:
-            raise errors.TIMEOUT from None
+            index = await reader
+        finally:
+            self.reads.done(reader)  # the next round waits for this round's reads
+        await self._applied_by(index, deadline)
 
     def _lone_voter(self) -> bool:
         raw = self.raw
@@ -210,6 +217,13 @@ class Proposals:
         self._wake()
 
     # --8<-- [end:read_index]
+
+    async def _applied_by(self, index: int, deadline: float) -> None:
+        """`wait_applied`, failing with etcd's timeout at ``deadline``."""
+        if self._applied() < index:
+            future = self._applied_waiters.register(index)
+            self._deadlines.add(future, deadline, _read_timed_out)
+            await future
 
     async def wait_applied(self, index: int) -> None:
         """Return once this member has applied the entry at ``index``."""
@@ -233,6 +247,7 @@ class Proposals:
     def ticked(self) -> None:
         """A tick passed: a ReadIndex round that got no answer in time is asked again."""
         self.reads.retry_if_lost()
+        self._deadlines.forget_done()
 
     def applied_to(self, applied: int) -> None:
         """Entries up to ``applied`` are applied here."""
@@ -251,3 +266,8 @@ class Proposals:
         self._writes.fail(error)
         self._conf_changes.fail(error)
         self._applied_waiters.fail(error)
+        self._deadlines.clear()
+
+
+def _read_timed_out() -> EtcdError:
+    return errors.TIMEOUT

@@ -5,7 +5,8 @@ possibly on another member's behalf, possibly never (a leader change can drop it
 that proposed it waits on a future registered under the request id it put in the entry; the
 loop triggers that future when it applies an entry carrying the id (etcd: ``pkg/wait``'s
 ``Wait``). A linearizable read waits instead for the applied index to reach its ReadIndex
-(etcd: ``wait.WaitTime``). When the member stops, every waiter gets the error.
+(etcd: ``wait.WaitTime``). When the member stops, every waiter gets the error. A waiter
+still waiting at its request's deadline gets the timeout's error (`Deadlines`).
 
 Request ids are unique across members and restarts (etcd: ``idutil.Generator``): the member
 id's low 16 bits, the start time in milliseconds (40 bits), then a counter.
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -71,11 +73,16 @@ class IndexWaiters:
     def __init__(self) -> None:
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
 
-    async def wait(self, index: int) -> None:
-        """Return once `reached` is told of an applied index of at least ``index``."""
+    def register(self, index: int) -> asyncio.Future[None]:
+        """A future that resolves once `reached` is told of an applied index of at least
+        ``index``."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((index, future))
-        await future
+        return future
+
+    async def wait(self, index: int) -> None:
+        """Return once `reached` is told of an applied index of at least ``index``."""
+        await self.register(index)
 
     def reached(self, applied: int) -> None:
         """Entries up to ``applied`` are applied: wake whoever waited for no more."""
@@ -91,6 +98,75 @@ class IndexWaiters:
         """The member stopped: every waiter gets ``error``."""
         waiting, self._waiting = self._waiting, []
         _fail((future for _, future in waiting), error)
+
+
+class Deadlines:
+    """Futures that fail when their deadline passes, unless done before: one timer for all.
+
+    Every request a client waits for has a deadline (etcd's request timeout). One timer per
+    request (``asyncio.wait_for``, ``asyncio.timeout``) costs a timer, callbacks and, for
+    ``wait_for``, an extra hop through the event loop on every answer, for a timeout that
+    almost never fires. Here a request's future joins a queue in deadline order, and one timer
+    waits for the oldest future still not done; when it fires, the futures past their
+    deadline get ``error()``, made at that moment. The queue forgets the answered ones at its
+    head as it goes (`forget_done`, each tick).
+    """
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[float, asyncio.Future[Any], Callable[[], BaseException]]]
+        self._queue = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(
+        self, future: asyncio.Future[Any], deadline: float, error: Callable[[], BaseException]
+    ) -> None:
+        """Fail ``future`` with ``error()`` at ``deadline`` (event loop time) if it is not done
+        by then."""
+        queue = self._queue
+        if queue and deadline < queue[-1][0]:
+            # Out of order (a request that waited for a leader before it joined): a timer of
+            # its own, so that the queue stays sorted.
+            timer = future.get_loop().call_at(deadline, _expire, future, error)
+            future.add_done_callback(lambda _: timer.cancel())
+            return
+        queue.append((deadline, future, error))
+        if self._timer is None:
+            self._timer = future.get_loop().call_at(deadline, self._fire)
+
+    def __len__(self) -> int:
+        """Futures in the queue (done ones not forgotten yet included)."""
+        return len(self._queue)
+
+    def forget_done(self) -> None:
+        """Drop the futures at the queue's head that are done (answered, failed, cancelled)."""
+        queue = self._queue
+        while queue and queue[0][1].done():
+            queue.popleft()
+
+    def clear(self) -> None:
+        """Forget every deadline (the member stopped, and failed every waiter already)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+
+    def _fire(self) -> None:
+        self._timer = None
+        queue = self._queue
+        while queue:
+            deadline, future, error = queue[0]
+            if not future.done():
+                now = future.get_loop().time()
+                if deadline > now:
+                    self._timer = future.get_loop().call_at(deadline, self._fire)
+                    return
+                future.set_exception(error())
+            queue.popleft()
+
+
+def _expire(future: asyncio.Future[Any], error: Callable[[], BaseException]) -> None:
+    if not future.done():
+        future.set_exception(error())
 
 
 def _fail(futures: Iterable[asyncio.Future[Any]], error: BaseException) -> None:
