@@ -92,9 +92,9 @@ class Proposals:
         return len(self._writes)
 
     @property
-    def queued(self) -> bool:
-        """Are writes waiting for the loop's next turn (`step_queued`)?"""
-        return bool(self._queued)
+    def queued(self) -> int:
+        """How many writes wait for the loop's next turn (`step_queued`)?"""
+        return len(self._queued)
 
     def next_request_id(self) -> int:
         """The member's next request ID (etcd's ``reqIDGen``; lease IDs come from it too)."""

@@ -57,7 +57,7 @@ from kv.server.disk.raft_disk import (
 from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
 from kv.server.replica import duties, expiry, outbox, snapshots, space
-from kv.server.replica.pacing import MANY_WRITES, TurnPacing
+from kv.server.replica.pacing import TurnPacing
 from kv.server.replica.proposals import Proposals
 from kv.server.replica.timing import Timing
 from kv.watch import WatchHub
@@ -137,7 +137,8 @@ class Replica:
             timing.write_pace,
             now=time.monotonic,
             cpu=time.thread_time,
-            many_waiting=lambda: self.is_leader and self.proposals.pending >= MANY_WRITES,
+            waiting=lambda: self.proposals.pending if self.is_leader else 0,
+            gathered=lambda: self.proposals.queued,
         )
         self.leader_changes = 0
         #: New leaders seen: a leader lost is not one (etcd_server_leader_changes_seen_total).

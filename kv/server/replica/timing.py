@@ -45,9 +45,10 @@ class Timing:
 
     @property
     def write_pace(self) -> float:
-        """Seconds between two Ready turns of a busy leader with many writes waiting: a
-        tenth of the heartbeat interval, as for reads, so that a write waits at most that
-        much more for company (`kv.server.replica.pacing`)."""
+        """The most seconds between two Ready turns of a busy leader with many writes
+        waiting (it starts sooner once writes stop arriving): a tenth of the heartbeat
+        interval, as for reads, so that a write waits at most that much more for company
+        (`kv.server.replica.pacing`)."""
         return self.tick_seconds / 10
 
     @property
