@@ -17,8 +17,8 @@ async def call_status(call: object) -> tuple[grpc.StatusCode, str]:
     return raised.value.code(), raised.value.details() or ""
 
 
-#: One RPC of each service kv does not serve yet, called as a client calls it, and the answer.
-NOT_YET: list[tuple[str, Callable[[grpc.aio.Channel], object], str]] = [
+#: One RPC of each service kv does not serve, called as a client calls it, and the answer.
+NOT_SERVED_CALLS: list[tuple[str, Callable[[grpc.aio.Channel], object], str]] = [
     (
         "unary AuthEnable",
         lambda ch: rpc_pb2_grpc.AuthStub(ch).AuthEnable(rpc_pb2.AuthEnableRequest()),
@@ -28,9 +28,9 @@ NOT_YET: list[tuple[str, Callable[[grpc.aio.Channel], object], str]] = [
 
 
 @pytest.mark.parametrize(
-    ("call", "expected"), [c[1:] for c in NOT_YET], ids=[c[0] for c in NOT_YET]
+    ("call", "expected"), [c[1:] for c in NOT_SERVED_CALLS], ids=[c[0] for c in NOT_SERVED_CALLS]
 )
-async def test_every_rpc_of_a_service_kv_does_not_serve_yet_names_its_chapter(
+async def test_every_rpc_of_a_service_kv_does_not_serve_says_why(
     kv_server: str, call: Callable[[grpc.aio.Channel], object], expected: str
 ) -> None:
     async with grpc.aio.insecure_channel(kv_server) as channel:

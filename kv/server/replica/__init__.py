@@ -19,6 +19,8 @@ Modules, in reading order:
   and one for a follower that needs it.
 * `duties` -- what a member does for its cluster besides replicating: publish itself, settle
   the cluster version, hand over leadership before it stops.
+* `expiry` -- the leader's lease expiry (chapter 7): leases past their deadline revoked
+  through the log once a ReadIndex round confirms the leader, and the lease checkpoints.
 
 The loop persists through `kv.server.disk`, sends through `kv.server.peers` (the transport is
 handed to the replica, which attaches itself as the transport's inbox) and applies through

@@ -19,7 +19,7 @@ from kv.client import KVClient
 from kv.server.errors import EtcdError
 from kv.server.requests.lock_election import add_lock_election_services
 from kv.server.requests.server import Server
-from kv.server.requests.unimplemented import add_not_yet_served
+from kv.server.requests.unimplemented import add_not_served_refusal
 from kv.server.requests.watch_service import WatchService
 
 Request = TypeVar("Request")
@@ -169,4 +169,4 @@ async def add_services(grpc_server: grpc.aio.Server, server: Server, own_client:
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, grpc_server)
     await checker.set("", health_pb2.HealthCheckResponse.SERVING)
-    add_not_yet_served(grpc_server)  # last: only RPCs no servicer claims (`unimplemented`)
+    add_not_served_refusal(grpc_server)  # last: only RPCs no servicer claims (`unimplemented`)

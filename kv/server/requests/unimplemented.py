@@ -47,7 +47,7 @@ NOT_SERVED: dict[str, NotPlanned] = {
 }
 
 
-class NotYetServed(grpc.GenericRpcHandler):
+class NotServedRefusal(grpc.GenericRpcHandler):
     """Answers the RPCs of `NOT_SERVED`'s services with UNIMPLEMENTED and the reason."""
 
     def service(
@@ -65,6 +65,6 @@ class NotYetServed(grpc.GenericRpcHandler):
         return grpc.stream_stream_rpc_method_handler(refuse)
 
 
-def add_not_yet_served(server: grpc.aio.Server) -> None:
-    """Register `NotYetServed` on ``server``; call it after every servicer is added."""
-    server.add_generic_rpc_handlers((NotYetServed(),))
+def add_not_served_refusal(server: grpc.aio.Server) -> None:
+    """Register `NotServedRefusal` on ``server``; call it after every servicer is added."""
+    server.add_generic_rpc_handlers((NotServedRefusal(),))
