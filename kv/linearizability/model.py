@@ -104,6 +104,9 @@ class Put:
     key: Key
     value: Value
 
+    def __deepcopy__(self, memo: dict[int, object]) -> Put:
+        return self  # immutable: shared by a deep copy (`kv.sim.Cluster.copy`'s keyframes)
+
 
 @dataclass(frozen=True, slots=True)
 class Delete:
@@ -137,6 +140,9 @@ class PutResult:
     """A put's answer: optionally the revision it created."""
 
     revision: int | None = None
+
+    def __deepcopy__(self, memo: dict[int, object]) -> PutResult:
+        return self  # immutable: shared by a deep copy (`kv.sim.Cluster.copy`'s keyframes)
 
 
 @dataclass(frozen=True, slots=True)

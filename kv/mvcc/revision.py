@@ -39,3 +39,6 @@ class Revision:
 
     def __str__(self) -> str:
         return f"{self.main}.{self.sub}"
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Revision:
+        return self  # immutable: shared by a deep copy (`kv.sim.Cluster.copy`'s keyframes)

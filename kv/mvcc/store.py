@@ -49,6 +49,9 @@ class KeyValue:
     version: int
     lease: int = 0
 
+    def __deepcopy__(self, memo: dict[int, object]) -> KeyValue:
+        return self  # immutable: shared by a deep copy (`kv.sim.Cluster.copy`'s keyframes)
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
@@ -56,6 +59,9 @@ class HistoryEntry:
 
     kv: KeyValue
     tombstone: bool
+
+    def __deepcopy__(self, memo: dict[int, object]) -> HistoryEntry:
+        return self  # immutable: shared by a deep copy (`kv.sim.Cluster.copy`'s keyframes)
 
 
 @dataclass(frozen=True, slots=True)

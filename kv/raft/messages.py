@@ -114,6 +114,9 @@ class Entry:
         """An estimate of the entry's encoded size, for the per-message byte budget."""
         return len(self.data) + 16
 
+    def __deepcopy__(self, memo: dict[int, object]) -> Entry:
+        return self  # immutable: shared by a deep copy (`kv.sim.Cluster.copy`'s keyframes)
+
 
 # --8<-- [start:hard-state]
 @dataclass(frozen=True, slots=True)
