@@ -12,6 +12,7 @@ import pytest
 
 from kv.sim import Cluster
 from tui.session import Session, actions, views
+from tui.session.session import KEYFRAME_SPARSEST
 from tui.session.timeline import KeyframePolicy, Timeline
 
 
@@ -63,7 +64,7 @@ def test_the_newest_keyframes_are_every_entries_apart_and_older_ones_sparser() -
     kept = sorted(session.timeline.keyframes)
     assert kept[-8:] == list(range(end - 70, end + 1, 10)), kept[-8:]
     gaps = [b - a for a, b in itertools.pairwise(kept)]
-    assert max(gaps) == 320 and gaps == sorted(gaps, reverse=True), gaps
+    assert max(gaps) == 10 * KEYFRAME_SPARSEST and gaps == sorted(gaps, reverse=True), gaps
 
 
 @dataclass
@@ -103,7 +104,9 @@ def test_a_rewind_anywhere_replays_at_most_the_largest_spacing(replays: Replays)
     for target in range(0, session.length, session.length // 50):
         replays.reset()
         session.seek(target)
-        assert replays.steps <= 320, f"seek({target}) replayed {replays.steps} entries [seed 7]"
+        assert replays.steps <= 10 * KEYFRAME_SPARSEST, (
+            f"seek({target}) replayed {replays.steps} entries [seed 7]"
+        )
 
 
 def test_a_rewind_from_a_thinned_keyframe_lands_on_the_state_of_a_replay_from_the_start(
@@ -126,3 +129,15 @@ def test_a_rewind_from_a_thinned_keyframe_lands_on_the_state_of_a_replay_from_th
         assert stores == [
             n.store.history if n.store else None for n in fresh.cluster.nodes.values()
         ]
+
+
+def test_running_on_from_a_rewind_leaves_the_keyframe_it_started_from_unchanged() -> None:
+    session = busy_session(keyframe_every=10)
+    kept = sorted(session.timeline.keyframes)
+    middle = kept[len(kept) // 2]
+    keyframe = session.timeline.keyframes[middle]
+    events, states = list(keyframe.events), views.states(keyframe)
+    session.seek(middle + 3)
+    session.act(actions.ClientPut("after", "the rewind"))  # forks; runs on from the copy
+    session.run_for(5_000)
+    assert keyframe.events == events and views.states(keyframe) == states, "[seed 7]"

@@ -15,8 +15,8 @@ time: an entry is either one simulator event (`kv.sim.Cluster.step`) or one acti
 * Backward (`back`, `seek`): the nearest keyframe at or before the target (a `Cluster.copy`
   taken every ``keyframe_every`` entries, thinned out with age:
   `tui.session.timeline.KeyframePolicy`) is copied and replayed forward to the target, so a
-  rewind costs at most ``keyframe_every`` entries near the end of the run and 32 times that
-  (a fraction of a second) further back, while a long run keeps few keyframes.
+  rewind costs at most ``keyframe_every`` entries near the end of the run and
+  `KEYFRAME_SPARSEST` times that further back, while a long run keeps few keyframes.
 * Safety: `kv.sim.SafetyMonitor` raises `kv.sim.SafetyViolation` inside the entry that
   broke a property; the session catches it, records a `Freeze` on the timeline (position,
   time, what the entry was) and stops there: ``frozen`` is set, `step` and `run_for` refuse
@@ -49,8 +49,12 @@ MAX_NODES = 7
 
 #: Entries between the newest keyframes: a rewind near the end replays at most this many (the
 #: simulator does tens of thousands a second, and a copy of a small cluster takes a few
-#: milliseconds); older keyframes are up to 32 times sparser (`KeyframePolicy`).
+#: milliseconds); older keyframes are sparser (`KeyframePolicy`).
 KEYFRAME_EVERY = 500
+#: How many times sparser than ``keyframe_every`` the oldest keyframes get: a rewind far
+#: back replays up to 4,000 entries (~0.2 s at ~20 µs an entry) after the copy of the
+#: keyframe, so that one anywhere in a ten-minute run stays within the TUI's one second.
+KEYFRAME_SPARSEST = 8
 #: The most keyframes a timeline keeps (a 3-node cluster's copy is ~30 kB).
 KEYFRAME_CAP = 1024
 
@@ -74,7 +78,7 @@ class Session:
         self.config = config if config is not None else SimConfig()
         self.keyframe_every = keyframe_every
         self.keyframes = KeyframePolicy(
-            every=keyframe_every, max_spacing=32 * keyframe_every, cap=keyframe_cap
+            every=keyframe_every, max_spacing=KEYFRAME_SPARSEST * keyframe_every, cap=keyframe_cap
         )
         self.cluster = Cluster.create(nodes, seed=seed, config=self.config)
         self.position = 0

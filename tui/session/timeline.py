@@ -12,9 +12,11 @@ each older band of ``per_level`` spans is twice as sparse as the one after it, u
 ``max_spacing``; so a run of n entries keeps O(log n) keyframes until the spacing reaches
 ``max_spacing``, and n / ``max_spacing`` after that, and never more than ``cap`` (past it,
 every spacing doubles, as often as it takes: rewinds get slower, memory stays bounded). A
-rewind replays at most the spacing where it lands: ``every`` entries near the end,
-``max_spacing`` (16,000 by default, a fraction of a second) anywhere in a run of up to about
-``cap * max_spacing`` entries.
+rewind copies the keyframe and replays at most the spacing where it lands: ``every``
+entries near the end, ``max_spacing`` (4,000 by default, about 0.2 s) anywhere in a run of up
+to about ``cap * max_spacing`` entries. A keyframe is cheap enough to keep that many because
+`kv.sim.Cluster.copy` shares what cannot change (the events, the stored values) and copies
+only the containers and the mutable state.
 
 Acting in the past forks: `Timeline.fork` keeps the actions, keyframes and marks up to the
 position, and the old timeline stays as it was.
@@ -61,7 +63,7 @@ class KeyframePolicy:
     #: Keyframes per band of one spacing (the newest band), before the spacing doubles.
     per_level: int = 8
     #: The spacing never grows past this (while under ``cap``): a rewind's longest replay.
-    max_spacing: int = 16_000
+    max_spacing: int = 4_000
     #: The most keyframes a timeline keeps.
     cap: int = 1024
 
