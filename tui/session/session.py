@@ -55,7 +55,8 @@ KEYFRAME_EVERY = 500
 #: back replays up to 4,000 entries (~0.2 s at ~20 µs an entry) after the copy of the
 #: keyframe, so that one anywhere in a ten-minute run stays within the TUI's one second.
 KEYFRAME_SPARSEST = 8
-#: The most keyframes a timeline keeps (a 3-node cluster's copy is ~30 kB).
+#: The most keyframes a timeline keeps (a 3-node cluster's copy is ~30 kB at the start, and
+#: grows by a pointer per value its members store: `kv.sim.Cluster.copy` shares the values).
 KEYFRAME_CAP = 1024
 
 
