@@ -219,16 +219,12 @@ class Proposals:
     # --8<-- [end:read_index]
 
     async def _applied_by(self, index: int, deadline: float) -> None:
-        """`wait_applied`, failing with etcd's timeout at ``deadline``."""
+        """Return once this member has applied the entry at ``index``; fail with etcd's
+        timeout at ``deadline``."""
         if self._applied() < index:
             future = self._applied_waiters.register(index)
             self._deadlines.add(future, deadline, _read_timed_out)
             await future
-
-    async def wait_applied(self, index: int) -> None:
-        """Return once this member has applied the entry at ``index``."""
-        if self._applied() < index:
-            await self._applied_waiters.wait(index)
 
     # -- what the Ready loop tells the clients ------------------------------------------
 

@@ -80,10 +80,6 @@ class IndexWaiters:
         self._waiting.append((index, future))
         return future
 
-    async def wait(self, index: int) -> None:
-        """Return once `reached` is told of an applied index of at least ``index``."""
-        await self.register(index)
-
     def reached(self, applied: int) -> None:
         """Entries up to ``applied`` are applied: wake whoever waited for no more."""
         still: list[tuple[int, asyncio.Future[None]]] = []
