@@ -97,16 +97,13 @@ class Server:
 
     def header(self, revision: int = 0) -> rpc_pb2.ResponseHeader:
         """Who answered, at which revision and term (etcd fills most responses with this)."""
-        return rpc_pb2.ResponseHeader(
-            cluster_id=self.replica.cluster_id,
-            member_id=self.member_id,
-            revision=revision,
-            raft_term=self.replica.term,
-        )
+        header = rpc_pb2.ResponseHeader(revision=revision)
+        self.stamp(header)
+        return header
 
     def stamp(self, header: rpc_pb2.ResponseHeader) -> None:
-        """Fill in who answered a response whose header holds its revision already: as
-        `header`, without building a header to copy (every read and write is stamped)."""
+        """Fill in who answered, and in which term, a response whose header holds its revision
+        already (every read and write is stamped in place, not given a header to copy)."""
         replica = self.replica
         header.cluster_id = replica.cluster_id
         header.member_id = replica.member_id
