@@ -3,9 +3,10 @@
 A cluster benchmark's CPU per request moves by a tenth or more between runs on a busy machine,
 far more than a change of a few microseconds in the clients' side of the Raft loop. This one
 drives `kv.server.replica.proposals.Proposals` over a real `RawNode` that leads alone, on
-uvloop, with the benchmark playing the Ready loop: batches of writes are proposed, stepped
-into the core together, persisted, committed and answered; batches of linearizable reads wait
-for the applied index (a lone voter needs no ReadIndex round). It prints the CPU of the
+uvloop, with the benchmark playing the Ready loop (`tests.raftnet`'s, as chapter 4's tests of
+`Proposals` play it): batches of writes are proposed, stepped into the core together,
+persisted, committed and answered; batches of linearizable reads wait for the applied index
+(a lone voter needs no ReadIndex round). It prints the CPU of the
 thread per write and per read, the best of a few runs, so that two commits can be compared::
 
     PYTHONPATH=<a checkout> python -m benchmarks.proposals_cpu
@@ -14,7 +15,6 @@ thread per write and per read, the best of a few runs, so that two commits can b
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,9 +22,9 @@ import uvloop
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
-from kv.raft import Config, Entry, MemoryStorage, RawNode
 from kv.server.replica.proposals import Proposals
 from kv.server.replica.timing import Timing
+from tests.raftnet import handle_ready, lone_leader
 
 #: Requests in flight together: each batch is one turn of the loop.
 BATCH = 64
@@ -32,29 +32,8 @@ ROUNDS = 200
 RUNS = 5
 
 
-def _handle_ready(node: RawNode, storage: MemoryStorage) -> tuple[Entry, ...]:
-    """Persist the outstanding Ready and advance; the entries it committed."""
-    ready = node.ready()
-    storage.append(ready.entries)
-    if ready.hard_state is not None:
-        storage.set_hard_state(ready.hard_state)
-    node.advance(ready)
-    return tuple(ready.committed_entries)
-
-
-def _lone_leader() -> tuple[RawNode, MemoryStorage]:
-    storage = MemoryStorage()
-    node = RawNode(Config(id=1, pre_vote=False, check_quorum=False), storage, random.Random(4))
-    node.bootstrap([1])
-    _handle_ready(node, storage)
-    node.campaign()
-    while node.has_ready():
-        _handle_ready(node, storage)
-    return node, storage
-
-
 async def _measure() -> dict[str, float]:
-    node, storage = _lone_leader()
+    node, storage = lone_leader()
     applied = [node.applied_index]
     proposals = Proposals(
         node, Timing(), wake=lambda: None, check_serving=lambda: None, applied=lambda: applied[0]
@@ -65,8 +44,8 @@ async def _measure() -> dict[str, float]:
         waiting = [asyncio.ensure_future(call) for call in calls]
         await asyncio.sleep(0)  # every write queues itself
         proposals.step_queued()
-        _handle_ready(node, storage)  # the entries, persisted
-        for entry in _handle_ready(node, storage):  # committed: answer them, as applied
+        handle_ready(node, storage)  # the entries, persisted
+        for entry in handle_ready(node, storage).committed_entries:  # committed: answered
             request_id = InternalRaftRequest.FromString(entry.data).header.ID
             proposals.written(request_id, rpc_pb2.PutResponse())
         await asyncio.gather(*waiting)

@@ -2,8 +2,8 @@
 
 The tests' counterpart of etcd-io/raft's ``rafttest``: an ordinary module that the core tests
 of chapters 3, 4 and 5 import (``from tests.raftnet import Network``). It lives in ``tests/``,
-not in ``kv/``, because only tests run it; it imports nothing but `kv.raft`, which chapter 3
-introduces, so every Raft chapter may use it
+not in ``kv/``, because no member runs it (only tests and a benchmark do); it imports nothing
+but `kv.raft`, which chapter 3 introduces, so every Raft chapter may use it
 (``tests/test_chapter_imports.py`` checks what it imports, as if the chapter did).
 
 Each member is a `RawNode` with a `MemoryStorage` and a toy state machine (the list of applied
@@ -16,7 +16,9 @@ Faults are links that drop messages: `Network.isolate`, `Network.cut`, `Network.
 `Network.drop_if` filter. `Network.crash` + `Network.restart` rebuild a node from what it
 persisted (its storage), losing everything else, as a real crash would.
 
-The functions at the bottom help tests that drive one node by hand.
+`handle_ready`, `drain` and `lone_leader` (above the network) and the functions at the bottom
+help tests that drive one node by hand; ``benchmarks.proposals_cpu`` drives its lone leader
+with them too, so that a test and the benchmark run one Ready loop.
 """
 
 from __future__ import annotations
@@ -81,6 +83,16 @@ def persist(storage: MemoryStorage, ready: Ready) -> None:
         storage.set_hard_state(ready.hard_state)
 
 
+def handle_ready(node: RawNode, storage: MemoryStorage) -> Ready:
+    """One turn of a node's Ready loop, driven by hand: persist, then advance (nothing is sent
+    or applied). The Ready is returned for what it carried (``entries``,
+    ``committed_entries``, ``messages``)."""
+    ready = node.ready()
+    persist(storage, ready)
+    node.advance(ready)
+    return ready
+
+
 def drain(node: RawNode, storage: MemoryStorage) -> list[Message]:
     """Run one node's Ready loop until it has nothing more to do; return what it sent.
 
@@ -88,11 +100,24 @@ def drain(node: RawNode, storage: MemoryStorage) -> list[Message]:
     """
     sent: list[Message] = []
     while node.has_ready():
-        ready = node.ready()
-        persist(storage, ready)
-        sent.extend(ready.messages)
-        node.advance(ready)
+        sent.extend(handle_ready(node, storage).messages)
     return sent
+
+
+def lone_leader(seed: int = 0) -> tuple[RawNode, MemoryStorage]:
+    """A node that bootstrapped a cluster of itself and leads it, its Readys all handled.
+
+    PreVote and CheckQuorum are off (`new_node`): without CheckQuorum a leader heeds a vote
+    request of a later term at once (it holds no lease).
+    """
+    storage = MemoryStorage()
+    node, _ = new_node(1, storage=storage, seed=seed)
+    node.bootstrap([1])
+    drain(node, storage)
+    node.campaign()  # alone: its own vote, once persisted, makes it leader
+    drain(node, storage)  # the vote, then the empty entry of its term, committed
+    assert node.role is Role.LEADER
+    return node, storage
 
 
 class Network:

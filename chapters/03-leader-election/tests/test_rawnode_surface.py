@@ -25,6 +25,7 @@ from kv.raft import (
     Role,
     UnavailableError,
 )
+from tests.raftnet import handle_ready
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Where the drivers live: everything that may use the core but is not the core, and the
@@ -40,15 +41,6 @@ def single_node(voters: tuple[int, ...] = (1,)) -> tuple[RawNode, MemoryStorage]
     node = RawNode(CONFIG, storage, random.Random(SEED))
     node.bootstrap(list(voters))
     return node, storage
-
-
-def handle_ready(node: RawNode, storage: MemoryStorage) -> None:
-    """Persist the outstanding Ready to ``storage`` and advance (nothing to send or apply)."""
-    ready = node.ready()
-    storage.append(ready.entries)
-    if ready.hard_state is not None:
-        storage.set_hard_state(ready.hard_state)
-    node.advance(ready)
 
 
 def test_a_bootstrapped_node_shows_its_first_entries_committed_not_yet_persisted() -> None:

@@ -10,44 +10,19 @@ timing.
 from __future__ import annotations
 
 import asyncio
-import random
 
 import pytest
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
-from kv.raft import Config, MemoryStorage, Message, MessageType, RawNode, Role
+from kv.raft import Message, MessageType, RawNode, Role
 from kv.server import errors
 from kv.server.errors import EtcdError
 from kv.server.replica.proposals import Proposals
 from kv.server.replica.timing import Timing
+from tests.raftnet import handle_ready, lone_leader
 
-SEED = 4
 WRITES = 5
-
-
-def lone_leader() -> tuple[RawNode, MemoryStorage]:
-    """A node that bootstrapped a cluster of itself and leads it, its Readys all handled."""
-    storage = MemoryStorage()
-    # Without CheckQuorum, a leader heeds a vote request of a later term at once (no lease).
-    node = RawNode(Config(id=1, pre_vote=False, check_quorum=False), storage, random.Random(SEED))
-    node.bootstrap([1])
-    handle_ready(node, storage)
-    node.campaign()
-    while node.has_ready():  # its vote, then its empty entry of the new term, committed
-        handle_ready(node, storage)
-    assert node.role is Role.LEADER
-    return node, storage
-
-
-def handle_ready(node: RawNode, storage: MemoryStorage) -> int:
-    """Persist the outstanding Ready and advance; how many new entries it carried."""
-    ready = node.ready()
-    storage.append(ready.entries)
-    if ready.hard_state is not None:
-        storage.set_hard_state(ready.hard_state)
-    node.advance(ready)
-    return len(ready.entries)
 
 
 def proposals_of(node: RawNode, wakes: list[None]) -> Proposals:
@@ -72,7 +47,7 @@ async def test_writes_proposed_meanwhile_go_into_one_ready_together() -> None:
     await asyncio.sleep(0)  # every writer queues its write and wakes the loop
     assert len(wakes) == WRITES and not node.has_ready()  # queued, not in the core yet
     proposals.step_queued()
-    assert handle_ready(node, storage) == WRITES
+    assert len(handle_ready(node, storage).entries) == WRITES
     for writer in writers:
         writer.cancel()
 

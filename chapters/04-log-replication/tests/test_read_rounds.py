@@ -12,12 +12,11 @@ import itertools
 
 import pytest
 
-from kv.raft import RawNode, Role
 from kv.server import errors
 from kv.server.replica.proposals import Proposals
 from kv.server.replica.reads import BUSY_LAG_SECONDS, MANY_READS, ReadRounds
 from kv.server.replica.timing import Timing
-from tests.raftnet import new_node
+from tests.raftnet import lone_leader
 
 PACE = 0.01
 
@@ -187,22 +186,10 @@ async def test_a_stopping_member_fails_every_waiting_read() -> None:
     assert queued.exception() is errors.STOPPED
 
 
-def lone_leader() -> RawNode:
-    """A member that is its cluster's only voter, elected, its first entry committed."""
-    node, storage = new_node(1, voters=(1,))
-    node.campaign()
-    while node.has_ready():
-        ready = node.ready()
-        storage.append(ready.entries)
-        node.advance(ready)
-    assert node.role is Role.LEADER
-    return node
-
-
 async def test_a_lone_voter_reads_without_a_read_index_round(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    node = lone_leader()
+    node, _ = lone_leader()
     asked: list[bytes] = []
     monkeypatch.setattr(node, "read_index", asked.append)
     applied = [0]
