@@ -498,7 +498,7 @@ def fsync_table(results: Results) -> str:
 #: them, with what the account calls them.
 _LOOP_STAGES = (
     ("quota", "quota check (the backend's size)"),
-    ("propose", "propose (a client's put enters the core)"),
+    ("propose", "propose (the puts queued since the last turn enter the core)"),
     ("ready", "ready (the core hands out a batch)"),
     ("wal_save", "WAL save (encode and write the records)"),
     ("send", "send (queue messages for peers)"),
@@ -513,7 +513,7 @@ _NESTED = {
     "receive": (
         ("decode", "decode (protobuf to kv.raft's message)"),
         ("is_removed", "is the sender a removed member? (a SQLite query)"),
-        ("step", "step the core"),
+        ("step", "step the core (a proposal's step counted here too)"),
     ),
 }
 
@@ -541,10 +541,6 @@ def raft_loop_table(results: Results) -> str:
         ),
         ("... fsyncs per put", lambda c: c.per_write("fsyncs")),
         ("... mean fsync, wall ms", lambda c: c.per_call("fsync_seconds", "fsyncs", 1e3)),
-        (
-            "**stream write wait per message, wall ms**",
-            lambda c: c.per_call("stream_write.wall", "stream_write.calls", 1e3),
-        ),
     ]
     for stage, label in _LOOP_STAGES:
         rows.append((f"CPU µs per put: {label}", _stage_cpu(stage)))
@@ -641,8 +637,8 @@ def caption(
             "of the followers. kv's Raft loop: `benchmarks.kv_counters` also times each step "
             "of the loop (about a microsecond per call, a few percent of a member's CPU): CPU of "
             "the thread that ran it, or "
-            "for waits (persist, which awaits the fsync in a worker thread; a stream write) "
-            "the wall time."
+            "for waits (a put inside the member; persist, which awaits the fsync in a worker "
+            "thread; the pacing wait) the wall time."
         )
     if results.kills:
         lines.append(

@@ -43,17 +43,22 @@ READ_TIMEOUT = 5.0
 
 #: The wrapped functions: stage name -> (module, class or None, function, is a coroutine).
 #: ``server_put`` is a client's put inside the server, from the service handing it over to the
-#: answer (a wait), and includes ``quota`` (the space check before it is proposed) and
-#: ``propose``. ``pace`` is the wait before a busy leader's Ready turn (`kv.server.replica.pacing`).
+#: answer (a wait), and includes ``quota`` (the space check before it is proposed);
+#: ``propose`` steps the writes queued since the last turn into the core, as one proposal
+#: (`Proposals.step_queued`, which runs ``step``). ``pace`` is the wait before a busy
+#: leader's Ready turn (`kv.server.replica.pacing`).
 #: Nested stages: ``persist`` includes ``wal_save`` and ``wal_sync`` (the fsync, awaited in a
 #: worker thread); ``receive`` (a peer's message) includes ``decode`` (protobuf
 #: to kv.raft's message), ``is_removed`` (is the sender a removed member?) and ``step``;
-#: ``send`` only queues messages, ``encode`` turns each into protobuf on its way out and
-#: ``stream_write`` is the wait for gRPC to take it.
+#: ``send`` only queues messages and ``encode`` turns them into protobuf on their way out;
+#: writing them is never waited for (`kv.server.peers.outbound`'s queue never blocks), so
+#: there is no write wait to time. Every stage must be a function of kv's that a leader
+#: serving puts runs (tests/test_kv_counters.py): one kv no longer calls would only ever
+#: report nothing.
 STAGES: dict[str, tuple[str, str | None, str, bool]] = {
     "server_put": ("kv.server.requests.server", "Server", "put", True),
     "quota": ("kv.server.requests.quota", "BackendQuota", "available", False),
-    "propose": ("kv.raft", "RawNode", "propose", False),
+    "propose": ("kv.server.replica.proposals", "Proposals", "step_queued", False),
     "tick": ("kv.raft", "RawNode", "tick", False),
     "ready": ("kv.raft", "RawNode", "ready", False),
     "pace": ("kv.server.replica.pacing", "TurnPacing", "next_turn", True),
@@ -68,7 +73,6 @@ STAGES: dict[str, tuple[str, str | None, str, bool]] = {
     "is_removed": ("kv.server.applied.members", "MemberStore", "is_removed", False),
     "step": ("kv.raft", "RawNode", "step", False),
     "encode": ("kv.server.wire_bytes", None, "message_bytes", False),
-    "stream_write": ("grpc.aio._call", "StreamUnaryCall", "write", True),
 }
 
 #: Stage name -> [calls, wall seconds, thread CPU seconds].
