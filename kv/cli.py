@@ -29,14 +29,8 @@ from typing import NoReturn
 from kv import __version__
 from kv.cluster.command import add_cluster_command, run_cluster
 from kv.docs_command import add_docs_command, run_docs
-from kv.server.config import (
-    CLUSTER_STATES,
-    LOG_LEVELS,
-    ConfigError,
-    ServerConfig,
-    parse_duration,
-    split_urls,
-)
+from kv.server.config import CLUSTER_STATES, LOG_LEVELS, ServerConfig
+from kv.server.flag_values import ConfigError, parse_duration, split_urls
 
 log = logging.getLogger(__name__)
 

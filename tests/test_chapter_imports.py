@@ -73,6 +73,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.apply": 1,
     "kv.server.config": 1,
     "kv.server.errors": 1,
+    "kv.server.flag_values": 1,
     "kv.server.server": 1,
     "kv.server.services": 1,
     "kv.server.unimplemented": 1,

@@ -20,7 +20,7 @@ import grpc
 from kv.cluster import faults, processes
 from kv.cluster.layout import ClusterError, LocalMember, check_ports_free
 from kv.cluster.state import ClusterState, locked, require, save
-from kv.server.config import parse_go_duration
+from kv.server.flag_values import parse_go_duration
 
 #: How long ``kill`` waits for the killed process to be gone.
 KILL_WAIT_SECONDS = 5.0

@@ -31,13 +31,8 @@ from kv.api.peerpb import peer_pb2_grpc
 from kv.client import KVClient
 from kv.server import auto_compaction
 from kv.server.bootstrap import open_replica
-from kv.server.config import (
-    ServerConfig,
-    bind_address,
-    dial_address,
-    parse_retention,
-    socket_address,
-)
+from kv.server.config import ServerConfig, parse_retention
+from kv.server.flag_values import bind_address, dial_address, socket_address
 from kv.server.front import Route, listen_privately, start_front
 from kv.server.http.listener import start_http
 from kv.server.http.routes import Routes

@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kv.mvcc.errors import CompactedError
-from kv.server.config import HOUR_NS, PERIODIC, format_go_duration
+from kv.server.config import HOUR_NS, PERIODIC
 from kv.server.errors import EtcdError, from_mvcc
+from kv.server.flag_values import format_go_duration
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ import subprocess
 import pytest
 
 from kv.cli import FLAGS, serve_flags
-from kv.server.config import ConfigError, ServerConfig, bind_address
+from kv.server.config import ServerConfig
+from kv.server.flag_values import ConfigError, bind_address
 
 ETCD = shutil.which("etcd")
 

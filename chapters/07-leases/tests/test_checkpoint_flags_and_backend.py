@@ -16,7 +16,8 @@ from kv.backend import Backend
 from kv.cli import FLAGS, serve_flags
 from kv.lease import Checkpointing, Lessor
 from kv.server.applied.applied_state import commit_applied, open_state_machine
-from kv.server.config import ConfigError, ServerConfig
+from kv.server.config import ServerConfig
+from kv.server.flag_values import ConfigError
 
 LEASE = 7
 

@@ -11,7 +11,7 @@ import pytest
 
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kv.client import KVClient
-from kv.server.config import parse_duration
+from kv.server.flag_values import parse_duration
 from kv.server.requests.watch_service import fragments
 
 Create = rpc_pb2.WatchCreateRequest

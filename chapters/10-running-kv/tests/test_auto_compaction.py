@@ -18,7 +18,8 @@ from kv.server.auto_compaction import (
     RevisionCompactor,
     new_compactor,
 )
-from kv.server.config import ConfigError, ServerConfig, parse_retention
+from kv.server.config import ServerConfig, parse_retention
+from kv.server.flag_values import ConfigError
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND

@@ -39,8 +39,8 @@ from kv.raft import (
     SnapshotOutOfDateError,
 )
 from kv.server import raft_wire
-from kv.server.config import format_go_duration
 from kv.server.disk.fsync_thread import FsyncThread
+from kv.server.flag_values import format_go_duration
 from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
 from kv.server.wire_bytes import EntryEncodings
 from kv.snap import Snapshotter

@@ -50,10 +50,10 @@ from kv.server.config import (
     DEFAULT_NAME,
     DEFAULT_PEER_URL,
     check_bootstrap,
-    go_quote,
 )
 from kv.server.disk.data_dir import DataDir
 from kv.server.disk.etcd_db import restore_etcd_db, summarize
+from kv.server.flag_values import go_quote
 from kv.snap import Snapshotter
 from kv.wal import WAL
 
@@ -170,7 +170,7 @@ def restore(config: RestoreConfig) -> Path:
 
     Raises:
         RestoreError: the directory exists (``data-dir "DIR" exists``).
-        kv.server.config.ConfigError: the member flags do not fit together (etcd's messages).
+        kv.server.flag_values.ConfigError: the member flags do not fit together (etcd's messages).
         kv.backend.SnapshotHashError: the hash is missing or wrong (etcd's messages).
         kv.backend.BackendError: the file is not a kv snapshot.
         FileNotFoundError: there is no snapshot file.

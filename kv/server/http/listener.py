@@ -15,7 +15,7 @@ import email.utils
 import logging
 from http import HTTPStatus
 
-from kv.server.config import socket_address
+from kv.server.flag_values import socket_address
 from kv.server.http.routes import Response, Routes
 
 log = logging.getLogger(__name__)

@@ -40,8 +40,8 @@ from kv.membership import Member
 from kv.raft import ConfChange, ConfChangeType
 from kv.server import errors
 from kv.server.applied.members import encode_member
-from kv.server.config import ConfigError, check_url
 from kv.server.errors import EtcdError
+from kv.server.flag_values import ConfigError, check_url
 from kv.server.peers.transport import dial_target
 from kv.server.replica.replica import Replica
 
