@@ -16,8 +16,9 @@ the foreground ``start``, and the current partition. A command that changes anyt
 the state file's lock, acts, and records what it did:
 
 * ``kill``/``stop`` signal the member's pid (after checking the pid is still that member's);
-* ``restart`` starts the member itself, in a session of its own, records the new pid and
-  re-applies the current partition to it;
+* ``restart`` waits for the ports the member's last process held (a killed process closes
+  its sockets a moment after it has gone), starts the member itself, in a session of its
+  own, records the new pid and re-applies the current partition to it;
 * ``partition``/``heal`` call each running member's fault hook (``kvpeerpb.Peer/SetFaults``);
   ``slow-disk`` one member's (``SetDiskFaults``: its WAL fsyncs take longer, chapter 10);
 * the foreground ``start`` only watches and reports; on Ctrl-C it stops whatever pids the

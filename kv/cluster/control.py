@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 
 from kv.cluster import faults, processes
-from kv.cluster.layout import ClusterError, LocalMember, check_ports_free
+from kv.cluster.layout import ClusterError, LocalMember
 from kv.cluster.state import ClusterState, locked, require, save
 from kv.server.flag_values import parse_go_duration
 
@@ -109,7 +109,8 @@ def restart(root: Path, name: str, timeout: float = processes.READY_TIMEOUT_SECO
         old = state.pids.get(name)
         if processes.is_running(member, old):
             processes.stop([(member, old)])
-        check_ports_free(layout, (member,), hint=f"{name} cannot start")
+        # The old process may have exited a moment ago, its sockets not yet closed.
+        processes.wait_ports_free(member, processes.PORT_WAIT_SECONDS, hint=f"{name} cannot start")
         pid, offset = processes.spawn(layout, member)
         state.pids[name] = pid
         save(state)

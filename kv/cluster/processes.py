@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import kv
-from kv.cluster.layout import ClusterError, Layout, LocalMember
+from kv.cluster.layout import ClusterError, Layout, LocalMember, port_in_use
 
 #: The line ``kv serve`` logs once it answers clients (kv.server.app, as etcd's embed).
 READY_LINE = b"ready to serve client requests"
@@ -34,6 +34,9 @@ READY_TIMEOUT_SECONDS = 30.0
 #: How long a member may take to exit after SIGTERM before it gets SIGKILL.
 STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.05
+#: How long a member's restart waits for the ports its last process held (see
+#: `wait_ports_free`).
+PORT_WAIT_SECONDS = 5.0
 
 #: Asked while members are given time to exit: True to kill the rest at once.
 Hurry = Callable[[], bool]
@@ -186,6 +189,29 @@ def wait_ready(
                 f"(logs: {', '.join(str(member.log_file) for member, _, _ in pending)})"
             )
         time.sleep(POLL_SECONDS)
+
+
+def wait_ports_free(member: LocalMember, timeout: float, *, hint: str) -> None:
+    """Wait until nothing listens on ``member``'s ports, for up to ``timeout`` seconds.
+
+    A member that was just killed may still hold them: the kernel frees a dying process's
+    memory, and with it the command line `is_running` reads, before it closes its files, so
+    for a moment the member has exited yet its listeners are still there (``SO_REUSEADDR``
+    on the new listeners does not help: it lets a port in TIME_WAIT be bound again, not one
+    that is still listened on). A port still in use after ``timeout`` is somebody else's.
+
+    Raises:
+        ClusterError: a port still in use at the deadline, with ``hint``.
+    """
+    deadline = time.monotonic() + timeout
+    for port, use in member.ports:
+        while port_in_use(port):
+            if time.monotonic() >= deadline:
+                raise ClusterError(
+                    f"port {port} ({member.name}'s {use} port) is still in use {timeout:g} s "
+                    f"after {member.name} stopped: {hint}"
+                )
+            time.sleep(POLL_SECONDS)
 
 
 def send_signal(member: LocalMember, pid: int | None, signum: signal.Signals) -> bool:

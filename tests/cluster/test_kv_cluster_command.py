@@ -30,7 +30,7 @@ import pytest
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kv.cli import main
 from kv.cluster import control, faults, processes, status, supervisor
-from kv.cluster.layout import HOST, ClusterError, Layout, LocalMember
+from kv.cluster.layout import HOST, ClusterError, Layout, LocalMember, port_in_use
 from kv.cluster.state import load, require
 from tests.cluster.conftest import (
     ELECTION_MS,
@@ -241,6 +241,66 @@ def test_kill_the_leader_a_new_one_is_elected_and_the_old_one_rejoins(cluster: L
         lambda: linearizable_get(old, b"written-while-down") == b"yes",
         "catch-up of the restarted member",
         cluster,
+    )
+
+
+def killed_and_gone(layout: Layout, member: LocalMember) -> int:
+    """Kill ``member`` once the cluster has a leader; its client port, once free again."""
+    eventually(lambda: agreed_leader(layout), "agreed leader", layout)
+    control.kill(layout.root, member.name)
+    port = member.ports[0][0]
+    eventually(lambda: not port_in_use(port), f"port {port} free after the kill", layout)
+    return port
+
+
+def listening_on(port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((HOST, port))
+    listener.listen()
+    return listener
+
+
+def test_a_restart_right_after_a_kill_waits_for_the_ports_the_dead_member_still_held(
+    cluster: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SIGKILLed process loses its memory -- and with it the command line by which `kill`
+    # tells it has exited -- a moment before the kernel closes its sockets. Here a socket of
+    # the test's plays the dying member's listener, and closes once the restart has found its
+    # port in use: the restart must wait for the port, not give up on it.
+    victim = cluster.member("n3")
+    port = killed_and_gone(cluster, victim)
+    listener = listening_on(port)
+    probe = processes.port_in_use
+    found_in_use: list[int] = []
+
+    def probe_then_let_go(probed: int) -> bool:
+        in_use = probe(probed)
+        if in_use and probed == port:
+            found_in_use.append(probed)
+            listener.close()  # the dying process's files are closed now
+        return in_use
+
+    monkeypatch.setattr(processes, "port_in_use", probe_then_let_go)
+    try:
+        message = control.restart(cluster.root, victim.name)
+    finally:
+        listener.close()
+    assert found_in_use == [port]
+    assert message.startswith(f"restarted {victim.name} (pid ")
+    eventually(lambda: agreed_leader(cluster), "agreement after the restart", cluster)
+
+
+def test_a_restart_gives_up_on_a_port_something_else_keeps(
+    cluster: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victim = cluster.member("n3")
+    port = killed_and_gone(cluster, victim)
+    monkeypatch.setattr(processes, "PORT_WAIT_SECONDS", 0.2)
+    with listening_on(port), pytest.raises(ClusterError) as refused:
+        control.restart(cluster.root, victim.name)
+    assert str(refused.value) == (
+        f"port {port} (n3's client port) is still in use 0.2 s after n3 stopped: n3 cannot start"
     )
 
 
