@@ -60,7 +60,8 @@ Modules:
 - `benchmarks.restart`: load many keys, restart, time it, read the memory.
 - `benchmarks.profile`: perf and py-spy on kv's server under put load (or on a cluster's
   leader and a follower).
-- `benchmarks.cluster`: the three-member run and its tables.
+- `benchmarks.cluster`: the three-member run; `benchmarks.cluster_report`: what it measured
+  and its tables.
 - `benchmarks.failover`: the leader-kill test.
 - `benchmarks.features`: chapters 6-8's run (watches, leases, transactions) and its table.
 """

@@ -16,7 +16,8 @@ from pathlib import Path
 import grpc
 
 from benchmarks import fsyncs, kv_counters
-from benchmarks.cluster import MemberCounters, Results, _read_counters, raft_loop_table
+from benchmarks.cluster import _read_counters
+from benchmarks.cluster_report import MemberCounters, Results, raft_loop_table
 from benchmarks.clusters import Timing, running_cluster
 from benchmarks.servers import ServerOptions
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
