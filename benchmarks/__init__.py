@@ -59,7 +59,8 @@ Modules:
   the time spent in each step of its Raft loop).
 - `benchmarks.restart`: load many keys, restart, time it, read the memory.
 - `benchmarks.profile`: perf and py-spy on kv's server under put load (or on a cluster's
-  leader and a follower).
+  leader and a follower); `benchmarks.samplers`: the two profilers and how their samples are
+  sorted.
 - `benchmarks.cluster`: the three-member run; `benchmarks.cluster_report`: what it measured
   and its tables.
 - `benchmarks.failover`: the leader-kill test.
