@@ -52,7 +52,7 @@ Modules:
 - `benchmarks.procstat`: CPU time and memory of a process and CPU of the machine, from /proc.
 - `benchmarks.report`: aggregation, the markdown table and its caption, the JSON.
 - `benchmarks.run`: the command line (chapter 1's run).
-- `benchmarks.chapter2`: chapter 2's run and its tables.
+- `benchmarks.chapter2`: chapter 2's run; `benchmarks.chapter2_report`: its tables.
 - `benchmarks.fsyncs`: sync calls counted with strace, the servers' own fsync counters, a probe
   of the disk's fdatasync.
 - `benchmarks.kv_counters`: ``kv serve`` printing its own counters on SIGUSR1 (log fsyncs,
