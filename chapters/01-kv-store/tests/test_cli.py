@@ -204,7 +204,7 @@ _PRINT_THE_LOOP = """
 import asyncio, sys
 import kv.server.app
 
-async def serve(config, **options):
+async def serve(config):
     print(type(asyncio.get_running_loop()).__module__)
 
 kv.server.app.serve = serve
