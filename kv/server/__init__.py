@@ -33,7 +33,7 @@ order), each a folder of its own:
 
 Beside them, used by every layer: `errors` (etcd's errors, code and text byte for byte; the
 client maps them back too), `config`, and `disk.data_dir` (where each file lives); and
-`collector`, how ``kv serve`` runs Python's cycle collector. Below them
+`cycle_collector`, how ``kv serve`` runs Python's cycle collector. Below them
 are the chapters' building blocks: `kv.mvcc` (the store), `kv.backend` (SQLite), `kv.wal` and
 `kv.snap` (the log and snapshot files). Otherwise a layer imports only from layers below it
 (the replica's duties and snapshots call back into it, behind ``TYPE_CHECKING``). The subpackages

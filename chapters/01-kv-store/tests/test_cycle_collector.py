@@ -1,4 +1,4 @@
-"""``kv serve``'s tuning of Python's cycle collector (`kv.server.collector`)."""
+"""``kv serve``'s tuning of Python's cycle collector (`kv.server.cycle_collector`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kv.server import collector
+from kv.server import cycle_collector
 
 
 @pytest.fixture
@@ -21,5 +21,5 @@ def restored_collector() -> Iterator[None]:
 @pytest.mark.usefixtures("restored_collector")
 def test_serving_raises_only_the_young_generations_threshold() -> None:
     _, middle, old = gc.get_threshold()
-    collector.tune_for_serving()
-    assert gc.get_threshold() == (collector.YOUNG_THRESHOLD, middle, old)
+    cycle_collector.tune_for_serving()
+    assert gc.get_threshold() == (cycle_collector.YOUNG_THRESHOLD, middle, old)
