@@ -402,6 +402,7 @@ def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> in
     import uvloop
 
     from kv.backend import BackendError
+    from kv.server import cycle_collector
     from kv.server.app import ListenError, serve
     from kv.server.bootstrap import BootstrapError
     from kv.wal import WalError
@@ -418,6 +419,7 @@ def run_serve(given: Mapping[str, str | None], environ: Mapping[str, str]) -> in
     # as a Go panic prints its goroutines. (A test cluster's member once died of "double
     # free or corruption" with nothing else in its log.)
     faulthandler.enable()
+    cycle_collector.tune_for_serving()  # fewer collections (7% of a member's CPU under puts)
     for used in flags.env_used:
         log.info("recognized and used environment variable %s", used)
     for unrecognized in flags.env_unrecognized:

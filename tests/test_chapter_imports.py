@@ -70,6 +70,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.mvcc.store": 1,
     "kv.mvcc.tree_index": 1,
     "kv.server.app": 1,
+    "kv.server.cycle_collector": 1,
     "kv.server.apply": 1,
     "kv.server.config": 1,
     "kv.server.errors": 1,

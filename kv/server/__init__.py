@@ -33,10 +33,11 @@ order), each a folder of its own:
 
 Beside them, used by every layer: `errors` (etcd's errors, code and text byte for byte; the
 client maps them back too), `config` (etcd's flags, their defaults and checks) with
-`flag_values` (how a flag's text reads: Go durations, URLs), and `disk.data_dir` (where each
-file lives). Below them are the chapters' building blocks: `kv.mvcc` (the store),
-`kv.backend` (SQLite), `kv.wal` and `kv.snap` (the log and snapshot files). Otherwise a layer
-imports only from layers below it (the replica's duties and snapshots call back into it,
-behind ``TYPE_CHECKING``). The subpackages re-export nothing, so that importing one module
-(the client imports `errors`) does not pull in the whole server.
+`flag_values` (how a flag's text reads: Go durations, URLs), `disk.data_dir` (where each
+file lives), and `cycle_collector` (how ``kv serve`` runs Python's cycle collector). Below
+them are the chapters' building blocks: `kv.mvcc` (the store), `kv.backend` (SQLite),
+`kv.wal` and `kv.snap` (the log and snapshot files). Otherwise a layer imports only from
+layers below it (the replica's duties and snapshots call back into it, behind
+``TYPE_CHECKING``). The subpackages re-export nothing, so that importing one module (the
+client imports `errors`) does not pull in the whole server.
 """

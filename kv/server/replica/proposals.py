@@ -106,7 +106,8 @@ class Proposals:
         cannot be proposed, or is not applied within the request timeout."""
         self._check_serving()
         deadline = self._deadline()
-        await self._wait_for_leader(deadline)
+        if not self.raw.lead:  # asked here first: most writes find a leader, and no wait
+            await self._wait_for_leader(deadline)
         request_id = next(self._request_ids)
         request.header.ID = request_id
         future = self._writes.register(request_id)

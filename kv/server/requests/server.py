@@ -66,6 +66,7 @@ class Server:
         #: Seconds between progress notifications to watches that asked (chapter 8).
         self.watch_progress_interval = watch_progress_interval
         self.quota_bytes = quota.quota_bytes(quota_backend_bytes)
+        self._quota: quota.BackendQuota | None = None
         replica.fits_quota = lambda request: self.quota.fits(request)  # checked again, applied
         self.max_request_bytes = max_request_bytes
         self.max_txn_ops = max_txn_ops
@@ -89,7 +90,12 @@ class Server:
 
     @property
     def quota(self) -> quota.BackendQuota:
-        return quota.BackendQuota(self.backend, self.quota_bytes)
+        # Asked twice per write (here, and as it is applied): made anew only when the
+        # backend was replaced by a leader's snapshot.
+        backend = self.backend
+        if self._quota is None or self._quota.backend is not backend:
+            self._quota = quota.BackendQuota(backend, self.quota_bytes)
+        return self._quota
 
     @property
     def member_id(self) -> int:
