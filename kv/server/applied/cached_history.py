@@ -5,8 +5,8 @@ that revision from the history. On disk (`kv.backend.History`) that read is an S
 a new `HistoryEntry` for every key of every Range: a sixth of a member's own work per read.
 etcd reads the same pair from bbolt's memory-mapped file, at no such cost.
 
-`CachedHistory` is the backend's history with the entries written or read lately kept in a
-dict beside it, so a read of a recent pair never reaches SQLite. Caching needs no
+`CachedHistory` is the backend's history with the entries read lately kept in a dict beside
+it, so a pair read again does not reach SQLite. Caching needs no
 invalidation: a revision's entry never changes once written (the store never overwrites), it
 is only removed, by compaction, and what compaction removes no read asks for again (the
 store refuses reads below the compacted revision, and the index forgets the rest). The
@@ -56,8 +56,9 @@ class CachedHistory(MutableMapping[Revision, HistoryEntry]):
         return entry
 
     def __setitem__(self, revision: Revision, entry: HistoryEntry) -> None:
+        # A write is not remembered: it would cost every put, and the first read remembers it.
         self._history[revision] = entry
-        self._remember(revision, entry)
+        self._forget(revision)
 
     def __delitem__(self, revision: Revision) -> None:
         del self._history[revision]
