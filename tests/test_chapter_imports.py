@@ -92,6 +92,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.wal.wal": 2,
     "kv.server.alarms": 2,
     "kv.server.applied_state": 2,
+    "kv.server.cached_history": 2,
     "kv.server.data_dir": 2,
     "kv.server.fsync_thread": 2,
     "kv.server.quota": 2,

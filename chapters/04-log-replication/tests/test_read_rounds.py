@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+from kv.raft import ConfChange, ConfChangeType
 from kv.server import errors
 from kv.server.replica.proposals import Proposals
 from kv.server.replica.reads import BUSY_LAG_SECONDS, MANY_READS, ReadRounds
@@ -203,3 +204,22 @@ async def test_a_lone_voter_reads_without_a_read_index_round(
     proposals.applied_to(applied[0])
     await read
     assert asked == []  # ... and asked Raft for nothing
+
+
+async def test_a_lone_voter_that_gains_a_voter_asks_for_a_read_index_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node, _ = lone_leader()
+    asked: list[bytes] = []
+    monkeypatch.setattr(node, "read_index", asked.append)
+    proposals = Proposals(
+        node, Timing(), wake=lambda: None, check_serving=lambda: None, applied=lambda: 10**9
+    )
+    await proposals.linearizable_read()  # alone: no round
+    assert asked == []
+    node.apply_conf_change(ConfChange(ConfChangeType.ADD_NODE, 2))
+    proposals.conf_changed(0)  # as the replica tells it once the change is applied
+    read = asyncio.ensure_future(proposals.linearizable_read())
+    await turn()
+    assert len(asked) == 1  # one voter more: the read needs a round
+    read.cancel()

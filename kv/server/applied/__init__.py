@@ -12,4 +12,6 @@ Modules, in reading order:
 * `members` -- `MemberStore`: the member table (names, URLs, learners) beside Raft's ids.
 * `applied_state` -- the backend as a whole: each applied batch committed with the consistent
   index, the state machine opened over it, copied for a follower, replaced by a leader's.
+* `cached_history` -- `CachedHistory`: the backend's history with its recent entries kept in
+  memory, so a Range of a recent pair does not query SQLite.
 """

@@ -24,6 +24,7 @@ from kv.backend import Backend
 from kv.lease import Lessor
 from kv.mvcc import Store
 from kv.server.applied.alarms import AlarmStore
+from kv.server.applied.cached_history import CachedHistory
 from kv.server.applied.leases import AppliedLeases, open_lessor
 from kv.server.applied.members import MemberStore
 from kv.server.applied.state_machine import DEFAULT_MIN_TTL, StateMachine
@@ -40,7 +41,9 @@ def open_state_machine(
     written to the backend only if the lessor's `kv.lease.Checkpointing` says to persist
     them, but read back from it always, as etcd's ``initAndRecover`` does."""
     with _collector_paused():
-        store = Store(backend.history, compact_revision=backend.compact_revision)
+        # Reads of recent pairs are served from memory, not SQLite (`cached_history`).
+        history = CachedHistory(backend.history)
+        store = Store(history, compact_revision=backend.compact_revision)
     # `is None`, not `or`: an empty Lessor is falsy (it has a length), and the member's own one,
     # with the minimum TTL of its --election-timeout, must not give way to the default's.
     lessor = open_lessor(

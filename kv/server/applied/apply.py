@@ -105,10 +105,14 @@ def apply_range(reader: Reader, request: RangeRequest) -> rpc_pb2.RangeResponse:
     if 0 < request.limit < len(kvs):
         kvs, response.more = kvs[: request.limit], True
     for kv in kvs:
-        found = response.kvs.add()
-        found.CopyFrom(to_pb(kv))
-        if request.keys_only:
-            found.value = b""
+        response.kvs.add(
+            key=kv.key,
+            value=b"" if request.keys_only else kv.value,
+            create_revision=kv.create_revision,
+            mod_revision=kv.mod_revision,
+            version=kv.version,
+            lease=kv.lease,
+        )
     return response
 
 

@@ -83,6 +83,10 @@ class Proposals:
             pace=timing.read_pace,
         )
         self._last_leader_change = 0.0
+        #: Whether this member leads alone, as found in the term `_lone_voter_term` (-1: not
+        #: found in this configuration yet).
+        self._lone = False
+        self._lone_voter_term = -1
         #: Proposals that failed: dropped, timed out (etcd_server_proposals_failed_total).
         self.failed = 0
 
@@ -209,15 +213,23 @@ class Proposals:
             self.reads.done(reader)  # the next round waits for this round's reads
         await self._applied_by(index, deadline)
 
-    def _lone_voter(self) -> bool:
-        raw = self.raw
-        return raw.role is Role.LEADER and raw.conf_state().voters == (raw.id,)
-
     def _ask_read_index(self, context: bytes) -> None:
         self.raw.read_index(context)
         self._wake()
 
     # --8<-- [end:read_index]
+
+    def _lone_voter(self) -> bool:
+        """Is this member the leader, and the only voter (a ReadIndex round would ask no one)?"""
+        raw = self.raw
+        if raw.role is not Role.LEADER:
+            return False
+        # Asked once per term and configuration, not per read: within its term a leader's
+        # voters change only by a configuration change it applies (`conf_changed`).
+        if self._lone_voter_term != raw.term:
+            self._lone = raw.conf_state().voters == (raw.id,)
+            self._lone_voter_term = raw.term
+        return self._lone
 
     async def _applied_by(self, index: int, deadline: float) -> None:
         """Return once this member has applied the entry at ``index``; fail with etcd's
@@ -236,6 +248,7 @@ class Proposals:
     def conf_changed(self, change_id: int) -> None:
         """The membership change proposed as ``change_id`` was applied."""
         self._conf_changes.trigger(change_id, None)
+        self._lone_voter_term = -1  # the voters may have changed: ask again
 
     def read_index(self, context: bytes, index: int) -> None:
         """A Ready answered the ReadIndex round asked as ``context`` with ``index``."""
