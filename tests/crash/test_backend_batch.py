@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -47,11 +46,7 @@ async def client_of(server: Server) -> AsyncIterator[KVClient]:
 
 
 def committed_index(server: Server) -> int:
-    """The consistent index of the backend file's last commit (a reader sees no open batch)."""
-    path = server.data_dir / "member" / "snap" / "db"
-    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as file:
-        row = file.execute("SELECT value FROM meta WHERE name = 'consistent_index'").fetchone()
-    return int(row[0])
+    return server.backend_committed_index()
 
 
 def newest_snapshot_index(server: Server) -> int:
