@@ -302,8 +302,11 @@ class Backend:
         self._connection = connection
         self.history = History(self, connection)
         self._consistent_index = self._meta(CONSISTENT_INDEX)
-        #: `size_bytes` as of the last commit; None until asked again after one.
-        self._size: int | None = None
+        #: `size_bytes` and `size_in_use_bytes` as of the last commit (measured by each
+        #: commit, not when asked).
+        self._size, self._size_in_use = self._file_sizes()
+        #: Writes in the open batch (`pending_writes`).
+        self._pending = 0
 
     # --8<-- [start:open]
     @classmethod
@@ -379,6 +382,12 @@ class Backend:
     def in_batch(self) -> bool:
         """True while the batch holds writes that are not committed yet."""
         return self._connection.in_transaction
+
+    @property
+    def pending_writes(self) -> int:
+        """How many writes the open batch holds (etcd's batch transaction counts its puts and
+        deletes so, to commit once it holds ``--backend-batch-limit`` of them)."""
+        return self._pending
 
     def schedule_compaction(self, revision: int) -> None:
         """Record in the batch that compaction at ``revision`` begins (before its deletes).
@@ -483,9 +492,9 @@ class Backend:
             self._connection.execute("COMMIT")
         except sqlite3.Error as error:
             raise self._rolled_back(error) from error
-        finally:
-            self._size = None
         self._consistent_index = consistent_index
+        self._pending = 0
+        self._size, self._size_in_use = self._file_sizes()
 
     # --8<-- [end:commit]
 
@@ -493,6 +502,7 @@ class Backend:
         """Drop the batch: the file keeps the state of the last commit."""
         if self.in_batch:
             self._connection.execute("ROLLBACK")
+        self._pending = 0
 
     @property
     def size_bytes(self) -> int:
@@ -500,16 +510,19 @@ class Backend:
 
         As of the last commit, as etcd's backend keeps it (an atomic set at each commit of
         its batch): the quota asks for it twice per write, and a query each time cost a
-        put about 60 µs of CPU.
+        put about 60 µs of CPU. The server keeps its batch open for up to
+        ``--backend-batch-interval`` (`kv.server.replica.batching`), so the size lags the
+        writes by as much, as etcd's does. (Measured when asked, on this connection, it
+        would count the open batch's pages too.)
         """
-        if self._size is None:
-            self._size = self._pragma_product("page_count", "page_size")
         return self._size
 
     @property
     def size_in_use_bytes(self) -> int:
-        """The database size without free pages: what etcd's Status reports as dbSizeInUse."""
-        return self.size_bytes - self._pragma_product("freelist_count", "page_size")
+        """The database size without free pages: what etcd's Status reports as dbSizeInUse.
+
+        As of the last commit, as `size_bytes` (etcd sets both when it commits)."""
+        return self._size_in_use
 
     def defragment(self) -> None:
         """Rewrite the file without its free pages and give them back to the file system.
@@ -530,7 +543,7 @@ class Backend:
         except sqlite3.Error as error:
             raise self._rolled_back(error) from error
         finally:
-            self._size = None
+            self._size, self._size_in_use = self._file_sizes()
 
     def sync(self) -> None:
         """Make everything committed durable: checkpoint, then fsync the files and directory.
@@ -596,6 +609,7 @@ class Backend:
         backend._write(_SET_META, (consistent_index, CONSISTENT_INDEX))
         backend._connection.execute("COMMIT")
         backend._consistent_index = consistent_index
+        backend._pending = 0
         backend.sync()
         return backend
 
@@ -617,6 +631,7 @@ class Backend:
             if not connection.in_transaction:
                 # IMMEDIATE: take the write lock now, so the batch cannot fail on it halfway.
                 connection.execute("BEGIN IMMEDIATE")
+            self._pending += 1
             return connection.execute(sql, parameters)
         except sqlite3.Error as error:
             raise self._rolled_back(error) from error
@@ -625,6 +640,7 @@ class Backend:
         """Roll the batch back after ``error`` (SQLite may have done so already); say why."""
         if self._connection.in_transaction:
             self._connection.execute("ROLLBACK")
+        self._pending = 0
         # Extended result codes keep the primary code in the low byte.
         if getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
             return BackendFullError(f"{self.path}: {error}; the batch was rolled back")
@@ -644,10 +660,14 @@ class Backend:
         value: int = self._connection.execute(_GET_META, (name,)).fetchone()[0]
         return value
 
-    def _pragma_product(self, left: str, right: str) -> int:
-        query = f"SELECT l.{left} * r.{right} FROM pragma_{left}() AS l, pragma_{right}() AS r"
-        product: int = self._connection.execute(query).fetchone()[0]
-        return product
+    def _file_sizes(self) -> tuple[int, int]:
+        """The database's size and its size without free pages, now; with no batch open,
+        the last commit's."""
+        size, in_use = self._connection.execute(
+            "SELECT c.page_count * s.page_size, (c.page_count - f.freelist_count) * s.page_size "
+            "FROM pragma_page_count() AS c, pragma_freelist_count() AS f, pragma_page_size() AS s"
+        ).fetchone()
+        return int(size), int(in_use)
 
     def _require_no_batch(self, doing: str) -> None:
         if self.in_batch:

@@ -181,6 +181,20 @@ FLAGS = (
         "0",
     ),
     Flag(
+        "--backend-batch-interval",
+        parse_duration,
+        "BackendBatchInterval is the maximum time before commit the backend transaction "
+        "(chapter 2; 0 = 100ms).",
+        "",
+    ),
+    Flag(
+        "--backend-batch-limit",
+        int,
+        "BackendBatchLimit is the maximum operations before commit the backend transaction "
+        "(chapter 2; 0 = 10000).",
+        "0",
+    ),
+    Flag(
         "--pre-vote",
         parse_bool,
         "Enable to run an additional Raft election phase (chapter 3).",

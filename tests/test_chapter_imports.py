@@ -156,6 +156,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.proposals": 4,
     "kv.server.reads": 4,
     "kv.server.replica": 4,
+    "kv.server.batching": 4,
     "kv.server.pacing": 4,
     "kv.server.outbox": 4,
     "kv.server.space": 4,

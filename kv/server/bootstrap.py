@@ -36,6 +36,7 @@ from kv.server.config import ServerConfig
 from kv.server.disk.data_dir import DataDir
 from kv.server.disk.raft_disk import RaftDisk, SnapshotPolicy, received_backend_path
 from kv.server.peers.transport import PeerTransport, fetch_members
+from kv.server.replica.batching import BatchPolicy
 from kv.server.replica.replica import Replica, Timing
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ async def open_replica(config: ServerConfig) -> Replica:
         timing=timing,
         policy=SnapshotPolicy(config.snapshot_count, config.max_wals, config.max_snapshots),
         catch_up_entries=config.experimental_snapshot_catchup_entries,
+        batch_policy=BatchPolicy.from_flags(
+            config.backend_batch_interval, config.backend_batch_limit
+        ),
     )
 
 

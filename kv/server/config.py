@@ -100,6 +100,10 @@ class ServerConfig:
     max_snapshots: int = 5  # 0 = keep every snapshot file
     max_wals: int = 5  # 0 = keep every WAL segment
     quota_backend_bytes: int = 0  # 0 = etcd's default quota, 2 GiB
+    # The backend's batch is committed this often (seconds), or once it holds this many
+    # writes (kv.server.replica.batching); 0 = etcd's defaults, 100ms and 10000.
+    backend_batch_interval: float = 0.0
+    backend_batch_limit: int = 0
     # Chapter 3: PreVote (thesis §9.6); off by default in etcd 3.4, on in 3.5.
     pre_vote: bool = False
     # Chapter 5: entries a leader keeps behind a snapshot for slow followers (etcd 3.5's flag).
@@ -209,7 +213,8 @@ def _check_flags(config: ServerConfig) -> None:
 
 
 def _check_limits(config: ServerConfig) -> None:
-    # etcd's flags are unsigned: a negative value fails to parse there.
+    # etcd's flags are unsigned: a negative value fails to parse there. (Its
+    # --backend-batch-interval is a duration, but a negative one would spin its commit timer.)
     for flag, value in (
         ("--max-request-bytes", config.max_request_bytes),
         ("--max-txn-ops", config.max_txn_ops),
@@ -217,6 +222,8 @@ def _check_limits(config: ServerConfig) -> None:
         ("--max-snapshots", config.max_snapshots),
         ("--max-wals", config.max_wals),
         ("--quota-backend-bytes", config.quota_backend_bytes),
+        ("--backend-batch-interval", config.backend_batch_interval),
+        ("--backend-batch-limit", config.backend_batch_limit),
         ("--experimental-snapshot-catchup-entries", config.experimental_snapshot_catchup_entries),
     ):
         if value < 0:

@@ -18,6 +18,7 @@ import hashlib
 import os
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -279,6 +280,16 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         process.wait(timeout)
+
+    def backend_committed_index(self) -> int:
+        """kv's consistent index as of its backend's last commit: read from the file beside
+        the member (a reader sees no open batch), running or not."""
+        assert self.kind == "kv", "etcd's backend is a bbolt file"
+        path = self.data_dir / "member" / "snap" / "db"
+        uri = f"{path.as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'consistent_index'").fetchone()
+        return int(row[0])
 
     def log_tail(self, lines: int = 200) -> str:
         """The last `lines` lines of the server's log, headed by its label."""

@@ -33,8 +33,11 @@ BIG_KILL_AFTER = (80, 160)  # 8 cycles of at least 80 MiB: at least 10 segments
 SNAPSHOT_COUNT = 50
 
 
-def kv_server(tmp_path: Path, snapshot_count: int | None = None) -> Server:
-    return Server("kv", tmp_path / "kv", ServerOptions(snapshot_count=snapshot_count))
+def kv_server(
+    tmp_path: Path, snapshot_count: int | None = None, flags: tuple[str, ...] = ()
+) -> Server:
+    options = ServerOptions(snapshot_count=snapshot_count, extra_flags=flags)
+    return Server("kv", tmp_path / "kv", options)
 
 
 def snapshot_files(server: Server) -> list[Path]:
@@ -57,6 +60,17 @@ async def test_kill9_with_snapshots_loses_no_acknowledged_write(
     print(f"seed {crash_seed}: {tally}")
     assert snapshot_files(server), f"seed {crash_seed}: no snapshot was taken"
     assert "saved snapshot at index" in server.log_path.read_text()
+
+
+async def test_kill9_with_the_batch_never_due_loses_no_acknowledged_write(
+    tmp_path: Path, crash_seed: int
+) -> None:
+    """No commit from the backend's batch timer: every kill finds the batch open, holding
+    every write since the last forced commit (a snapshot's, a compaction's)."""
+    server = kv_server(tmp_path, SNAPSHOT_COUNT, flags=("--backend-batch-interval=1h",))
+    tally = await crash_cycles(server, seed=crash_seed, plan=Plan(CYCLES))
+    print(f"seed {crash_seed}: {tally}")
+    assert snapshot_files(server), f"seed {crash_seed}: no snapshot was taken"
 
 
 @pytest.mark.slow

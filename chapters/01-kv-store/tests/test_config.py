@@ -44,6 +44,7 @@ def test_defaults_are_etcd_3_4_defaults() -> None:
     assert config.log_level == "info"
     assert config.snapshot_count == 100000
     assert config.quota_backend_bytes == 0
+    assert (config.backend_batch_interval, config.backend_batch_limit) == (0, 0)  # 100ms, 10000
 
 
 @pytest.mark.etcd
@@ -283,6 +284,17 @@ def test_an_empty_environment_variable_is_ignored_and_reported() -> None:
 def test_an_unknown_etcd_environment_variable_is_reported() -> None:
     flags = serve_flags(no_flags(), {"ETCD_BOGUS": "1", "HOME": "/root"})
     assert flags.env_unrecognized == ["ETCD_BOGUS=1"]
+
+
+def test_the_backend_batch_flags_take_a_go_duration_and_a_count() -> None:
+    given = {**no_flags(), "backend_batch_interval": "250ms", "backend_batch_limit": "500"}
+    config = serve_flags(given, {}).config
+    assert (config.backend_batch_interval, config.backend_batch_limit) == (0.25, 500)
+
+
+def test_a_negative_backend_batch_limit_is_refused() -> None:
+    with refused("invalid value -1 for --backend-batch-limit: must not be negative"):
+        ServerConfig(backend_batch_limit=-1)
 
 
 def test_an_environment_variable_that_does_not_parse_is_refused() -> None:

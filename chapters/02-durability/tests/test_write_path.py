@@ -169,7 +169,8 @@ async def test_a_crash_between_the_log_marker_and_the_snap_file_recovers(
 async def test_a_failed_backend_commit_stops_writes_and_restart_recovers(
     make_member: MakeMember, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    member = await make_member()
+    # A batch limit of one write: b's batch is committed in b's own Ready, not on the interval.
+    member = await make_member(backend_batch_limit=1)
     async with member.client() as client:
         await client.put(b"a", b"1")
     original_commit = Backend.commit

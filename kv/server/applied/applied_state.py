@@ -5,8 +5,9 @@ Everything a member has applied lives in its backend (``member/snap/db``): the k
 alarms, the members, the leases (chapter 7), and the consistent index that says how far in
 the log it goes. So a snapshot of the state machine is a copy of that one file, and
 installing a leader's snapshot is putting its file in place of ours.
-`kv.server.replica.replica` does both through these functions, and commits each applied
-batch with `commit_applied`.
+`kv.server.replica.replica` does both through these functions, and commits what it applied
+with `commit_applied` (on etcd's batch interval, not after every Ready:
+`kv.server.replica.batching`).
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ the `kv.raft.Ready` contract demands (etcd: ``etcdserver/raft.go``, ``raftNode.s
    (`kv.server.peers.transport`) are stepped as they arrive; clients' writes are proposed;
 2. whenever the core has a Ready, the loop **persists** it (`kv.server.disk.raft_disk`: WAL records,
    fsynced in a worker thread while the event loop goes on), then **sends** its messages,
-   then **applies** its committed entries to the state machine and commits the backend with
-   the consistent index, then **advances**. A leader sends and applies before it persists,
+   then **applies** its committed entries to the state machine (the backend's batch is
+   committed with the consistent index on etcd's batch interval: `kv.server.replica.batching`),
+   then **advances**. A leader sends and applies before it persists,
    when what it applies is on its disk already (`Replica._leads_first`).
 
 A replica answers a write once its entry is *committed* -- on the disks of a majority (for a
@@ -45,7 +46,7 @@ from kv.raft import (
     StepPeerNotFoundError,
 )
 from kv.server import errors
-from kv.server.applied.applied_state import commit_applied, open_state_machine, swap_backend
+from kv.server.applied.applied_state import open_state_machine, swap_backend
 from kv.server.applied.members import MemberStore
 from kv.server.applied.state_machine import StateMachine
 from kv.server.disk.raft_disk import (
@@ -56,7 +57,7 @@ from kv.server.disk.raft_disk import (
 )
 from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
-from kv.server.replica import duties, expiry, outbox, snapshots, space
+from kv.server.replica import batching, duties, expiry, outbox, snapshots, space
 from kv.server.replica.pacing import TurnPacing
 from kv.server.replica.proposals import Proposals
 from kv.server.replica.timing import Timing
@@ -88,6 +89,7 @@ class Replica:
         timing: Timing,
         policy: SnapshotPolicy,
         catch_up_entries: int = SNAPSHOT_CATCH_UP_ENTRIES,
+        batch_policy: batching.BatchPolicy | None = None,
     ) -> None:
         """A replica over ``raw`` and its ``disk``, applying to ``machine`` (over ``backend``),
         talking to its peers through ``transport``, which it hands what they send."""
@@ -98,6 +100,10 @@ class Replica:
         self.timing = timing
         self.policy = policy
         self.catch_up_entries = catch_up_entries
+        #: When the backend's batch is committed (`batching`), and when it last was.
+        self.batch = batching.Batch(
+            batch_policy or batching.BatchPolicy(), time.monotonic(), backend.compact_revision
+        )
         self.member_id = raw.id
         self.cluster_id = disk.cluster_id
         self.transport = transport
@@ -166,6 +172,7 @@ class Replica:
             loop.create_task(self._ticker(), name=f"raft ticks {self.member_id:x}"),
             loop.create_task(self._ready_loop(), name=f"raft loop {self.member_id:x}"),
             loop.create_task(expiry.revoke_expired(self), name=f"leases {self.member_id:x}"),
+            loop.create_task(batching.commit_on_interval(self), name=f"batch {self.member_id:x}"),
         ]
         self._sync_peers()
         self._wake.set()  # a bootstrapped or restarted node has a Ready waiting
@@ -183,6 +190,9 @@ class Replica:
         self.proposals.fail(errors.STOPPED)
         await self.transport.close()
         self.disk.close()
+        if self.failure is None:  # etcd's backend commits its batch when it closes
+            with contextlib.suppress(Exception):  # logged: the restart replays the log
+                self.commit_backend()
         self.backend.close()
 
     def _campaign_if_alone(self) -> None:
@@ -269,9 +279,25 @@ class Replica:
         return self.raw.role is Role.LEADER and applies_only_persisted(ready)
 
     def _stop_writes(self, error: BaseException) -> None:
+        if self.failure is not None:
+            return  # said already (a failed commit, say, reaches the loop too)
         log.error("stopped taking writes: %s (restart the member to recover)", error)
         self.failure = error
         self.proposals.fail(errors.STOPPED)
+
+    def commit_backend(self) -> None:
+        """Commit the backend's batch now (`batching.commit`: etcd's ForceCommit), for what
+        needs the file itself to hold what was applied. A failure stops writes.
+
+        Raises:
+            EtcdError: "server stopped", if writes were stopped already.
+            BackendError: the commit failed.
+        """
+        try:
+            batching.commit(self)
+        except Exception as error:
+            self._stop_writes(error)
+            raise
 
     def _check_serving(self) -> None:
         if self.failure is not None or self.removed:
@@ -313,8 +339,7 @@ class Replica:
         for entry in ready.committed_entries:
             self._apply_entry(entry)
         if ready.committed_entries:
-            with self.backend_commit_seconds.time():
-                commit_applied(self.backend, self.machine)
+            batching.commit_if_due(self)  # the batch stays open across Readys (`batching`)
             snapshots.maybe_snapshot(self)
             if self.is_leader and self._version_task is None:
                 self._version_task = duties.decide_cluster_version(self)
@@ -395,6 +420,7 @@ class Replica:
         index = snapshot.metadata.index
         received = received_backend_path(self.disk.snapshotter.directory, index)
         if received.exists():
+            batching.commit(self)  # what the old file holds stays whole until it goes
             self.backend = swap_backend(self.backend, received)
         self.machine = open_state_machine(
             self.backend, at_least=index, lessor=self.timing.new_lessor()

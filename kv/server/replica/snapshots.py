@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from kv.api.raftpb import raft_pb2
 from kv.server import raft_wire
 from kv.server.applied.applied_state import copy_backend
+from kv.server.replica import batching
 
 if TYPE_CHECKING:  # the replica calls into this module: no import cycle at run time
     from kv.server.replica.replica import Replica
@@ -29,7 +30,8 @@ def maybe_snapshot(replica: Replica) -> None:
     disk, policy = replica.disk, replica.policy
     if replica.applied - disk.snapshot_index < policy.snapshot_count:
         return
-    replica.backend.sync()  # the data first: the log may only be released once it is safe
+    batching.commit(replica)  # the batch the log covers, with its consistent index, ...
+    replica.backend.sync()  # ... made durable: the log may only be released once it is safe
     disk.snapshot(
         replica.applied,
         replica.raw.conf_state(),
@@ -49,8 +51,8 @@ async def merged_snapshot(replica: Replica) -> raft_pb2.Snapshot:
     Its data is a copy of the backend; its metadata is the applied index, that entry's
     term and the configuration as of now. The core's stored snapshot is only taken every
     --snapshot-count entries and may not list a member added since, which would refuse
-    it. The copy is taken after the metadata, so it holds at least that much (its
-    consistent index tells the recipient where it really stands).
+    it. The copy is taken after the metadata, from a commit made then, so it holds at
+    least that much (its consistent index tells the recipient where it really stands).
     """
     index = replica.applied
     metadata = raft_pb2.SnapshotMetadata(
@@ -58,6 +60,7 @@ async def merged_snapshot(replica: Replica) -> raft_pb2.Snapshot:
         term=replica.raw.term_at(index),
         conf_state=raft_wire.conf_state_to_pb(replica.raw.conf_state()),
     )
+    replica.commit_backend()  # the copy reads the file: it must hold the applied index
     return raft_pb2.Snapshot(data=await copy_backend(replica.backend), metadata=metadata)
 
 

@@ -274,13 +274,14 @@ class Server:
     def defragment(self) -> rpc_pb2.DefragmentResponse:
         """Give the backend's free pages back to the file system (``etcdctl defrag``).
 
-        This runs in the event loop, between two apply batches, so no batch is open: every
-        batch is committed before the loop runs anything else. Like etcd's, it holds up every
-        other request while it runs.
+        This runs in the event loop, between two Readys; the backend's open batch is
+        committed first, as etcd's defrag commits it. Like etcd's, it holds up every other
+        request while it runs.
         """
         self.refuse_on_learner()
         log.info("starting to defragment the storage backend...")
         try:
+            self.replica.commit_backend()
             self.backend.defragment()
         except BackendError as error:
             log.error("failed to defragment the storage backend (%s)", error)
@@ -303,10 +304,12 @@ class Server:
         file it saves is the database followed by 32 bytes of hash: whole pages plus 32,
         which is how ``etcdctl snapshot save`` knows the hash is there (size % 512 == 32).
 
-        The copy is made in a worker thread from the last commit (never half a batch), into a
-        file beside the backend that is removed when the stream ends, however it ends.
+        The copy is made in a worker thread from a commit made first (as etcd's backend commits
+        its batch before a snapshot), never half a batch, into a file beside the backend that
+        is removed when the stream ends, however it ends.
         """
         self.refuse_on_learner()
+        self.replica.commit_backend()
         backend = self.backend
         descriptor, name = tempfile.mkstemp(
             prefix=SNAPSHOT_COPY_PREFIX, suffix=SNAPSHOT_COPY_SUFFIX, dir=backend.path.parent
