@@ -58,7 +58,7 @@ READ_TIMEOUT = 5.0
 STAGES: dict[str, tuple[str, str | None, str, bool]] = {
     "server_put": ("kv.server.requests.server", "Server", "put", True),
     "quota": ("kv.server.requests.quota", "BackendQuota", "available", False),
-    "propose": ("kv.server.replica.proposals", "Proposals", "step_queued", False),
+    "propose": ("kv.server.replica.clients.proposals", "Proposals", "step_queued", False),
     "tick": ("kv.raft", "RawNode", "tick", False),
     "ready": ("kv.raft", "RawNode", "ready", False),
     "pace": ("kv.server.replica.pacing", "TurnPacing", "next_turn", True),

@@ -2,7 +2,7 @@
 
 A cluster benchmark's CPU per request moves by a tenth or more between runs on a busy machine,
 far more than a change of a few microseconds in the clients' side of the Raft loop. This one
-drives `kv.server.replica.proposals.Proposals` over a real `RawNode` that leads alone, on
+drives `kv.server.replica.clients.proposals.Proposals` over a real `RawNode` that leads alone, on
 uvloop, with the benchmark playing the Ready loop (`tests.raftnet`'s, as chapter 4's tests of
 `Proposals` play it): batches of writes are proposed, stepped into the core together,
 persisted, committed and answered; batches of linearizable reads wait for the applied index
@@ -22,7 +22,7 @@ import uvloop
 
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
-from kv.server.replica.proposals import Proposals
+from kv.server.replica.clients.proposals import Proposals
 from kv.server.replica.timing import Timing
 from tests.raftnet import handle_ready, lone_leader
 

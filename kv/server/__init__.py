@@ -15,10 +15,9 @@ order), each a folder of its own:
   through the replica below.
 * `replica` -- the member's Raft loop: `replica.replica.Replica` drives the pure core
   (`kv.raft.RawNode`) with real time, disk and network, in the order a Ready demands
-  (persist, send, apply, advance); the clients proposing to it and waiting on it
-  (`replica.proposals`, `replica.waiters`), ReadIndex rounds (`replica.reads`), the snapshots
-  it makes (`replica.snapshots`) and the duties a member does for its cluster
-  (`replica.duties`).
+  (persist, send, apply, advance); the clients proposing to it and waiting on it, and
+  ReadIndex rounds, in a layer of their own (`replica.clients`); the snapshots it makes
+  (`replica.snapshots`) and the duties a member does for its cluster (`replica.duties`).
 * `disk`, `peers` -- what the Raft loop persists and sends: Raft's log and snapshots in the
   WAL and snapshot files (`disk.raft_disk`, laid out by `disk.data_dir`; ``kv snapshot`` in
   `disk.snapshot_file`) and the transport to the other members (`peers.transport`: a

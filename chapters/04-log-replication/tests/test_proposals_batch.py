@@ -1,4 +1,4 @@
-"""The clients' side of a member's Raft loop batches writes (`kv.server.replica.proposals`):
+"""The clients' side of a member's Raft loop batches writes (`kv.server.replica.clients.proposals`):
 each write waits in a queue until the loop's next turn, and `step_queued` hands the core all
 of them as one proposal, so one Ready (one log write, one fsync) carries them all.
 
@@ -18,7 +18,7 @@ from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.raft import Message, MessageType, RawNode, Role
 from kv.server import errors
 from kv.server.errors import EtcdError
-from kv.server.replica.proposals import Proposals
+from kv.server.replica.clients.proposals import Proposals
 from kv.server.replica.timing import Timing
 from tests.raftnet import handle_ready, lone_leader
 

@@ -1,4 +1,4 @@
-"""The server's ReadIndex rounds (`kv.server.replica.reads`): which reads a round serves,
+"""The server's ReadIndex rounds (`kv.server.replica.clients.reads`): which reads a round serves,
 and when the next one is asked.
 
 Each test drives `ReadRounds` by hand: ``ask`` records the contexts Raft would be asked
@@ -14,8 +14,8 @@ import pytest
 
 from kv.raft import ConfChange, ConfChangeType
 from kv.server import errors
-from kv.server.replica.proposals import Proposals
-from kv.server.replica.reads import BUSY_LAG_SECONDS, MANY_READS, ReadRounds
+from kv.server.replica.clients.proposals import Proposals
+from kv.server.replica.clients.reads import BUSY_LAG_SECONDS, MANY_READS, ReadRounds
 from kv.server.replica.timing import Timing
 from tests.raftnet import lone_leader
 

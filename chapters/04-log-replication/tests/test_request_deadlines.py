@@ -1,6 +1,6 @@
 """A client's write or read that waits past etcd's request timeout gets etcd's error, at that
-moment (`kv.server.replica.proposals`), from one timer for all the waiting requests
-(`kv.server.replica.waiters.Deadlines`).
+moment (`kv.server.replica.clients.proposals`), from one timer for all the waiting requests
+(`kv.server.replica.clients.waiters.Deadlines`).
 
 The `Proposals` tests drive a real `RawNode` that leads alone, with no Ready loop, so nothing
 is ever applied: each request can only end at its deadline, a few hundredths of a second
@@ -17,9 +17,9 @@ import pytest
 
 from kv.server import errors
 from kv.server.errors import EtcdError
-from kv.server.replica.proposals import Proposals
+from kv.server.replica.clients.proposals import Proposals
+from kv.server.replica.clients.waiters import Deadlines
 from kv.server.replica.timing import Timing
-from kv.server.replica.waiters import Deadlines
 
 from .test_proposals_batch import lone_leader, put
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
+from kv.server.replica.clients.reads import BUSY_LAG_SECONDS
 from kv.server.replica.pacing import BUSY_SHARE, ENOUGH_WRITES, GATHER_STEPS, TurnPacing
-from kv.server.replica.reads import BUSY_LAG_SECONDS
 
 PACE = 0.01
 STEP = PACE / GATHER_STEPS

@@ -1,20 +1,23 @@
 """The member's Raft loop: the pure core driven with real time, disk and network (chapters 2,
 4 and 5).
 
+Two parts: the loop's own turn and chores, the modules here; and the clients' side, what a
+request asks of the loop and its waiting for the answer, the layer `clients`.
+
 Modules, in reading order:
 
 * `replica` -- `Replica`: the ticker and the Ready loop (persist, send, apply, advance),
   applying entries and the leader's snapshots.
 * `timing` -- `Timing`: heartbeat and election timeout, and the lessor they imply.
-* `proposals` -- the clients' side: writes and membership changes proposed and waited for,
-  linearizable reads; what the loop tells them.
-* `waiters` -- clients waiting for their proposals by request id (etcd's ``wait.Wait``) and
-  for the applied index (``wait.WaitTime``); the request id generator.
-* `reads` -- ReadIndex rounds, batched as etcd batches them.
+* `clients` -- a layer of its own, the clients' side of the loop: writes and membership
+  changes proposed and waited for, linearizable reads and their ReadIndex rounds; what the
+  loop tells them (`clients.proposals`, `clients.waiters`, `clients.reads`).
 * `pacing` -- a busy leader's Ready turns spaced, so that each carries more writes.
 * `outbox` -- a Ready's messages, less those a later one of the same Ready makes redundant.
 * `space` -- the space quota checked again as each entry is applied: an entry that no longer
   fits is applied, answered with the space error, and raises NOSPACE.
+* `batching` -- when the backend's batch is committed: on etcd's batch interval, when it is
+  full, and before anything that needs the file itself.
 * `snapshots` -- the snapshots the member makes: its own every ``--snapshot-count`` entries,
   and one for a follower that needs it.
 * `duties` -- what a member does for its cluster besides replicating: publish itself, settle

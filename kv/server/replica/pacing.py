@@ -8,7 +8,7 @@ when the leader is short of CPU. The writes then reach the member one by one, at
 event loop serves gRPC, and the loop takes a turn between any two of them. Most of the writes
 wait in front of the member meanwhile, in gRPC's queues, where the loop cannot see them.
 
-So a busy leader paces its turns, as `kv.server.replica.reads` paces ReadIndex rounds:
+So a busy leader paces its turns, as `kv.server.replica.clients.reads` paces ReadIndex rounds:
 
 * if many writes wait on the member (`MANY_WRITES`: proposed here and not yet answered) and
   the event loop is busy -- its thread ran for at least `BUSY_SHARE` of the time since the
@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from kv.server.replica.reads import BUSY_LAG_SECONDS
+from kv.server.replica.clients.reads import BUSY_LAG_SECONDS
 
 #: Writes are many when at least this many wait on the member. Fewer are one client, or two
 #: or three, whose writes are all in the member already: waiting would gather nothing more.

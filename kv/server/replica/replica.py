@@ -16,7 +16,8 @@ the `kv.raft.Ready` contract demands (etcd: ``etcdserver/raft.go``, ``raftNode.s
 A replica answers a write once its entry is *committed* -- on the disks of a majority (for a
 member alone, its own disk: chapter 2's durable write path is this loop) -- and applied here.
 The clients' side, proposing and waiting (writes, membership changes, ReadIndex reads), is
-`kv.server.replica.proposals`; the snapshots the loop makes are `kv.server.replica.snapshots`.
+the layer `kv.server.replica.clients` (its `proposals.Proposals` is what the loop calls); the
+snapshots the loop makes are `kv.server.replica.snapshots`.
 
 Failure is fail-stop, as in chapter 2: if the log or the backend cannot be written, the
 member stops taking writes and answers "etcdserver: server stopped".
@@ -58,8 +59,8 @@ from kv.server.disk.raft_disk import (
 from kv.server.metrics.histogram import DISK_BUCKETS, Histogram
 from kv.server.peers.transport import REMOVED_TEXT, PeerTransport, RaftInbox
 from kv.server.replica import batching, duties, expiry, outbox, snapshots, space
+from kv.server.replica.clients.proposals import Proposals
 from kv.server.replica.pacing import TurnPacing
-from kv.server.replica.proposals import Proposals
 from kv.server.replica.timing import Timing
 from kv.watch import WatchHub
 

@@ -40,7 +40,7 @@ class Timing:
     def read_pace(self) -> float:
         """Seconds between two ReadIndex rounds while the member is busy: a tenth of the
         heartbeat interval, so that reads add at most ten heartbeat rounds to each one
-        (`kv.server.replica.reads`)."""
+        (`kv.server.replica.clients.reads`)."""
         return self.tick_seconds / 10
 
     @property

@@ -11,12 +11,12 @@ the member stops (`fail`).
 
 A write proposed on a follower is forwarded by the core to the leader (a MsgProp); the follower
 answers its client when it applies the entry, recognising it by its request id (etcd's
-``wait.Wait``, `kv.server.replica.waiters`).
+``wait.Wait``, `kv.server.replica.clients.waiters`).
 
 Linearizable reads use ReadIndex (Raft thesis §6.4): the read waits until the leader has
 confirmed it still leads *and* this member has applied up to the leader's commit index at
 that moment. Reads are batched: one ReadIndex round serves every read that arrived before
-it started (etcd: ``linearizableReadLoop``, `kv.server.replica.reads`).
+it started (etcd: ``linearizableReadLoop``, `kv.server.replica.clients.reads`).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from kv.raft import (
 from kv.server import errors
 from kv.server.applied.state_machine import Result
 from kv.server.errors import EtcdError
-from kv.server.replica.reads import ReadRounds
-from kv.server.replica.waiters import Deadlines, IndexWaiters, Waiters, request_ids
+from kv.server.replica.clients.reads import ReadRounds
+from kv.server.replica.clients.waiters import Deadlines, IndexWaiters, Waiters, request_ids
 
 if TYPE_CHECKING:  # the replica builds this class: no import cycle at run time
     from kv.server.replica.timing import Timing
@@ -194,7 +194,7 @@ class Proposals:
     async def linearizable_read(self) -> None:
         """Wait until a read served now would be linearizable (Raft thesis §6.4).
 
-        The read joins the next ReadIndex round (`kv.server.replica.reads`); the round's
+        The read joins the next ReadIndex round (`kv.server.replica.clients.reads`); the round's
         index comes back in a Ready's ``read_states``, and the read goes ahead once this
         member applied that far. A leader that is the only voter needs no round: its
         commit index is the cluster's (etcd's Raft answers such a ReadIndex at once). A read

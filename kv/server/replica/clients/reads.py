@@ -4,7 +4,7 @@ A read served from a member's store is linearizable only if the store has applie
 write acknowledged before the read arrived. Raft's ReadIndex (thesis §6.4) finds a point that
 is late enough: the leader notes its commit index, confirms with a heartbeat round that it
 still leads, and answers with that index; the read may go ahead once the member has applied
-up to it. `kv.server.replica.proposals.Proposals.linearizable_read` does the waiting; this
+up to it. `kv.server.replica.clients.proposals.Proposals.linearizable_read` does the waiting; this
 module keeps the rounds.
 
 One round serves many reads, but only reads that arrived *before* it was asked (etcd:
