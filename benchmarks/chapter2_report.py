@@ -179,23 +179,12 @@ def caption(
             "etcd's. etcd re-raises SIGTERM after its clean shutdown, so its exit status is "
             "the signal's."
         )
-    errors = [
-        f"{s.server} {s.workload}: {', '.join(f'{n} {c}' for c, n in s.errors.items())}"
-        for s in results.summaries
-        if s.errors
-    ]
-    if errors:
-        lines.append("Failed requests (not counted above): " + "; ".join(errors) + ".")
+    lines += report.failed_requests(results.summaries)
     other = max((s.other_cpu_share for s in results.summaries), default=0.0)
     loading = max((r.load_other_cpu_share for r in results.restarts), default=0.0)
     restarting = max((r.startup_other_cpu_share for r in results.restarts), default=0.0)
-    before, after = results.load_average
-    noise = f"other processes used up to {other:.0%} of the machine during a measured window"
-    if results.restarts:
-        noise += f", {loading:.0%} while keys were loaded, {restarting:.0%} during a restart"
-    noise += f"; load average {before:.2f} when the run began, {after:.2f} when it ended"
-    quiet = max(other, loading, restarting) <= report.NOISE_THRESHOLD
-    lines.append(f"Quiet: {noise}." if quiet else f"{report.PRELIMINARY} ({noise}).")
+    also = [(loading, "while keys were loaded"), (restarting, "during a restart")]
+    lines.append(report.noise(other, also if results.restarts else (), results.load_average))
     return [*lines, *notes]
 
 

@@ -385,22 +385,11 @@ def caption(
             )
             + "."
         )
-    errors = [
-        f"{s.server} {s.workload}: {', '.join(f'{n} {c}' for c, n in s.errors.items())}"
-        for s in (r.summary for r in results.phases)
-        if s.errors
-    ]
-    if errors:
-        lines.append("Failed requests (not counted above): " + "; ".join(errors) + ".")
+    lines += report.failed_requests(record.summary for record in results.phases)
     other = max((r.summary.other_cpu_share for r in results.phases), default=0.0)
     killing = max((run.other_cpu_share for run in results.kills.values()), default=0.0)
-    before, after = results.load_average
-    noise = f"other processes used up to {other:.0%} of the machine during a measured window"
-    if results.kills:
-        noise += f", {killing:.0%} during the leader kills"
-    noise += f"; load average {before:.2f} when the run began, {after:.2f} when it ended"
-    quiet = max(other, killing) <= report.NOISE_THRESHOLD
-    lines.append(f"Quiet: {noise}." if quiet else f"{report.PRELIMINARY} ({noise}).")
+    also = [(killing, "during the leader kills")] if results.kills else []
+    lines.append(report.noise(other, also, results.load_average))
     return [*lines, *notes]
 
 

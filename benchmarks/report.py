@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -291,18 +291,36 @@ def caption(
 def failures_and_noise(summaries: Sequence[Summary]) -> list[str]:
     """A caption's closing lines: the failed requests, if any, by server and workload; then
     whether the run was quiet (`NOISE_THRESHOLD`) or preliminary."""
-    lines = []
+    other = max((s.other_cpu_share for s in summaries), default=0.0)
+    return [*failed_requests(summaries), noise(other)]
+
+
+def failed_requests(summaries: Iterable[Summary]) -> list[str]:
+    """A caption's line on the requests that failed, by server and workload (none if none)."""
     errors = [
         f"{s.server} {s.workload}: {', '.join(f'{n} {c}' for c, n in s.errors.items())}"
         for s in summaries
         if s.errors
     ]
-    if errors:
-        lines.append("Failed requests (not counted above): " + "; ".join(errors) + ".")
-    other = max((s.other_cpu_share for s in summaries), default=0.0)
-    noise = f"other processes used up to {other:.0%} of the machine during a measured window"
-    lines.append(f"{PRELIMINARY} ({noise})." if other > NOISE_THRESHOLD else f"Quiet: {noise}.")
-    return lines
+    return ["Failed requests (not counted above): " + "; ".join(errors) + "."] if errors else []
+
+
+def noise(
+    measured: float,
+    also: Sequence[tuple[float, str]] = (),
+    load_average: tuple[float, float] | None = None,
+) -> str:
+    """A caption's line on how quiet the machine was: the most of it other processes used
+    during a measured window (``measured``) and at the other times named in ``also``
+    (share, when), and the load average at either end of the run; "Quiet" if every share is
+    within `NOISE_THRESHOLD`, else `PRELIMINARY`."""
+    text = f"other processes used up to {measured:.0%} of the machine during a measured window"
+    text += "".join(f", {share:.0%} {when}" for share, when in also)
+    if load_average is not None:
+        before, after = load_average
+        text += f"; load average {before:.2f} when the run began, {after:.2f} when it ended"
+    quiet = max([measured, *(share for share, _ in also)]) <= NOISE_THRESHOLD
+    return f"Quiet: {text}." if quiet else f"{PRELIMINARY} ({text})."
 
 
 def markdown(
