@@ -19,17 +19,18 @@ from pathlib import Path
 
 import pytest
 
+from kv.backend import SHA256_SIZE
 from kv.bbolt import open_file
 from kv.client import KVClient
+from kv.server.disk.data_dir import DataDir
 from kv.server.disk.etcd_db import summarize
-from kv.snap import SUFFIX
+from kv.snap import Snapshotter
 from tests.compat.servers import Server, ServerOptions
 from tests.crash.harness import FRESH_CONNECTION
 
 #: No commit from the timer within a test: what is committed was forced.
 NEVER = "--backend-batch-interval=1h"
 WRITES = 23
-SHA256_SIZE = 32
 #: How long an idle member may take to commit, at most (its interval is far shorter).
 PATIENCE = 10.0
 
@@ -45,14 +46,10 @@ async def client_of(server: Server) -> AsyncIterator[KVClient]:
         yield client
 
 
-def committed_index(server: Server) -> int:
-    return server.backend_committed_index()
-
-
 def newest_snapshot_index(server: Server) -> int:
-    """The index of the newest ``.snap`` file (``<term>-<index>.snap``, in hex), 0 if none."""
-    names = (server.data_dir / "member" / "snap").glob(f"*{SUFFIX}")
-    return max((int(name.stem.split("-")[1], 16) for name in names), default=0)
+    """The index of the member's newest intact snapshot, 0 if none."""
+    snapshot = Snapshotter(DataDir(server.data_dir).snap).load()
+    return snapshot.metadata.index if snapshot is not None else 0
 
 
 async def put_each(server: Server, count: int) -> dict[bytes, int]:
@@ -85,7 +82,7 @@ async def test_a_kill_with_the_batch_open_loses_no_acknowledged_write(tmp_path: 
         applied = await applied_index(server)
         server.kill()
         # The scenario: every put was acknowledged, none of them is in the file.
-        assert committed_index(server) < applied - WRITES
+        assert server.backend_committed_index() < applied - WRITES
         server.start()
         await assert_all_there(server, revisions)
     finally:
@@ -103,7 +100,7 @@ async def test_a_snapshot_never_releases_the_log_past_the_backends_commit(
         snapshot = newest_snapshot_index(server)
         assert snapshot > 0, "no snapshot was taken"
         # A snapshot commits the batch before the log before it may go.
-        assert snapshot <= committed_index(server)
+        assert snapshot <= server.backend_committed_index()
         server.start()
         await assert_all_there(server, revisions)
     finally:
@@ -116,10 +113,10 @@ async def test_a_clean_stop_commits_the_open_batch(tmp_path: Path) -> None:
     try:
         await put_each(server, WRITES)
         applied = await applied_index(server)
-        assert committed_index(server) < applied  # open until the stop
+        assert server.backend_committed_index() < applied  # open until the stop
         server.stop()
         assert server.process is not None and server.process.returncode == 0, server.log_tail()
-        assert committed_index(server) == applied
+        assert server.backend_committed_index() == applied
     finally:
         server.kill()
 
@@ -131,9 +128,9 @@ async def test_an_idle_member_commits_its_batch_within_the_interval(tmp_path: Pa
         await put_each(server, WRITES)
         applied = await applied_index(server)
         deadline = time.monotonic() + PATIENCE
-        while committed_index(server) < applied and time.monotonic() < deadline:
+        while server.backend_committed_index() < applied and time.monotonic() < deadline:
             await asyncio.sleep(0.05)  # a condition polled, not a delay relied on
-        assert committed_index(server) == applied
+        assert server.backend_committed_index() == applied
     finally:
         server.kill()
 
