@@ -305,7 +305,7 @@ class Backend:
         #: `size_bytes` and `size_in_use_bytes` as of the last commit (measured by each
         #: commit, not when asked).
         self._size, self._size_in_use = self._file_sizes()
-        #: Writes in the open batch (`pending_writes`).
+        #: Writes in the batch begun last (`pending_writes`).
         self._pending = 0
 
     # --8<-- [start:open]
@@ -387,7 +387,7 @@ class Backend:
     def pending_writes(self) -> int:
         """How many writes the open batch holds (etcd's batch transaction counts its puts and
         deletes so, to commit once it holds ``--backend-batch-limit`` of them)."""
-        return self._pending
+        return self._pending if self.in_batch else 0
 
     def schedule_compaction(self, revision: int) -> None:
         """Record in the batch that compaction at ``revision`` begins (before its deletes).
@@ -493,7 +493,6 @@ class Backend:
         except sqlite3.Error as error:
             raise self._rolled_back(error) from error
         self._consistent_index = consistent_index
-        self._pending = 0
         self._size, self._size_in_use = self._file_sizes()
 
     # --8<-- [end:commit]
@@ -502,7 +501,6 @@ class Backend:
         """Drop the batch: the file keeps the state of the last commit."""
         if self.in_batch:
             self._connection.execute("ROLLBACK")
-        self._pending = 0
 
     @property
     def size_bytes(self) -> int:
@@ -609,7 +607,6 @@ class Backend:
         backend._write(_SET_META, (consistent_index, CONSISTENT_INDEX))
         backend._connection.execute("COMMIT")
         backend._consistent_index = consistent_index
-        backend._pending = 0
         backend.sync()
         return backend
 
@@ -631,6 +628,7 @@ class Backend:
             if not connection.in_transaction:
                 # IMMEDIATE: take the write lock now, so the batch cannot fail on it halfway.
                 connection.execute("BEGIN IMMEDIATE")
+                self._pending = 0
             self._pending += 1
             return connection.execute(sql, parameters)
         except sqlite3.Error as error:
@@ -640,7 +638,6 @@ class Backend:
         """Roll the batch back after ``error`` (SQLite may have done so already); say why."""
         if self._connection.in_transaction:
             self._connection.execute("ROLLBACK")
-        self._pending = 0
         # Extended result codes keep the primary code in the low byte.
         if getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
             return BackendFullError(f"{self.path}: {error}; the batch was rolled back")
