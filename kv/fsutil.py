@@ -22,6 +22,15 @@ def fsync_dir(directory: Path) -> None:
         os.close(descriptor)
 
 
+def fsync_path(path: Path) -> None:
+    """Fsync a file or a directory (a directory's fsync makes new names in it durable)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one."""
     temporary = path.with_name(path.name + ".tmp")

@@ -81,7 +81,12 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.docs_command": 1,
     "kv.server.validate": 1,
     # Chapter 2: durability.
-    "kv.backend": 2,
+    "kv.backend.backend": 2,
+    "kv.backend.errors": 2,
+    "kv.backend.history": 2,
+    "kv.backend.schema": 2,
+    "kv.backend.snapshot_copy": 2,
+    "kv.backend.summary": 2,
     "kv.bbolt": 2,
     "kv.bbolt.page": 2,
     "kv.bbolt.reader": 2,
