@@ -124,7 +124,7 @@ _PEER = "kv/server/peers/"  # the transport, its frames and its streams
 #: transport's stacks are split by whether gRPC's stream write is running under it).
 _COMPONENTS = (
     ("kv/wal/", "kv: WAL (records, CRC, write)"),
-    ("kv/backend.py", "kv: SQLite backend"),
+    ("kv/backend/", "kv: SQLite backend"),
     ("kv/mvcc/", "kv: MVCC store"),
     ("kv/server/replica/", "kv: Raft loop (Ready, apply, proposals, reads; kv.server.replica)"),
     ("kv/server/disk/raft_disk.py", "kv: Raft's disk (persist a Ready)"),

@@ -13,13 +13,18 @@ import os
 from pathlib import Path
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make the names in ``directory`` (new files, renames, deletions) durable."""
-    descriptor = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Fsync a file or a directory (a directory's fsync makes new names in it durable)."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the names in ``directory`` (new files, renames, deletions) durable."""
+    fsync_path(directory)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

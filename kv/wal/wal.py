@@ -6,35 +6,8 @@ leaders in one term, and forgetting an acknowledged entry could lose a committed
 §5, Figure 2). etcd keeps both in its WAL (``wal/wal.go``), and so does kv: chapter 2 writes
 the log, chapter 3's Raft fills it.
 
-Layout
-------
-The log lives in ``<data-dir>/member/wal/`` (`wal_dir`) as a sequence of *segment* files named
-as etcd names them, ``%016x-%016x.wal``: the segment's sequence number and the Raft index of
-the first entry it may hold, e.g. ``0000000000000001-0000000000000021.wal``. Every segment
-starts with the same head (etcd's ``Create`` and ``cut``)::
-
-    CRC record     the CRC chain's value at the end of the previous segment (0 for the first)
-    METADATA       the bytes given to `WAL.create`, repeated in every segment
-    STATE          the last hard state (none in the first segment) ...
-    SNAPSHOT       ... or, in the first segment, an empty snapshot marker (index 0, term 0)
-
-followed by ENTRY, STATE and SNAPSHOT records in the order they were saved. `WAL.save` appends;
-when the segment has grown past ``segment_size`` (etcd's 64 MB) the WAL *cuts*: it writes the
-next segment's head to a temporary file, fsyncs it, renames it into place and fsyncs the
-directory, so a segment is never seen half-made.
-
-Reading back
-------------
-`WAL.open` is etcd's ``Open`` + ``ReadAll``: it finds the segment that holds the given snapshot's
-index, reads from there to the end, and returns the metadata, the last hard state and the
-entries after the snapshot. An entry whose index is already in the list replaces it and every
-entry after it: Raft overwrote a conflicting suffix (Raft §5.3), and the later record wins.
-
-A crash can tear the last append. `WAL.open` truncates a torn tail of the *last* segment (it was
-never fsynced, so never acknowledged) with a warning. Anything else that is invalid -- a CRC
-mismatch with good records after it, a torn record in an earlier segment, a missing segment --
-means data that was durable has been damaged: `WalCorruptError` names the file and the byte
-offset, and nothing on disk is changed. `kv.wal.record` explains how the two are told apart.
+The segment files and the head each one starts with are described in `kv.wal.segments`;
+reading the log back after a crash, and repairing a torn tail, in `kv.wal.replay`.
 
 No preallocation
 ----------------
@@ -57,38 +30,38 @@ has open; kv does not (one process owns a data directory).
 from __future__ import annotations
 
 import errno
-import itertools
 import logging
 import os
-import re
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
-
-from google.protobuf.message import DecodeError, Message
+from typing import Protocol, Self
 
 from kv.api.raftpb import raft_pb2 as raftpb
 from kv.api.walpb import record_pb2 as walpb
 from kv.fsutil import fsync_dir
-from kv.wal.record import Decoded, Encoder, Frame, Outcome, RecordType, decode_frames
+from kv.wal.errors import WalError, WalNotFoundError, WalSnapshotNotFoundError
+from kv.wal.record import Decoded, Encoder, Outcome, RecordType
+from kv.wal.replay import Replay, WalContents, decode_segment, truncate_torn_tail
+from kv.wal.segments import (
+    Segment,
+    check_sequence,
+    first_needed,
+    list_segments,
+    segment_name,
+)
 
 logger = logging.getLogger(__name__)
 
 # etcd: wal.SegmentSizeBytes = 64 * 1000 * 1000 ("64MB", decimal megabytes).
 SEGMENT_SIZE_BYTES = 64 * 1000 * 1000
 DEFAULT_MAX_WALS = 5  # etcd's --max-wals
-WAL_SUFFIX = ".wal"
 TMP_SUFFIX = ".tmp"
 FILE_MODE = 0o600  # etcd: fileutil.PrivateFileMode
 DIR_MODE = 0o700  # etcd: fileutil.PrivateDirMode
-_SEGMENT_NAME = re.compile(r"([0-9a-f]{16})-([0-9a-f]{16})\.wal")
-
-M = TypeVar("M", bound=Message)
 
 
 class LogEntry(Protocol):
@@ -99,75 +72,6 @@ class LogEntry(Protocol):
     def Index(self) -> int: ...  # raftpb.Entry's field
 
     def SerializeToString(self) -> bytes: ...  # protobuf's method
-
-
-class WalError(Exception):
-    """Base class of the WAL's errors."""
-
-
-class WalCorruptError(WalError):
-    """A record that was once written whole is damaged, or a segment is missing.
-
-    ``path`` and ``offset`` say where: the file, and the byte offset of the frame that failed.
-    """
-
-    def __init__(self, path: Path, offset: int, reason: str) -> None:
-        super().__init__(f"wal: corrupt record in {path} at offset {offset}: {reason}")
-        self.path = path
-        self.offset = offset
-        self.reason = reason
-
-
-class WalNotFoundError(WalError):
-    """No segment holds the requested snapshot's index (etcd: ``ErrFileNotFound``)."""
-
-
-class WalSnapshotNotFoundError(WalError):
-    """The log has no marker for the requested snapshot (etcd: ``ErrSnapshotNotFound``)."""
-
-
-class WalSnapshotMismatchError(WalError):
-    """The log's marker for the snapshot's index has another term (``ErrSnapshotMismatch``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One segment file: its sequence number and the index of the first entry it may hold."""
-
-    seq: int
-    index: int
-    path: Path
-
-
-@dataclass(frozen=True, slots=True)
-class WalContents:
-    """What `WAL.open` read back: etcd's ``ReadAll`` results."""
-
-    metadata: bytes
-    state: raftpb.HardState  # the last hard state saved; all zeros if none
-    entries: tuple[raftpb.Entry, ...]  # the entries after the snapshot, in index order
-
-
-def wal_dir(data_dir: Path | str) -> Path:
-    """Where a member keeps its WAL: ``<data-dir>/member/wal`` (etcd's layout)."""
-    return Path(data_dir) / "member" / "wal"
-
-
-def segment_name(seq: int, index: int) -> str:
-    """A segment's file name, as etcd's ``walName``: ``%016x-%016x.wal``."""
-    return f"{seq:016x}-{index:016x}{WAL_SUFFIX}"
-
-
-def parse_segment_name(name: str) -> tuple[int, int]:
-    """(sequence, index) from a segment's file name.
-
-    Raises:
-        ValueError: ``name`` is not a segment name.
-    """
-    match = _SEGMENT_NAME.fullmatch(name)
-    if match is None:
-        raise ValueError(f"wal: not a segment name: {name!r}")
-    return int(match[1], 16), int(match[2], 16)
 
 
 def is_empty_hard_state(state: raftpb.HardState) -> bool:
@@ -249,7 +153,7 @@ class WAL:
             FileExistsError: ``directory`` already holds a WAL.
         """
         directory = Path(directory)
-        if _list_segments(directory):
+        if list_segments(directory):
             raise FileExistsError(errno.EEXIST, "wal: a WAL already exists", str(directory))
         tmp = directory.with_name(directory.name + TMP_SUFFIX)
         if tmp.exists():
@@ -313,16 +217,16 @@ class WAL:
         """
         directory = Path(directory)
         start = snapshot if snapshot is not None else walpb.Snapshot()
-        segments = _list_segments(directory)
-        first = _first_needed(segments, start.index)
+        segments = list_segments(directory)
+        first = first_needed(segments, start.index)
         if first is None:
             raise WalNotFoundError(f"wal: no segment in {directory} holds index {start.index}")
-        _check_sequence(segments[first:])
-        replay = _Replay(start)
+        check_sequence(segments[first:])
+        replay = Replay(start)
         crc: int | None = None
         decoded: Decoded | None = None
         for segment in segments[first:]:
-            decoded = _decode_segment(segment, crc, last=segment is segments[-1])
+            decoded = decode_segment(segment, crc, last=segment is segments[-1])
             for frame in decoded.frames:
                 replay.apply(frame, segment.path)
             crc = decoded.crc
@@ -335,7 +239,7 @@ class WAL:
         # Every record checked out: only now may the log be changed.
         tail = segments[-1]
         if decoded.outcome is Outcome.TORN:
-            _truncate_torn_tail(tail.path, decoded)
+            truncate_torn_tail(tail.path, decoded)
         # --8<-- [end:repair]
         fd = os.open(tail.path, os.O_WRONLY | os.O_APPEND)
         wal = cls(
@@ -542,142 +446,10 @@ class WAL:
         logger.info("wal: created segment %s", path)
 
 
-@dataclass(slots=True)
-class _Replay:
-    """The records of the segments read, replayed in order (etcd: ``ReadAll``'s loop)."""
-
-    start: walpb.Snapshot
-    metadata: bytes | None = None
-    state: raftpb.HardState = field(default_factory=raftpb.HardState)
-    entries: list[raftpb.Entry] = field(default_factory=list)
-    last_index: int = 0
-    snapshot_found: bool = False
-
-    def apply(self, frame: Frame, path: Path) -> None:
-        data = frame.record.data
-        match frame.record.type:  # an int: `Frame.type` would make an enum of every record
-            case RecordType.ENTRY:
-                self._entry(_parse(raftpb.Entry(), data, frame, path), frame, path)
-            case RecordType.STATE:
-                self.state = _parse(raftpb.HardState(), data, frame, path)
-            case RecordType.METADATA:
-                if self.metadata is not None and self.metadata != data:
-                    raise WalCorruptError(path, frame.offset, "conflicting metadata found")
-                self.metadata = data
-            case RecordType.SNAPSHOT:
-                self._snapshot(_parse(walpb.Snapshot(), data, frame, path), frame, path)
-            case RecordType.CRC:
-                pass  # the decoder checked the chain
-
-    def _entry(self, entry: raftpb.Entry, frame: Frame, path: Path) -> None:
-        if entry.Index > self.start.index:
-            # entries[k] holds index start.index + 1 + k. An entry at an index already held
-            # replaces it and everything after it: Raft overwrote a conflicting suffix.
-            position = entry.Index - self.start.index - 1
-            if position > len(self.entries):
-                last = self.start.index + len(self.entries)
-                reason = f"entry {entry.Index} leaves a gap after entry {last}"
-                raise WalCorruptError(path, frame.offset, reason)
-            del self.entries[position:]
-            self.entries.append(entry)
-        self.last_index = entry.Index
-
-    def _snapshot(self, snapshot: walpb.Snapshot, frame: Frame, path: Path) -> None:
-        if snapshot.index != self.start.index:
-            return
-        if snapshot.term != self.start.term:
-            raise WalSnapshotMismatchError(
-                f"wal: snapshot mismatch in {path} at offset {frame.offset}: index "
-                f"{snapshot.index} has term {snapshot.term}, not {self.start.term}"
-            )
-        self.snapshot_found = True
-
-
-def _parse(message: M, data: bytes, frame: Frame, path: Path) -> M:
-    """Parse a record's data into ``message``, accepting only bytes kv could have written.
-
-    The CRC covers a record's data but not its type (as in etcd), so a damaged type byte can
-    make an entry's bytes pass for a hard state. Refusing unknown fields and non-canonical
-    encodings catches most such cases (not all: an entry without data reads as a valid hard
-    state).
-    """
-    try:
-        message.ParseFromString(data)
-    except DecodeError as exc:
-        raise WalCorruptError(path, frame.offset, f"unparseable {frame.type.name}") from exc
-    message.DiscardUnknownFields()
-    if message.SerializeToString() != data:
-        raise WalCorruptError(path, frame.offset, f"{frame.type.name} data is not canonical")
-    return message
-
-
 def _copy_state(state: raftpb.HardState) -> raftpb.HardState:
     copy = raftpb.HardState()
     copy.CopyFrom(state)
     return copy
-
-
-def _list_segments(directory: Path) -> list[Segment]:
-    """The segment files in ``directory``, oldest first (etcd: ``readWALNames``)."""
-    if not directory.is_dir():
-        return []
-    segments = []
-    for path in directory.iterdir():
-        if path.suffix != WAL_SUFFIX:
-            continue
-        try:
-            seq, index = parse_segment_name(path.name)
-        except ValueError:
-            logger.warning("wal: ignored file %s in the WAL directory", path)
-            continue
-        segments.append(Segment(seq, index, path))
-    return sorted(segments, key=lambda segment: segment.seq)
-
-
-def _first_needed(segments: list[Segment], index: int) -> int | None:
-    """Position of the last segment whose first index is <= ``index`` (etcd: ``searchIndex``)."""
-    found = [i for i, segment in enumerate(segments) if segment.index <= index]
-    return found[-1] if found else None
-
-
-def _check_sequence(segments: list[Segment]) -> None:
-    """Refuse a gap in the sequence numbers: a segment is missing (etcd: ``isValidSeq``)."""
-    for before, after in itertools.pairwise(segments):
-        if after.seq != before.seq + 1:
-            reason = f"segment {before.seq + 1:016x} is missing before {after.path.name}"
-            raise WalCorruptError(before.path, before.path.stat().st_size, reason)
-
-
-def _decode_segment(segment: Segment, prev_crc: int | None, *, last: bool) -> Decoded:
-    """Decode one segment; refuse corruption, and a torn tail anywhere but the last segment."""
-    decoded = decode_frames(segment.path.read_bytes(), prev_crc)
-    if decoded.outcome is Outcome.CORRUPT:
-        raise WalCorruptError(segment.path, decoded.end, decoded.reason)
-    if decoded.outcome is Outcome.TORN and not last:
-        # A segment is synced whole before the next one is created: it cannot be torn.
-        reason = f"{decoded.reason} (a torn record in a segment that is not the last)"
-        raise WalCorruptError(segment.path, decoded.end, reason)
-    if not decoded.frames or decoded.frames[0].type is not RecordType.CRC:
-        raise WalCorruptError(segment.path, 0, "the segment does not start with a CRC record")
-    return decoded
-
-
-def _truncate_torn_tail(path: Path, decoded: Decoded) -> None:
-    """Cut the last segment back to its last whole record, durably (etcd: ``Repair``)."""
-    size = path.stat().st_size
-    logger.warning(
-        "wal: %s: torn tail at offset %d (%s); truncating %d bytes",
-        path,
-        decoded.end,
-        decoded.reason,
-        size - decoded.end,
-    )
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.ftruncate(fd, decoded.end)
-        os.fsync(fd)  # a full fsync: the new size is the point
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -693,3 +465,12 @@ def _fdatasync(fd: int) -> None:
         os.fdatasync(fd)
     else:  # macOS has no fdatasync
         os.fsync(fd)
+
+
+__all__ = [
+    "DEFAULT_MAX_WALS",
+    "SEGMENT_SIZE_BYTES",
+    "WAL",
+    "LogEntry",
+    "is_empty_hard_state",
+]

@@ -1,4 +1,4 @@
-"""The backend: the applied state in SQLite, as etcd keeps it in bbolt (``kv/backend.py``).
+"""The backend: the applied state in SQLite, as etcd keeps it in bbolt (``kv/backend/``).
 
 What restart relies on: committed history and meta come back as they were, an uncommitted
 batch does not come back at all, and a commit carries its consistent index with its data. A

@@ -2,28 +2,7 @@
 
 Theory of operation
 -------------------
-etcd keeps what its state machine has applied in a bbolt file, ``<data-dir>/member/snap/db``:
-a "key" bucket maps each revision to the `KeyValue` written there, and a "meta" bucket holds the
-*consistent index* (the index of the last log entry whose effects are in the file) and the
-compaction state (``mvcc/backend``; ``mvcc/kvstore.go``: ``saveIndex``, ``restore``). kv keeps the
-same things in the same place, in SQLite, so that a reader can look inside with the ``sqlite3``
-shell::
-
-    sqlite3 default.etcd/member/snap/db "SELECT main, sub, tombstone, key, value, version FROM kv"
-
-* Table ``kv`` is the key bucket: one row per `Revision` ``(main, sub)``, holding the fields of
-  the `KeyValue` as plain columns (not protobuf, so the file stays readable) and whether the
-  row is a tombstone. `Backend.history` shows it to `kv.mvcc.Store` as the mapping
-  ``Revision -> HistoryEntry`` the store expects, iterating in revision order.
-* Table ``meta`` is the meta bucket: ``consistent_index``, ``compact_revision`` (the finished
-  compaction, -1 if none) and ``scheduled_compact_revision``.
-* Table ``lease`` is the lease bucket (chapter 7): each granted lease's ID and TTL, and the
-  remaining TTL its last checkpoint recorded if checkpoints are persisted (0 if not). Which keys
-  a lease has is not stored here: each key's row says its lease, and the lessor is rebuilt
-  from both at start (etcd: ``lessor.initAndRecover`` and the store's ``restore``).
-* Table ``alarm`` is the alarm bucket: one row per raised alarm, the member (in hex, as etcd
-  prints member ids) and the alarm's name (``NOSPACE``). Alarms are applied from the log like
-  any write, so they are committed with the consistent index and survive a restart.
+The file and its tables, etcd's buckets, are described in `kv.backend.schema`.
 
 Writes go into a *batch*: one open SQLite transaction, begun by the first write. `commit` ends
 it together with the new consistent index, atomically (etcd: the batch transaction saves the
@@ -46,91 +25,28 @@ revision it removed, so a store that starts at ``max(newest row, compact_revisio
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
-from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-import crc32c
-
-from kv.mvcc.revision import Revision
-from kv.mvcc.store import HistoryEntry, KeyValue
-from kv.mvcc.tree_index import IndexRow
-
-CONSISTENT_INDEX = "consistent_index"
-COMPACT_REVISION = "compact_revision"
-SCHEDULED_COMPACT_REVISION = "scheduled_compact_revision"
-
-# etcdctl's `snapshot save` appends the SHA-256 of the data to a snapshot; a database file is
-# whole pages (multiples of 512 bytes), so 32 bytes past a 512-byte boundary mean "hash here".
-SHA256_SIZE = 32
-HASH_ALIGNMENT = 512
+from kv.backend.errors import BackendError, BackendFullError
+from kv.backend.history import History
+from kv.backend.schema import (
+    COMPACT_REVISION,
+    CONSISTENT_INDEX,
+    SCHEDULED_COMPACT_REVISION,
+    SCHEMA,
+    add_checkpoint_column,
+)
+from kv.backend.snapshot_copy import check_is_backend, checked_snapshot_copy, copy_database
+from kv.backend.summary import hash_tables
+from kv.fsutil import fsync_path
 
 # After a checkpoint empties the -wal file, cut it back to this size rather than keep the
 # largest size it ever reached (one huge transaction, or a VACUUM, writes the whole database).
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
-# --8<-- [start:schema]
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv (
-    main INTEGER NOT NULL,             -- revision: the write request
-    sub INTEGER NOT NULL,              -- revision: the operation inside it
-    tombstone INTEGER NOT NULL,        -- 1: a delete; the row then holds only the key
-    key BLOB NOT NULL,
-    value BLOB NOT NULL,
-    create_revision INTEGER NOT NULL,
-    mod_revision INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    lease INTEGER NOT NULL,
-    PRIMARY KEY (main, sub)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alarm (
-    member_id TEXT NOT NULL,           -- the member that raised it, in hex (etcdctl's form)
-    alarm TEXT NOT NULL,               -- NOSPACE or CORRUPT (etcdserverpb.AlarmType)
-    PRIMARY KEY (member_id, alarm)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS member (
-    id TEXT PRIMARY KEY,               -- the member id, in hex (etcdctl's form)
-    record TEXT NOT NULL               -- etcd's JSON form of the member (kv.server.applied.members)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS cluster (
-    name TEXT PRIMARY KEY,             -- clusterVersion (etcd's bucket "cluster")
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS member_removed (
-    id TEXT PRIMARY KEY                -- a removed member id: it may never come back
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS lease (
-    id INTEGER PRIMARY KEY,            -- the lease ID, any int64 but 0 (chapter 7)
-    ttl INTEGER NOT NULL,              -- the TTL granted, in seconds (etcd: leasepb.Lease)
-    remaining_ttl INTEGER NOT NULL DEFAULT 0  -- its last persisted checkpoint; 0 = none
-) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta (name, value) VALUES
-    ('consistent_index', 0),
-    ('compact_revision', -1),
-    ('scheduled_compact_revision', -1);
-"""
-# --8<-- [end:schema]
-
-_COLUMNS = "tombstone, key, value, create_revision, mod_revision, version, lease"
-_GET = f"SELECT {_COLUMNS} FROM kv WHERE main = ? AND sub = ?"
-_PUT = "INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_DELETE = "DELETE FROM kv WHERE main = ? AND sub = ?"
-_CONTAINS = "SELECT 1 FROM kv WHERE main = ? AND sub = ?"
-_KEYS = "SELECT main, sub FROM kv ORDER BY main, sub"
-_ROWS = f"SELECT main, sub, {_COLUMNS} FROM kv ORDER BY main, sub"
-_ROWS_FROM = f"SELECT main, sub, {_COLUMNS} FROM kv WHERE main >= ? ORDER BY main, sub"
-_VALUES = f"SELECT {_COLUMNS} FROM kv ORDER BY main, sub"
-_INDEX_ROWS = (
-    "SELECT main, sub, tombstone, key, create_revision, version FROM kv ORDER BY main, sub"
-)
 _GET_META = "SELECT value FROM meta WHERE name = ?"
 _SET_META = "UPDATE meta SET value = ? WHERE name = ?"
 _ALARMS = "SELECT member_id, alarm FROM alarm ORDER BY member_id, alarm"
@@ -158,129 +74,6 @@ DELETE FROM kv WHERE (main, sub) IN (
 )
 """
 # --8<-- [end:finish-compaction]
-
-
-def _add_checkpoint_column(connection: sqlite3.Connection) -> None:
-    """A file written before kv had lease checkpoints has no ``remaining_ttl`` column: add it
-    (every lease without a checkpoint), so that old data dirs open as they are."""
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(lease)")}
-    if "remaining_ttl" not in columns:
-        connection.execute("ALTER TABLE lease ADD COLUMN remaining_ttl INTEGER NOT NULL DEFAULT 0")
-
-
-class BackendError(Exception):
-    """The backend could not do what was asked. A failed write has rolled the batch back."""
-
-
-class SnapshotHashError(BackendError):
-    """A snapshot's SHA-256 is missing or wrong; the message is etcd's (``snapshot restore``)."""
-
-
-class BackendFullError(BackendError):
-    """The disk (or ``max_size_bytes``) is full: SQLITE_FULL. The batch was rolled back.
-
-    Nothing of the batch reached the file, so a restart finds the state of the last commit and
-    replays the log after its consistent index. The store in memory, though, has already applied
-    the batch's requests: rebuild it from the backend before serving again (etcd stops).
-    """
-
-
-def _entry(row: tuple[int, bytes, bytes, int, int, int, int]) -> HistoryEntry:
-    tombstone, key, value, create_revision, mod_revision, version, lease = row
-    kv = KeyValue(key, value, create_revision, mod_revision, version, lease)
-    return HistoryEntry(kv, bool(tombstone))
-
-
-class History(MutableMapping[Revision, HistoryEntry]):
-    """Table ``kv`` as the store's history: ``Revision -> HistoryEntry``, in revision order.
-
-    Reads see the open batch (it is the same connection); writes join it. Iteration streams
-    rows from SQLite in ``(main, sub)`` order, the table's primary key order, so no sorting.
-    """
-
-    __slots__ = ("_backend", "_connection")
-
-    def __init__(self, backend: Backend, connection: sqlite3.Connection) -> None:
-        self._backend = backend
-        self._connection = connection
-
-    # --8<-- [start:history]
-    def __getitem__(self, revision: Revision) -> HistoryEntry:
-        row = self._connection.execute(_GET, (revision.main, revision.sub)).fetchone()
-        if row is None:
-            raise KeyError(revision)
-        return _entry(row)
-
-    def __setitem__(self, revision: Revision, entry: HistoryEntry) -> None:
-        kv = entry.kv
-        fields = (kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
-        self._backend._write(_PUT, (revision.main, revision.sub, entry.tombstone, *fields))
-
-    # --8<-- [end:history]
-
-    def __delitem__(self, revision: Revision) -> None:
-        if not self._backend._write(_DELETE, (revision.main, revision.sub)).rowcount:
-            raise KeyError(revision)
-
-    def __contains__(self, revision: object) -> bool:
-        if not isinstance(revision, Revision):
-            return False
-        found = self._connection.execute(_CONTAINS, (revision.main, revision.sub)).fetchone()
-        return found is not None
-
-    def __len__(self) -> int:
-        count: int = self._connection.execute("SELECT count(*) FROM kv").fetchone()[0]
-        return count
-
-    def __iter__(self) -> Iterator[Revision]:
-        for main, sub in self._connection.execute(_KEYS):
-            yield Revision(main, sub)
-
-    def items(self) -> ItemsView[Revision, HistoryEntry]:
-        """The rows as ``(Revision, HistoryEntry)``, read by one query (not one per key)."""
-        return _Items(self)
-
-    def values(self) -> ValuesView[HistoryEntry]:
-        return _Values(self)
-
-    def items_from(self, main: int) -> Iterator[tuple[Revision, HistoryEntry]]:
-        """The rows from main revision ``main`` on, by one query that starts there (a watch
-        catching up reads only the history it missed: chapter 8)."""
-        # fetchall: the apply loop may write to the table before a lazy reader resumes.
-        for row_main, sub, *columns in self._connection.execute(_ROWS_FROM, (main,)).fetchall():
-            yield Revision(row_main, sub), _entry(tuple(columns))
-
-    def index_rows(self) -> Iterator[IndexRow]:
-        """What rebuilding the key index needs of each row, in revision order, by one query
-        that leaves the values on disk (a restart reads none: `kv.mvcc.store.IndexedHistory`)."""
-        rows: Iterator[IndexRow] = iter(self._connection.execute(_INDEX_ROWS))
-        return rows
-
-    def _rows(self) -> Iterator[tuple[Revision, HistoryEntry]]:
-        for main, sub, *columns in self._connection.execute(_ROWS):
-            yield Revision(main, sub), _entry(tuple(columns))
-
-    def _values(self) -> Iterator[HistoryEntry]:
-        for row in self._connection.execute(_VALUES):
-            yield _entry(row)
-
-
-class _Items(ItemsView[Revision, HistoryEntry]):
-    def __init__(self, history: History) -> None:
-        super().__init__(history)
-        self._history = history
-
-    def __iter__(self) -> Iterator[tuple[Revision, HistoryEntry]]:
-        return self._history._rows()
-
-
-class _Values(ValuesView[HistoryEntry]):
-    def __init__(self, history: History) -> None:
-        super().__init__(history)
-        self._history = history
-
-    def __iter__(self) -> Iterator[HistoryEntry]:
-        return self._history._values()
 
 
 class Backend:
@@ -336,7 +129,7 @@ class Backend:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
             connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA}; COMMIT;")
-            _add_checkpoint_column(connection)
+            add_checkpoint_column(connection)
             if max_size_bytes is not None:
                 page_size = connection.execute("PRAGMA page_size").fetchone()[0]
                 connection.execute(f"PRAGMA max_page_count={max_size_bytes // page_size}")
@@ -556,8 +349,8 @@ class Backend:
         wal = self.path.with_name(self.path.name + "-wal")
         for committed in (self.path, wal):
             with contextlib.suppress(FileNotFoundError):
-                _fsync(committed)
-        _fsync(self.path.parent)
+                fsync_path(committed)
+        fsync_path(self.path.parent)
 
     def snapshot_to(self, path: Path) -> None:
         """Write a consistent copy of the last commit to ``path``, fsynced (`etcdctl snapshot`).
@@ -568,9 +361,9 @@ class Backend:
         """
         partial = path.with_name(path.name + ".part")
         partial.unlink(missing_ok=True)
-        _copy_database(self.path, partial)
+        copy_database(self.path, partial)
         os.replace(partial, path)
-        _fsync(path.parent)
+        fsync_path(path.parent)
 
     @classmethod
     def restore_from(
@@ -598,7 +391,7 @@ class Backend:
         """
         partial = checked_snapshot_copy(snapshot, path, skip_hash_check=skip_hash_check)
         try:
-            _check_is_backend(partial, snapshot)
+            check_is_backend(partial, snapshot)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -613,7 +406,7 @@ class Backend:
     def hash(self) -> int:
         """etcd's ``Maintenance.Hash``: `summarize_file`'s hash of this backend, without the
         consistent index (etcd ignores it: ``mvcc.DefaultIgnores``), as the batch sees it."""
-        return _hash_tables(self._connection, ignore_consistent_index=True)
+        return hash_tables(self._connection, ignore_consistent_index=True)
 
     def close(self) -> None:
         """Close the file. An open batch is dropped, as a crash would drop it."""
@@ -671,212 +464,4 @@ class Backend:
             raise BackendError(f"commit or roll back the batch before {doing}")
 
 
-def _copy_database(source: Path, target: Path) -> None:
-    """Copy the committed state of the database ``source`` into a new file ``target``, fsynced.
-
-    SQLite's online backup reads one consistent snapshot of ``source``, however busy it is.
-    The copy is switched to a rollback journal: one self-contained file, no -wal beside it.
-    """
-    uri = f"{source.absolute().as_uri()}?mode=ro"
-    with (
-        contextlib.closing(sqlite3.connect(uri, uri=True)) as reader,
-        contextlib.closing(sqlite3.connect(target)) as writer,
-    ):
-        reader.backup(writer)
-        writer.execute("PRAGMA journal_mode=DELETE")
-    _fsync(target)
-
-
-def checked_snapshot_copy(snapshot: Path, path: Path, *, skip_hash_check: bool = False) -> Path:
-    """Copy a snapshot's data, without its SHA-256, to a new file beside ``path``; return it.
-
-    ``path`` is where a restore will put the backend: it must not exist yet, and its
-    directory is made. As etcd's restore does (``clientv3/snapshot/v3_snapshot.go``,
-    ``saveDB``), the hash is cut off and checked; a file without one (a copy of some
-    ``member/snap/db``) is only accepted with ``skip_hash_check``, which also skips the check
-    of a hash that is there. The copy is fsynced; the caller removes it when done.
-
-    Raises:
-        FileNotFoundError: ``snapshot`` does not exist.
-        SnapshotHashError: the hash is missing or does not match (etcd's messages).
-        BackendError: ``path`` exists.
-    """
-    if path.exists():
-        raise BackendError(f"{path} already exists")
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.unlink(missing_ok=True)
-    try:
-        expected, actual = _copy_without_hash(snapshot, partial, snapshot.stat().st_size)
-        if expected is None and not skip_hash_check:
-            raise SnapshotHashError("snapshot missing hash but --skip-hash-check=false")
-        if expected is not None and not skip_hash_check and expected != actual:
-            raise SnapshotHashError(
-                f"expected sha256 {_go_bytes(expected)}, got {_go_bytes(actual)}"
-            )
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return partial
-
-
-def integrity_error(problems: list[str]) -> BackendError:
-    """etcdctl's error for a snapshot whose database fails its integrity check."""
-    return BackendError(
-        f"snapshot file integrity check failed. {len(problems)} errors found.\n"
-        + "\n".join(problems)
-    )
-
-
-def _copy_without_hash(snapshot: Path, target: Path, size: int) -> tuple[bytes | None, bytes]:
-    """Copy ``snapshot`` to ``target`` (fsynced) without a trailing SHA-256, if it has one.
-
-    Returns the SHA-256 found at its end (None if the size says there is none) and the SHA-256
-    of what was copied. A database is whole pages (multiples of 512 bytes), so 32 bytes past a
-    512-byte boundary mean "hash here" (etcd: ``hasChecksum``).
-    """
-    has_hash = size % HASH_ALIGNMENT == SHA256_SIZE
-    remaining = size - SHA256_SIZE if has_hash else size
-    digest = hashlib.sha256()
-    with snapshot.open("rb") as source, target.open("xb") as copy:
-        while remaining:
-            chunk = source.read(min(remaining, 1 << 20))
-            if not chunk:
-                raise BackendError(f"{snapshot}: shorter than its size")
-            digest.update(chunk)
-            copy.write(chunk)
-            remaining -= len(chunk)
-        expected = source.read(SHA256_SIZE) if has_hash else None
-        copy.flush()
-        os.fsync(copy.fileno())
-    return expected, digest.digest()
-
-
-def _go_bytes(data: bytes) -> str:
-    """A byte slice as Go's ``%v`` prints it: ``[10 229 46]`` (etcd's hash mismatch message)."""
-    return "[" + " ".join(str(byte) for byte in data) + "]"
-
-
-def _check_is_backend(path: Path, name: Path) -> None:
-    """Refuse a file that is not a kv backend (a bbolt file from etcd, say), naming ``name``."""
-    try:
-        with contextlib.closing(sqlite3.connect(path)) as copy:
-            tables = copy.execute(
-                "SELECT count(*) FROM sqlite_schema WHERE name IN ('kv', 'meta')"
-            ).fetchone()[0]
-    except sqlite3.DatabaseError as error:
-        raise BackendError(f"{name}: not a kv snapshot: {error}") from error
-    if tables != 2:
-        raise BackendError(f"{name}: not a kv snapshot: no kv and meta tables")
-
-
-def _column_bytes(value: object) -> bytes:
-    if isinstance(value, int):
-        return value.to_bytes(8, "big", signed=True)
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, bytes):
-        return value
-    return b""  # NULL (kv's tables have none); a REAL would be a foreign table
-
-
-def _hash_tables(connection: sqlite3.Connection, *, ignore_consistent_index: bool) -> int:
-    """CRC-32C over every table, the way `summarize_file` describes."""
-    crc = 0
-    tables = connection.execute(
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name"
-    ).fetchall()
-    for (table,) in tables:
-        crc = crc32c.crc32c(table.encode(), crc)
-        quoted = '"' + table.replace('"', '""') + '"'
-        width = len(connection.execute(f"SELECT * FROM {quoted} LIMIT 0").description)
-        order = ", ".join(str(column) for column in range(1, width + 1))
-        for row in connection.execute(f"SELECT * FROM {quoted} ORDER BY {order}"):
-            if ignore_consistent_index and table == "meta" and row[0] == CONSISTENT_INDEX:
-                continue
-            for value in row:
-                crc = crc32c.crc32c(_column_bytes(value), crc)
-    return crc
-
-
-@dataclass(frozen=True, slots=True)
-class FileSummary:
-    """What ``etcdctl snapshot status`` reports of a database file (see `summarize_file`)."""
-
-    hash: int
-    revision: int
-    total_keys: int
-    total_size: int
-
-
-def summarize_file(path: Path) -> FileSummary:
-    """Summarize a backend or snapshot file as ``etcdctl snapshot status`` summarizes a bbolt one.
-
-    etcd's columns (``clientv3/snapshot/v3_snapshot.go``, ``Status``), computed for SQLite:
-
-    * **hash**: CRC-32C (Castagnoli, etcd's polynomial) over each table in name order: its
-      name, then its rows in key order, each column as bytes (integers as 8 bytes big-endian,
-      text as UTF-8, blobs as they are). etcd hashes each bucket's name, keys and values so.
-      The consistent index is in table ``meta``, so a restored copy hashes differently.
-    * **revision**: the highest revision in table ``kv`` (etcd: the last key of bucket
-      ``key``); 0 when the table is empty.
-    * **total keys**: the rows of all tables, ``meta`` and ``alarm`` included (etcd: the keys
-      of all buckets).
-    * **total size**: page count times page size, the database without the SHA-256 that
-      ``snapshot save`` appends (etcd: the size of the bbolt file's pages).
-
-    The file is opened read-only and immutable: nothing is written next to it.
-
-    Raises:
-        FileNotFoundError: there is no such file.
-        BackendError: the file is not a kv backend, or fails SQLite's integrity check.
-    """
-    path.stat()  # FileNotFoundError with the path, as etcd's os.Stat
-    uri = f"{path.absolute().as_uri()}?mode=ro&immutable=1"
-    try:
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
-            problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
-            if problems != ["ok"]:
-                raise integrity_error(problems)
-            names = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
-            if not {"kv", "meta"} <= names:
-                raise BackendError(f"{path}: not a kv snapshot: no kv and meta tables")
-            revision = connection.execute("SELECT coalesce(max(main), 0) FROM kv").fetchone()[0]
-            total_keys = 0
-            for (table,) in connection.execute(
-                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            ).fetchall():
-                quoted = '"' + table.replace('"', '""') + '"'
-                total_keys += connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
-            page_count = connection.execute("PRAGMA page_count").fetchone()[0]
-            page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-            crc = _hash_tables(connection, ignore_consistent_index=False)
-    except sqlite3.DatabaseError as error:
-        raise BackendError(f"{path}: not a kv snapshot: {error}") from error
-    return FileSummary(crc, revision, total_keys, page_count * page_size)
-
-
-def _fsync(path: Path) -> None:
-    """Fsync a file or a directory (a directory's fsync makes new names in it durable)."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-__all__ = [
-    "COMPACT_REVISION",
-    "CONSISTENT_INDEX",
-    "SCHEDULED_COMPACT_REVISION",
-    "Backend",
-    "BackendError",
-    "BackendFullError",
-    "FileSummary",
-    "History",
-    "SnapshotHashError",
-    "checked_snapshot_copy",
-    "integrity_error",
-    "summarize_file",
-]
+__all__ = ["Backend"]
