@@ -121,10 +121,10 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.raft.roles": 3,
     "kv.raft.storage": 3,
     "kv.raft.tracker": 3,
-    "kv.sim.cluster": 3,
+    "kv.sim.timeline.cluster": 3,
     "kv.sim.config": 3,
-    "kv.sim.control": 3,
-    "kv.sim.events": 3,
+    "kv.sim.timeline.control": 3,
+    "kv.sim.timeline.events": 3,
     "kv.sim.faults": 3,
     "kv.sim.network": 3,
     "kv.sim.injection": 3,
@@ -132,7 +132,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.sim.node.pending": 3,
     "kv.sim.node.state_codec": 3,
     "kv.sim.node.view": 3,
-    "kv.sim.tasks": 3,
+    "kv.sim.timeline.tasks": 3,
     "kv.sim.traffic": 3,
     # Chapter 4: replication -- flow control, ReadIndex, the log's unstable tail, clients and
     # their histories, the linearizability checker, the real cluster.

@@ -67,21 +67,7 @@ Modules, in reading order:
 """
 
 from kv.sim.clients import Client, ClientOp, OpState
-from kv.sim.cluster import Cluster
 from kv.sim.config import UNRELIABLE, NetworkConfig, SimConfig
-from kv.sim.control import Control
-from kv.sim.events import (
-    ClientEvent,
-    LeaseEvent,
-    MembershipChanged,
-    NetworkChanged,
-    NodeCrashed,
-    NodeJoined,
-    NodeLeft,
-    NodeRestarted,
-    SimEvent,
-    TimedEvent,
-)
 from kv.sim.faults import (
     Amnesia,
     Crash,
@@ -118,6 +104,20 @@ from kv.sim.membership import (
 from kv.sim.network import Network
 from kv.sim.node import SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
+from kv.sim.timeline.cluster import Cluster
+from kv.sim.timeline.control import Control
+from kv.sim.timeline.events import (
+    ClientEvent,
+    LeaseEvent,
+    MembershipChanged,
+    NetworkChanged,
+    NodeCrashed,
+    NodeJoined,
+    NodeLeft,
+    NodeRestarted,
+    SimEvent,
+    TimedEvent,
+)
 
 __all__ = [
     "UNRELIABLE",

@@ -26,7 +26,7 @@ from kv.sim.config import UNRELIABLE, NetworkConfig
 from kv.sim.network import describe_groups
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 
 class Fault(Protocol):

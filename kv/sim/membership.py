@@ -23,7 +23,7 @@ It keeps a queue of `MemberOp`s and works on one at a time:
 What each change sets in motion:
 
 * **add a learner** -- once it is applied, the new member is started with an empty log
-  (`kv.sim.cluster.Cluster.join`). The leader finds its log empty and sends it the entries
+  (`kv.sim.Cluster.join`). The leader finds its log empty and sends it the entries
   from the first one on, or, if it compacted them, its snapshot (Raft §7). A learner receives
   everything but never votes and never counts for commitment, so a slow newcomer weakens
   nobody's majority; that is why etcd adds members as learners first.
@@ -49,13 +49,13 @@ from typing import TYPE_CHECKING
 
 from kv.raft import ConfChange, ConfChangeType, ConfState, MemoryStorage, Role, Status
 from kv.raft.events import name
-from kv.sim.events import MembershipChanged, TimedEvent
 from kv.sim.faults import Fault, Scenario
 from kv.sim.node import SimNode
-from kv.sim.tasks import TaskKind
+from kv.sim.timeline.events import MembershipChanged, TimedEvent
+from kv.sim.timeline.tasks import TaskKind
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 
 class ChangeKind(enum.Enum):
@@ -344,7 +344,7 @@ class Membership:
         self._attempt(op)
 
     def answered(self, request_id: int, conf_state: ConfState) -> None:
-        """A member applied a change the operator asked it for (`kv.sim.cluster.Cluster`
+        """A member applied a change the operator asked it for (`kv.sim.Cluster`
         delivers the answer)."""
         op = self.current
         if op is None or request_id not in op.requests:

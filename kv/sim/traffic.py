@@ -14,9 +14,9 @@ never fails) to the client's endpoint:
   the client takes a new process id; anything else certainly had no effect.
 
 An answer that arrives for an attempt the client gave up on is ignored; an answer nobody
-waits for is a leader's lease expiry's (`kv.sim.leases.expiry`). The cluster (`kv.sim.cluster`)
-owns the clock; this module schedules on it. Moved out of `kv.sim.cluster` (chapter 3; the
-clients themselves are chapter 4's).
+waits for is a leader's lease expiry's (`kv.sim.leases.expiry`). The cluster
+(`kv.sim.timeline.cluster`) owns the clock; this module schedules on it. Moved out of
+`kv.sim.timeline.cluster` (chapter 3; the clients themselves are chapter 4's).
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 from kv.linearizability import Get
 from kv.linearizability.leases import LeaseInput, LeaseModel, LeaseOutput
 from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
-from kv.sim.events import ClientEvent
 from kv.sim.node.pending import Answer
-from kv.sim.tasks import TaskKind
+from kv.sim.timeline.events import ClientEvent
+from kv.sim.timeline.tasks import TaskKind
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 _DESCRIBE = LeaseModel()
 

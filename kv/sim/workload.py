@@ -23,9 +23,9 @@ from kv.linearizability import CheckResult, KeyValueModel, Model, Operation, che
 from kv.linearizability.leases import LeaseModel
 from kv.linearizability.txn import Compare, Target, Txn, TxnDelete, TxnOp, TxnPut
 from kv.sim.clients import Client, ClientOp
-from kv.sim.cluster import Cluster
 from kv.sim.config import SimConfig
 from kv.sim.faults import Scenario, random_scenario
+from kv.sim.timeline.cluster import Cluster
 
 
 @dataclass(frozen=True, slots=True)

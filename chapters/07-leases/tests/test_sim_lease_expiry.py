@@ -25,8 +25,8 @@ from kv.linearizability.leases import LeaseGrant, LeaseGrantResult, LeaseModel
 from kv.raft import events as ev
 from kv.sim import Cluster, SafetyViolation
 from kv.sim.clients import ClientOp
-from kv.sim.events import LeaseEvent
 from kv.sim.leases.safety import unexpired
+from kv.sim.timeline.events import LeaseEvent
 from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
 from tests import sim_workloads
 

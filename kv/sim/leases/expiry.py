@@ -41,14 +41,14 @@ from kv.lease import Expiry, Revoke
 from kv.linearizability.leases import LeaseRevoke
 from kv.raft import Entry, EntryType, Role
 from kv.sim.clients import ClientOp, OpState, to_output
-from kv.sim.events import LeaseEvent
 from kv.sim.node.state_codec import decode_request
-from kv.sim.tasks import TaskKind
+from kv.sim.timeline.events import LeaseEvent
+from kv.sim.timeline.tasks import TaskKind
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
     from kv.sim.node import SimNode
     from kv.sim.node.pending import Answer
+    from kv.sim.timeline.cluster import Cluster
 
 
 @dataclass(slots=True)
