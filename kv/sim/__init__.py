@@ -68,7 +68,8 @@ Modules, in reading order:
 
 from kv.sim.clients import Client, ClientOp, OpState
 from kv.sim.config import UNRELIABLE, NetworkConfig, SimConfig
-from kv.sim.faults import (
+from kv.sim.faults.network import Network
+from kv.sim.faults.scenario import (
     Amnesia,
     Crash,
     CrashLeader,
@@ -101,7 +102,6 @@ from kv.sim.membership import (
     churn_for,
     membership_churn,
 )
-from kv.sim.network import Network
 from kv.sim.node import SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
 from kv.sim.timeline.cluster import Cluster

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from kv.sim.config import UNRELIABLE, SimConfig
-from kv.sim.faults import Scenario
+from kv.sim.faults.scenario import Scenario
 from kv.sim.membership import churn_for
 from kv.sim.workload import Workload, faults_for, run_workload
 

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 
 from kv.raft import ConfChange, ConfChangeType, ConfState, MemoryStorage, Role, Status
 from kv.raft.events import name
-from kv.sim.faults import Fault, Scenario
+from kv.sim.faults.scenario import Fault, Scenario
 from kv.sim.node import SimNode
 from kv.sim.timeline.events import MembershipChanged, TimedEvent
 from kv.sim.timeline.tasks import TaskKind

@@ -15,7 +15,7 @@ import pytest
 
 from kv.linearizability import KeyValueModel, Put, check
 from kv.sim import Cluster, Crash, NodeCrashed, OpState, Restart, RestartAll, Scenario, SimConfig
-from kv.sim.faults import Fault
+from kv.sim.faults.scenario import Fault
 from kv.sim.workload import Workload, run_workload
 
 ELECTION_MS = 1_000

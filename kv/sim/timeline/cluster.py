@@ -30,7 +30,7 @@ A person's hands on the timeline -- run, drop, duplicate or delay one pending ta
 member time out -- are `kv.sim.timeline.control`'s (``Cluster.control``); `Cluster.copy`
 makes the TUI's keyframes. Clients' requests on their way are `kv.sim.traffic`'s
 (``Cluster.traffic``); the fault primitives (``partition``, ``crash``, ``restart``, ...) are
-`kv.sim.injection`'s, which `Cluster` inherits.
+`kv.sim.faults.injection`'s, which `Cluster` inherits.
 ``ids`` is the members as the operator's record has them; ``nodes``, every member there was.
 """
 
@@ -47,13 +47,13 @@ from kv.raft import ConfChange, MemoryStorage, Message, MessageType, Role
 from kv.raft import events as ev
 from kv.sim.clients import Client, ClientOp
 from kv.sim.config import SimConfig
-from kv.sim.faults import Fault, Scenario
-from kv.sim.injection import FaultInjection
+from kv.sim.faults.injection import FaultInjection
+from kv.sim.faults.network import Network
+from kv.sim.faults.scenario import Fault, Scenario
 from kv.sim.leases.expiry import LeaseExpiry
 from kv.sim.leases.keepalive import KeepAlives
 from kv.sim.leases.safety import LeaseMonitor
 from kv.sim.membership import Membership
-from kv.sim.network import Network
 from kv.sim.node import SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
 from kv.sim.timeline.control import Control
@@ -66,7 +66,7 @@ class Cluster(FaultInjection):
     """N members, a network, clients, and the clock that drives them (module docstring).
 
     Attributes worth reading: ``now`` (virtual ms), ``nodes`` (id -> `SimNode`),
-    ``network`` (`kv.sim.network.Network`: links, counters), ``events``, ``ops`` (every
+    ``network`` (`kv.sim.faults.network.Network`: links, counters), ``events``, ``ops`` (every
     client request), ``history`` (what the linearizability checker reads).
     """
 

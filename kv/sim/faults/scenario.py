@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from kv.sim.config import UNRELIABLE, NetworkConfig
-from kv.sim.network import describe_groups
+from kv.sim.faults.network import describe_groups
 
 if TYPE_CHECKING:
     from kv.sim.timeline.cluster import Cluster

@@ -1,9 +1,10 @@
 """`FaultInjection`: the cluster's hands for breaking it -- the network, crashes, restarts.
 
-These are the primitives every fault is made of: `kv.sim.faults`' faults as data
-(`Partition`, `Crash`, `Amnesia`, ...) call them when their time comes, and a test or the
-TUI calls them directly (``cluster.partition([1], [2, 3])``). Each says what it did on the
-event stream (`kv.sim.NetworkChanged`, ``NodeCrashed``, ``NodeRestarted``).
+These are the primitives every fault is made of: the faults as data of
+`kv.sim.faults.scenario` (`Partition`, `Crash`, `Amnesia`, ...) call them when their time
+comes, and a test or the TUI calls them directly (``cluster.partition([1], [2, 3])``). Each
+says what it did on the event stream (`kv.sim.NetworkChanged`, ``NodeCrashed``,
+``NodeRestarted``).
 
 `kv.sim.Cluster` inherits them: they act on its network, members and clock, and
 draw what is random (a torn write's cut) from its timing source, so a run stays a function
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from kv.raft import MemoryStorage
 from kv.sim.config import NetworkConfig, SimConfig
-from kv.sim.network import Network
+from kv.sim.faults.network import Network
 from kv.sim.timeline.events import NetworkChanged, SimEvent
 
 if TYPE_CHECKING:
