@@ -133,16 +133,16 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.sim.node.state_codec": 3,
     "kv.sim.node.view": 3,
     "kv.sim.timeline.tasks": 3,
-    "kv.sim.traffic": 3,
+    "kv.sim.clients.traffic": 3,
     # Chapter 4: replication -- flow control, ReadIndex, the log's unstable tail, clients and
     # their histories, the linearizability checker, the real cluster.
     "kv.raft.progress": 4,
     "kv.raft.read_only": 4,
     "kv.raft.unstable": 4,
     "kv.sim.__main__": 4,
-    "kv.sim.clients": 4,
+    "kv.sim.clients.client": 4,
     "kv.sim.safety": 4,
-    "kv.sim.workload": 4,
+    "kv.sim.clients.workload": 4,
     "kv.linearizability.checker": 4,
     "kv.linearizability.history": 4,
     "kv.linearizability.model": 4,
@@ -201,7 +201,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.watch.stream": 8,
     "kv.watch.hub": 8,
     "kv.server.watch_service": 8,
-    "kv.sim.watchers": 8,
+    "kv.sim.clients.watchers": 8,
     # Chapter 9: what etcd is for -- the recipes, and the Lock and Election services.
     "kv.recipes.election": 9,
     "kv.recipes.errors": 9,
@@ -393,7 +393,7 @@ def test_a_chapter_imports_only_modules_of_its_own_or_earlier_chapters(path: Pat
         ("from kv.raft.progress import Progress", "kv.raft.progress"),
         ("from kv.raft import ReadOnlyOption", "kv.raft.read_only"),
         ("import kv.linearizability", "kv.linearizability"),
-        ("from kv.sim import Client", "kv.sim.clients"),
+        ("from kv.sim import Client", "kv.sim.clients.client"),
         ("from kv import linearizability", "kv.linearizability"),
     ],
 )

@@ -66,7 +66,7 @@ Modules, in reading order:
 * `watchers` -- chapter 8: `SimWatcher`s on the members' watch hubs, resumed across crashes.
 """
 
-from kv.sim.clients import Client, ClientOp, OpState
+from kv.sim.clients.client import Client, ClientOp, OpState
 from kv.sim.config import UNRELIABLE, NetworkConfig, SimConfig
 from kv.sim.faults.network import Network
 from kv.sim.faults.scenario import (

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from kv.sim import Cluster, CrashLeader, Heal, Partition, RestartAll, Scenario
-from kv.sim.workload import Workload, faults_for, run_workload
+from kv.sim.clients.workload import Workload, faults_for, run_workload
 
 WORKLOAD = Workload(clients=3, duration_ms=2_000)
 
@@ -71,7 +71,7 @@ def test_the_event_log_does_not_depend_on_the_interpreters_hash_seed() -> None:
     """Set and dict orders of strings vary with PYTHONHASHSEED; a run must not."""
     program = (
         "import hashlib\n"
-        "from kv.sim.workload import Workload, faults_for, run_workload\n"
+        "from kv.sim.clients.workload import Workload, faults_for, run_workload\n"
         "run = run_workload(3, workload=Workload(clients=3, duration_ms=1500),"
         " faults=faults_for(3, 3, 1500))\n"
         "print(hashlib.sha256('\\n'.join(run.cluster.event_lines()).encode()).hexdigest())\n"

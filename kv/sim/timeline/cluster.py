@@ -28,7 +28,7 @@ Membership changes are `kv.sim.membership`'s (the operator, ``Cluster.membership
 proposes through `Cluster.propose_conf_change` and starts new members with `Cluster.add_node`.
 A person's hands on the timeline -- run, drop, duplicate or delay one pending task, make a
 member time out -- are `kv.sim.timeline.control`'s (``Cluster.control``); `Cluster.copy`
-makes the TUI's keyframes. Clients' requests on their way are `kv.sim.traffic`'s
+makes the TUI's keyframes. Clients' requests on their way are `kv.sim.clients.traffic`'s
 (``Cluster.traffic``); the fault primitives (``partition``, ``crash``, ``restart``, ...) are
 `kv.sim.faults.injection`'s, which `Cluster` inherits.
 ``ids`` is the members as the operator's record has them; ``nodes``, every member there was.
@@ -45,7 +45,8 @@ from typing import Any
 from kv.linearizability import Operation
 from kv.raft import ConfChange, MemoryStorage, Message, MessageType, Role
 from kv.raft import events as ev
-from kv.sim.clients import Client, ClientOp
+from kv.sim.clients.client import Client, ClientOp
+from kv.sim.clients.traffic import ClientTraffic
 from kv.sim.config import SimConfig
 from kv.sim.faults.injection import FaultInjection
 from kv.sim.faults.network import Network
@@ -59,7 +60,6 @@ from kv.sim.safety import SafetyMonitor, SafetyViolation
 from kv.sim.timeline.control import Control
 from kv.sim.timeline.events import NodeJoined, SimEvent, TimedEvent
 from kv.sim.timeline.tasks import TaskKind, TaskQueue
-from kv.sim.traffic import ClientTraffic
 
 
 class Cluster(FaultInjection):
@@ -109,7 +109,7 @@ class Cluster(FaultInjection):
         #: Everything still to happen (`kv.sim.timeline.tasks`).
         self.tasks = TaskQueue()
         self._processes = 0
-        #: Clients' requests on their way to a member and back (`kv.sim.traffic`).
+        #: Clients' requests on their way to a member and back (`kv.sim.clients.traffic`).
         self.traffic = ClientTraffic(self)
         self.nodes: dict[int, SimNode] = {
             node_id: SimNode(node_id, self.config, MemoryStorage.with_members(self.ids))

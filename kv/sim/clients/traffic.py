@@ -1,6 +1,6 @@
 """`ClientTraffic`: clients' requests on their way to a member and back (``cluster.traffic``).
 
-A request (`Client.put`, ``get``, ``delete``, ...) is a `kv.sim.clients.ClientOp` that
+A request (`Client.put`, ``get``, ``delete``, ...) is a `kv.sim.clients.client.ClientOp` that
 travels over the client's link (a delay drawn from ``SimConfig.client_delay_ms``; the link
 never fails) to the client's endpoint:
 
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from kv.linearizability import Get
 from kv.linearizability.leases import LeaseInput, LeaseModel, LeaseOutput
-from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
+from kv.sim.clients.client import Client, ClientOp, OpState, to_output, to_request
 from kv.sim.node.pending import Answer
 from kv.sim.timeline.events import ClientEvent
 from kv.sim.timeline.tasks import TaskKind

@@ -22,7 +22,7 @@ from typing import Any
 from kv.linearizability import CheckResult, KeyValueModel, Model, Operation, check
 from kv.linearizability.leases import LeaseModel
 from kv.linearizability.txn import Compare, Target, Txn, TxnDelete, TxnOp, TxnPut
-from kv.sim.clients import Client, ClientOp
+from kv.sim.clients.client import Client, ClientOp
 from kv.sim.config import SimConfig
 from kv.sim.faults.scenario import Scenario, random_scenario
 from kv.sim.timeline.cluster import Cluster
