@@ -172,7 +172,8 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.waiters": 4,
     # Chapter 5: persistence, snapshots, membership.
     "kv.raft.conf_change": 5,
-    "kv.sim.membership": 5,
+    "kv.sim.membership.operator": 5,
+    "kv.sim.membership.steps": 5,
     "kv.server.bootstrap": 5,
     "kv.server.duties": 5,
     "kv.server.members": 5,

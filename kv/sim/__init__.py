@@ -90,11 +90,9 @@ from kv.sim.faults.scenario import (
     TransferLeader,
     random_scenario,
 )
-from kv.sim.membership import (
+from kv.sim.membership.operator import MemberOp, MemberOpState, Membership
+from kv.sim.membership.steps import (
     AddLearner,
-    MemberOp,
-    MemberOpState,
-    Membership,
     PromoteLearner,
     RemoveFollower,
     RemoveLeader,

@@ -16,7 +16,7 @@ import sys
 from kv.sim.clients.workload import Workload, faults_for, run_workload
 from kv.sim.config import UNRELIABLE, SimConfig
 from kv.sim.faults.scenario import Scenario
-from kv.sim.membership import churn_for
+from kv.sim.membership.steps import churn_for
 
 DEFAULT = Workload()
 

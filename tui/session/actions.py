@@ -8,7 +8,7 @@ is the same list as JSON (`to_json` / `from_json`, `tui.session.trace`).
 
 Where an action is one of the simulator's faults or membership steps it IS that class
 (`kv.sim.faults.scenario`: `Crash`, `Restart`, `Amnesia`, `Partition`, `Cut`, `Heal`, `LinkFaults`,
-`TransferLeader`, `Timeout`; `kv.sim.membership`: `AddLearner`, `PromoteLearner`,
+`TransferLeader`, `Timeout`; `kv.sim.membership.steps`: `AddLearner`, `PromoteLearner`,
 `RemoveMember`, `RemoveLeader`), re-exported here so that this module names everything a
 person can do. Defined here are only the TUI's own: a client put, a lease granted, a put with
 it and keep-alives started and stopped (chapter 7), a leader restarted after a while,
@@ -37,7 +37,7 @@ from kv.sim.faults.scenario import (
     Timeout,
     TransferLeader,
 )
-from kv.sim.membership import AddLearner, PromoteLearner, RemoveLeader, RemoveMember
+from kv.sim.membership.steps import AddLearner, PromoteLearner, RemoveLeader, RemoveMember
 from tui.session.plain import from_fields, to_plain
 
 __all__ = [

@@ -14,5 +14,5 @@ Modules, in reading order:
 * `scenario` -- faults as data (`Partition`, `Crash`, `Heal`, ...), `Scenario` (faults at
   virtual times) and `random_scenario` (a seed's episodes of faults, for the soak tests).
 
-Membership changes can be scheduled the same way: their steps are in `kv.sim.membership`.
+Membership changes can be scheduled the same way: their steps are `kv.sim.membership.steps`.
 """

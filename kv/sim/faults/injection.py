@@ -23,7 +23,7 @@ from kv.sim.faults.network import Network
 from kv.sim.timeline.events import NetworkChanged, SimEvent
 
 if TYPE_CHECKING:
-    from kv.sim.membership import Membership
+    from kv.sim.membership.operator import Membership
     from kv.sim.node import SimNode
 
 

@@ -54,7 +54,7 @@ from kv.sim.faults.scenario import Fault, Scenario
 from kv.sim.leases.expiry import LeaseExpiry
 from kv.sim.leases.keepalive import KeepAlives
 from kv.sim.leases.safety import LeaseMonitor
-from kv.sim.membership import Membership
+from kv.sim.membership.operator import Membership
 from kv.sim.node import SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
 from kv.sim.timeline.control import Control
