@@ -13,7 +13,7 @@ from typing import Any
 
 from kv.linearizability import Model, Outcome
 from kv.sim import SimConfig
-from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
+from kv.sim.clients.workload import Workload, WorkloadRun, faults_for, run_workload
 
 #: The revision-checking search's budget (steps), per run.
 MAX_STEPS = 2_000_000

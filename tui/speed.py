@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from kv.raft import MessageType
 from kv.sim import Cluster, NetworkConfig, SimConfig
-from kv.sim.tasks import TaskKind
+from kv.sim.timeline.tasks import TaskKind
 
 #: The speeds ``+`` and ``-`` step through.
 SPEEDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 3.0, 10.0, 100.0, math.inf)

@@ -1,7 +1,7 @@
 """What is on the wire from one frame to the next: when each message left, and which ones
 died on the way (the TUI).
 
-The simulator keeps a message's arrival time (its task, `kv.sim.tasks`), not when it left,
+The simulator keeps a message's arrival time (its task, `kv.sim.timeline.tasks`), not when it left,
 and a lost message simply leaves the queue. `Traffic` watches the messages in flight frame
 after frame, by task id, and so knows:
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kv.sim import Cluster
-from kv.sim.tasks import PendingTask
+from kv.sim.timeline.tasks import PendingTask
 from tui.session.narration import describe_message
 from tui.view import WireItem
 

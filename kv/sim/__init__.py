@@ -41,48 +41,39 @@ The surface, in short (`Cluster`):
   ``restart(n, wipe_disk=True)`` (as faults to schedule: `Timeout`, `LinkFaults`,
   `Amnesia`); ``copy()`` for time travel.
 
-Modules, in reading order:
+Layers, in reading order (each folder's ``__init__`` is its own map):
 
 * `config` -- `SimConfig` (clock, disk, clients) and `NetworkConfig` (delays, loss).
-* `network` -- `Network`: links, partitions, delays; counts of messages by type.
-* `node/` -- one member (the package `kv.sim.node`, its own reading order): `SimNode`, its
-  Ready loop, its disk and state machine, its server; what it shows; what it keeps for
-  clients; its snapshots' format.
-* `clients` -- `Client` and `ClientOp`: requests, retries, timeouts, the history.
-* `traffic` -- `ClientTraffic` (``cluster.traffic``): requests on their way to a member and
-  back, refused, answered or timed out.
-* `faults` -- faults as data (`Partition`, `Crash`, `Heal`, ...) and `Scenario`s;
-  `injection` -- the primitives they call (``partition``, ``crash``, ...), `Cluster`'s.
-* `membership` -- `Membership`, the operator: members added as learners, promoted, removed.
+* `node/` -- one member: `SimNode`, its Ready loop, its disk and state machine, its server;
+  what it shows; what it keeps for clients; its snapshots' format.
+* `faults/` -- what goes wrong: the `Network` (links, delays, losses, partitions; counts of
+  messages by type), the primitives `Cluster` inherits (``partition``, ``crash``, ...), and
+  faults as data (`Partition`, `Crash`, `Heal`, ...) in `Scenario`s.
+* `clients/` -- `Client` and `ClientOp` (requests, retries, timeouts, the history),
+  `ClientTraffic` (``cluster.traffic``: requests on their way to a member and back), random
+  workloads run and checked for linearizability by seed; chapter 8's `SimWatcher`s on the
+  members' watch hubs, resumed across crashes.
+* `membership/` -- `Membership`, the operator (members added as learners, promoted,
+  removed), and its steps for scenarios.
 * `safety` -- `SafetyMonitor`: Raft's safety properties checked as the run goes.
-* `events` -- the simulator's events and `TimedEvent`, the stream with the core's.
-* `tasks` -- the timeline as data: `TaskQueue`, pending tasks with stable ids and kinds.
-* `cluster` -- `Cluster`: the timeline that drives everything; the public surface.
-* `control` -- `Control` (``cluster.control``): choose the next event, move timers by hand.
-* `workload` -- random client workloads, run and checked for linearizability by seed.
-* `leases/` -- chapter 7 (the package `kv.sim.leases`): the leader's lease expiry on the
-  virtual clock (``cluster.expiry``), clients' keep-alives (``cluster.keepalives.keep``),
-  and the check that no lease is revoked early (``cluster.lease_monitor``).
-* `watchers` -- chapter 8: `SimWatcher`s on the members' watch hubs, resumed across crashes.
+* `timeline/` -- the simulator's events and `TimedEvent`, the stream with the core's; the
+  tasks still to run (`TaskQueue`); `Cluster`, the clock that drives everything and the
+  public surface; `Control` (``cluster.control``): choose the next event, move timers.
+* `leases/` -- chapter 7: the leader's lease expiry on the virtual clock
+  (``cluster.expiry``), clients' keep-alives (``cluster.keepalives.keep``), and the check
+  that no lease is revoked early (``cluster.lease_monitor``).
+* `__main__` -- ``python -m kv.sim --seed N``: replay one seed's workload and check it.
+
+`timeline/`, `faults/`, `clients/` and `membership/` re-export nothing: the members, faults
+and clients write to the timeline's events and tasks while the timeline's `Cluster` owns them
+all, so a folder that re-exported its modules would import itself half-made. Import a module
+by its path, or the public surface from here.
 """
 
-from kv.sim.clients import Client, ClientOp, OpState
-from kv.sim.cluster import Cluster
+from kv.sim.clients.client import Client, ClientOp, OpState
 from kv.sim.config import UNRELIABLE, NetworkConfig, SimConfig
-from kv.sim.control import Control
-from kv.sim.events import (
-    ClientEvent,
-    LeaseEvent,
-    MembershipChanged,
-    NetworkChanged,
-    NodeCrashed,
-    NodeJoined,
-    NodeLeft,
-    NodeRestarted,
-    SimEvent,
-    TimedEvent,
-)
-from kv.sim.faults import (
+from kv.sim.faults.network import Network
+from kv.sim.faults.scenario import (
     Amnesia,
     Crash,
     CrashLeader,
@@ -103,11 +94,9 @@ from kv.sim.faults import (
     TransferLeader,
     random_scenario,
 )
-from kv.sim.membership import (
+from kv.sim.membership.operator import MemberOp, MemberOpState, Membership
+from kv.sim.membership.steps import (
     AddLearner,
-    MemberOp,
-    MemberOpState,
-    Membership,
     PromoteLearner,
     RemoveFollower,
     RemoveLeader,
@@ -115,9 +104,22 @@ from kv.sim.membership import (
     churn_for,
     membership_churn,
 )
-from kv.sim.network import Network
 from kv.sim.node import SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
+from kv.sim.timeline.cluster import Cluster
+from kv.sim.timeline.control import Control
+from kv.sim.timeline.events import (
+    ClientEvent,
+    LeaseEvent,
+    MembershipChanged,
+    NetworkChanged,
+    NodeCrashed,
+    NodeJoined,
+    NodeLeft,
+    NodeRestarted,
+    SimEvent,
+    TimedEvent,
+)
 
 __all__ = [
     "UNRELIABLE",

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kv.sim.clients.workload import Workload, faults_for, run_workload
 from kv.sim.config import UNRELIABLE, SimConfig
-from kv.sim.faults import Scenario
-from kv.sim.membership import churn_for
-from kv.sim.workload import Workload, faults_for, run_workload
+from kv.sim.faults.scenario import Scenario
+from kv.sim.membership.steps import churn_for
 
 DEFAULT = Workload()
 

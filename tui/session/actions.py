@@ -7,15 +7,15 @@ configuration, actions at positions): replaying the actions replays the run, and
 is the same list as JSON (`to_json` / `from_json`, `tui.session.trace`).
 
 Where an action is one of the simulator's faults or membership steps it IS that class
-(`kv.sim.faults`: `Crash`, `Restart`, `Amnesia`, `Partition`, `Cut`, `Heal`, `LinkFaults`,
-`TransferLeader`, `Timeout`; `kv.sim.membership`: `AddLearner`, `PromoteLearner`,
+(`kv.sim.faults.scenario`: `Crash`, `Restart`, `Amnesia`, `Partition`, `Cut`, `Heal`, `LinkFaults`,
+`TransferLeader`, `Timeout`; `kv.sim.membership.steps`: `AddLearner`, `PromoteLearner`,
 `RemoveMember`, `RemoveLeader`), re-exported here so that this module names everything a
 person can do. Defined here are only the TUI's own: a client put, a lease granted, a put with
 it and keep-alives started and stopped (chapter 7), a leader restarted after a while,
 election timers spread or aligned, the next event chosen by hand, a line of narration.
 
 Each action's ``str`` is the sentence the event log shows ("you: crash n2"). Actions that
-name "the leader" resolve it when they are applied, as `kv.sim.faults` does.
+name "the leader" resolve it when they are applied, as `kv.sim.faults.scenario` does.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, TypeAlias
 
 from kv.raft import Role
 from kv.sim import Client, Cluster, SimEvent
-from kv.sim.faults import (
+from kv.sim.faults.scenario import (
     Amnesia,
     Crash,
     Cut,
@@ -37,7 +37,7 @@ from kv.sim.faults import (
     Timeout,
     TransferLeader,
 )
-from kv.sim.membership import AddLearner, PromoteLearner, RemoveLeader, RemoveMember
+from kv.sim.membership.steps import AddLearner, PromoteLearner, RemoveLeader, RemoveMember
 from tui.session.plain import from_fields, to_plain
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The event log in words, and the marks on the timeline scrubber.
 
 The sentences are the events' own ``str`` -- the core's (`kv.raft.events`: "n2 became leader
-at term 3") and the simulator's (`kv.sim.events`: "n3 crashed", "network: {1} | {2, 3}"),
+at term 3") and the simulator's (`kv.sim.timeline.events`: "n3 crashed", "network: {1} | {2, 3}"),
 the very lines the tests and the chapters print -- plus one per action a person took
 (`tui.session.actions.ActionTaken`: "you: crash n2"). Nothing here invents a second wording.
 

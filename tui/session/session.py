@@ -35,7 +35,7 @@ from typing import Any
 
 from kv.raft.events import BecameCandidate
 from kv.sim import Cluster, SafetyViolation, SimConfig
-from kv.sim.events import TimedEvent
+from kv.sim.timeline.events import TimedEvent
 from tui.session import narration, trace, views
 from tui.session.actions import Action, ActionTaken, Note
 from tui.session.narration import Line, Mark, MarkKind

@@ -10,7 +10,7 @@ from dataclasses import astuple, dataclass, fields
 
 from kv.raft.events import name
 from kv.sim import Cluster, SimNode
-from kv.sim.tasks import PendingTask, TaskKind
+from kv.sim.timeline.tasks import PendingTask, TaskKind
 from tui.session.narration import describe_message
 from tui.session.timeline import Freeze
 
@@ -19,7 +19,7 @@ from tui.session.timeline import Freeze
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A pending message or timer (`kv.sim.tasks.PendingTask`) for the next-event table.
+    """A pending message or timer (`kv.sim.timeline.tasks.PendingTask`) for the next-event table.
     ``id`` is what `tui.session.actions.Deliver` and friends take; ``frm`` is 0 when the task
     has no sender (a timer, a disk write)."""
 

@@ -1,7 +1,7 @@
 """WHAT HAPPENED: the run told in sentences, newest at the bottom (the TUI).
 
 The sentences are the ``str()`` of the core's and the simulator's events (`kv.raft.events`,
-`kv.sim.events`) -- the same lines the tests and the chapters print -- stamped with the
+`kv.sim.timeline.events`) -- the same lines the tests and the chapters print -- stamped with the
 virtual time in seconds. Stepping back in time takes lines away again.
 """
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from kv.sim import Cluster, CrashLeader, Heal, Partition, RestartAll, Scenario
-from kv.sim.workload import Workload, faults_for, run_workload
+from kv.sim.clients.workload import Workload, faults_for, run_workload
 
 WORKLOAD = Workload(clients=3, duration_ms=2_000)
 
@@ -71,7 +71,7 @@ def test_the_event_log_does_not_depend_on_the_interpreters_hash_seed() -> None:
     """Set and dict orders of strings vary with PYTHONHASHSEED; a run must not."""
     program = (
         "import hashlib\n"
-        "from kv.sim.workload import Workload, faults_for, run_workload\n"
+        "from kv.sim.clients.workload import Workload, faults_for, run_workload\n"
         "run = run_workload(3, workload=Workload(clients=3, duration_ms=1500),"
         " faults=faults_for(3, 3, 1500))\n"
         "print(hashlib.sha256('\\n'.join(run.cluster.event_lines()).encode()).hexdigest())\n"
@@ -100,13 +100,23 @@ def test_the_event_log_does_not_depend_on_the_interpreters_hash_seed() -> None:
 FORBIDDEN = frozenset({"asyncio", "grpc", "socket", "os", "time", "threading", "secrets"})
 
 
-def sim_modules() -> list[Path]:
+def sim_root() -> Path:
     spec = importlib.util.find_spec("kv.sim")
     assert spec is not None and spec.origin is not None
-    return sorted(Path(spec.origin).parent.glob("*.py"))
+    return Path(spec.origin).parent
 
 
-@pytest.mark.parametrize("module", sim_modules(), ids=lambda module: module.name)
+#: The simulator's folder; its modules are checked in its layers' folders too.
+SIM_ROOT = sim_root()
+
+
+def sim_modules() -> list[Path]:
+    return sorted(SIM_ROOT.rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "module", sim_modules(), ids=lambda module: str(module.relative_to(SIM_ROOT))
+)
 def test_the_simulator_reads_no_clock_and_draws_only_from_seeded_randoms(module: Path) -> None:
     tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
     offending = []
@@ -125,4 +135,4 @@ def test_the_simulator_reads_no_clock_and_draws_only_from_seeded_randoms(module:
             and node.attr != "Random"
         ):
             offending.append(f"random.{node.attr} (the global random source)")
-    assert not offending, f"{module.name}: {offending}"
+    assert not offending, f"{module.relative_to(SIM_ROOT)}: {offending}"

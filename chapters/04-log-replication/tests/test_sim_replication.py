@@ -2,7 +2,7 @@
 
 Agreement with everyone up, with a follower down, none without a quorum, concurrent
 proposals, an old leader whose uncommitted tail is overwritten when it rejoins, and bounded
-message counts. The clients are the simulator's (`kv.sim.clients`): a put is proposed by the
+message counts. The clients are the simulator's (`kv.sim.clients.client`): a put is proposed by the
 member the client talks to (a follower forwards it to the leader) and answered once that
 member has applied it. Failure messages carry ``cluster.describe()``: seed and scenario.
 """

@@ -16,7 +16,7 @@ import pytest
 
 from kv.linearizability import KeyValueModel, check
 from kv.sim import UNRELIABLE, Cluster, NetworkConfig, OpState, SimConfig
-from kv.sim.workload import Workload, run_workload
+from kv.sim.clients.workload import Workload, run_workload
 
 ELECTION_MS = 1_000
 FAST_TICK_MS = 20

@@ -1,8 +1,8 @@
 """Random client workloads under random faults, checked for linearizability, seed by seed.
 
-Each seed is one run (`kv.sim.workload.run_workload`): a cluster, five clients sending gets,
+Each seed is one run (`kv.sim.clients.workload.run_workload`): a cluster, five clients sending gets,
 puts and deletes of three keys through random members for four virtual seconds (and two
-that only read), and the seed's random faults (`kv.sim.workload.faults_for`), in episodes
+that only read), and the seed's random faults (`kv.sim.clients.workload.faults_for`), in episodes
 held long enough for elections on both sides -- partitions (splits, bridges, one-way cuts,
 a deaf leader), leaders isolated or crashed, members crashed and restarted losing what they
 had not persisted (torn writes included), lost/duplicated/reordered messages, leadership
@@ -26,7 +26,7 @@ import pytest
 from kv.linearizability import KeyValueModel, check
 from kv.raft import MessageType
 from kv.sim import Cluster, NetworkConfig, OpState, SimConfig
-from kv.sim.workload import Workload, WorkloadRun
+from kv.sim.clients.workload import Workload, WorkloadRun
 from tests import sim_workloads
 
 WORKLOAD = Workload()  # what python -m kv.sim runs

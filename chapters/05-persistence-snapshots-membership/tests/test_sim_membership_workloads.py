@@ -1,9 +1,9 @@
 """Membership changes under load and random faults, checked for linearizability, seed by seed.
 
-Each seed is one run of chapter 4's workload (`kv.sim.workload.run_workload`: five clients
+Each seed is one run of chapter 4's workload (`kv.sim.clients.workload.run_workload`: five clients
 and two readers on three keys for four virtual seconds) with the seed's random faults
-(`kv.sim.workload.faults_for`) and, on top, the seed's membership churn
-(`kv.sim.membership.churn_for`): a member added as a learner, promoted once caught up, a
+(`kv.sim.clients.workload.faults_for`) and, on top, the seed's membership churn
+(`kv.sim.membership.steps.churn_for`): a member added as a learner, promoted once caught up, a
 voter removed -- the leader about one time in three -- and again, one change at a time, while
 partitions, crashes, lossy links and leadership transfers come and go. The clients follow the
 membership as clientv3 does (new voters become endpoints, removed members stop being ones).
@@ -25,8 +25,9 @@ import pytest
 from kv.linearizability import KeyValueModel
 from kv.raft import events as ev
 from kv.sim import MemberOpState, NodeLeft, RemoveLeader, Scenario, SimConfig, membership_churn
-from kv.sim.membership import ChangeKind, churn_for
-from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
+from kv.sim.clients.workload import Workload, WorkloadRun, faults_for, run_workload
+from kv.sim.membership.operator import ChangeKind
+from kv.sim.membership.steps import churn_for
 from tests.sim_workloads import assert_linearizable
 
 WORKLOAD = Workload()  # what python -m kv.sim runs

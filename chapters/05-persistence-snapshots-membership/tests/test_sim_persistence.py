@@ -15,8 +15,8 @@ import pytest
 
 from kv.linearizability import KeyValueModel, Put, check
 from kv.sim import Cluster, Crash, NodeCrashed, OpState, Restart, RestartAll, Scenario, SimConfig
-from kv.sim.faults import Fault
-from kv.sim.workload import Workload, run_workload
+from kv.sim.clients.workload import Workload, run_workload
+from kv.sim.faults.scenario import Fault
 
 ELECTION_MS = 1_000
 #: Slow disks widen the window between "taken from Ready" and "persisted".

@@ -14,7 +14,7 @@ import pytest
 from kv.linearizability import KeyValueModel, Outcome
 from kv.raft import events as ev
 from kv.sim import Cluster, OpState, SimConfig
-from kv.sim.workload import Workload, faults_for, run_workload
+from kv.sim.clients.workload import Workload, faults_for, run_workload
 
 ELECTION_MS = 1_000
 SNAPSHOTS = SimConfig(snapshot_every=4, snapshot_keep=2)

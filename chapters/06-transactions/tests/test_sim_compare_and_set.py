@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from kv.linearizability import CompareAndSet, CompareAndSetResult, KeyValueModel
-from kv.sim.workload import Workload, WorkloadRun
+from kv.sim.clients.workload import Workload, WorkloadRun
 from tests import sim_workloads
 
 WORKLOAD = Workload(read_ratio=0.3, delete_ratio=0.1, cas_ratio=0.4)

@@ -24,10 +24,10 @@ import pytest
 from kv.linearizability.leases import LeaseGrant, LeaseGrantResult, LeaseModel
 from kv.raft import events as ev
 from kv.sim import Cluster, SafetyViolation
-from kv.sim.clients import ClientOp
-from kv.sim.events import LeaseEvent
+from kv.sim.clients.client import ClientOp
+from kv.sim.clients.workload import Workload, WorkloadRun, faults_for, run_workload
 from kv.sim.leases.safety import unexpired
-from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
+from kv.sim.timeline.events import LeaseEvent
 from tests import sim_workloads
 
 LEASE = 7

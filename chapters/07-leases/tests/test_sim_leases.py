@@ -22,8 +22,8 @@ from kv.linearizability.leases import (
     LeaseRevoke,
     LeaseRevokeResult,
 )
+from kv.sim.clients.workload import Workload, WorkloadRun
 from kv.sim.config import SimConfig
-from kv.sim.workload import Workload, WorkloadRun
 from tests import sim_workloads
 
 WORKLOAD = Workload(read_ratio=0.3, delete_ratio=0.05, txn_ratio=0.1, lease_ratio=0.35)

@@ -1,7 +1,7 @@
 """A watch on a member cut off from the others, while the history it needs is compacted away.
 
 A watcher watches the ``k`` prefix from revision 1, with prev_kv, on a follower
-(`kv.sim.watchers.SimWatcher`). That follower is partitioned away; meanwhile the other two
+(`kv.sim.clients.watchers.SimWatcher`). That follower is partitioned away; meanwhile the other two
 write on, and the leader compacts its MVCC history past the watcher's revision. When the
 partition heals, how the follower catches up decides what the watcher gets:
 
@@ -28,7 +28,7 @@ import pytest
 from kv.api.etcdserverpb import rpc_pb2
 from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.sim import Cluster, SimConfig
-from kv.sim.watchers import SimWatcher, Watching
+from kv.sim.clients.watchers import SimWatcher, Watching
 from kv.watch import Event, WatchRequest
 from tests.watchcheck import ObservedWatch, check_watch, history_of
 

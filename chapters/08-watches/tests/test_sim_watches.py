@@ -1,8 +1,8 @@
 """Watch streams over seeded simulations with faults, checked as etcd's robustness tests do.
 
-Each seed is one run (`kv.sim.workload.run_workload`) of clients writing three keys under
+Each seed is one run (`kv.sim.clients.workload.run_workload`) of clients writing three keys under
 the seed's random faults (partitions, crashes, lost and reordered messages, leadership
-transfers), while simulated watchers (`kv.sim.watchers`) watch on members drawn from the
+transfers), while simulated watchers (`kv.sim.clients.watchers`) watch on members drawn from the
 seed: one key from revision 1 with prev_kv, a prefix from the next write, a range from a key
 on with deletes only, one key from a future revision with puts only. A watcher whose member
 crashes resumes from its last revision + 1 on another member (or the same one, back); a
@@ -29,9 +29,9 @@ from kv.mvcc import Store
 from kv.raft import EntryType
 from kv.server.applied.state_machine import StateMachine
 from kv.sim import Cluster, SimConfig
+from kv.sim.clients.watchers import Watching
+from kv.sim.clients.workload import Workload, WorkloadRun, faults_for, run_workload
 from kv.sim.node import decode_request
-from kv.sim.watchers import Watching
-from kv.sim.workload import Workload, WorkloadRun, faults_for, run_workload
 from kv.watch import FROM_KEY, Event, Filter, WatchRequest
 from tests.watchcheck import ObservedWatch, check_watch, history_of
 

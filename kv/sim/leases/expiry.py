@@ -16,7 +16,7 @@ across crashes, partitions and leader changes, replayably by seed:
   the log; the member's lessor is promoted and demoted by the member itself, as the server's
   replica does (`kv.sim.node`).
 
-Each proposed revoke is recorded twice: as a `kv.sim.clients.ClientOp` in the history the
+Each proposed revoke is recorded twice: as a `kv.sim.clients.client.ClientOp` in the history the
 linearizability checker reads (`kv.linearizability.leases` models an expiry as a
 ``LeaseRevoke``: from its proposal, to its apply by the member that proposed it, or pending
 if that member crashed or lost it), and as an `ExpiryRevoke` for the lease safety check
@@ -40,15 +40,15 @@ from kv.api.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from kv.lease import Expiry, Revoke
 from kv.linearizability.leases import LeaseRevoke
 from kv.raft import Entry, EntryType, Role
-from kv.sim.clients import ClientOp, OpState, to_output
-from kv.sim.events import LeaseEvent
+from kv.sim.clients.client import ClientOp, OpState, to_output
 from kv.sim.node.state_codec import decode_request
-from kv.sim.tasks import TaskKind
+from kv.sim.timeline.events import LeaseEvent
+from kv.sim.timeline.tasks import TaskKind
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
     from kv.sim.node import SimNode
     from kv.sim.node.pending import Answer
+    from kv.sim.timeline.cluster import Cluster
 
 
 @dataclass(slots=True)

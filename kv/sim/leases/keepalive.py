@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 
 from kv.lease import LeaseExpiredError, LeaseNotFoundError, NotPrimaryError
 from kv.raft import Role
-from kv.sim.events import LeaseEvent
-from kv.sim.tasks import TaskKind
+from kv.sim.timeline.events import LeaseEvent
+from kv.sim.timeline.tasks import TaskKind
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 #: Pause between two attempts to reach the leader (etcd: 50 ms).
 RETRY_MS = 50

@@ -27,9 +27,9 @@ from kv.linearizability.leases import LeaseGrant, LeaseGrantResult
 from kv.sim.safety import SafetyViolation
 
 if TYPE_CHECKING:
-    from kv.sim.clients import ClientOp
-    from kv.sim.cluster import Cluster
+    from kv.sim.clients.client import ClientOp
     from kv.sim.leases.expiry import ExpiryRevoke
+    from kv.sim.timeline.cluster import Cluster
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,10 +72,10 @@ from kv.server.applied import apply
 from kv.server.applied.leases import AppliedLeases
 from kv.server.applied.state_machine import StateMachine
 from kv.sim.config import SimConfig
-from kv.sim.events import NodeCrashed, NodeLeft, NodeRestarted
 from kv.sim.node.pending import Answer, PendingRead, PendingRequests, request_context
 from kv.sim.node.state_codec import decode_request, decode_state, encode_state
 from kv.sim.node.view import NodeView
+from kv.sim.timeline.events import NodeCrashed, NodeLeft, NodeRestarted
 from kv.watch import WatchHub
 
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from kv.sim.config import UNRELIABLE, NetworkConfig
-from kv.sim.network import describe_groups
+from kv.sim.faults.network import describe_groups
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 
 class Fault(Protocol):

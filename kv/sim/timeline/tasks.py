@@ -1,12 +1,12 @@
 """The simulator's timeline as data: every pending task, with a stable id and a kind.
 
-`kv.sim.cluster.Cluster` keeps everything that will happen -- a member's next tick, a
+`kv.sim.Cluster` keeps everything that will happen -- a member's next tick, a
 message's arrival, the end of a disk write, a client's request, a scheduled fault -- in one
 `TaskQueue`, a heap ordered by (virtual time, id). The id is the order in which tasks were
 scheduled, so it is as deterministic as the run: the same seed and the same actions give the
 same ids. That makes a task something a person (or a trace) can name: the TUI's
 choose-the-next-event mode (DSLabs' visual debugger does the same) lists `PendingTask`s and
-delivers, drops, duplicates or delays one by its id (`kv.sim.control.Control`).
+delivers, drops, duplicates or delays one by its id (`kv.sim.Control`).
 
 A task's ``run`` is a bound method or a ``functools.partial`` of one, never a closure, so
 that ``copy.deepcopy`` of a cluster copies its future too (a closure would keep pointing at

@@ -1,6 +1,6 @@
 """`ClientTraffic`: clients' requests on their way to a member and back (``cluster.traffic``).
 
-A request (`Client.put`, ``get``, ``delete``, ...) is a `kv.sim.clients.ClientOp` that
+A request (`Client.put`, ``get``, ``delete``, ...) is a `kv.sim.clients.client.ClientOp` that
 travels over the client's link (a delay drawn from ``SimConfig.client_delay_ms``; the link
 never fails) to the client's endpoint:
 
@@ -14,9 +14,9 @@ never fails) to the client's endpoint:
   the client takes a new process id; anything else certainly had no effect.
 
 An answer that arrives for an attempt the client gave up on is ignored; an answer nobody
-waits for is a leader's lease expiry's (`kv.sim.leases.expiry`). The cluster (`kv.sim.cluster`)
-owns the clock; this module schedules on it. Moved out of `kv.sim.cluster` (chapter 3; the
-clients themselves are chapter 4's).
+waits for is a leader's lease expiry's (`kv.sim.leases.expiry`). The cluster
+(`kv.sim.timeline.cluster`) owns the clock; this module schedules on it. Moved out of
+`kv.sim.timeline.cluster` (chapter 3; the clients themselves are chapter 4's).
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 
 from kv.linearizability import Get
 from kv.linearizability.leases import LeaseInput, LeaseModel, LeaseOutput
-from kv.sim.clients import Client, ClientOp, OpState, to_output, to_request
-from kv.sim.events import ClientEvent
+from kv.sim.clients.client import Client, ClientOp, OpState, to_output, to_request
 from kv.sim.node.pending import Answer
-from kv.sim.tasks import TaskKind
+from kv.sim.timeline.events import ClientEvent
+from kv.sim.timeline.tasks import TaskKind
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 _DESCRIBE = LeaseModel()
 

@@ -23,24 +23,23 @@ It keeps a queue of `MemberOp`s and works on one at a time:
 What each change sets in motion:
 
 * **add a learner** -- once it is applied, the new member is started with an empty log
-  (`kv.sim.cluster.Cluster.join`). The leader finds its log empty and sends it the entries
-  from the first one on, or, if it compacted them, its snapshot (Raft §7). A learner receives
-  everything but never votes and never counts for commitment, so a slow newcomer weakens
-  nobody's majority; that is why etcd adds members as learners first.
+  (`Membership._join`, `kv.sim.Cluster.add_node`). The leader finds its log empty and sends
+  it the entries from the first one on, or, if it compacted them, its snapshot (Raft §7). A
+  learner receives everything but never votes and never counts for commitment, so a slow
+  newcomer weakens nobody's majority; that is why etcd adds members as learners first.
 * **promote** -- only once the learner has caught up: its match index is at least 90% of the
   leader's (etcd's ``isLearnerReady``). Until then the operator waits and asks again.
 * **remove** -- a member that applies its own removal shuts down for good (etcd stops the
   server). A removed leader first steps down (`kv.raft`), and the others elect a new leader.
 
-Steps for scenarios are `AddLearner`, `PromoteLearner`, `RemoveMember`, `RemoveLeader` and
-`RemoveFollower` (each queues one operation when it fires), and `churn_for` draws a seed's
-schedule of them: ``python -m kv.sim --seed 7 --faults --membership`` replays one.
+Steps for scenarios (`AddLearner`, `PromoteLearner`, `RemoveMember`, `RemoveLeader`,
+`RemoveFollower`: each queues one operation when it fires) and a seed's churn of them are
+`kv.sim.membership.steps`'.
 """
 
 from __future__ import annotations
 
 import enum
-import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,13 +48,12 @@ from typing import TYPE_CHECKING
 
 from kv.raft import ConfChange, ConfChangeType, ConfState, MemoryStorage, Role, Status
 from kv.raft.events import name
-from kv.sim.events import MembershipChanged, TimedEvent
-from kv.sim.faults import Fault, Scenario
 from kv.sim.node import SimNode
-from kv.sim.tasks import TaskKind
+from kv.sim.timeline.events import MembershipChanged, TimedEvent
+from kv.sim.timeline.tasks import TaskKind
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 
 class ChangeKind(enum.Enum):
@@ -344,7 +342,7 @@ class Membership:
         self._attempt(op)
 
     def answered(self, request_id: int, conf_state: ConfState) -> None:
-        """A member applied a change the operator asked it for (`kv.sim.cluster.Cluster`
+        """A member applied a change the operator asked it for (`kv.sim.Cluster`
         delivers the answer)."""
         op = self.current
         if op is None or request_id not in op.requests:
@@ -386,106 +384,3 @@ def _describe_conf(conf: ConfState) -> str:
     voters = ",".join(name(v) for v in conf.voters) or "-"
     learners = ",".join(name(v) for v in conf.learners) or "-"
     return f"voters {voters}, learners {learners}"
-
-
-# -- steps for scenarios --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AddLearner:
-    """Queue: add a new member as a learner (``etcdctl member add --learner``)."""
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.membership.add_learner()
-
-    def __str__(self) -> str:
-        return "add a learner"
-
-
-@dataclass(frozen=True, slots=True)
-class PromoteLearner:
-    """Queue: promote ``node`` (0: the oldest learner) once caught up (``member promote``)."""
-
-    node: int = 0
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.membership.promote(self.node or None)
-
-    def __str__(self) -> str:
-        return f"promote {name(self.node)}" if self.node else "promote the oldest learner"
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveMember:
-    """Queue: remove ``node`` (``etcdctl member remove``)."""
-
-    node: int
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.membership.remove(self.node)
-
-    def __str__(self) -> str:
-        return f"remove {name(self.node)}"
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveLeader:
-    """Queue: remove whoever leads when the operation starts (if ``keep_voters`` are left)."""
-
-    keep_voters: int = 1
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.membership.remove_leader(keep_voters=self.keep_voters)
-
-    def __str__(self) -> str:
-        return "remove the leader" + _keeping(self.keep_voters)
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveFollower:
-    """Queue: remove a voter that does not lead (the ``pick``-th, in id order, modulo)."""
-
-    pick: int
-    keep_voters: int = 1
-
-    def apply(self, cluster: Cluster) -> None:
-        cluster.membership.remove_follower(self.pick, keep_voters=self.keep_voters)
-
-    def __str__(self) -> str:
-        return f"remove a voting follower (choice {self.pick})" + _keeping(self.keep_voters)
-
-
-def _keeping(voters: int) -> str:
-    return f" if {voters} voters remain" if voters > 1 else ""
-
-
-def membership_churn(
-    rng: random.Random,
-    duration_ms: int,
-    *,
-    gap_ms: tuple[int, int] = (300, 900),
-    remove_leader: float = 1 / 3,
-    keep_voters: int = 3,
-) -> Scenario:
-    """Members coming and going during ``duration_ms``, drawn from ``rng``: add a learner,
-    promote it, remove a voter (the leader with probability ``remove_leader``) if
-    ``keep_voters`` remain, and again. Each step only queues its operation, and the operator
-    does one at a time, so a step waits for the one before it: a promotion, for instance,
-    until the learner has caught up."""
-    steps: list[tuple[int, Fault]] = []
-    time = rng.randint(*gap_ms)
-    while time < duration_ms:
-        removal: Fault = (
-            RemoveLeader(keep_voters)
-            if rng.random() < remove_leader
-            else RemoveFollower(rng.randrange(4), keep_voters)
-        )
-        for step in (AddLearner(), PromoteLearner(), removal):
-            steps.append((time, step))
-            time += rng.randint(*gap_ms)
-    return Scenario.of(*steps)
-
-
-def churn_for(seed: int, duration_ms: int) -> Scenario:
-    """The membership churn of a seed (`membership_churn`), from the clients' start."""
-    return membership_churn(random.Random(f"{seed}/membership"), duration_ms)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from kv.watch import WatcherState, WatchRequest, WatchResponse, WatchStream
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 #: How often the hubs catch up and the watchers read their streams (etcd: 100 ms).
 POLL_MS = 100

@@ -22,10 +22,10 @@ from typing import Any
 from kv.linearizability import CheckResult, KeyValueModel, Model, Operation, check
 from kv.linearizability.leases import LeaseModel
 from kv.linearizability.txn import Compare, Target, Txn, TxnDelete, TxnOp, TxnPut
-from kv.sim.clients import Client, ClientOp
-from kv.sim.cluster import Cluster
+from kv.sim.clients.client import Client, ClientOp
 from kv.sim.config import SimConfig
-from kv.sim.faults import Scenario, random_scenario
+from kv.sim.faults.scenario import Scenario, random_scenario
+from kv.sim.timeline.cluster import Cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,7 @@ class WorkloadRun:
 
 
 def faults_for(seed: int, size: int, duration_ms: int, **options: bool) -> Scenario:
-    """The random fault scenario of a seed (`kv.sim.faults.random_scenario`): faults during
+    """The random fault scenario of a seed (`kv.sim.faults.scenario.random_scenario`): faults during
     ``duration_ms``, then everything healed and restarted."""
     rng = random.Random(f"{seed}/faults")
     return random_scenario(rng, range(1, size + 1), duration_ms, **options)

@@ -1,13 +1,14 @@
 """`FaultInjection`: the cluster's hands for breaking it -- the network, crashes, restarts.
 
-These are the primitives every fault is made of: `kv.sim.faults`' faults as data
-(`Partition`, `Crash`, `Amnesia`, ...) call them when their time comes, and a test or the
-TUI calls them directly (``cluster.partition([1], [2, 3])``). Each says what it did on the
-event stream (`kv.sim.events.NetworkChanged`, ``NodeCrashed``, ``NodeRestarted``).
+These are the primitives every fault is made of: the faults as data of
+`kv.sim.faults.scenario` (`Partition`, `Crash`, `Amnesia`, ...) call them when their time
+comes, and a test or the TUI calls them directly (``cluster.partition([1], [2, 3])``). Each
+says what it did on the event stream (`kv.sim.NetworkChanged`, ``NodeCrashed``,
+``NodeRestarted``).
 
-`kv.sim.cluster.Cluster` inherits them: they act on its network, members and clock, and
+`kv.sim.Cluster` inherits them: they act on its network, members and clock, and
 draw what is random (a torn write's cut) from its timing source, so a run stays a function
-of its seed. Moved out of `kv.sim.cluster` (chapter 3).
+of its seed. Moved out of `kv.sim.timeline.cluster` (chapter 3).
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ from typing import TYPE_CHECKING, Protocol
 
 from kv.raft import MemoryStorage
 from kv.sim.config import NetworkConfig, SimConfig
-from kv.sim.events import NetworkChanged, SimEvent
-from kv.sim.network import Network
+from kv.sim.faults.network import Network
+from kv.sim.timeline.events import NetworkChanged, SimEvent
 
 if TYPE_CHECKING:
-    from kv.sim.membership import Membership
+    from kv.sim.membership.operator import Membership
     from kv.sim.node import SimNode
 
 
 class Breakable(Protocol):
-    """What the primitives reach in `kv.sim.cluster.Cluster`, which inherits them."""
+    """What the primitives reach in `kv.sim.Cluster`, which inherits them."""
 
     config: SimConfig
     network: Network
@@ -44,7 +45,7 @@ class Breakable(Protocol):
 
 
 class FaultInjection:
-    """The fault primitives of `kv.sim.cluster.Cluster` (module docstring)."""
+    """The fault primitives of `kv.sim.Cluster` (module docstring)."""
 
     def partition(self: Breakable, *groups: Iterable[int]) -> None:
         """Members in different groups cannot talk (members in no group form one more)."""

@@ -4,7 +4,7 @@ A message handed to the network gets zero, one or two delivery times (lost, deli
 duplicated), each ``now + delay`` with the delay drawn from the network's own seeded random
 source. Messages therefore overtake each other whenever their delays allow: reordering needs
 no rule of its own. The cluster puts the deliveries on its timeline
-(`kv.sim.cluster.Cluster`), and asks `Network.connected` again when one falls due, so a
+(`kv.sim.Cluster`), and asks `Network.connected` again when one falls due, so a
 partition that starts while a message is in flight cuts it off too.
 
 Partitions are a set of cut directed links. `Network.partition` cuts every link between

@@ -27,10 +27,10 @@ election, commit and apply, and raises `kv.sim.safety.SafetyViolation` at once.
 Membership changes are `kv.sim.membership`'s (the operator, ``Cluster.membership``): it
 proposes through `Cluster.propose_conf_change` and starts new members with `Cluster.add_node`.
 A person's hands on the timeline -- run, drop, duplicate or delay one pending task, make a
-member time out -- are `kv.sim.control`'s (``Cluster.control``); `Cluster.copy` makes the
-TUI's keyframes. Clients' requests on their way are `kv.sim.traffic`'s (``Cluster.traffic``);
-the fault primitives (``partition``, ``crash``, ``restart``, ...) are `kv.sim.injection`'s,
-which `Cluster` inherits.
+member time out -- are `kv.sim.timeline.control`'s (``Cluster.control``); `Cluster.copy`
+makes the TUI's keyframes. Clients' requests on their way are `kv.sim.clients.traffic`'s
+(``Cluster.traffic``); the fault primitives (``partition``, ``crash``, ``restart``, ...) are
+`kv.sim.faults.injection`'s, which `Cluster` inherits.
 ``ids`` is the members as the operator's record has them; ``nodes``, every member there was.
 """
 
@@ -45,28 +45,28 @@ from typing import Any
 from kv.linearizability import Operation
 from kv.raft import ConfChange, MemoryStorage, Message, MessageType, Role
 from kv.raft import events as ev
-from kv.sim.clients import Client, ClientOp
+from kv.sim.clients.client import Client, ClientOp
+from kv.sim.clients.traffic import ClientTraffic
 from kv.sim.config import SimConfig
-from kv.sim.control import Control
-from kv.sim.events import NodeJoined, SimEvent, TimedEvent
-from kv.sim.faults import Fault, Scenario
-from kv.sim.injection import FaultInjection
+from kv.sim.faults.injection import FaultInjection
+from kv.sim.faults.network import Network
+from kv.sim.faults.scenario import Fault, Scenario
 from kv.sim.leases.expiry import LeaseExpiry
 from kv.sim.leases.keepalive import KeepAlives
 from kv.sim.leases.safety import LeaseMonitor
-from kv.sim.membership import Membership
-from kv.sim.network import Network
+from kv.sim.membership.operator import Membership
 from kv.sim.node import SimNode
 from kv.sim.safety import SafetyMonitor, SafetyViolation
-from kv.sim.tasks import TaskKind, TaskQueue
-from kv.sim.traffic import ClientTraffic
+from kv.sim.timeline.control import Control
+from kv.sim.timeline.events import NodeJoined, SimEvent, TimedEvent
+from kv.sim.timeline.tasks import TaskKind, TaskQueue
 
 
 class Cluster(FaultInjection):
     """N members, a network, clients, and the clock that drives them (module docstring).
 
     Attributes worth reading: ``now`` (virtual ms), ``nodes`` (id -> `SimNode`),
-    ``network`` (`kv.sim.network.Network`: links, counters), ``events``, ``ops`` (every
+    ``network`` (`kv.sim.faults.network.Network`: links, counters), ``events``, ``ops`` (every
     client request), ``history`` (what the linearizability checker reads).
     """
 
@@ -95,7 +95,7 @@ class Cluster(FaultInjection):
         #: The operator that adds, promotes and removes members (`kv.sim.membership`).
         self.membership = Membership(self)
         #: A person's hands on the timeline: choose the next event, move timers
-        #: (`kv.sim.control`).
+        #: (`kv.sim.timeline.control`).
         self.control = Control(self)
         #: Chapter 7: the leaders' lease expiry, clients' keep-alives, and the check that no
         #: lease is revoked early (`kv.sim.leases`).
@@ -106,10 +106,10 @@ class Cluster(FaultInjection):
         self.scenario: list[tuple[int, Fault]] = []
         self.client_rng = self._rng("clients")
         self._timing_rng = self._rng("timing")
-        #: Everything still to happen (`kv.sim.tasks`).
+        #: Everything still to happen (`kv.sim.timeline.tasks`).
         self.tasks = TaskQueue()
         self._processes = 0
-        #: Clients' requests on their way to a member and back (`kv.sim.traffic`).
+        #: Clients' requests on their way to a member and back (`kv.sim.clients.traffic`).
         self.traffic = ClientTraffic(self)
         self.nodes: dict[int, SimNode] = {
             node_id: SimNode(node_id, self.config, MemoryStorage.with_members(self.ids))
@@ -388,7 +388,7 @@ class Cluster(FaultInjection):
     def copy(self) -> Cluster:
         """An independent copy that runs on exactly as this cluster would (for keyframes).
 
-        Sound because every task is a bound method or a partial of one (`kv.sim.tasks`) and
+        Sound because every task is a bound method or a partial of one (`kv.sim.timeline.tasks`) and
         every random source is a ``random.Random``, which ``deepcopy`` copies with its state.
         The events are immutable: the copy's list holds the same ones. So do the immutable
         values the members store (log entries, MVCC revisions and key-values, the checker's

@@ -67,7 +67,7 @@ from kv.server import errors
 from kv.server.errors import EtcdError
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 #: The model that describes operations in events and messages.
 _DESCRIBE = LeaseModel()

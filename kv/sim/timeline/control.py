@@ -1,8 +1,8 @@
 """`Control`: a person's hands on a simulated cluster's timeline (``cluster.control``).
 
-A `kv.sim.cluster.Cluster` runs its tasks in order of time (`Cluster.step`). The TUI also
+A `kv.sim.Cluster` runs its tasks in order of time (`Cluster.step`). The TUI also
 lets a person choose what happens next, as DSLabs' visual debugger does: list every pending
-task (`kv.sim.tasks`: a message's arrival, a member's next tick, a disk write finishing...)
+task (`kv.sim.timeline.tasks`: a message's arrival, a member's next tick, a disk write finishing...)
 and deliver, drop, duplicate or delay any one of them by its id; make a member time out now,
 or set when its election timer fires (RaftScope's "time out", spread and align timers).
 
@@ -10,7 +10,7 @@ These are interventions from outside the system, not faults the simulator draws 
 seed: they are recorded by whoever makes them (the TUI's timeline, as actions at positions),
 and a replay makes them again at the same points, so a run stays a pure function of (seed,
 configuration, actions). `Control` is part of the cluster it drives, split off to keep
-`kv.sim.cluster` readable: it uses the cluster's own task runner, ticks and Ready loop
+`kv.sim.timeline.cluster` readable: it uses the cluster's own task runner, ticks and Ready loop
 (``Cluster._run``, ``_tick``, ``_poke``), as the cluster's methods would.
 
 Introduced with the simulator in chapter 3; its users are the TUI (`tui.session`) and tests.
@@ -22,10 +22,10 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kv.raft import Message, MessageType
-from kv.sim.tasks import PendingTask, TaskKind
+from kv.sim.timeline.tasks import PendingTask, TaskKind
 
 if TYPE_CHECKING:
-    from kv.sim.cluster import Cluster
+    from kv.sim.timeline.cluster import Cluster
 
 
 class Control:
@@ -37,7 +37,7 @@ class Control:
     # -- the pending tasks (choose the next event) --------------------------------------
 
     def pending(self) -> list[PendingTask]:
-        """Every task still to run, in order, each with its id (`kv.sim.tasks`)."""
+        """Every task still to run, in order, each with its id (`kv.sim.timeline.tasks`)."""
         return self._cluster.tasks.pending()
 
     def run_task(self, task_id: int) -> None:
