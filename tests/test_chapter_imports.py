@@ -59,7 +59,11 @@ GENERATED: dict[str, int] = {
 INTRODUCED_IN: dict[str, int] = {
     # Chapter 1: the MVCC store, the server answering etcd's API, the client and the command.
     "kv.__main__": 1,
-    "kv.cli": 1,
+    "kv.cli.command": 1,
+    "kv.cli.environment": 1,
+    "kv.cli.flags": 1,
+    "kv.cli.logs": 1,
+    "kv.cli.serve": 1,
     "kv.client": 1,
     "kv.membership": 1,
     "kv.api.generate": 1,
@@ -99,6 +103,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.snapshot_file": 2,
     "kv.server.etcd_db": 2,
     "kv.server.state_machine": 2,
+    "kv.cli.snapshot": 2,
     # Chapter 3: the Raft core arrives whole (its Files list), run on the simulator.
     "kv.raft.config": 3,
     "kv.raft.errors": 3,
