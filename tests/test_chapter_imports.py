@@ -64,7 +64,8 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.cli.flags": 1,
     "kv.cli.logs": 1,
     "kv.cli.serve": 1,
-    "kv.client": 1,
+    "kv.client.keys": 1,
+    "kv.client.kv_client": 1,
     "kv.membership": 1,
     "kv.api.generate": 1,
     "kv.mvcc.errors": 1,
@@ -178,6 +179,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.snapshots": 5,
     # Chapter 6: transactions.
     "kv.server.txn": 6,
+    "kv.client.txn": 6,
     "kv.linearizability.txn": 6,
     # Chapter 7: leases.
     "kv.lease": 7,
@@ -185,6 +187,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.lease.lease": 7,
     "kv.lease.lessor": 7,
     "kv.lease.checkpoint": 7,
+    "kv.client.keep_alive": 7,
     "kv.lease.schedule": 7,
     "kv.lease.expiry": 7,
     "kv.sim.leases.expiry": 7,
@@ -197,6 +200,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.watch.events": 8,
     "kv.watch.stream": 8,
     "kv.watch.hub": 8,
+    "kv.client.watch": 8,
     "kv.server.watch_service": 8,
     "kv.sim.watchers": 8,
     # Chapter 9: what etcd is for -- the recipes, and the Lock and Election services.
