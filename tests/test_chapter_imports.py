@@ -83,7 +83,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.server": 1,
     "kv.server.services": 1,
     "kv.server.unimplemented": 1,
-    "kv.docs_command": 1,
+    "kv.cli.docs": 1,
     "kv.server.validate": 1,
     # Chapter 2: durability.
     "kv.backend": 2,
@@ -213,7 +213,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.recipes.configuration": 9,
     "kv.recipes.discovery": 9,
     # Chapter 10: running kv.
-    "kv.flags_table": 10,
+    "kv.cli.flags_table": 10,
     "kv.server.auto_compaction": 10,
     "kv.server.metrics": 10,
     "kv.server.families": 10,

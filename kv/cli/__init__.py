@@ -1,6 +1,6 @@
 """The ``kv`` command (chapter 1): ``kv serve`` with etcd's member flags, ``kv snapshot``,
 ``kv cluster`` (a local cluster to play failures against, `kv.cluster`), ``kv tui`` (the
-terminal UI, `tui.command`), ``kv docs`` (the book's site, served locally, `kv.docs_command`),
+terminal UI, `tui.command`), ``kv docs`` (the book's site, served locally, `kv.cli.docs`),
 ``kv --version``.
 
 A command line or a systemd unit written for etcd 3.4 should start kv unchanged: ``kv serve``
@@ -18,7 +18,9 @@ Reading order:
 * `kv.cli.logs` -- the member's log lines, shaped like etcd's.
 * `kv.cli.serve` -- ``kv serve``: its parser and its run.
 * `kv.cli.snapshot` -- ``kv snapshot status|restore``, etcdctl's (chapter 2).
+* `kv.cli.docs` -- ``kv docs``: the book's site, built and served on this machine.
 * `kv.cli.command` -- the ``kv`` parser and `main`, the console script's entry point.
+* `kv.cli.flags_table` -- `FLAGS` as chapter 10's table (``python3 -m kv.cli.flags_table``).
 """
 
 from kv.cli.command import ETCD_API_VERSION, build_parser, main

@@ -13,11 +13,11 @@ import os
 from collections.abc import Sequence
 
 from kv import __version__
+from kv.cli.docs import add_docs_command, run_docs
 from kv.cli.flags import FLAGS
 from kv.cli.serve import add_serve_command, run_serve
 from kv.cli.snapshot import add_snapshot_commands, run_snapshot
 from kv.cluster.command import add_cluster_command, run_cluster
-from kv.docs_command import add_docs_command, run_docs
 
 #: The etcd API version kv speaks, shown by ``kv --version``.
 ETCD_API_VERSION = "3.4"

@@ -5,7 +5,7 @@ A command line or a systemd unit written for etcd 3.4 should start kv unchanged,
 have etcd's names (``--listen-client-urls``, also as ``--listen-client-urls=URL``), etcd's
 defaults (see `kv.server.config`), and etcd's environment variables: every flag ``--some-flag``
 can also be given as ``ETCD_SOME_FLAG`` (etcd: ``pkg/flags/flag.go`` ``FlagToEnv``).
-`kv.cli.environment` combines the two; `kv.flags_table` renders `FLAGS` as chapter 10's
+`kv.cli.environment` combines the two; `kv.cli.flags_table` renders `FLAGS` as chapter 10's
 table.
 """
 
