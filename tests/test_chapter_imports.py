@@ -59,8 +59,13 @@ GENERATED: dict[str, int] = {
 INTRODUCED_IN: dict[str, int] = {
     # Chapter 1: the MVCC store, the server answering etcd's API, the client and the command.
     "kv.__main__": 1,
-    "kv.cli": 1,
-    "kv.client": 1,
+    "kv.cli.command": 1,
+    "kv.cli.environment": 1,
+    "kv.cli.flags": 1,
+    "kv.cli.logs": 1,
+    "kv.cli.serve": 1,
+    "kv.client.keys": 1,
+    "kv.client.kv_client": 1,
     "kv.membership": 1,
     "kv.api.generate": 1,
     "kv.mvcc.errors": 1,
@@ -78,7 +83,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.server": 1,
     "kv.server.services": 1,
     "kv.server.unimplemented": 1,
-    "kv.docs_command": 1,
+    "kv.cli.docs": 1,
     "kv.server.validate": 1,
     # Chapter 2: durability.
     "kv.backend.backend": 2,
@@ -107,6 +112,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.snapshot_file": 2,
     "kv.server.etcd_db": 2,
     "kv.server.state_machine": 2,
+    "kv.cli.snapshot": 2,
     # Chapter 3: the Raft core arrives whole (its Files list), run on the simulator.
     "kv.raft.config": 3,
     "kv.raft.errors": 3,
@@ -182,6 +188,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.server.snapshots": 5,
     # Chapter 6: transactions.
     "kv.server.txn": 6,
+    "kv.client.txn": 6,
     "kv.linearizability.txn": 6,
     # Chapter 7: leases.
     "kv.lease": 7,
@@ -189,6 +196,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.lease.lease": 7,
     "kv.lease.lessor": 7,
     "kv.lease.checkpoint": 7,
+    "kv.client.keep_alive": 7,
     "kv.lease.schedule": 7,
     "kv.lease.expiry": 7,
     "kv.sim.leases.expiry": 7,
@@ -201,6 +209,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.watch.events": 8,
     "kv.watch.stream": 8,
     "kv.watch.hub": 8,
+    "kv.client.watch": 8,
     "kv.server.watch_service": 8,
     "kv.sim.clients.watchers": 8,
     # Chapter 9: what etcd is for -- the recipes, and the Lock and Election services.
@@ -213,7 +222,7 @@ INTRODUCED_IN: dict[str, int] = {
     "kv.recipes.configuration": 9,
     "kv.recipes.discovery": 9,
     # Chapter 10: running kv.
-    "kv.flags_table": 10,
+    "kv.cli.flags_table": 10,
     "kv.server.auto_compaction": 10,
     "kv.server.metrics": 10,
     "kv.server.families": 10,

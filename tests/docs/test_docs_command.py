@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kv import docs_command
+from kv.cli import docs as docs_command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((REPO_ROOT / "chapters").glob("*/chapter.md"))

@@ -1,14 +1,14 @@
-"""Chapter 10's flags table is the one rendered from `kv.cli.FLAGS` (`kv.flags_table`).
+"""Chapter 10's flags table is the one rendered from `kv.cli.FLAGS` (`kv.cli.flags_table`).
 
 The chapter holds the table as Markdown between two comments, so that it reads as a table in
 the repository too; this test is what keeps it from drifting: add a flag to `kv.cli.FLAGS`, or
-change a default, and it fails until ``python3 -m kv.flags_table`` is pasted in again.
+change a default, and it fails until ``python3 -m kv.cli.flags_table`` is pasted in again.
 """
 
 from __future__ import annotations
 
 from kv.cli import FLAGS
-from kv.flags_table import markdown_table
+from kv.cli.flags_table import markdown_table
 from tests.compat.servers import REPO_ROOT
 
 CHAPTER = REPO_ROOT / "chapters" / "10-running-kv" / "chapter.md"
@@ -21,7 +21,7 @@ def chapter_table() -> str:
 
 
 def test_the_chapters_flags_table_is_the_one_rendered_from_the_flags() -> None:
-    assert chapter_table() == markdown_table(), "regenerate it: python3 -m kv.flags_table"
+    assert chapter_table() == markdown_table(), "regenerate it: python3 -m kv.cli.flags_table"
 
 
 def test_the_table_has_one_row_per_flag_with_its_default() -> None:

@@ -1,34 +1,27 @@
-"""A small asyncio client for etcd's v3 API, over grpc.aio (chapter 1).
+"""`KVClient`: a connection to one etcd (or kv) endpoint, with one method per etcd RPC
+(chapter 1; the lease calls are chapter 7's, the watch chapter 8's, maintenance and cluster
+calls chapters 2 and 5's).
 
-The tests, the benchmark and later the TUI talk to kv (and to the real etcd: the wire is the
-same) through `KVClient`. It is deliberately thin: each method builds one etcd request and
-returns etcd's protobuf response unchanged, so a test can assert on exactly what the server
-sent. Keys and values may be ``str`` (encoded as UTF-8) or ``bytes``.
-
-A failed call raises `kv.server.errors.EtcdError` carrying the gRPC status code and the
-server's message, the same pair etcd's Go client matches on (etcd:
-``api/v3rpc/rpctypes/error.go``)::
-
-    async with KVClient("127.0.0.1:2379") as client:
-        await client.put("greeting", "hello")
-        kv = await client.get("greeting")
-        assert kv is not None and kv.value == b"hello"
+Each method builds one etcd request and returns etcd's protobuf response unchanged; a failed
+call raises `kv.server.errors.EtcdError` with the gRPC status code and the server's message.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
 import grpc
 
 from kv.api.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kv.api.mvccpb import kv_pb2
+from kv.client.keep_alive import KeepAlive
+from kv.client.keys import Bytes, to_bytes
+from kv.client.txn import txn_request
+from kv.client.watch import Watch
 from kv.server.errors import EtcdError
 
-Bytes = str | bytes
 Response = TypeVar("Response")
 
 #: A gRPC channel argument, ``(name, value)``, e.g. ``("grpc.use_local_subchannel_pool", 1)``.
@@ -43,39 +36,6 @@ DEFAULT_TIMEOUT = 5.0
 # clientv3 accepts responses up to math.MaxInt32 bytes by default; a large range must not
 # fail in the client before the server's own limits are even tested.
 _CHANNEL_OPTIONS: Sequence[ChannelOption] = [("grpc.max_receive_message_length", 2**31 - 1)]
-
-
-def _bytes(data: Bytes) -> bytes:
-    return data.encode() if isinstance(data, str) else data
-
-
-# --8<-- [start:prefix_end]
-def prefix_end(prefix: Bytes) -> bytes:
-    """The ``range_end`` that selects every key starting with ``prefix``.
-
-    etcd's rule (clientv3 ``GetPrefixRangeEnd``): increment the last byte that is not 0xff
-    and drop everything after it. A prefix of only 0xff bytes (or an empty one) has no upper
-    bound, so the answer is ``b"\\x00"``, which etcd reads as "to the end of the key space".
-    """
-    end = bytearray(_bytes(prefix))
-    for i in reversed(range(len(end))):
-        if end[i] < 0xFF:
-            end[i] += 1
-            return bytes(end[: i + 1])
-    return b"\x00"
-
-
-# --8<-- [end:prefix_end]
-
-
-def key_after(key: Bytes) -> bytes:
-    """The smallest key greater than ``key``: ``key + b"\\x00"``.
-
-    Where the next page of a range begins: ask for ``[key_after(last_key), range_end)`` with
-    the same ``limit`` while the answer says ``more`` (etcdctl's ``--from-key`` paging, and
-    clientv3's ``mirror`` syncer, continue this way).
-    """
-    return _bytes(key) + b"\x00"
 
 
 class KVClient:
@@ -163,8 +123,8 @@ class KVClient:
     ) -> rpc_pb2.RangeResponse:
         """Read ``key``, or ``[key, range_end)``; see etcd's ``RangeRequest`` for each field."""
         request = rpc_pb2.RangeRequest(
-            key=_bytes(key),
-            range_end=_bytes(range_end),
+            key=to_bytes(key),
+            range_end=to_bytes(range_end),
             revision=revision,
             limit=limit,
             count_only=count_only,
@@ -199,8 +159,8 @@ class KVClient:
     ) -> rpc_pb2.PutResponse:
         """Write ``key`` = ``value``; one new revision."""
         request = rpc_pb2.PutRequest(
-            key=_bytes(key),
-            value=_bytes(value),
+            key=to_bytes(key),
+            value=to_bytes(value),
             lease=lease,
             prev_kv=prev_kv,
             ignore_value=ignore_value,
@@ -218,7 +178,7 @@ class KVClient:
     ) -> rpc_pb2.DeleteRangeResponse:
         """Delete ``key``, or ``[key, range_end)``; one new revision if anything was deleted."""
         request = rpc_pb2.DeleteRangeRequest(
-            key=_bytes(key), range_end=_bytes(range_end), prev_kv=prev_kv
+            key=to_bytes(key), range_end=to_bytes(range_end), prev_kv=prev_kv
         )
         return await self._call(self._kv.DeleteRange, request, timeout)
 
@@ -298,8 +258,8 @@ class KVClient:
         deadline; `Watch.cancel` asks the server to end it, `Watch.close` drops it.
         """
         create = rpc_pb2.WatchCreateRequest(
-            key=_bytes(key),
-            range_end=_bytes(range_end),
+            key=to_bytes(key),
+            range_end=to_bytes(range_end),
             start_revision=start_revision,
             prev_kv=prev_kv,
             progress_notify=progress_notify,
@@ -408,164 +368,3 @@ class KVClient:
         move-leader`` finds it first)."""
         request = rpc_pb2.MoveLeaderRequest(targetID=target_id)
         return await self._call(self._maintenance.MoveLeader, request, timeout)
-
-
-class Watch:
-    """One Watch stream carrying one watcher (`KVClient.watch`): an async iterator of etcd's
-    ``WatchResponse``s, the ``created`` reply first; it ends after a ``canceled`` reply (a
-    cancel asked for, or a compaction past the start: ``compact_revision`` says which).
-
-    A failure of the stream (the member died, refused a require-leader stream) raises
-    `EtcdError` from the iteration.
-    """
-
-    def __init__(
-        self,
-        stub: rpc_pb2_grpc.WatchAsyncStub,
-        create: rpc_pb2.WatchCreateRequest,
-        metadata: Sequence[tuple[str, str]],
-    ) -> None:
-        self.request = create
-        #: The server's id for the watcher, once its ``created`` reply came.
-        self.watch_id: int | None = None
-        self._outgoing: asyncio.Queue[rpc_pb2.WatchRequest | None] = asyncio.Queue()
-        self._outgoing.put_nowait(rpc_pb2.WatchRequest(create_request=create))
-        self._call = stub.Watch(self._requests(), metadata=tuple(metadata))
-
-    async def _requests(self) -> AsyncIterator[rpc_pb2.WatchRequest]:
-        while (request := await self._outgoing.get()) is not None:
-            yield request
-
-    def __aiter__(self) -> AsyncIterator[rpc_pb2.WatchResponse]:
-        return self._responses()
-
-    async def _responses(self) -> AsyncIterator[rpc_pb2.WatchResponse]:
-        try:
-            async for response in self._call:
-                if response.created:
-                    self.watch_id = response.watch_id
-                yield response
-                if response.canceled:
-                    return
-        except grpc.aio.AioRpcError as error:
-            raise EtcdError(error.code(), error.details() or "") from error
-        finally:
-            self.close()
-
-    def cancel(self) -> None:
-        """Ask the server to cancel the watcher: it answers ``canceled`` and the iteration
-        ends (etcd's ``WatchCancelRequest``). Before the ``created`` reply, drops the stream."""
-        if self.watch_id is None:
-            self.close()
-            return
-        cancel = rpc_pb2.WatchCancelRequest(watch_id=self.watch_id)
-        self._outgoing.put_nowait(rpc_pb2.WatchRequest(cancel_request=cancel))
-
-    def close(self) -> None:
-        """Drop the stream at once (the server forgets its watchers)."""
-        self._outgoing.put_nowait(None)
-        self._call.cancel()
-
-
-class KeepAlive:
-    """One LeaseKeepAlive stream for one lease (`KVClient.lease_keep_alive`).
-
-    The stream stays open between renewals, as clientv3's does; `close` drops it.
-    """
-
-    def __init__(self, stub: rpc_pb2_grpc.LeaseAsyncStub, lease_id: int) -> None:
-        self.lease_id = lease_id
-        self._call = stub.LeaseKeepAlive()
-
-    async def renew(self) -> rpc_pb2.LeaseKeepAliveResponse:
-        """Renew the lease once: the answer's ``TTL`` is the full granted TTL, or 0 if the lease
-        is gone (expired or revoked: etcd answers that without an error).
-
-        Raises:
-            EtcdError: the stream failed (the member is down or cut off).
-        """
-        try:
-            await self._call.write(rpc_pb2.LeaseKeepAliveRequest(ID=self.lease_id))
-            response = await self._call.read()
-        except grpc.aio.AioRpcError as error:
-            raise EtcdError(error.code(), error.details() or "") from error
-        if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):  # EOF: ended, no status
-            raise EtcdError(grpc.StatusCode.UNAVAILABLE, "kv: the keep-alive stream ended")
-        return response
-
-    def close(self) -> None:
-        """Drop the stream (the lease lives on until its TTL runs out)."""
-        self._call.cancel()
-
-
-# --- Transactions (chapter 6): the parts of a TxnRequest -----------------------------------
-
-#: ``compare``'s targets and relations, named as etcdctl's txn syntax names them.
-COMPARE_TARGETS = {
-    "version": rpc_pb2.Compare.VERSION,
-    "create": rpc_pb2.Compare.CREATE,
-    "mod": rpc_pb2.Compare.MOD,
-    "value": rpc_pb2.Compare.VALUE,
-    "lease": rpc_pb2.Compare.LEASE,
-}
-COMPARE_RESULTS = {
-    "=": rpc_pb2.Compare.EQUAL,
-    "!=": rpc_pb2.Compare.NOT_EQUAL,
-    ">": rpc_pb2.Compare.GREATER,
-    "<": rpc_pb2.Compare.LESS,
-}
-#: The ``target_union`` member each target's operand goes in.
-_OPERANDS = {"version": "version", "create": "create_revision", "mod": "mod_revision"}
-
-
-def compare(
-    key: Bytes, target: str, result: str, operand: int | Bytes, *, range_end: Bytes = b""
-) -> rpc_pb2.Compare:
-    """``compare("k", "value", "=", "v1")``, ``compare("k", "create", "=", 0)`` (k is absent),
-    ``compare("p", "mod", "<", 9, range_end=prefix_end("p"))`` (every key under p)."""
-    built = rpc_pb2.Compare(
-        key=_bytes(key),
-        range_end=_bytes(range_end),
-        target=COMPARE_TARGETS[target],
-        result=COMPARE_RESULTS[result],
-    )
-    if isinstance(operand, int):
-        setattr(built, _OPERANDS.get(target, target), operand)
-    else:
-        built.value = _bytes(operand)
-    return built
-
-
-def range_op(key: Bytes, range_end: Bytes = b"", **fields: Any) -> rpc_pb2.RequestOp:
-    """A range in a txn; ``fields`` are `RangeRequest`'s (``revision=3``, ``limit=1``...)."""
-    request = rpc_pb2.RangeRequest(key=_bytes(key), range_end=_bytes(range_end), **fields)
-    return rpc_pb2.RequestOp(request_range=request)
-
-
-def put_op(key: Bytes, value: Bytes, **fields: Any) -> rpc_pb2.RequestOp:
-    """A put in a txn; ``fields`` are `PutRequest`'s (``prev_kv=True``...)."""
-    request = rpc_pb2.PutRequest(key=_bytes(key), value=_bytes(value), **fields)
-    return rpc_pb2.RequestOp(request_put=request)
-
-
-def delete_op(key: Bytes, range_end: Bytes = b"", **fields: Any) -> rpc_pb2.RequestOp:
-    """A delete in a txn; ``fields`` are `DeleteRangeRequest`'s (``prev_kv=True``)."""
-    request = rpc_pb2.DeleteRangeRequest(key=_bytes(key), range_end=_bytes(range_end), **fields)
-    return rpc_pb2.RequestOp(request_delete_range=request)
-
-
-def txn_op(
-    compare: Sequence[rpc_pb2.Compare] = (),
-    success: Sequence[rpc_pb2.RequestOp] = (),
-    failure: Sequence[rpc_pb2.RequestOp] = (),
-) -> rpc_pb2.RequestOp:
-    """A txn nested in a txn's branch."""
-    return rpc_pb2.RequestOp(request_txn=txn_request(compare, success, failure))
-
-
-def txn_request(
-    compare: Sequence[rpc_pb2.Compare] = (),
-    success: Sequence[rpc_pb2.RequestOp] = (),
-    failure: Sequence[rpc_pb2.RequestOp] = (),
-) -> rpc_pb2.TxnRequest:
-    return rpc_pb2.TxnRequest(compare=compare, success=success, failure=failure)

@@ -1,7 +1,7 @@
 """The table of ``kv serve``'s flags that chapter 10 ("Running kv") prints, rendered from
 `kv.cli.FLAGS` so that it cannot drift from what ``kv serve`` accepts.
 
-``python3 -m kv.flags_table`` prints it; ``tests/docs/test_flags_table.py`` checks that the
+``python3 -m kv.cli.flags_table`` prints it; ``tests/docs/test_flags_table.py`` checks that the
 chapter shows exactly this table, so a flag added to `kv.cli.FLAGS` fails that test until the
 chapter's table is regenerated.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kv.cli import FLAGS, Flag
+from kv.cli.flags import FLAGS, Flag
 
 HEADER = (
     "| Flag | Default (etcd 3.4.23) | What it does |",

@@ -1,4 +1,5 @@
-"""``kv docs``: build the book's site and serve it on this machine, code listings included.
+"""``kv docs``: build the book's site and serve it on this machine, code listings included
+(chapter 1).
 
 The chapters' ``chapter.md`` files show their code as include lines (``--8<-- "kv/x.py:name"``):
 the listings are cut from the source when the site is built, by mkdocs-material's snippets
