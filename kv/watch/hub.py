@@ -81,6 +81,8 @@ class WatchHub:
     # --8<-- [start:notify]
     def _on_write(self, revision: int, changes: Sequence[Change]) -> None:
         """A write request ended: hand its events to the synced watchers it touches."""
+        if not self.synced:
+            return  # nobody to tell (most writes on most members): build no events
         events = [event_of(stored, entry) for stored, entry in changes]
         prev_kvs = PrevKvs(self.store)
         for watcher in list(self.synced):
