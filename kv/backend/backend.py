@@ -188,11 +188,11 @@ class Backend:
         Commit this before the deletes if compaction spans several batches, as etcd does
         (``updateCompactRev`` then ``ForceCommit``): that is what lets `open` finish it.
         """
-        self._write(_SET_META, (revision, SCHEDULED_COMPACT_REVISION))
+        self.write(_SET_META, (revision, SCHEDULED_COMPACT_REVISION))
 
     def finish_compaction(self, revision: int) -> None:
         """Record in the batch that compaction at ``revision`` is done (after its deletes)."""
-        self._write(_SET_META, (revision, COMPACT_REVISION))
+        self.write(_SET_META, (revision, COMPACT_REVISION))
 
     def alarms(self) -> list[tuple[int, str]]:
         """The raised alarms as ``(member id, alarm name)`` (as the batch sees them)."""
@@ -201,11 +201,11 @@ class Backend:
 
     def add_alarm(self, member_id: int, alarm: str) -> None:
         """Record in the batch that ``member_id`` raised ``alarm`` (a no-op if it is there)."""
-        self._write(_ADD_ALARM, (f"{member_id:x}", alarm))
+        self.write(_ADD_ALARM, (f"{member_id:x}", alarm))
 
     def remove_alarm(self, member_id: int, alarm: str) -> None:
         """Record in the batch that the alarm is cleared (a no-op if it was not raised)."""
-        self._write(_REMOVE_ALARM, (f"{member_id:x}", alarm))
+        self.write(_REMOVE_ALARM, (f"{member_id:x}", alarm))
 
     def members(self) -> list[tuple[int, str]]:
         """The cluster's members as ``(member id, JSON record)`` (chapter 5), as the batch sees
@@ -219,7 +219,7 @@ class Backend:
 
     def put_member(self, member_id: int, record: str) -> None:
         """Record in the batch that ``member_id`` is a member, described by ``record``."""
-        self._write(_PUT_MEMBER, (f"{member_id:x}", record))
+        self.write(_PUT_MEMBER, (f"{member_id:x}", record))
 
     def cluster_version(self) -> str:
         """The cluster's version once the leader decided it ("" before), as the batch sees it."""
@@ -229,18 +229,18 @@ class Backend:
         return str(row[0]) if row else ""
 
     def set_cluster_version(self, version: str) -> None:
-        self._write("INSERT OR REPLACE INTO cluster VALUES ('clusterVersion', ?)", (version,))
+        self.write("INSERT OR REPLACE INTO cluster VALUES ('clusterVersion', ?)", (version,))
 
     def forget_members(self) -> None:
         """Record in the batch that there are no members, removed ones included (a restore
         makes a new cluster out of an old one's data)."""
-        self._write("DELETE FROM member", ())
-        self._write("DELETE FROM member_removed", ())
+        self.write("DELETE FROM member", ())
+        self.write("DELETE FROM member_removed", ())
 
     def remove_member(self, member_id: int) -> None:
         """Record in the batch that ``member_id`` left the cluster, for good."""
-        self._write(_DELETE_MEMBER, (f"{member_id:x}",))
-        self._write(_ADD_REMOVED_MEMBER, (f"{member_id:x}",))
+        self.write(_DELETE_MEMBER, (f"{member_id:x}",))
+        self.write(_ADD_REMOVED_MEMBER, (f"{member_id:x}",))
 
     def leases(self) -> list[tuple[int, int]]:
         """The granted leases as ``(lease ID, TTL)``, by ID (chapter 7), as the batch sees them."""
@@ -249,7 +249,7 @@ class Backend:
 
     def put_lease(self, lease_id: int, ttl: int) -> None:
         """Record in the batch that lease ``lease_id`` was granted for ``ttl`` seconds."""
-        self._write("INSERT OR REPLACE INTO lease (id, ttl) VALUES (?, ?)", (lease_id, ttl))
+        self.write("INSERT OR REPLACE INTO lease (id, ttl) VALUES (?, ?)", (lease_id, ttl))
 
     def lease_checkpoints(self) -> dict[int, int]:
         """The remaining TTL of each lease whose record holds a checkpoint (chapter 7)."""
@@ -260,11 +260,11 @@ class Backend:
 
     def checkpoint_lease(self, lease_id: int, remaining_ttl: int) -> None:
         """Record in the batch a checkpoint of lease ``lease_id`` (0 clears it)."""
-        self._write("UPDATE lease SET remaining_ttl = ? WHERE id = ?", (remaining_ttl, lease_id))
+        self.write("UPDATE lease SET remaining_ttl = ? WHERE id = ?", (remaining_ttl, lease_id))
 
     def delete_lease(self, lease_id: int) -> None:
         """Record in the batch that lease ``lease_id`` was revoked."""
-        self._write("DELETE FROM lease WHERE id = ?", (lease_id,))
+        self.write("DELETE FROM lease WHERE id = ?", (lease_id,))
 
     # --8<-- [start:commit]
     def commit(self, consistent_index: int) -> None:
@@ -280,7 +280,7 @@ class Backend:
             )
         if consistent_index == self._consistent_index and not self.in_batch:
             return
-        self._write(_SET_META, (consistent_index, CONSISTENT_INDEX))
+        self.write(_SET_META, (consistent_index, CONSISTENT_INDEX))
         try:
             self._connection.execute("COMMIT")
         except sqlite3.Error as error:
@@ -397,7 +397,7 @@ class Backend:
             raise
         os.replace(partial, path)
         backend = cls.open(path)
-        backend._write(_SET_META, (consistent_index, CONSISTENT_INDEX))
+        backend.write(_SET_META, (consistent_index, CONSISTENT_INDEX))
         backend._connection.execute("COMMIT")
         backend._consistent_index = consistent_index
         backend.sync()
@@ -414,7 +414,7 @@ class Backend:
         self._connection.close()
 
     # --8<-- [start:write]
-    def _write(self, sql: str, parameters: tuple[object, ...]) -> sqlite3.Cursor:
+    def write(self, sql: str, parameters: tuple[object, ...]) -> sqlite3.Cursor:
         """Run one write in the batch, beginning the batch if none is open."""
         connection = self._connection
         try:
@@ -442,7 +442,7 @@ class Backend:
         scheduled = self.scheduled_compact_revision
         if scheduled <= self.compact_revision:
             return
-        self._write(_COMPACT, (scheduled,))
+        self.write(_COMPACT, (scheduled,))
         self.finish_compaction(scheduled)
         self.commit(self._consistent_index)
 

@@ -61,12 +61,12 @@ class History(MutableMapping[Revision, HistoryEntry]):
     def __setitem__(self, revision: Revision, entry: HistoryEntry) -> None:
         kv = entry.kv
         fields = (kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
-        self._backend._write(_PUT, (revision.main, revision.sub, entry.tombstone, *fields))
+        self._backend.write(_PUT, (revision.main, revision.sub, entry.tombstone, *fields))
 
     # --8<-- [end:history]
 
     def __delitem__(self, revision: Revision) -> None:
-        if not self._backend._write(_DELETE, (revision.main, revision.sub)).rowcount:
+        if not self._backend.write(_DELETE, (revision.main, revision.sub)).rowcount:
             raise KeyError(revision)
 
     def __contains__(self, revision: object) -> bool:
