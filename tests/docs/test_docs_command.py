@@ -26,9 +26,6 @@ CHAPTERS = sorted((REPO_ROOT / "chapters").glob("*/chapter.md"))
 NOTE_START = "> **Read this chapter with its code**"
 #: mkdocs builds the whole site before it serves: generous for a loaded machine.
 SERVE_DEADLINE = 60.0
-#: Ctrl-C stops mkdocs after the rebuild it is in, if any (a source file written while it
-#: serves, a __pycache__ under kv/ included, starts one): a bound for a hang, not for speed.
-STOP_DEADLINE = 60.0
 #: ``--8<-- "path:1:2,7:"``: the lines of ``path`` a page includes.
 INCLUDE = re.compile(r'^--8<-- "(?P<path>[^":]+):(?P<ranges>[0-9:,]+)"$')
 
@@ -118,7 +115,7 @@ def test_kv_docs_serves_a_chapter_with_the_code_it_includes(
 
     def stop_and_wait() -> None:
         stop()
-        process.wait(STOP_DEADLINE)
+        process.wait(10)
 
     request.addfinalizer(stop_and_wait)
     page = None
@@ -132,4 +129,4 @@ def test_kv_docs_serves_a_chapter_with_the_code_it_includes(
     assert "--8&lt;--" not in text
     assert "Read this chapter with its code" not in text
     stop()
-    assert process.wait(STOP_DEADLINE) == 0
+    assert process.wait(10) == 0
