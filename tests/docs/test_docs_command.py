@@ -93,6 +93,17 @@ def fetch(url: str) -> str | None:
         return None
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """Give the child the SIGINT of a program started from a terminal.
+
+    A shell starts a background job (``pytest ... &``, ``nohup``) with SIGINT ignored, and its
+    children inherit that; a Python started so never raises KeyboardInterrupt, so Ctrl-C could
+    not stop kv docs or its mkdocs. A person's terminal sends Ctrl-C to a foreground program
+    whose SIGINT does what it does by default.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_kv_docs_serves_a_chapter_with_the_code_it_includes(
     free_port: int, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -107,6 +118,7 @@ def test_kv_docs_serves_a_chapter_with_the_code_it_includes(
             cwd=tmp_path,  # kv docs finds the checkout itself, wherever it is run from
             env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
             start_new_session=True,  # Ctrl-C reaches kv docs and its mkdocs: a process group
+            preexec_fn=_sigint_as_in_a_terminal,
         )
 
     def stop() -> None:
@@ -115,7 +127,11 @@ def test_kv_docs_serves_a_chapter_with_the_code_it_includes(
 
     def stop_and_wait() -> None:
         stop()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # leave no server behind a failed test
+            raise
 
     request.addfinalizer(stop_and_wait)
     page = None
