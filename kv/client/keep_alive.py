@@ -31,7 +31,7 @@ class KeepAlive:
             await self._call.write(rpc_pb2.LeaseKeepAliveRequest(ID=self.lease_id))
             response = await self._call.read()
         except grpc.aio.AioRpcError as error:
-            raise EtcdError(error.code(), error.details() or "") from error
+            raise EtcdError.of_failed_call(error) from error
         if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):  # EOF: ended, no status
             raise EtcdError(grpc.StatusCode.UNAVAILABLE, "kv: the keep-alive stream ended")
         return response

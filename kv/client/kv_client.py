@@ -99,7 +99,7 @@ class KVClient:
         try:
             return await method(request, timeout=self.timeout if timeout is None else timeout)
         except grpc.aio.AioRpcError as error:
-            raise EtcdError(error.code(), error.details() or "") from error
+            raise EtcdError.of_failed_call(error) from error
 
     # --- KV ------------------------------------------------------------------------------
 
@@ -335,7 +335,7 @@ class KVClient:
             async for response in call:
                 yield response
         except grpc.aio.AioRpcError as error:
-            raise EtcdError(error.code(), error.details() or "") from error
+            raise EtcdError.of_failed_call(error) from error
 
     async def member_list(self, *, timeout: float | None = None) -> rpc_pb2.MemberListResponse:
         """The cluster's members (``etcdctl member list``)."""

@@ -51,7 +51,7 @@ class Watch:
                 if response.canceled:
                     return
         except grpc.aio.AioRpcError as error:
-            raise EtcdError(error.code(), error.details() or "") from error
+            raise EtcdError.of_failed_call(error) from error
         finally:
             self.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import grpc
 from grpc import StatusCode
 
 from kv.lease import (
@@ -29,6 +30,13 @@ class EtcdError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @classmethod
+    def of_failed_call(cls, error: grpc.aio.AioRpcError) -> EtcdError:
+        """The error a failed call carries (a client's, or a member's forwarded to the leader):
+        its status code and the server's text.
+        """
+        return cls(error.code(), error.details() or "")
 
 
 def _error(code: StatusCode, message: str) -> EtcdError:

@@ -177,7 +177,7 @@ class LeaseRequests:
                     return answer
             except grpc.aio.AioRpcError as error:
                 if error.code() == errors.LEASE_NOT_FOUND.code:
-                    raise EtcdError(error.code(), error.details() or "") from error
+                    raise EtcdError.of_failed_call(error) from error
             except (EtcdError, LookupError) as error:
                 if error == errors.LEASE_NOT_FOUND or error == errors.TIMEOUT:
                     raise

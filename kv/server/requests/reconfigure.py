@@ -229,7 +229,7 @@ class Reconfiguration:
             try:
                 response: M = await call(request, timeout=self.replica.timing.request_timeout)
             except grpc.aio.AioRpcError as error:
-                raise EtcdError(error.code(), error.details() or "") from None
+                raise EtcdError.of_failed_call(error) from None
         response.header.CopyFrom(self._header())  # type: ignore[attr-defined]
         return response
 
