@@ -27,6 +27,9 @@ shell::
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
+
+from kv.backend.errors import BackendError
 
 CONSISTENT_INDEX = "consistent_index"
 COMPACT_REVISION = "compact_revision"
@@ -87,10 +90,22 @@ def add_checkpoint_column(connection: sqlite3.Connection) -> None:
         connection.execute("ALTER TABLE lease ADD COLUMN remaining_ttl INTEGER NOT NULL DEFAULT 0")
 
 
+def require_kv_tables(connection: sqlite3.Connection, name: Path) -> None:
+    """Refuse a file without the ``kv`` and ``meta`` tables (a bbolt file from etcd, another
+    SQLite database), naming ``name``.
+    """
+    found = connection.execute(
+        "SELECT count(*) FROM sqlite_schema WHERE name IN ('kv', 'meta')"
+    ).fetchone()[0]
+    if found != 2:
+        raise BackendError(f"{name}: not a kv snapshot: no kv and meta tables")
+
+
 __all__ = [
     "COMPACT_REVISION",
     "CONSISTENT_INDEX",
     "SCHEDULED_COMPACT_REVISION",
     "SCHEMA",
     "add_checkpoint_column",
+    "require_kv_tables",
 ]

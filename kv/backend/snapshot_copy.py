@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from kv.backend.errors import BackendError, SnapshotHashError
+from kv.backend.schema import require_kv_tables
 from kv.fsutil import fsync_path
 
 # etcdctl's `snapshot save` appends the SHA-256 of the data to a snapshot; a database file is
@@ -104,13 +105,9 @@ def check_is_backend(path: Path, name: Path) -> None:
     """Refuse a file that is not a kv backend (a bbolt file from etcd, say), naming ``name``."""
     try:
         with contextlib.closing(sqlite3.connect(path)) as copy:
-            tables = copy.execute(
-                "SELECT count(*) FROM sqlite_schema WHERE name IN ('kv', 'meta')"
-            ).fetchone()[0]
+            require_kv_tables(copy, name)
     except sqlite3.DatabaseError as error:
         raise BackendError(f"{name}: not a kv snapshot: {error}") from error
-    if tables != 2:
-        raise BackendError(f"{name}: not a kv snapshot: no kv and meta tables")
 
 
 __all__ = [

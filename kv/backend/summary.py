@@ -14,7 +14,7 @@ from pathlib import Path
 import crc32c
 
 from kv.backend.errors import BackendError, integrity_error
-from kv.backend.schema import CONSISTENT_INDEX
+from kv.backend.schema import CONSISTENT_INDEX, require_kv_tables
 
 
 def _column_bytes(value: object) -> bytes:
@@ -86,9 +86,7 @@ def summarize_file(path: Path) -> FileSummary:
             problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
             if problems != ["ok"]:
                 raise integrity_error(problems)
-            names = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
-            if not {"kv", "meta"} <= names:
-                raise BackendError(f"{path}: not a kv snapshot: no kv and meta tables")
+            require_kv_tables(connection, path)
             revision = connection.execute("SELECT coalesce(max(main), 0) FROM kv").fetchone()[0]
             total_keys = 0
             for (table,) in connection.execute(

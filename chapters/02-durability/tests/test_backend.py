@@ -460,6 +460,27 @@ def test_summarize_file_hash_covers_the_consistent_index(path: Path, tmp_path: P
     assert summarize_file(first).hash != summarize_file(second).hash
 
 
+def other_database(path: Path) -> Path:
+    """A valid SQLite file that holds no kv backend: no ``kv`` and ``meta`` tables."""
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    return path
+
+
+def test_summarize_file_refuses_a_database_without_the_kv_and_meta_tables(tmp_path: Path) -> None:
+    other = other_database(tmp_path / "other.db")
+    with pytest.raises(BackendError, match=r"other\.db: not a kv snapshot: no kv and meta tables$"):
+        summarize_file(other)
+
+
+def test_restore_refuses_a_database_without_the_kv_and_meta_tables(tmp_path: Path) -> None:
+    other = other_database(tmp_path / "other.db")
+    target = tmp_path / "restored" / "db"
+    with pytest.raises(BackendError, match=r"other\.db: not a kv snapshot: no kv and meta tables$"):
+        Backend.restore_from(other, target, consistent_index=1, skip_hash_check=True)
+    assert not target.exists()
+
+
 def test_summarize_file_refuses_a_file_that_is_not_a_backend(tmp_path: Path) -> None:
     other = tmp_path / "other.db"
     other.write_bytes(b"not a database at all" * 100)
