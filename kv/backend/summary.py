@@ -27,16 +27,20 @@ def _column_bytes(value: object) -> bytes:
     return b""  # NULL (kv's tables have none); a REAL would be a foreign table
 
 
-def hash_tables(connection: sqlite3.Connection, *, ignore_consistent_index: bool) -> int:
-    """CRC-32C over every table, the way `summarize_file` describes."""
-    crc = 0
-    tables = connection.execute(
+def _tables(connection: sqlite3.Connection) -> list[tuple[str, str]]:
+    """Every table but SQLite's own, in name order: (name, the name quoted for SQL)."""
+    names = connection.execute(
         "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
         "ORDER BY name"
     ).fetchall()
-    for (table,) in tables:
+    return [(name, '"' + name.replace('"', '""') + '"') for (name,) in names]
+
+
+def hash_tables(connection: sqlite3.Connection, *, ignore_consistent_index: bool) -> int:
+    """CRC-32C over every table, the way `summarize_file` describes."""
+    crc = 0
+    for table, quoted in _tables(connection):
         crc = crc32c.crc32c(table.encode(), crc)
-        quoted = '"' + table.replace('"', '""') + '"'
         width = len(connection.execute(f"SELECT * FROM {quoted} LIMIT 0").description)
         order = ", ".join(str(column) for column in range(1, width + 1))
         for row in connection.execute(f"SELECT * FROM {quoted} ORDER BY {order}"):
@@ -89,10 +93,7 @@ def summarize_file(path: Path) -> FileSummary:
             require_kv_tables(connection, path)
             revision = connection.execute("SELECT coalesce(max(main), 0) FROM kv").fetchone()[0]
             total_keys = 0
-            for (table,) in connection.execute(
-                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            ).fetchall():
-                quoted = '"' + table.replace('"', '""') + '"'
+            for _, quoted in _tables(connection):
                 total_keys += connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
             page_count = connection.execute("PRAGMA page_count").fetchone()[0]
             page_size = connection.execute("PRAGMA page_size").fetchone()[0]
