@@ -93,7 +93,8 @@ class CachedHistory(MutableMapping[Revision, HistoryEntry]):
         return len(self._recent)
 
     def _remember(self, revision: Revision, entry: HistoryEntry) -> None:
-        self._forget(revision)
+        """Keep ``entry``, just read from disk (so not in memory), dropping the oldest beyond
+        the bounds."""
         recent = self._recent
         recent[revision] = entry
         self._bytes += _size(entry)
