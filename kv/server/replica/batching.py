@@ -128,7 +128,7 @@ async def commit_on_interval(replica: Replica) -> None:
     batch = replica.batch
     while replica.failure is None:
         await asyncio.sleep(batch.policy.wait(time.monotonic(), batch.last_commit))
-        if time.monotonic() - batch.last_commit < batch.policy.interval:
+        if batch.policy.wait(time.monotonic(), batch.last_commit) > 0:
             continue  # a Ready committed meanwhile
         try:
             replica.commit_backend()
